@@ -1,0 +1,349 @@
+//! The command line: the clap definition, and the rewriting of the original's single-dash long
+//! options (`-vpnurlip X`) into `--vpnurlip=X` before clap sees them. Reads no files.
+//!
+//! Feature areas keep their options in their own `#[command(flatten)]` group below, so each
+//! option is declared once and is automatically settable from the params file under its long name.
+
+use crate::vpn::{Secret, VpnClientKind};
+use clap::{ArgAction, Args, CommandFactory, Parser};
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+const AFTER_HELP: &str = "\
+Every long option also works with one dash, as in the original vpnmon:
+  -vpnname, -vpnurlip, -user, -pass, -targets, -cycles, -delay, -datalog, -quiet
+Every option can also be set in the params file (vpnmon_params.csv) as a line
+  name,value    (for example: vpnurlip,vpn.example.org   or   quiet,True)
+Precedence: built-in defaults < params file < command line.
+The password can also come from the VPNMON_PASSWORD environment variable.";
+
+/// vpnmon -- VPN Monitor: checks a facility's VPN gateway and the systems behind it.
+#[derive(Parser, Debug, Clone, Default)]
+#[command(
+    name = "vpnmon",
+    version,
+    disable_version_flag = true,
+    args_override_self = true,
+    after_help = AFTER_HELP,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Show the vpnmon version and exit.
+    #[arg(short = 'v', short_alias = 'V', long = "version", action = ArgAction::Version)]
+    pub version: Option<bool>,
+
+    /// Human-readable name of the facility VPN [default: VPN Gateway]
+    #[arg(long, value_name = "VPNNAME")]
+    pub vpnname: Option<String>,
+
+    /// URL or IP address of the facility's VPN gateway on the Internet.
+    #[arg(long, value_name = "VPNADDRESS")]
+    pub vpnurlip: Option<String>,
+
+    /// VPN account username (also -user).
+    #[arg(long = "username", visible_alias = "user", value_name = "USERNAME")]
+    pub username: Option<String>,
+
+    /// VPN account password (also -pass, or VPNMON_PASSWORD). Never printed or logged.
+    #[arg(
+        long = "password",
+        visible_alias = "pass",
+        value_name = "PASSWORD",
+        env = "VPNMON_PASSWORD",
+        hide_env_values = true,
+        value_parser = parse_secret
+    )]
+    pub password: Option<Secret>,
+
+    /// CSV file of targets, one `address,name` per line [default: vpnmon_targets.csv]
+    #[arg(long, value_name = "TARGETSFILE")]
+    pub targets: Option<PathBuf>,
+
+    /// Number of test cycles; -1 runs until stopped [default: 200]
+    #[arg(long, value_name = "CYCLES", allow_negative_numbers = true, value_parser = parse_cycles)]
+    pub cycles: Option<i64>,
+
+    /// Seconds to wait between test cycles [default: 1800]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_delay)]
+    pub delay: Option<u64>,
+
+    /// CSV file the results are appended to [default: vpnmon_datalog.csv]
+    #[arg(long, value_name = "DATALOGFILE")]
+    pub datalog: Option<PathBuf>,
+
+    /// Do not beep on failures (`--quiet=false` turns it back off).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = parse_bool)]
+    pub quiet: Option<bool>,
+
+    /// Params file to read instead of ./vpnmon_params.csv.
+    #[arg(long, value_name = "FILE")]
+    pub params: Option<PathBuf>,
+
+    /// VPN client to drive; `none` pings the targets without a VPN [default: anyconnect]
+    #[arg(long, value_enum, value_name = "CLIENT")]
+    pub vpnclient: Option<VpnClientKind>,
+
+    /// Echo requests per target and per gateway ping [default: 2]
+    #[arg(long, value_name = "N", value_parser = parse_pings)]
+    pub pings: Option<u32>,
+
+    /// Seconds to wait for each echo reply, fractions allowed [default: 1]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
+    pub timeout: Option<f64>,
+
+    #[command(flatten)]
+    pub anyconnect: AnyConnectArgs,
+
+    #[command(flatten)]
+    pub openconnect: OpenConnectArgs,
+
+    #[command(flatten)]
+    pub alerts: AlertArgs,
+
+    #[command(flatten)]
+    pub datalog_opts: DatalogArgs,
+}
+
+/// Options of the Cisco AnyConnect / Secure Client driver.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Cisco AnyConnect options")]
+pub struct AnyConnectArgs {}
+
+/// Options of the OpenConnect driver.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "OpenConnect options")]
+pub struct OpenConnectArgs {}
+
+/// Options of the alerts (sound, mail, hook).
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Alert options")]
+pub struct AlertArgs {}
+
+/// Options of the datalog (formats, rotation).
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Datalog options")]
+pub struct DatalogArgs {}
+
+fn parse_secret(s: &str) -> Result<Secret, String> {
+    Ok(Secret::new(s))
+}
+
+fn parse_cycles(s: &str) -> Result<i64, String> {
+    match s.trim().parse::<i64>() {
+        Ok(n) if n == -1 || n >= 1 => Ok(n),
+        _ => {
+            Err("expected a whole number of cycles (1 or more), or -1 to run until stopped".into())
+        }
+    }
+}
+
+fn parse_delay(s: &str) -> Result<u64, String> {
+    s.trim()
+        .parse::<u64>()
+        .map_err(|_| "expected a whole number of seconds (0 or more)".to_string())
+}
+
+fn parse_pings(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<u32>() {
+        Ok(n) if (1..=100).contains(&n) => Ok(n),
+        _ => Err("expected a whole number of echo requests from 1 to 100".into()),
+    }
+}
+
+/// Seconds as a positive decimal number (`1`, `0.5`), at most an hour.
+pub fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 3600.0 => Ok(v),
+        _ => Err("expected a number of seconds greater than 0, such as 1 or 0.5".into()),
+    }
+}
+
+fn parse_timeout(s: &str) -> Result<f64, String> {
+    parse_seconds(s)
+}
+
+/// True/False as the original's params file wrote it, and the usual spellings.
+pub fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "1" | "on" => Ok(true),
+        "false" | "no" | "0" | "off" => Ok(false),
+        _ => Err("expected True or False".into()),
+    }
+}
+
+/// How an option is spelled and whether it takes a value, for the legacy rewriting and the
+/// params file.
+#[derive(Debug, Clone)]
+pub struct OptionSpec {
+    /// The canonical long name (`username`).
+    pub long: String,
+    /// The option takes a value in the next token (`--cycles 5`).
+    pub takes_value: bool,
+    /// The value may only be joined with `=` (`--quiet=false`).
+    pub optional_value: bool,
+}
+
+/// Every long name and alias of the command (`user` → username), lower-case.
+pub fn option_table() -> HashMap<String, OptionSpec> {
+    let cmd = Cli::command();
+    let mut table = HashMap::new();
+    for arg in cmd.get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        let takes = arg.get_action().takes_values();
+        let optional = takes && arg.get_num_args().is_some_and(|r| r.min_values() == 0);
+        let spec = OptionSpec {
+            long: long.to_string(),
+            takes_value: takes && !optional,
+            optional_value: optional,
+        };
+        let mut names = vec![long.to_string()];
+        names.extend(
+            arg.get_all_aliases()
+                .unwrap_or_default()
+                .into_iter()
+                .map(String::from),
+        );
+        for n in names {
+            table.insert(n.to_ascii_lowercase(), spec.clone());
+        }
+    }
+    table
+}
+
+/// Rewrites the original's `-name value` long options (and `--name value`) into `--name=value`
+/// so clap neither reads `-vpnurlip` as the cluster `-v -p -n …` nor refuses a value that begins
+/// with `-` (`-pass -s3cret`). Stops at `--`; leaves unknown tokens to clap's own error.
+pub fn rewrite_legacy(args: Vec<OsString>) -> Vec<OsString> {
+    let table = option_table();
+    let mut out = Vec::with_capacity(args.len());
+    let mut it = args.into_iter();
+    if let Some(prog) = it.next() {
+        out.push(prog);
+    }
+    while let Some(tok) = it.next() {
+        let Some(s) = tok.to_str() else {
+            out.push(tok);
+            continue;
+        };
+        if s == "--" {
+            out.push(tok);
+            out.extend(it);
+            break;
+        }
+        let body = if let Some(b) = s.strip_prefix("--") {
+            b
+        } else if let Some(b) = s.strip_prefix('-') {
+            // A single-dash token is a legacy long option only when its whole name is one;
+            // `-v`, `-h`, `-V` stay short flags.
+            b
+        } else {
+            out.push(tok);
+            continue;
+        };
+        let (name, joined) = match body.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (body, None),
+        };
+        let spec = if name.len() > 1 {
+            table.get(&name.to_ascii_lowercase())
+        } else {
+            None
+        };
+        let Some(spec) = spec else {
+            out.push(tok);
+            continue;
+        };
+        match joined {
+            Some(v) => out.push(format!("--{}={v}", spec.long).into()),
+            None if spec.takes_value => match it.next() {
+                Some(v) => {
+                    let mut a = OsString::from(format!("--{}=", spec.long));
+                    a.push(v);
+                    out.push(a);
+                }
+                None => out.push(format!("--{}", spec.long).into()),
+            },
+            None => out.push(format!("--{}", spec.long).into()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rw(args: &[&str]) -> Vec<String> {
+        let mut v: Vec<OsString> = vec!["vpnmon".into()];
+        v.extend(args.iter().map(OsString::from));
+        rewrite_legacy(v)
+            .into_iter()
+            .skip(1)
+            .map(|s| s.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn legacy_single_dash_options_become_long_ones() {
+        let cases: &[(&[&str], &[&str])] = &[
+            (
+                &["-vpnurlip", "vpn.example.org"],
+                &["--vpnurlip=vpn.example.org"],
+            ),
+            (
+                &["--vpnurlip", "vpn.example.org"],
+                &["--vpnurlip=vpn.example.org"],
+            ),
+            (
+                &["-user", "bob", "-pass", "-s3cret"],
+                &["--username=bob", "--password=-s3cret"],
+            ),
+            (&["-user", "-quiet"], &["--username=-quiet"]),
+            (&["-cycles", "-1"], &["--cycles=-1"]),
+            (&["-quiet", "-delay", "5"], &["--quiet", "--delay=5"]),
+            (&["-QUIET"], &["--quiet"]),
+            (&["-v"], &["-v"]),
+            (&["-V"], &["-V"]),
+            (&["-h"], &["-h"]),
+            (&["-vpnname=Site A"], &["--vpnname=Site A"]),
+            (&["--", "-vpnurlip"], &["--", "-vpnurlip"]),
+            (&["-bogus", "x"], &["-bogus", "x"]),
+        ];
+        for (input, want) in cases {
+            assert_eq!(rw(input), *want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn every_original_option_is_known_in_both_spellings() {
+        let t = option_table();
+        for n in [
+            "vpnname",
+            "vpnurlip",
+            "user",
+            "username",
+            "pass",
+            "password",
+            "targets",
+            "cycles",
+            "delay",
+            "datalog",
+            "quiet",
+            "params",
+            "vpnclient",
+            "pings",
+            "timeout",
+        ] {
+            assert!(t.contains_key(n), "{n} missing");
+        }
+        assert!(t["quiet"].optional_value && !t["quiet"].takes_value);
+        assert!(t["pass"].takes_value);
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

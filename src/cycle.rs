@@ -1,0 +1,465 @@
+//! One test cycle, as the original: gateway ping → open (only if Good) → sweep the targets
+//! through the tunnel → close. Returns the `Record`s; does no I/O except through the `Prober`
+//! and the `VpnClient`.
+
+use crate::probe::{PingOutcome, Prober};
+use crate::record::{Record, Test, Verdict};
+use crate::settings::{PingOptions, Site};
+use crate::targets::{host_of, Target};
+use crate::vpn::{VpnClient, VpnErrorKind};
+use chrono::Local;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// What a cycle is asked to do.
+pub struct CycleInput<'a> {
+    pub cycle: u64,
+    pub site: &'a Site,
+    pub targets: &'a [Target],
+    pub ping: PingOptions,
+    pub gateway_ping: PingOptions,
+}
+
+/// The records of a cycle; `cancelled` when Ctrl-C cut it short (the records are those done).
+#[derive(Debug, Default)]
+pub struct CycleOutcome {
+    pub records: Vec<Record>,
+    pub cancelled: bool,
+    /// The client's last lines when the open failed (already password-masked).
+    pub diagnostics: Vec<String>,
+}
+
+struct Recorder<'o> {
+    cycle: u64,
+    records: Vec<Record>,
+    observe: &'o mut (dyn FnMut(&Record) + Send),
+}
+
+impl Recorder<'_> {
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        test: Test,
+        result: Verdict,
+        address: &str,
+        name: &str,
+        reason: Option<String>,
+        ping: Option<&PingOutcome>,
+        duration: Duration,
+    ) {
+        let rec = Record {
+            cycle: self.cycle,
+            at: Local::now(),
+            test,
+            result,
+            address: address.to_string(),
+            name: name.to_string(),
+            reason,
+            ping: ping.map(|p| p.stats),
+            duration,
+        };
+        (self.observe)(&rec);
+        self.records.push(rec);
+    }
+
+    fn push_ping(&mut self, test: Test, address: &str, name: &str, o: &PingOutcome) {
+        self.push(
+            test,
+            o.verdict,
+            address,
+            name,
+            o.reason.clone(),
+            Some(o),
+            o.duration,
+        );
+    }
+}
+
+/// Runs one cycle. `vpn` is `None` for `--vpnclient none`: then the gateway is pinged only when
+/// an address is given, and the targets are pinged directly whatever its result.
+pub async fn run(
+    input: CycleInput<'_>,
+    prober: &dyn Prober,
+    mut vpn: Option<&mut (dyn VpnClient + '_)>,
+    cancel: &CancellationToken,
+    observe: &mut (dyn FnMut(&Record) + Send),
+) -> CycleOutcome {
+    let site = input.site;
+    let mut rec = Recorder {
+        cycle: input.cycle,
+        records: Vec::new(),
+        observe,
+    };
+    let mut diagnostics = Vec::new();
+    let done = |rec: Recorder<'_>, cancelled: bool, diagnostics: Vec<String>| CycleOutcome {
+        records: rec.records,
+        cancelled,
+        diagnostics,
+    };
+
+    // 1. Gateway ping.
+    let gateway_good = if site.vpnurlip.is_empty() {
+        true
+    } else {
+        let outcome = match host_of(&site.vpnurlip) {
+            Some(host) => match prober.ping_many(&[host], input.gateway_ping, cancel).await {
+                Ok(mut v) => v.remove(0),
+                Err(_) => return done(rec, true, diagnostics),
+            },
+            None => PingOutcome {
+                verdict: Verdict::Fail,
+                stats: Default::default(),
+                reason: Some(format!(
+                    "'{}' is not an IP address, host name or URL",
+                    site.vpnurlip
+                )),
+                duration: Duration::ZERO,
+            },
+        };
+        rec.push_ping(Test::VpnPing, &site.vpnurlip, &site.vpnname, &outcome);
+        outcome.verdict == Verdict::Good
+    };
+
+    // 2. Open, only when the gateway answered every ping.
+    let mut opened = false;
+    if let Some(client) = vpn.as_deref_mut() {
+        if !gateway_good || cancel.is_cancelled() {
+            return done(rec, cancel.is_cancelled(), diagnostics);
+        }
+        let t = Instant::now();
+        // The driver blocks (PTY work) and polls `cancel` itself.
+        let r =
+            tokio::task::block_in_place(|| client.open(&site.vpnurlip, &site.credentials, cancel));
+        match r {
+            Ok(info) => {
+                opened = true;
+                rec.push(
+                    Test::VpnOpen,
+                    Verdict::Good,
+                    &site.vpnurlip,
+                    &site.vpnname,
+                    info.detail,
+                    None,
+                    t.elapsed(),
+                );
+            }
+            Err(e) if e.kind == VpnErrorKind::Cancelled => {
+                // The driver cleaned up; make sure, then stop. Not a result worth a row.
+                let _ = tokio::task::block_in_place(|| client.close());
+                return done(rec, true, diagnostics);
+            }
+            Err(e) => {
+                diagnostics = e.diagnostics.clone();
+                rec.push(
+                    Test::VpnOpen,
+                    Verdict::Fail,
+                    &site.vpnurlip,
+                    &site.vpnname,
+                    Some(e.reason),
+                    None,
+                    t.elapsed(),
+                );
+                // A failed open must leave nothing behind; close() is safe when nothing is open.
+                let _ = tokio::task::block_in_place(|| client.close());
+                return done(rec, cancel.is_cancelled(), diagnostics);
+            }
+        }
+    }
+
+    // 3. Sweep the targets.
+    let mut cancelled = false;
+    if !input.targets.is_empty() && !cancel.is_cancelled() {
+        let hosts: Vec<String> = input.targets.iter().map(|t| t.host.clone()).collect();
+        match prober.ping_many(&hosts, input.ping, cancel).await {
+            Ok(outcomes) => {
+                for (t, o) in input.targets.iter().zip(outcomes.iter()) {
+                    rec.push_ping(Test::TargetPing, &t.address, &t.name, o);
+                }
+            }
+            Err(_) => cancelled = true,
+        }
+    }
+    cancelled |= cancel.is_cancelled();
+
+    // 4. Close, always when opened, also after a cancel.
+    if opened {
+        if let Some(client) = vpn {
+            let t = Instant::now();
+            let r = tokio::task::block_in_place(|| client.close());
+            let (v, reason) = match r {
+                Ok(()) => (Verdict::Good, None),
+                Err(e) => {
+                    diagnostics = e.diagnostics.clone();
+                    (Verdict::Fail, Some(e.reason))
+                }
+            };
+            rec.push(
+                Test::VpnClose,
+                v,
+                &site.vpnurlip,
+                &site.vpnname,
+                reason,
+                None,
+                t.elapsed(),
+            );
+        }
+    }
+    done(rec, cancelled, diagnostics)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::Cancelled;
+    use crate::record::PingStats;
+    use crate::vpn::fake::{FakeOpen, FakeVpn};
+    use crate::vpn::{Credentials, VpnError};
+    use futures::future::BoxFuture;
+    use std::collections::HashMap;
+    use std::path::PathBuf;
+    use std::sync::Mutex;
+
+    /// Answers from a table: host → (sent, received); unknown hosts fail. Records what it pinged.
+    struct TableProber {
+        table: HashMap<String, u32>,
+        pinged: Mutex<Vec<String>>,
+        hang_on: Option<String>,
+    }
+
+    impl TableProber {
+        fn new(entries: &[(&str, u32)]) -> TableProber {
+            TableProber {
+                table: entries.iter().map(|(h, r)| (h.to_string(), *r)).collect(),
+                pinged: Mutex::new(Vec::new()),
+                hang_on: None,
+            }
+        }
+    }
+
+    impl Prober for TableProber {
+        fn ping_many<'a>(
+            &'a self,
+            hosts: &'a [String],
+            opts: PingOptions,
+            cancel: &'a CancellationToken,
+        ) -> BoxFuture<'a, Result<Vec<PingOutcome>, Cancelled>> {
+            Box::pin(async move {
+                self.pinged.lock().unwrap().extend(hosts.iter().cloned());
+                if let Some(h) = &self.hang_on {
+                    if hosts.contains(h) {
+                        cancel.cancelled().await;
+                        return Err(Cancelled);
+                    }
+                }
+                Ok(hosts
+                    .iter()
+                    .map(|h| {
+                        let received = self.table.get(h).copied().unwrap_or(0).min(opts.count);
+                        let verdict = Verdict::from_counts(opts.count, received);
+                        PingOutcome {
+                            verdict,
+                            stats: PingStats {
+                                sent: opts.count,
+                                received,
+                                ..Default::default()
+                            },
+                            reason: (verdict != Verdict::Good).then(|| "lost".to_string()),
+                            duration: Duration::ZERO,
+                        }
+                    })
+                    .collect())
+            })
+        }
+    }
+
+    fn site() -> Site {
+        Site {
+            vpnname: "VPN Gateway".into(),
+            vpnurlip: "gw.example".into(),
+            credentials: Credentials::default(),
+            targets: PathBuf::from("t.csv"),
+        }
+    }
+
+    fn targets() -> Vec<Target> {
+        ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+            .iter()
+            .map(|a| Target {
+                address: a.to_string(),
+                host: a.to_string(),
+                name: format!("host {a}"),
+            })
+            .collect()
+    }
+
+    fn opts() -> PingOptions {
+        PingOptions {
+            count: 2,
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    async fn go(
+        prober: &TableProber,
+        vpn: Option<&mut FakeVpn>,
+        cancel: &CancellationToken,
+    ) -> (CycleOutcome, Vec<String>) {
+        let site = site();
+        let t = targets();
+        let mut seen = Vec::new();
+        let mut observe = |r: &Record| seen.push(format!("{} {} {}", r.test, r.result, r.address));
+        let input = CycleInput {
+            cycle: 7,
+            site: &site,
+            targets: &t,
+            ping: opts(),
+            gateway_ping: opts(),
+        };
+        let out = run(
+            input,
+            prober,
+            vpn.map(|v| v as &mut dyn VpnClient),
+            cancel,
+            &mut observe,
+        )
+        .await;
+        (out, seen)
+    }
+
+    fn summary(o: &CycleOutcome) -> Vec<String> {
+        o.records
+            .iter()
+            .map(|r| format!("{} {} {}", r.test, r.result, r.address))
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn good_cycle_opens_sweeps_and_closes() {
+        let p = TableProber::new(&[("gw.example", 2), ("10.0.0.1", 2), ("10.0.0.2", 1)]);
+        let mut vpn = FakeVpn::new(vec![FakeOpen::Succeed]);
+        let log = vpn.log.clone();
+        let (out, seen) = go(&p, Some(&mut vpn), &CancellationToken::new()).await;
+        let want = vec![
+            "VPN ping Good gw.example",
+            "VPN open Good gw.example",
+            "Target ping Good 10.0.0.1",
+            "Target ping Warn 10.0.0.2",
+            "Target ping Fail 10.0.0.3",
+            "VPN close Good gw.example",
+        ];
+        assert_eq!(summary(&out), want);
+        assert_eq!(seen, want, "observer sees each record as it happens");
+        assert!(!out.cancelled);
+        assert!(out.records.iter().all(|r| r.cycle == 7));
+        assert_eq!(log.calls(), vec!["open gw.example ", "close"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn gateway_not_good_means_no_open_and_no_sweep() {
+        let p = TableProber::new(&[("gw.example", 1)]);
+        let mut vpn = FakeVpn::new(vec![FakeOpen::Succeed]);
+        let log = vpn.log.clone();
+        let (out, _) = go(&p, Some(&mut vpn), &CancellationToken::new()).await;
+        assert_eq!(summary(&out), vec!["VPN ping Warn gw.example"]);
+        assert!(log.calls().is_empty());
+        assert_eq!(*p.pinged.lock().unwrap(), vec!["gw.example"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failed_open_means_no_target_pings() {
+        let p = TableProber::new(&[("gw.example", 2), ("10.0.0.1", 2)]);
+        let err = VpnError::new(VpnErrorKind::LoginFailed, "login failed")
+            .with_diagnostics(vec!["Login failed.".into()]);
+        let mut vpn = FakeVpn::new(vec![FakeOpen::Fail(err)]);
+        let (out, _) = go(&p, Some(&mut vpn), &CancellationToken::new()).await;
+        assert_eq!(
+            summary(&out),
+            vec!["VPN ping Good gw.example", "VPN open Fail gw.example"]
+        );
+        assert_eq!(out.records[1].reason.as_deref(), Some("login failed"));
+        assert_eq!(out.diagnostics, vec!["Login failed."]);
+        assert_eq!(
+            *p.pinged.lock().unwrap(),
+            vec!["gw.example"],
+            "no target pinged"
+        );
+        assert!(!vpn.is_open());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failed_close_is_a_fail_record() {
+        let p = TableProber::new(&[
+            ("gw.example", 2),
+            ("10.0.0.1", 2),
+            ("10.0.0.2", 2),
+            ("10.0.0.3", 2),
+        ]);
+        let mut vpn = FakeVpn::new(vec![FakeOpen::Succeed]);
+        vpn.close_result = Err(VpnError::new(VpnErrorKind::Timeout, "disconnect timed out"));
+        let (out, _) = go(&p, Some(&mut vpn), &CancellationToken::new()).await;
+        let last = out.records.last().unwrap();
+        assert_eq!((last.test, last.result), (Test::VpnClose, Verdict::Fail));
+        assert_eq!(last.reason.as_deref(), Some("disconnect timed out"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cancel_during_open_stops_and_closes() {
+        let p = TableProber::new(&[("gw.example", 2)]);
+        let mut vpn = FakeVpn::new(vec![FakeOpen::Hang]);
+        let log = vpn.log.clone();
+        let cancel = CancellationToken::new();
+        let c2 = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            c2.cancel();
+        });
+        let t = Instant::now();
+        let (out, _) = go(&p, Some(&mut vpn), &cancel).await;
+        assert!(out.cancelled);
+        assert!(t.elapsed() < Duration::from_secs(1));
+        assert_eq!(summary(&out), vec!["VPN ping Good gw.example"]);
+        assert_eq!(
+            log.calls(),
+            vec!["open gw.example ", "open cancelled", "close"]
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cancel_during_sweep_still_closes_the_vpn() {
+        let mut p = TableProber::new(&[("gw.example", 2)]);
+        p.hang_on = Some("10.0.0.1".into());
+        let mut vpn = FakeVpn::new(vec![FakeOpen::Succeed]);
+        let cancel = CancellationToken::new();
+        let c2 = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            c2.cancel();
+        });
+        let (out, _) = go(&p, Some(&mut vpn), &cancel).await;
+        assert!(out.cancelled);
+        assert_eq!(
+            summary(&out),
+            vec![
+                "VPN ping Good gw.example",
+                "VPN open Good gw.example",
+                "VPN close Good gw.example"
+            ]
+        );
+        assert!(!vpn.is_open());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_vpn_client_pings_targets_whatever_the_gateway() {
+        let p = TableProber::new(&[("10.0.0.1", 2)]);
+        let (out, _) = go(&p, None, &CancellationToken::new()).await;
+        assert_eq!(
+            summary(&out),
+            vec![
+                "VPN ping Fail gw.example",
+                "Target ping Good 10.0.0.1",
+                "Target ping Fail 10.0.0.2",
+                "Target ping Fail 10.0.0.3"
+            ]
+        );
+    }
+}

@@ -1,0 +1,16 @@
+//! vpnmon — monitors a facility's VPN gateway and the systems behind it.
+//!
+//! Data flows one way: `settings` → `monitor` → `cycle` (through `probe` and `vpn`) → `record`s
+//! → `sinks`. See ARCHITECTURE in the project's shared notes and the README.
+
+pub mod cli;
+pub mod cycle;
+pub mod monitor;
+pub mod platform;
+pub mod probe;
+pub mod record;
+pub mod run;
+pub mod settings;
+pub mod sinks;
+pub mod targets;
+pub mod vpn;

@@ -1,0 +1,39 @@
+//! The few OS-specific bits. Everything else is portable.
+
+use tokio_util::sync::CancellationToken;
+
+/// Cancels `cancel` on the first Ctrl-C (SIGINT) or SIGTERM (and SIGHUP on Unix, when the
+/// terminal goes away); a second one exits at once with status 130.
+pub fn watch_signals(cancel: CancellationToken) {
+    tokio::spawn(async move {
+        wait_for_stop().await;
+        cancel.cancel();
+        wait_for_stop().await;
+        eprintln!("---- vpnmon stopped at once (second Control-C) ----");
+        std::process::exit(130);
+    });
+}
+
+#[cfg(unix)]
+async fn wait_for_stop() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut hup = signal(SignalKind::hangup()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+        _ = async { match hup.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+#[cfg(windows)]
+async fn wait_for_stop() {
+    use tokio::signal::windows;
+    let mut close = windows::ctrl_close().ok();
+    let mut brk = windows::ctrl_break().ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match close.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+        _ = async { match brk.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+    }
+}

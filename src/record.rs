@@ -1,0 +1,164 @@
+//! The one currency between a cycle and its outputs: a `Record` per test performed.
+//! Formatting lives in the sinks; this room only says what happened.
+
+use chrono::{DateTime, Local};
+use std::fmt;
+use std::time::Duration;
+
+/// Which test a record is about. The names are the datalog's public vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Test {
+    #[serde(rename = "VPN ping")]
+    VpnPing,
+    #[serde(rename = "VPN open")]
+    VpnOpen,
+    #[serde(rename = "Target ping")]
+    TargetPing,
+    #[serde(rename = "VPN close")]
+    VpnClose,
+}
+
+impl Test {
+    pub const ALL: [Test; 4] = [
+        Test::VpnPing,
+        Test::VpnOpen,
+        Test::TargetPing,
+        Test::VpnClose,
+    ];
+
+    /// The name written in the datalog's `test` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Test::VpnPing => "VPN ping",
+            Test::VpnOpen => "VPN open",
+            Test::TargetPing => "Target ping",
+            Test::VpnClose => "VPN close",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Test> {
+        Test::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+impl fmt::Display for Test {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Good = every echo answered (or the step succeeded), Warn = some, Fail = none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Verdict {
+    Good,
+    Warn,
+    Fail,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Good => "Good",
+            Verdict::Warn => "Warn",
+            Verdict::Fail => "Fail",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Verdict> {
+        match s {
+            "Good" => Some(Verdict::Good),
+            "Warn" => Some(Verdict::Warn),
+            "Fail" => Some(Verdict::Fail),
+            _ => None,
+        }
+    }
+
+    /// The verdict of `received` answers out of `sent` echo requests.
+    pub fn from_counts(sent: u32, received: u32) -> Verdict {
+        if sent > 0 && received >= sent {
+            Verdict::Good
+        } else if received > 0 {
+            Verdict::Warn
+        } else {
+            Verdict::Fail
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Echo statistics of one ping test.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PingStats {
+    pub sent: u32,
+    pub received: u32,
+    pub rtt_min: Option<Duration>,
+    pub rtt_avg: Option<Duration>,
+    pub rtt_max: Option<Duration>,
+}
+
+/// One test's outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// The test cycle, from 1.
+    pub cycle: u64,
+    /// When the test finished (local time, as the original's datalog).
+    pub at: DateTime<Local>,
+    pub test: Test,
+    pub result: Verdict,
+    /// The address as the user wrote it (gateway URL/IP or target address).
+    pub address: String,
+    /// The human name (VPN name or target name).
+    pub name: String,
+    /// Why a test was not Good, in words a person understands.
+    pub reason: Option<String>,
+    /// Echo statistics, for ping tests.
+    pub ping: Option<PingStats>,
+    /// How long the test took.
+    pub duration: Duration,
+}
+
+impl Record {
+    pub fn is_good(&self) -> bool {
+        self.result == Verdict::Good
+    }
+}
+
+/// Counts of target-ping verdicts, as the original's summary line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub good: usize,
+    pub warn: usize,
+    pub fail: usize,
+}
+
+impl Tally {
+    pub fn of_targets(records: &[Record]) -> Tally {
+        let mut t = Tally::default();
+        for r in records.iter().filter(|r| r.test == Test::TargetPing) {
+            match r.result {
+                Verdict::Good => t.good += 1,
+                Verdict::Warn => t.warn += 1,
+                Verdict::Fail => t.fail += 1,
+            }
+        }
+        t
+    }
+}
+
+/// What a finished (or stopped) cycle hands to the sinks.
+#[derive(Debug, Clone)]
+pub struct CycleReport {
+    pub cycle: u64,
+    /// `None` runs until stopped.
+    pub of: Option<u64>,
+    pub started: DateTime<Local>,
+    pub finished: DateTime<Local>,
+    pub records: Vec<Record>,
+    /// True when Ctrl-C/SIGTERM cut the cycle short; the records are those completed.
+    pub cancelled: bool,
+}

@@ -1,0 +1,83 @@
+//! Wires settings, prober, driver and sinks into a `Monitor` and runs it: what `main` calls.
+
+use crate::monitor::Monitor;
+use crate::probe::IcmpProber;
+use crate::settings::{self, SettingsError};
+use crate::sinks::bell::BellSink;
+use crate::sinks::console::ConsoleSink;
+use crate::sinks::datalog::DatalogSink;
+use crate::sinks::{RunEnd, Sink};
+use std::ffi::OsString;
+use tokio_util::sync::CancellationToken;
+
+/// Exit codes: 0 done or stopped by Ctrl-C, 1 fatal, 2 usage.
+pub const EXIT_FATAL: i32 = 1;
+
+/// Runs vpnmon with `args` (program name first) and returns the process exit code.
+pub fn main_with_args(args: Vec<OsString>) -> i32 {
+    let loaded = match settings::load(args) {
+        Ok(l) => l,
+        Err(SettingsError::Clap(e)) => {
+            let _ = e.print();
+            return e.exit_code();
+        }
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return e.exit_code();
+        }
+    };
+    for n in &loaded.notices {
+        println!("{n}");
+    }
+    let settings = loaded.settings;
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: cannot start the async runtime: {e}");
+            return EXIT_FATAL;
+        }
+    };
+    rt.block_on(async move {
+        let cancel = CancellationToken::new();
+        crate::platform::watch_signals(cancel.clone());
+        let prober = match IcmpProber::new() {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("Error: {e}");
+                return EXIT_FATAL;
+            }
+        };
+        let mut vpn = match crate::vpn::driver_for(&settings) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("Error: {e}");
+                return EXIT_FATAL;
+            }
+        };
+        if let Some(v) = vpn.as_deref_mut() {
+            if let Err(e) = v.check() {
+                eprintln!("Error: {e}");
+                return EXIT_FATAL;
+            }
+        }
+        let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+        sinks.push(Box::new(DatalogSink::new(&settings.datalog)));
+        if !settings.quiet {
+            sinks.push(Box::new(BellSink::new(std::io::stdout())));
+        }
+        // The console last, so its closing lines come after the others have finished.
+        sinks.push(Box::new(ConsoleSink::new(std::io::stdout())));
+        let mut monitor = Monitor::new(settings, Box::new(prober), vpn, sinks, cancel);
+        match monitor.run().await {
+            Ok(RunEnd::Completed { .. }) | Ok(RunEnd::Stopped { .. }) => 0,
+            Err(e) => {
+                eprintln!("Error: {e:#}");
+                EXIT_FATAL
+            }
+        }
+    })
+}

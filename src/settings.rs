@@ -1,0 +1,349 @@
+//! `Settings`: built-in defaults < params file < command line, merged once and validated.
+//!
+//! The params file is turned into `--name=value` arguments placed before the command line's, and
+//! clap parses both together (`args_override_self`: the last one wins). So every option is
+//! declared once, in `cli.rs`, and can be set in either place with the same parsing and errors.
+
+use crate::cli::{self, Cli};
+use crate::vpn::{Credentials, VpnClientKind};
+use clap::Parser;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const DEFAULT_PARAMS_FILE: &str = "vpnmon_params.csv";
+pub const DEFAULT_VPNNAME: &str = "VPN Gateway";
+pub const DEFAULT_TARGETS: &str = "vpnmon_targets.csv";
+pub const DEFAULT_DATALOG: &str = "vpnmon_datalog.csv";
+pub const DEFAULT_CYCLES: i64 = 200;
+pub const DEFAULT_DELAY_SECS: u64 = 1800;
+pub const DEFAULT_PINGS: u32 = 2;
+pub const DEFAULT_TIMEOUT_SECS: f64 = 1.0;
+/// The original pinged the gateway twice, whatever else was set.
+pub const GATEWAY_PINGS: u32 = 2;
+
+/// One monitored site: a gateway, how to reach it, and what stands behind it. A run watches one
+/// today; the monitor iterates sites so that several later is a list, not a rewrite.
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub vpnname: String,
+    /// Empty when not given (allowed only with `--vpnclient none`).
+    pub vpnurlip: String,
+    pub credentials: Credentials,
+    pub targets: PathBuf,
+}
+
+/// How echo tests are run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PingOptions {
+    pub count: u32,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub site: Site,
+    /// `None` runs until stopped (`-cycles -1`).
+    pub cycles: Option<u64>,
+    pub delay: Duration,
+    pub datalog: PathBuf,
+    pub quiet: bool,
+    pub vpnclient: VpnClientKind,
+    pub ping: PingOptions,
+    pub gateway_ping: PingOptions,
+    /// The params file that was read, if any.
+    pub params_file: Option<PathBuf>,
+    /// The parsed command line (defaults not applied) for the feature areas' own options.
+    pub cli: Cli,
+}
+
+/// The outcome of loading settings: the settings and the warnings to show the user.
+#[derive(Debug)]
+pub struct Loaded {
+    pub settings: Settings,
+    /// Lines such as `Running without a vpnmon params file` or `x.csv:3: unknown parameter`.
+    pub notices: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// Help, version, or a command-line usage error: clap renders and exits.
+    #[error("{0}")]
+    Clap(#[from] clap::Error),
+    /// A usage error of our own (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// A bad params file (exit 1).
+    #[error("{0}")]
+    Fatal(String),
+}
+
+impl SettingsError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            SettingsError::Clap(e) => e.exit_code(),
+            SettingsError::Usage(_) => 2,
+            SettingsError::Fatal(_) => 1,
+        }
+    }
+}
+
+/// Loads the settings from `args` (including the program name), reading the params file relative
+/// to the current directory.
+pub fn load(args: Vec<OsString>) -> Result<Loaded, SettingsError> {
+    let args = cli::rewrite_legacy(args);
+    // First pass over the command line alone: help/version/usage errors, and which params file.
+    let first = Cli::try_parse_from(&args)?;
+    let mut notices = Vec::new();
+    let (params_path, explicit) = match &first.params {
+        Some(p) => (p.clone(), true),
+        None => (PathBuf::from(DEFAULT_PARAMS_FILE), false),
+    };
+    let params_args = match std::fs::read(&params_path) {
+        Ok(bytes) => Some(params_to_args(&params_path, &bytes, &mut notices)?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            notices.push("Running without a vpnmon params file".to_string());
+            None
+        }
+        Err(e) => {
+            return Err(SettingsError::Fatal(format!(
+                "Failed to read the vpnmon params file {}: {}; check the path and its permissions",
+                params_path.display(),
+                io_reason(&e)
+            )))
+        }
+    };
+    let cli = match &params_args {
+        Some(p) => {
+            let mut all: Vec<OsString> = Vec::with_capacity(args.len() + p.len());
+            all.push(args[0].clone());
+            all.extend(p.iter().cloned());
+            all.extend(args[1..].iter().cloned());
+            Cli::try_parse_from(all)?
+        }
+        None => first,
+    };
+    let settings = from_cli(cli, params_args.map(|_| params_path))?;
+    Ok(Loaded { settings, notices })
+}
+
+/// Applies the defaults and cross-checks the merged options.
+pub fn from_cli(cli: Cli, params_file: Option<PathBuf>) -> Result<Settings, SettingsError> {
+    let vpnclient = cli.vpnclient.unwrap_or(VpnClientKind::Anyconnect);
+    let vpnurlip = cli.vpnurlip.clone().unwrap_or_default().trim().to_string();
+    if vpnurlip.is_empty() && vpnclient != VpnClientKind::None {
+        return Err(SettingsError::Usage(
+            "Cannot run without a VPN site URL or IP address. Give -vpnurlip ADDRESS (or vpnurlip,ADDRESS in the params file), or --vpnclient none to ping the targets without a VPN.".into(),
+        ));
+    }
+    let cycles = match cli.cycles.unwrap_or(DEFAULT_CYCLES) {
+        -1 => None,
+        n => Some(n as u64),
+    };
+    let timeout = Duration::from_secs_f64(cli.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS));
+    Ok(Settings {
+        site: Site {
+            vpnname: cli
+                .vpnname
+                .clone()
+                .unwrap_or_else(|| DEFAULT_VPNNAME.to_string()),
+            vpnurlip,
+            credentials: Credentials {
+                username: cli.username.clone().unwrap_or_default(),
+                password: cli.password.clone().unwrap_or_default(),
+            },
+            targets: cli
+                .targets
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_TARGETS)),
+        },
+        cycles,
+        delay: Duration::from_secs(cli.delay.unwrap_or(DEFAULT_DELAY_SECS)),
+        datalog: cli
+            .datalog
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATALOG)),
+        quiet: cli.quiet.unwrap_or(false),
+        vpnclient,
+        ping: PingOptions {
+            count: cli.pings.unwrap_or(DEFAULT_PINGS),
+            timeout,
+        },
+        gateway_ping: PingOptions {
+            count: GATEWAY_PINGS,
+            timeout,
+        },
+        params_file,
+        cli,
+    })
+}
+
+/// A short reason for an I/O error, without Rust's "(os error 2)" noise.
+pub fn io_reason(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// Keys of the params file that are not options to set there.
+const NOT_PARAMS: &[&str] = &["params", "help", "version"];
+
+/// Turns the params file into `--name=value` arguments. Unknown keys and lines without a comma
+/// are warnings (`file:line`); a value clap rejects is fatal, naming file:line and the form.
+pub fn params_to_args(
+    path: &Path,
+    bytes: &[u8],
+    notices: &mut Vec<String>,
+) -> Result<Vec<OsString>, SettingsError> {
+    let table = cli::option_table();
+    let shown = path.display();
+    let text = match std::str::from_utf8(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)) {
+        Ok(t) => t.to_string(),
+        // Spreadsheets on Windows may save in a legacy code page; read it as Latin-1 rather
+        // than refuse the file.
+        Err(_) => bytes.iter().map(|&b| b as char).collect(),
+    };
+    let mut out = Vec::new();
+    for (i, raw) in text.split('\n').enumerate() {
+        let line = i + 1;
+        let raw = raw.strip_suffix('\r').unwrap_or(raw);
+        if raw.trim().is_empty() || raw.trim_start().starts_with('#') {
+            continue;
+        }
+        // Each line is one CSV record (a spreadsheet quotes a value holding a comma).
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(raw.as_bytes());
+        let mut rec = csv::StringRecord::new();
+        if let Err(e) = rdr.read_record(&mut rec) {
+            return Err(SettingsError::Fatal(format!(
+                "{shown}:{line}: cannot read this line ({e}); expected name,value"
+            )));
+        }
+        let key = rec.get(0).unwrap_or("").trim().to_ascii_lowercase();
+        if key.is_empty() && rec.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        if rec.len() < 2 {
+            notices.push(format!(
+                "{shown}:{line}: ignored: expected name,value (for example cycles,200)"
+            ));
+            continue;
+        }
+        // Commas beyond the first belong to the value (a VPN name may hold one).
+        let value: Vec<&str> = rec.iter().skip(1).collect();
+        let value = value.join(",").trim().to_string();
+        let spec = match table.get(&key) {
+            Some(s) if !NOT_PARAMS.contains(&s.long.as_str()) => s,
+            _ => {
+                notices.push(format!("{shown}:{line}: unknown parameter '{key}' ignored"));
+                continue;
+            }
+        };
+        let arg = OsString::from(format!("--{}={value}", spec.long));
+        // Check each entry alone so an error names its line, in the file's own terms.
+        if let Err(e) = Cli::try_parse_from([OsString::from("vpnmon"), arg.clone()]) {
+            if e.kind() != clap::error::ErrorKind::MissingRequiredArgument {
+                let detail = clap_detail(&e);
+                return Err(SettingsError::Fatal(format!(
+                    "{shown}:{line}: bad value for {key}: {detail} (the line should read {key},VALUE)"
+                )));
+            }
+        }
+        out.push(arg);
+    }
+    Ok(out)
+}
+
+/// clap's message without its "error: " prefix, tips and usage, with `'--cycles <CYCLES>'`
+/// shortened to the bare name.
+fn clap_detail(e: &clap::Error) -> String {
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or("").trim();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let re = regex::Regex::new(r"'--([A-Za-z0-9-]+)[^']*'").expect("static regex");
+    re.replace_all(first, "$1").into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(text: &str) -> (Result<Vec<String>, SettingsError>, Vec<String>) {
+        let mut notices = Vec::new();
+        let r = params_to_args(Path::new("p.csv"), text.as_bytes(), &mut notices).map(|v| {
+            v.into_iter()
+                .map(|s| s.to_string_lossy().into_owned())
+                .collect()
+        });
+        (r, notices)
+    }
+
+    #[test]
+    fn spreadsheet_files_are_read() {
+        let (r, n) = params(
+            "\u{FEFF}VpnName , Site, East \r\n\r\ncycles,5\r\n# note\r\nquiet,True\r\nuser,bob\r\n",
+        );
+        assert_eq!(
+            r.unwrap(),
+            vec![
+                "--vpnname=Site, East",
+                "--cycles=5",
+                "--quiet=True",
+                "--username=bob"
+            ]
+        );
+        assert!(n.is_empty(), "{n:?}");
+    }
+
+    #[test]
+    fn quoted_values_are_unquoted() {
+        let (r, _) = params("vpnname,\"A, \"\"B\"\"\"\n");
+        assert_eq!(r.unwrap(), vec!["--vpnname=A, \"B\""]);
+    }
+
+    #[test]
+    fn unknown_keys_and_lines_without_comma_warn_with_file_and_line() {
+        let (r, n) = params("cycles,3\nbogus,1\nlonely\n");
+        assert_eq!(r.unwrap(), vec!["--cycles=3"]);
+        assert_eq!(
+            n,
+            vec![
+                "p.csv:2: unknown parameter 'bogus' ignored".to_string(),
+                "p.csv:3: ignored: expected name,value (for example cycles,200)".to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_values_are_fatal_naming_file_line_and_form() {
+        for (text, want) in [
+            (
+                "cycles,abc\n",
+                "p.csv:1: bad value for cycles: invalid value 'abc' for cycles",
+            ),
+            ("\ndelay,-5\n", "p.csv:2: bad value for delay"),
+            ("quiet,maybe\n", "p.csv:1: bad value for quiet"),
+            ("timeout,0\n", "p.csv:1: bad value for timeout"),
+            ("vpnclient,cisco\n", "p.csv:1: bad value for vpnclient"),
+        ] {
+            let (r, _) = params(text);
+            let msg = r.unwrap_err().to_string();
+            assert!(msg.starts_with(want), "{text:?} gave {msg}");
+            assert!(msg.contains(",VALUE"), "{msg}");
+            assert!(!msg.contains('\n'), "one line: {msg}");
+        }
+    }
+
+    #[test]
+    fn password_is_not_in_debug_output() {
+        let cli =
+            Cli::try_parse_from(["vpnmon", "--vpnclient=none", "--password=hunter2"]).unwrap();
+        let s = from_cli(cli, None).unwrap();
+        assert_eq!(s.site.credentials.password.expose(), "hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

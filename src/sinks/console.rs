@@ -1,0 +1,282 @@
+//! The original's console lines, each prefixed by the cycle number (right-aligned to 3), the
+//! date and the time. Extra facts (RTT, a Fail's reason, durations) follow at the end of a line.
+
+use super::{RunEnd, Sink};
+use crate::record::{CycleReport, Record, Tally, Test, Verdict};
+use chrono::{DateTime, Local};
+use std::io::Write;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+pub struct ConsoleSink<W: Write + Send> {
+    out: W,
+    cycle: u64,
+}
+
+impl<W: Write + Send> ConsoleSink<W> {
+    pub fn new(out: W) -> Self {
+        ConsoleSink { out, cycle: 0 }
+    }
+
+    fn line(&mut self, at: DateTime<Local>, text: &str) {
+        let _ = writeln!(self.out, "{}", prefixed(self.cycle, at, text));
+        let _ = self.out.flush();
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+/// `  1 2022/09/07 18:20:33 text`
+pub fn prefixed(cycle: u64, at: DateTime<Local>, text: &str) -> String {
+    format!("{cycle:>3} {} {text}", at.format("%Y/%m/%d %H:%M:%S"))
+}
+
+fn of_text(of: Option<u64>) -> String {
+    of.map_or_else(|| "Infinite".to_string(), |n| n.to_string())
+}
+
+/// The test column of a record's line, 24 characters wide as the original.
+pub fn record_line(r: &Record) -> String {
+    let head = match r.test {
+        Test::VpnPing => "-- VPN ping ----------- ".to_string(),
+        Test::VpnOpen => "-- VPN open() --------- ".to_string(),
+        Test::VpnClose => "-- VPN close() -------- ".to_string(),
+        Test::TargetPing => format!("-- ping {:<15} ", r.address),
+    };
+    let mut s = format!("{head}{} {}", r.result, r.name);
+    let extra = extras(r);
+    if !extra.is_empty() {
+        s.push_str("  (");
+        s.push_str(&extra);
+        s.push(')');
+    }
+    s
+}
+
+fn ms(d: Duration) -> String {
+    let v = d.as_secs_f64() * 1000.0;
+    if v < 10.0 {
+        format!("{v:.2} ms")
+    } else {
+        format!("{v:.0} ms")
+    }
+}
+
+fn extras(r: &Record) -> String {
+    let mut parts = Vec::new();
+    if let Some(reason) = &r.reason {
+        parts.push(reason.clone());
+    }
+    match (&r.ping, r.test) {
+        (Some(p), _) if r.result != Verdict::Fail => {
+            if let Some(avg) = p.rtt_avg {
+                parts.push(format!("rtt {}", ms(avg)));
+            }
+        }
+        (None, Test::VpnOpen | Test::VpnClose) => {
+            parts.push(format!("{:.1} s", r.duration.as_secs_f64()))
+        }
+        _ => {}
+    }
+    parts.join(", ")
+}
+
+impl<W: Write + Send> Sink for ConsoleSink<W> {
+    fn notice(&mut self, line: &str) {
+        let _ = writeln!(self.out, "{line}");
+        let _ = self.out.flush();
+    }
+
+    fn cycle_start(&mut self, cycle: u64, of: Option<u64>, at: DateTime<Local>) {
+        self.cycle = cycle;
+        self.line(
+            at,
+            &format!("Start vpnmon test cycle {cycle} of {}", of_text(of)),
+        );
+    }
+
+    fn record(&mut self, r: &Record) {
+        self.line(r.at, &record_line(r));
+    }
+
+    fn diagnostics(&mut self, lines: &[String]) {
+        if lines.is_empty() {
+            return;
+        }
+        let _ = writeln!(self.out, "---- Start diagnostic information ----");
+        for l in lines {
+            let _ = writeln!(self.out, "{l}");
+        }
+        let _ = writeln!(self.out, "---- End diagnostic information ----");
+        let _ = self.out.flush();
+    }
+
+    fn cycle_end(
+        &mut self,
+        report: &CycleReport,
+        _cancel: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        if report.cancelled {
+            return Ok(());
+        }
+        let t = Tally::of_targets(&report.records);
+        self.line(
+            report.finished,
+            &format!(
+                "End vpnmon test cycle {} of {}",
+                report.cycle,
+                of_text(report.of)
+            ),
+        );
+        self.line(
+            report.finished,
+            &format!(
+                "vpnmon test cycle ping results:  Good: {},  Warn: {},  Fail: {}",
+                t.good, t.warn, t.fail
+            ),
+        );
+        Ok(())
+    }
+
+    fn waiting(&mut self, delay: Duration, next: DateTime<Local>) {
+        let text = if delay.is_zero() {
+            "Waiting to run next test cycle.".to_string()
+        } else {
+            format!(
+                "Waiting to run next test cycle.  (next at {})",
+                next.format("%H:%M:%S")
+            )
+        };
+        self.line(Local::now(), &text);
+    }
+
+    fn finish(&mut self, end: RunEnd) -> anyhow::Result<()> {
+        match end {
+            RunEnd::Completed { cycles } => {
+                let _ = writeln!(
+                    self.out,
+                    "{cycles} vpnmon test cycle{} completed.",
+                    if cycles == 1 { "" } else { "s" }
+                );
+            }
+            RunEnd::Stopped { .. } => {
+                let _ = writeln!(self.out, "---- vpnmon stopped with Control-C ----");
+                let _ = writeln!(self.out, "VPN connection closed");
+                let _ = writeln!(self.out, "Datalog file closed");
+            }
+        }
+        let _ = self.out.flush();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::PingStats;
+    use chrono::TimeZone;
+
+    fn rec(test: Test, result: Verdict, address: &str, name: &str) -> Record {
+        Record {
+            cycle: 1,
+            at: Local.with_ymd_and_hms(2022, 9, 7, 18, 20, 33).unwrap(),
+            test,
+            result,
+            address: address.into(),
+            name: name.into(),
+            reason: None,
+            ping: None,
+            duration: Duration::from_millis(1500),
+        }
+    }
+
+    #[test]
+    fn lines_keep_the_original_layout() {
+        let at = Local.with_ymd_and_hms(2022, 9, 7, 18, 20, 33).unwrap();
+        assert_eq!(
+            prefixed(1, at, "Start vpnmon test cycle 1 of 200"),
+            "  1 2022/09/07 18:20:33 Start vpnmon test cycle 1 of 200"
+        );
+        let mut r = rec(
+            Test::VpnPing,
+            Verdict::Good,
+            "vpn.example.org",
+            "VPN Gateway",
+        );
+        r.ping = Some(PingStats {
+            sent: 2,
+            received: 2,
+            ..Default::default()
+        });
+        assert_eq!(record_line(&r), "-- VPN ping ----------- Good VPN Gateway");
+        let r = rec(
+            Test::VpnOpen,
+            Verdict::Good,
+            "vpn.example.org",
+            "VPN Gateway",
+        );
+        assert_eq!(
+            record_line(&r),
+            "-- VPN open() --------- Good VPN Gateway  (1.5 s)"
+        );
+        let mut r = rec(Test::TargetPing, Verdict::Good, "10.1.1.10", "G7-VM-SYS");
+        r.ping = Some(PingStats {
+            sent: 2,
+            received: 2,
+            rtt_avg: Some(Duration::from_micros(250)),
+            ..Default::default()
+        });
+        assert_eq!(
+            record_line(&r),
+            "-- ping 10.1.1.10       Good G7-VM-SYS  (rtt 0.25 ms)"
+        );
+        let mut r = rec(Test::TargetPing, Verdict::Fail, "10.1.1.11", "G8");
+        r.reason = Some("no reply to 2 echo requests within 1 s".into());
+        r.ping = Some(PingStats {
+            sent: 2,
+            ..Default::default()
+        });
+        assert_eq!(
+            record_line(&r),
+            "-- ping 10.1.1.11       Fail G8  (no reply to 2 echo requests within 1 s)"
+        );
+        let r = rec(
+            Test::VpnClose,
+            Verdict::Good,
+            "vpn.example.org",
+            "VPN Gateway",
+        );
+        assert!(record_line(&r).starts_with("-- VPN close() -------- Good VPN Gateway"));
+    }
+
+    #[test]
+    fn cycle_summary_and_end() {
+        let mut s = ConsoleSink::new(Vec::new());
+        let at = Local.with_ymd_and_hms(2022, 9, 7, 18, 20, 33).unwrap();
+        s.cycle_start(12, None, at);
+        let report = CycleReport {
+            cycle: 12,
+            of: None,
+            started: at,
+            finished: at,
+            records: vec![
+                rec(Test::TargetPing, Verdict::Good, "a", "a"),
+                rec(Test::TargetPing, Verdict::Warn, "b", "b"),
+                rec(Test::VpnClose, Verdict::Fail, "c", "c"),
+            ],
+            cancelled: false,
+        };
+        s.cycle_end(&report, &CancellationToken::new()).unwrap();
+        s.finish(RunEnd::Completed { cycles: 12 }).unwrap();
+        let text = String::from_utf8(s.into_inner()).unwrap();
+        assert_eq!(
+            text,
+            " 12 2022/09/07 18:20:33 Start vpnmon test cycle 12 of Infinite\n\
+             \x2012 2022/09/07 18:20:33 End vpnmon test cycle 12 of Infinite\n\
+             \x2012 2022/09/07 18:20:33 vpnmon test cycle ping results:  Good: 1,  Warn: 1,  Fail: 0\n\
+             12 vpnmon test cycles completed.\n"
+        );
+    }
+}

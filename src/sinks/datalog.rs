@@ -1,0 +1,242 @@
+//! The datalog: one CSV row per test, `cycle,YYYY/MM/DD,HH:MM:SS,test,result,address,name`, no
+//! header, appended. This module is the one place that decides the row format. A cycle's rows go
+//! out in one write, flushed and synced, so a kill never leaves half a cycle or half a line.
+
+use super::{RunEnd, Sink};
+use crate::record::{CycleReport, Record};
+use crate::settings::io_reason;
+use anyhow::Context;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The original's row, CSV-quoted only where a field holds a comma, quote or line break.
+pub fn format_row(r: &Record) -> String {
+    let fields = [
+        r.cycle.to_string(),
+        r.at.format("%Y/%m/%d").to_string(),
+        r.at.format("%H:%M:%S").to_string(),
+        r.test.as_str().to_string(),
+        r.result.as_str().to_string(),
+        r.address.clone(),
+        r.name.clone(),
+    ];
+    let mut line = fields
+        .iter()
+        .map(|f| quote(f))
+        .collect::<Vec<_>>()
+        .join(",");
+    line.push('\n');
+    line
+}
+
+/// CSV quoting as Python's csv module does by default (QUOTE_MINIMAL).
+pub fn quote(field: &str) -> String {
+    if field.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field.to_string()
+    }
+}
+
+/// Whether a failed write is worth retrying: the file is held by another program (a spreadsheet
+/// on Windows holds it with a sharing violation; elsewhere it shows as permission denied).
+pub fn is_busy(e: &std::io::Error) -> bool {
+    if e.kind() == std::io::ErrorKind::PermissionDenied {
+        return true;
+    }
+    // ERROR_SHARING_VIOLATION, ERROR_LOCK_VIOLATION
+    cfg!(windows) && matches!(e.raw_os_error(), Some(32) | Some(33))
+}
+
+pub struct DatalogSink {
+    path: PathBuf,
+    /// Tries and the pause between them for a busy file (the original: 5, 15 s).
+    pub tries: u32,
+    pub retry_delay: Duration,
+    /// Where "file busy, retrying" messages go.
+    say: Box<dyn FnMut(&str) + Send>,
+}
+
+impl DatalogSink {
+    pub fn new(path: &Path) -> DatalogSink {
+        DatalogSink {
+            path: path.to_path_buf(),
+            tries: 5,
+            retry_delay: Duration::from_secs(15),
+            say: Box::new(|s| eprintln!("{s}")),
+        }
+    }
+
+    pub fn with_messages(mut self, say: Box<dyn FnMut(&str) + Send>) -> Self {
+        self.say = say;
+        self
+    }
+
+    /// Appends `bytes` in one write and syncs, retrying while another program holds the file.
+    pub fn append(&mut self, bytes: &[u8], cancel: &CancellationToken) -> anyhow::Result<()> {
+        let mut attempt = 1;
+        loop {
+            match append_once(&self.path, bytes) {
+                Ok(()) => return Ok(()),
+                Err(e) if is_busy(&e) && attempt < self.tries && !cancel.is_cancelled() => {
+                    (self.say)(&format!(
+                        "Datalog file {} is in use by another program ({}); retrying in {} s (try {} of {})",
+                        self.path.display(),
+                        io_reason(&e),
+                        self.retry_delay.as_secs(),
+                        attempt + 1,
+                        self.tries
+                    ));
+                    wait_or_cancel(self.retry_delay, cancel);
+                    attempt += 1;
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| {
+                        format!(
+                            "Failed to access the vpnmon datalog file {}; check that its folder exists and is writable",
+                            self.path.display()
+                        )
+                    })
+                }
+            }
+        }
+    }
+}
+
+fn wait_or_cancel(d: Duration, cancel: &CancellationToken) {
+    let end = std::time::Instant::now() + d;
+    while std::time::Instant::now() < end && !cancel.is_cancelled() {
+        std::thread::sleep(Duration::from_millis(50).min(d));
+    }
+}
+
+fn append_once(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = OpenOptions::new().create(true).append(true).open(path)?;
+    f.write_all(bytes)?;
+    f.sync_data()
+}
+
+impl Sink for DatalogSink {
+    fn cycle_end(
+        &mut self,
+        report: &CycleReport,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        if report.records.is_empty() {
+            return Ok(());
+        }
+        let bytes: String = report.records.iter().map(format_row).collect();
+        // The retry loop blocks; keep it off the async workers.
+        tokio::task::block_in_place(|| self.append(bytes.as_bytes(), cancel))
+    }
+
+    fn finish(&mut self, _end: RunEnd) -> anyhow::Result<()> {
+        // Every cycle's rows were synced when written; nothing is held open between cycles.
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Test, Verdict};
+    use chrono::{Local, TimeZone};
+
+    fn rec(test: Test, result: Verdict, address: &str, name: &str) -> Record {
+        Record {
+            cycle: 1,
+            at: Local.with_ymd_and_hms(2022, 9, 7, 18, 20, 47).unwrap(),
+            test,
+            result,
+            address: address.into(),
+            name: name.into(),
+            reason: Some("not in the row".into()),
+            ping: None,
+            duration: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn rows_match_the_original_bytes() {
+        let fixture = include_str!("../../tests/data/original-datalog-head.csv");
+        let mut lines = fixture.lines();
+        let r = rec(
+            Test::VpnPing,
+            Verdict::Good,
+            "secure.sniatechcenter.org",
+            "VPN Gateway",
+        );
+        let mut r = r;
+        r.at = Local.with_ymd_and_hms(2022, 9, 7, 18, 20, 33).unwrap();
+        assert_eq!(format_row(&r), format!("{}\n", lines.next().unwrap()));
+        let r = rec(
+            Test::TargetPing,
+            Verdict::Good,
+            "10.2.117.1",
+            "Pure Storage FlashArray//M20 Cont 0",
+        );
+        assert_eq!(format_row(&r), "1,2022/09/07,18:20:47,Target ping,Good,10.2.117.1,Pure Storage FlashArray//M20 Cont 0\n");
+    }
+
+    #[test]
+    fn quoting_only_where_needed() {
+        let r = rec(
+            Test::TargetPing,
+            Verdict::Fail,
+            "10.0.0.1",
+            "Rack 1, \"left\"",
+        );
+        assert_eq!(
+            format_row(&r),
+            "1,2022/09/07,18:20:47,Target ping,Fail,10.0.0.1,\"Rack 1, \"\"left\"\"\"\n"
+        );
+    }
+
+    #[test]
+    fn append_creates_then_appends_and_other_errors_are_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.csv");
+        let mut s = DatalogSink::new(&p);
+        let c = CancellationToken::new();
+        s.append(b"a\n", &c).unwrap();
+        s.append(b"b\n", &c).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "a\nb\n");
+        let mut s = DatalogSink::new(dir.path());
+        let e = s.append(b"x\n", &c).unwrap_err();
+        assert!(
+            format!("{e:#}").starts_with("Failed to access the vpnmon datalog file"),
+            "{e:#}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn busy_file_is_retried_then_given_up() {
+        // Busy is simulated by a file in a read-only folder, which only root can write into.
+        let dir = tempfile::tempdir().unwrap();
+        let ro = dir.path().join("ro");
+        std::fs::create_dir(&ro).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+        if std::fs::write(ro.join("probe"), b"").is_ok() {
+            eprintln!("SKIPPED busy_file_is_retried_then_given_up: running as root, permissions are not enforced");
+            return;
+        }
+        let said = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let s2 = said.clone();
+        let mut s = DatalogSink::new(&ro.join("d.csv"))
+            .with_messages(Box::new(move |m| s2.lock().unwrap().push(m.to_string())));
+        s.retry_delay = Duration::from_millis(10);
+        assert!(s.append(b"x\n", &CancellationToken::new()).is_err());
+        let said = said.lock().unwrap();
+        assert_eq!(said.len(), 4, "{said:?}");
+        assert!(
+            said[0].contains("retrying in 0 s (try 2 of 5)"),
+            "{}",
+            said[0]
+        );
+    }
+}
