@@ -108,19 +108,23 @@ impl Monitor {
                 return self.end(RunEnd::Stopped { cycles: n });
             }
             n += 1;
+            // Targets are re-read every cycle so edits apply without a restart.
+            let sites = self.sites.clone();
+            let mut site_targets = Vec::with_capacity(sites.len());
+            for (site, state) in sites.iter().zip(states.iter_mut()) {
+                site_targets.push(self.load_targets(site, state)?);
+            }
             let started = Local::now();
             for s in self.sinks.iter_mut() {
                 s.cycle_start(n, total, started);
             }
-            let sites = self.sites.clone();
             let mut records: Vec<Record> = Vec::new();
             let mut cancelled = false;
-            for (site, state) in sites.iter().zip(states.iter_mut()) {
-                let targets = self.load_targets(site, state)?;
+            for (site, targets) in sites.iter().zip(site_targets.iter()) {
                 let input = CycleInput {
                     cycle: n,
                     site,
-                    targets: &targets,
+                    targets,
                     ping: self.settings.ping,
                     gateway_ping: self.settings.gateway_ping,
                 };

@@ -15,8 +15,13 @@ pub const EXIT_FATAL: i32 = 1;
 
 /// Runs vpnmon with `args` (program name first) and returns the process exit code.
 pub fn main_with_args(args: Vec<OsString>) -> i32 {
-    let loaded = match settings::load(args) {
-        Ok(l) => l,
+    let mut notices = Vec::new();
+    let loaded = settings::load(args, &mut notices);
+    for n in &notices {
+        println!("{n}");
+    }
+    let settings = match loaded {
+        Ok(s) => s,
         Err(SettingsError::Clap(e)) => {
             let _ = e.print();
             return e.exit_code();
@@ -26,10 +31,6 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
             return e.exit_code();
         }
     };
-    for n in &loaded.notices {
-        println!("{n}");
-    }
-    let settings = loaded.settings;
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -57,14 +57,6 @@ pub struct Settings {
     pub cli: Cli,
 }
 
-/// The outcome of loading settings: the settings and the warnings to show the user.
-#[derive(Debug)]
-pub struct Loaded {
-    pub settings: Settings,
-    /// Lines such as `Running without a vpnmon params file` or `x.csv:3: unknown parameter`.
-    pub notices: Vec<String>,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     /// Help, version, or a command-line usage error: clap renders and exits.
@@ -89,18 +81,18 @@ impl SettingsError {
 }
 
 /// Loads the settings from `args` (including the program name), reading the params file relative
-/// to the current directory.
-pub fn load(args: Vec<OsString>) -> Result<Loaded, SettingsError> {
+/// to the current directory. `notices` receives lines for the user (`Running without a vpnmon
+/// params file`, `x.csv:3: unknown parameter …`), also when loading then fails.
+pub fn load(args: Vec<OsString>, notices: &mut Vec<String>) -> Result<Settings, SettingsError> {
     let args = cli::rewrite_legacy(args);
     // First pass over the command line alone: help/version/usage errors, and which params file.
     let first = Cli::try_parse_from(&args)?;
-    let mut notices = Vec::new();
     let (params_path, explicit) = match &first.params {
         Some(p) => (p.clone(), true),
         None => (PathBuf::from(DEFAULT_PARAMS_FILE), false),
     };
     let params_args = match std::fs::read(&params_path) {
-        Ok(bytes) => Some(params_to_args(&params_path, &bytes, &mut notices)?),
+        Ok(bytes) => Some(params_to_args(&params_path, &bytes, notices)?),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
             notices.push("Running without a vpnmon params file".to_string());
             None
@@ -123,8 +115,7 @@ pub fn load(args: Vec<OsString>) -> Result<Loaded, SettingsError> {
         }
         None => first,
     };
-    let settings = from_cli(cli, params_args.map(|_| params_path))?;
-    Ok(Loaded { settings, notices })
+    from_cli(cli, params_args.map(|_| params_path))
 }
 
 /// Applies the defaults and cross-checks the merged options.

@@ -122,12 +122,16 @@ impl<W: Write + Send> Sink for ConsoleSink<W> {
             return Ok(());
         }
         let t = Tally::of_targets(&report.records);
+        let took = (report.finished - report.started)
+            .to_std()
+            .unwrap_or_default();
         self.line(
             report.finished,
             &format!(
-                "End vpnmon test cycle {} of {}",
+                "End vpnmon test cycle {} of {}  (took {:.2} s)",
                 report.cycle,
-                of_text(report.of)
+                of_text(report.of),
+                took.as_secs_f64()
             ),
         );
         self.line(
@@ -274,7 +278,7 @@ mod tests {
         assert_eq!(
             text,
             " 12 2022/09/07 18:20:33 Start vpnmon test cycle 12 of Infinite\n\
-             \x2012 2022/09/07 18:20:33 End vpnmon test cycle 12 of Infinite\n\
+             \x2012 2022/09/07 18:20:33 End vpnmon test cycle 12 of Infinite  (took 0.00 s)\n\
              \x2012 2022/09/07 18:20:33 vpnmon test cycle ping results:  Good: 1,  Warn: 1,  Fail: 0\n\
              12 vpnmon test cycles completed.\n"
         );

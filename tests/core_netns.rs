@@ -1,0 +1,230 @@
+//! The real binary with `--vpnclient none` against hosts in network namespaces built here: one
+//! that answers, one that drops about half the echo requests (nft numgen), one that drops all,
+//! and a thousand at once. Needs root (CI has it); skipped with a reason otherwise.
+
+mod core_support;
+
+use core_support::{vpnmon_bin, Lab, Running, DEAD_HOST, FLAKY_HOST, GOOD_HOST};
+use std::collections::HashMap;
+use std::time::Duration;
+
+fn lab(tag: &str, test: &str) -> Option<Lab> {
+    match Lab::new(tag) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            eprintln!("SKIPPED {test}: {e}");
+            None
+        }
+    }
+}
+
+#[test]
+fn good_flaky_and_dead_hosts_over_cycles() {
+    let Some(lab) = lab("a", "good_flaky_and_dead_hosts_over_cycles") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t.csv"),
+        format!("127.0.0.1,Loopback\n{GOOD_HOST},Good host\n{FLAKY_HOST},Flaky host\n{DEAD_HOST},Dead host\n"),
+    )
+    .unwrap();
+    let out = lab
+        .command_in_client(&vpnmon_bin())
+        .current_dir(dir.path())
+        .env("RUST_BACKTRACE", "0")
+        .args([
+            "--vpnclient",
+            "none",
+            "-vpnurlip",
+            GOOD_HOST,
+            "--targets",
+            "t.csv",
+            "--datalog",
+            "d.csv",
+        ])
+        .args([
+            "--cycles",
+            "6",
+            "--delay",
+            "0",
+            "--pings",
+            "4",
+            "--timeout",
+            "0.3",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = std::fs::read_to_string(dir.path().join("d.csv")).unwrap();
+    let mut results: HashMap<&str, Vec<&str>> = HashMap::new();
+    for l in log.lines() {
+        let f: Vec<&str> = l.split(',').collect();
+        assert_eq!(f.len(), 7, "{l}");
+        results.entry(f[5]).or_default().push(f[4]);
+    }
+    assert_eq!(
+        results[GOOD_HOST].len(),
+        12,
+        "gateway ping and target ping, 6 cycles"
+    );
+    assert!(results[GOOD_HOST].iter().all(|r| *r == "Good"));
+    assert!(results["127.0.0.1"].iter().all(|r| *r == "Good"));
+    assert_eq!(results[DEAD_HOST], vec!["Fail"; 6]);
+    // 4 echoes at 50% loss: Warn with probability 7/8 per cycle; never Warn in 6 cycles ≈ 4e-6.
+    assert!(
+        results[FLAKY_HOST].contains(&"Warn"),
+        "{:?}",
+        results[FLAKY_HOST]
+    );
+    assert!(
+        stdout.contains(&format!(
+            "-- ping {DEAD_HOST:<15} Fail Dead host  (no reply to 4 echo requests within 0.3 s)"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("vpnmon test cycle ping results:  Good: 2,"),
+        "{stdout}"
+    );
+}
+
+fn stop_during_sweep(sig: libc::c_int, test: &str) {
+    let Some(lab) = lab(if sig == libc::SIGINT { "b" } else { "c" }, test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t.csv"),
+        format!("{GOOD_HOST},Good host\n{DEAD_HOST},Dead host\n"),
+    )
+    .unwrap();
+    let mut c = lab.command_in_client(&vpnmon_bin());
+    c.current_dir(dir.path())
+        .args([
+            "--vpnclient",
+            "none",
+            "-vpnurlip",
+            GOOD_HOST,
+            "--targets",
+            "t.csv",
+            "--datalog",
+            "d.csv",
+        ])
+        .args([
+            "--cycles",
+            "3",
+            "--delay",
+            "0",
+            "--timeout",
+            "30",
+            "--quiet",
+        ]);
+    let mut run = Running::spawn(c);
+    // The gateway answers at once; the dead target then holds the sweep for 30 s.
+    run.wait_line("-- VPN ping", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(200));
+    // `ip netns exec` execs vpnmon in place, so the child's pid is vpnmon's.
+    run.signal(sig);
+    let (code, took) = run.wait_exit(Duration::from_secs(5));
+    let (out, _) = run.drain();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(took < Duration::from_secs(1), "stopped in {took:?}");
+    assert!(
+        out.ends_with(
+            "---- vpnmon stopped with Control-C ----\nVPN connection closed\nDatalog file closed"
+        ),
+        "{out}"
+    );
+    let log = std::fs::read_to_string(dir.path().join("d.csv")).unwrap();
+    // The completed test of the cut cycle is kept, whole; the interrupted sweep is not invented.
+    let rows: Vec<&str> = log.lines().collect();
+    assert_eq!(rows.len(), 1, "{log}");
+    assert!(
+        rows[0].starts_with("1,")
+            && rows[0].ends_with(&format!(",VPN ping,Good,{GOOD_HOST},VPN Gateway")),
+        "{log}"
+    );
+}
+
+#[test]
+fn ctrl_c_during_a_sweep_stops_within_a_second() {
+    stop_during_sweep(libc::SIGINT, "ctrl_c_during_a_sweep_stops_within_a_second");
+}
+
+#[test]
+fn sigterm_during_a_sweep_stops_within_a_second() {
+    stop_during_sweep(
+        libc::SIGTERM,
+        "sigterm_during_a_sweep_stops_within_a_second",
+    );
+}
+
+/// 1,000 targets in one sweep, 100 of them dead: every live one must be Good (one socket's
+/// default buffer drops replies at ~500 in flight; the prober must not).
+#[test]
+fn a_thousand_targets_give_no_false_timeouts() {
+    let Some(lab) = lab("d", "a_thousand_targets_give_no_false_timeouts") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    let mut live = 0;
+    for i in 0..1000u32 {
+        let addr = if i < 100 {
+            format!("198.18.31.{}", i + 1)
+        } else {
+            live += 1;
+            let n = i - 100;
+            format!("198.18.{}.{}", 16 + n / 250, 1 + n % 250)
+        };
+        text.push_str(&format!("{addr},host {i}\n"));
+    }
+    std::fs::write(dir.path().join("t.csv"), text).unwrap();
+    let out = lab
+        .command_in_client(&vpnmon_bin())
+        .current_dir(dir.path())
+        .args([
+            "--vpnclient",
+            "none",
+            "--targets",
+            "t.csv",
+            "--datalog",
+            "d.csv",
+            "--cycles",
+            "2",
+            "--delay",
+            "0",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = std::fs::read_to_string(dir.path().join("d.csv")).unwrap();
+    let mut false_fails = 0;
+    let mut dead_fails = 0;
+    for l in log.lines() {
+        let f: Vec<&str> = l.split(',').collect();
+        let dead = f[5].starts_with("198.18.31.");
+        match (dead, f[4]) {
+            (true, "Fail") => dead_fails += 1,
+            (false, "Good") => {}
+            _ => false_fails += 1,
+        }
+    }
+    assert_eq!(live, 900);
+    assert_eq!(dead_fails, 200, "100 dead hosts × 2 cycles");
+    assert_eq!(false_fails, 0, "live hosts reported not Good");
+}

@@ -1,0 +1,231 @@
+//! Both option forms and the precedence defaults < params file < command line, table-driven,
+//! through the library's one merge (`settings::load`), plus the binary's own messages.
+
+use std::ffi::OsString;
+use std::process::Command;
+use std::time::Duration;
+use vpnmon::settings::{self, Settings};
+use vpnmon::vpn::VpnClientKind;
+
+fn load(params: Option<&str>, args: &[&str]) -> Result<(Settings, Vec<String>), String> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut argv: Vec<OsString> = vec!["vpnmon".into()];
+    if let Some(text) = params {
+        let p = dir.path().join("p.csv");
+        std::fs::write(&p, text).unwrap();
+        argv.push("--params".into());
+        argv.push(p.into());
+    }
+    argv.extend(args.iter().map(OsString::from));
+    let mut notes = Vec::new();
+    settings::load(argv, &mut notes)
+        .map(|s| (s, notes))
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn both_forms_set_every_original_option() {
+    let forms: &[&[&str]] = &[
+        &[
+            "-vpnname",
+            "Site A",
+            "-vpnurlip",
+            "vpn.example.org",
+            "-user",
+            "bob",
+            "-pass",
+            "-s3cret",
+            "-targets",
+            "t.csv",
+            "-cycles",
+            "-1",
+            "-delay",
+            "5",
+            "-datalog",
+            "d.csv",
+            "-quiet",
+        ],
+        &[
+            "--vpnname",
+            "Site A",
+            "--vpnurlip",
+            "vpn.example.org",
+            "--username",
+            "bob",
+            "--password",
+            "-s3cret",
+            "--targets",
+            "t.csv",
+            "--cycles",
+            "-1",
+            "--delay",
+            "5",
+            "--datalog",
+            "d.csv",
+            "--quiet",
+        ],
+        &[
+            "--vpnname=Site A",
+            "--vpnurlip=vpn.example.org",
+            "--user=bob",
+            "--pass=-s3cret",
+            "--targets=t.csv",
+            "--cycles=-1",
+            "--delay=5",
+            "--datalog=d.csv",
+            "--quiet=True",
+        ],
+    ];
+    for args in forms {
+        let (s, _) = load(None, args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        assert_eq!(s.site.vpnname, "Site A", "{args:?}");
+        assert_eq!(s.site.vpnurlip, "vpn.example.org");
+        assert_eq!(s.site.credentials.username, "bob");
+        assert_eq!(s.site.credentials.password.expose(), "-s3cret");
+        assert_eq!(s.site.targets.to_str(), Some("t.csv"));
+        assert_eq!(s.cycles, None, "-1 runs until stopped");
+        assert_eq!(s.delay, Duration::from_secs(5));
+        assert_eq!(s.datalog.to_str(), Some("d.csv"));
+        assert!(s.quiet);
+    }
+}
+
+#[test]
+fn precedence_defaults_then_params_then_command_line() {
+    // (params file, command line, expected vpnname, cycles, delay, quiet, pings, timeout ms, client)
+    type Row<'a> = (
+        Option<&'a str>,
+        &'a [&'a str],
+        &'a str,
+        Option<u64>,
+        u64,
+        bool,
+        u32,
+        u64,
+        VpnClientKind,
+    );
+    let table: &[Row] = &[
+        (None, &["-vpnurlip", "gw"], "VPN Gateway", Some(200), 1800, false, 2, 1000, VpnClientKind::Anyconnect),
+        (Some("vpnurlip,gw\ncycles,7\ndelay,9\nquiet,True\nvpnname,From File\npings,4\ntimeout,0.5\nvpnclient,none\n"), &[], "From File", Some(7), 9, true, 4, 500, VpnClientKind::None),
+        (Some("vpnurlip,gw\ncycles,7\ndelay,9\nquiet,True\n"), &["-cycles", "3", "--delay=0", "-quiet=false"], "VPN Gateway", Some(3), 0, false, 2, 1000, VpnClientKind::Anyconnect),
+        (Some("VPNURLIP , gw \r\nCycles,-1\r\n"), &["--vpnclient", "openconnect", "--timeout", "2.5", "--pings", "1"], "VPN Gateway", None, 1800, false, 1, 2500, VpnClientKind::Openconnect),
+        (Some("quiet,False\n"), &["--vpnclient", "none", "-quiet"], "VPN Gateway", Some(200), 1800, true, 2, 1000, VpnClientKind::None),
+    ];
+    for (params, args, name, cycles, delay, quiet, pings, timeout_ms, client) in table {
+        let (s, _) = load(*params, args).unwrap_or_else(|e| panic!("{params:?} {args:?}: {e}"));
+        let got = (
+            s.site.vpnname.as_str(),
+            s.cycles,
+            s.delay.as_secs(),
+            s.quiet,
+            s.ping.count,
+            s.ping.timeout.as_millis() as u64,
+            s.vpnclient,
+        );
+        assert_eq!(
+            got,
+            (*name, *cycles, *delay, *quiet, *pings, *timeout_ms, *client),
+            "params {params:?} args {args:?}"
+        );
+        assert_eq!(
+            s.gateway_ping.count, 2,
+            "the gateway is pinged twice as the original"
+        );
+    }
+}
+
+#[test]
+fn usage_and_params_errors() {
+    let e = load(None, &[]).unwrap_err();
+    assert!(
+        e.starts_with("Cannot run without a VPN site URL or IP address."),
+        "{e}"
+    );
+    let e = load(Some("vpnurlip,gw\n\ncycles,abc\n"), &[]).unwrap_err();
+    assert!(
+        e.contains("p.csv:3: bad value for cycles: invalid value 'abc' for cycles"),
+        "{e}"
+    );
+    let (_, notes) = load(Some("vpnurlip,gw\nfrobnicate,1\n"), &[]).unwrap();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.ends_with("p.csv:2: unknown parameter 'frobnicate' ignored")),
+        "{notes:?}"
+    );
+    let e = load(
+        None,
+        &["--params", "/nonexistent/p.csv", "--vpnclient", "none"],
+    )
+    .unwrap_err();
+    assert!(
+        e.starts_with(
+            "Failed to read the vpnmon params file /nonexistent/p.csv: No such file or directory"
+        ),
+        "{e}"
+    );
+}
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_vpnmon"));
+    c.env("RUST_BACKTRACE", "0").env_remove("VPNMON_PASSWORD");
+    c
+}
+
+#[test]
+fn binary_exit_codes_and_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    // No params file in the working directory, no vpnurlip: usage error, exit 2.
+    let out = bin()
+        .current_dir(dir.path())
+        .args(["-user", "bob", "-pass", "Pw-9f3k"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stdout.trim(), "Running without a vpnmon params file");
+    assert!(
+        stderr.starts_with("Error: Cannot run without a VPN site URL or IP address."),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1);
+
+    // A bad value in ./vpnmon_params.csv: exit 1, one line naming file:line.
+    std::fs::write(
+        dir.path().join("vpnmon_params.csv"),
+        "password,Pw-9f3k\ndelay,soon\n",
+    )
+    .unwrap();
+    let out = bin()
+        .current_dir(dir.path())
+        .args(["--vpnclient", "none"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("vpnmon_params.csv:2: bad value for delay"),
+        "{stderr}"
+    );
+    for text in [
+        stderr.as_ref(),
+        String::from_utf8_lossy(&out.stdout).as_ref(),
+    ] {
+        assert!(!text.contains("Pw-9f3k"), "password leaked: {text}");
+    }
+
+    // -v prints the version, -vpnurlip is not read as -v.
+    let out = bin().arg("-v").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("vpnmon {}", env!("CARGO_PKG_VERSION"))
+    );
+    let out = bin().arg("-V").output().unwrap();
+    assert!(out.status.success());
+    let out = bin().current_dir(dir.path()).args(["-h"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("-vpnname, -vpnurlip, -user, -pass"), "{help}");
+    assert!(help.contains("--vpnclient"));
+}
