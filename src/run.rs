@@ -17,8 +17,13 @@ pub const EXIT_FATAL: i32 = 1;
 pub fn main_with_args(args: Vec<OsString>) -> i32 {
     let mut notices = Vec::new();
     let loaded = settings::load(args, &mut notices);
-    for n in &notices {
-        println!("{n}");
+    {
+        // A closed stdout (`vpnmon | head`) must not stop the monitor: ignore write errors.
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        for n in &notices {
+            let _ = writeln!(out, "{n}");
+        }
     }
     let settings = match loaded {
         Ok(s) => s,
