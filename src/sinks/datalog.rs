@@ -51,6 +51,9 @@ pub fn is_busy(e: &std::io::Error) -> bool {
     cfg!(windows) && matches!(e.raw_os_error(), Some(32) | Some(33))
 }
 
+/// Appends bytes to the file at a path.
+type AppendFn = dyn FnMut(&Path, &[u8]) -> std::io::Result<()> + Send;
+
 pub struct DatalogSink {
     path: PathBuf,
     /// Tries and the pause between them for a busy file (the original: 5, 15 s).
@@ -59,7 +62,7 @@ pub struct DatalogSink {
     /// Where "file busy, retrying" messages go.
     say: Box<dyn FnMut(&str) + Send>,
     /// Appends bytes to a path; replaceable so tests can make the file "busy".
-    write: Box<dyn FnMut(&Path, &[u8]) -> std::io::Result<()> + Send>,
+    write: Box<AppendFn>,
 }
 
 impl DatalogSink {
