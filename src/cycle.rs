@@ -47,9 +47,12 @@ impl Recorder<'_> {
         ping: Option<&PingOutcome>,
         duration: Duration,
     ) {
+        // Stamped with the test's start, as the original's datalog (its `VPN open` row carries
+        // the time the open began, seconds before the first target row).
+        let started = Local::now() - chrono::Duration::from_std(duration).unwrap_or_default();
         let rec = Record {
             cycle: self.cycle,
-            at: Local::now(),
+            at: started,
             test,
             result,
             address: address.to_string(),

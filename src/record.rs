@@ -106,7 +106,7 @@ pub struct PingStats {
 pub struct Record {
     /// The test cycle, from 1.
     pub cycle: u64,
-    /// When the test finished (local time, as the original's datalog).
+    /// When the test started (local time, as the original's datalog).
     pub at: DateTime<Local>,
     pub test: Test,
     pub result: Verdict,
