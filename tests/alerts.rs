@@ -280,6 +280,8 @@ fn a_bad_sound_file_is_one_clear_error() {
 struct Mail {
     rcpt: Vec<String>,
     data: String,
+    /// The decoded `AUTH PLAIN` response, if the client logged in.
+    auth: Option<String>,
 }
 
 impl Mail {
@@ -338,6 +340,7 @@ fn serve(conn: TcpStream, mails: &Mutex<Vec<Mail>>) -> std::io::Result<()> {
     let mut r = BufReader::new(conn);
     w.write_all(b"220 test.local ESMTP\r\n")?;
     let mut rcpt = Vec::new();
+    let mut auth = None;
     let mut line = String::new();
     loop {
         line.clear();
@@ -346,7 +349,11 @@ fn serve(conn: TcpStream, mails: &Mutex<Vec<Mail>>) -> std::io::Result<()> {
         }
         let cmd = line.trim_end().to_ascii_uppercase();
         if cmd.starts_with("EHLO") || cmd.starts_with("HELO") {
-            w.write_all(b"250-test.local\r\n250 8BITMIME\r\n")?;
+            w.write_all(b"250-test.local\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n")?;
+        } else if cmd.starts_with("AUTH PLAIN") {
+            let b64 = line.trim_end()[10..].trim().to_string();
+            auth = Some(base64_decode(&b64).replace('\0', "|"));
+            w.write_all(b"235 welcome\r\n")?;
         } else if cmd.starts_with("RCPT TO:") {
             rcpt.push(line.trim_end()[8..].trim().to_string());
             w.write_all(b"250 OK\r\n")?;
@@ -366,6 +373,7 @@ fn serve(conn: TcpStream, mails: &Mutex<Vec<Mail>>) -> std::io::Result<()> {
             mails.lock().expect("lock").push(Mail {
                 rcpt: std::mem::take(&mut rcpt),
                 data,
+                auth: auth.clone(),
             });
             w.write_all(b"250 queued\r\n")?;
         } else if cmd == "QUIT" {
@@ -375,6 +383,26 @@ fn serve(conn: TcpStream, mails: &Mutex<Vec<Mail>>) -> std::io::Result<()> {
             w.write_all(b"250 OK\r\n")?;
         }
     }
+}
+
+fn base64_decode(s: &str) -> String {
+    const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits = 0u32;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in s.bytes().filter(|c| *c != b'=') {
+        let Some(v) = ABC.iter().position(|a| *a == c) else {
+            continue;
+        };
+        bits = (bits << 6) | v as u32;
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            out.push((bits >> n) as u8);
+            bits &= (1 << n) - 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn smtp_args(port: u16) -> Vec<String> {
@@ -466,6 +494,75 @@ fn smtp_down_is_reported_retried_and_the_monitor_goes_on() {
     assert!(fails >= 2, "not retried:\n{out}");
     assert!(out.contains("4 vpnmon test cycles completed"), "{out}");
     assert_eq!(datalog_rows(&dir).len(), 8);
+}
+
+#[test]
+fn smtp_password_from_file_or_env_logs_in_and_is_never_shown() {
+    const PW_FILE: &str = "file-pw-Zq81";
+    const PW_ENV: &str = "env-pw-Kx27";
+    for from_file in [true, false] {
+        let smtp = SmtpServer::start();
+        let dir = Dir::new();
+        let mut cmd = vpnmon(&dir, "dead.invalid,web\n");
+        cmd.args(["--cycles", "1", "--quiet", "--alert-after", "1"])
+            .args(smtp_args(smtp.port))
+            .args(["--smtp-user", "bob"]);
+        let pw = if from_file {
+            cmd.arg("--smtp-password-file")
+                .arg(dir.write("pw.txt", &format!("{PW_FILE}\n")));
+            PW_FILE
+        } else {
+            cmd.env("VPNMON_SMTP_PASSWORD", PW_ENV);
+            PW_ENV
+        };
+        let out = cmd.output().expect("runs");
+        assert!(out.status.success());
+        let mails = smtp.mails();
+        assert_eq!(mails.len(), 1);
+        assert_eq!(
+            mails[0].auth.as_deref(),
+            Some(format!("|bob|{pw}").as_str())
+        );
+        let shown = format!(
+            "{}{}{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(dir.path("datalog.csv")).unwrap_or_default(),
+            mails[0].data
+        );
+        assert!(!shown.contains(pw), "password shown:\n{shown}");
+    }
+    // A user without a password is a clear start-up error.
+    let dir = Dir::new();
+    let out = vpnmon(&dir, "127.0.0.1,alive\n")
+        .args(["--cycles", "1"])
+        .args(smtp_args(1))
+        .args(["--smtp-user", "bob"])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("VPNMON_SMTP_PASSWORD"), "{stderr}");
+}
+
+#[test]
+fn mail_options_work_from_the_params_file() {
+    let smtp = SmtpServer::start();
+    let dir = Dir::new();
+    let mut cmd = vpnmon(&dir, "dead.invalid,web\n");
+    // vpnmon() wrote an empty params file; fill it (the binary reads it at start).
+    dir.write(
+        "params.csv",
+        &format!(
+            "smtp-server,127.0.0.1:{}\nsmtp-tls,none\nsmtp-from,vpnmon@test.local\n\
+             smtp-to,ops@test.local\nalert-after,1\nquiet,True\ncycles,1\n",
+            smtp.port
+        ),
+    );
+    let out = stdout_of(&mut cmd);
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 1, "{out}");
+    assert!(mails[0].rcpt[0].contains("ops@test.local"));
 }
 
 // ---------------------------------------------------------------------------------------------
