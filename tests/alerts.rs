@@ -235,7 +235,8 @@ fn no_sound_device_falls_back_to_the_bell_and_says_so_once() {
     let dir = Dir::new();
     let conf = dir.write(
         "asound.conf",
-        "pcm.!default { type hw card 29 }\nctl.!default { type hw card 29 }\n",
+        // A card name ALSA cannot find: it complains on stderr, as on a machine without sound.
+        "pcm.!default { type hw card nosuchcard }\nctl.!default { type hw card nosuchcard }\n",
     );
     let out = vpnmon(&dir, "127.0.0.1,alive\ndead.invalid,d\n")
         .env("ALSA_CONFIG_PATH", &conf)
@@ -563,6 +564,47 @@ fn mail_options_work_from_the_params_file() {
     let mails = smtp.mails();
     assert_eq!(mails.len(), 1, "{out}");
     assert!(mails[0].rcpt[0].contains("ops@test.local"));
+}
+
+#[test]
+fn a_reminder_every_alert_repeat_cycles_while_down() {
+    let smtp = SmtpServer::start();
+    let dir = Dir::new();
+    let out = stdout_of(
+        vpnmon(&dir, "dead.invalid,web\n")
+            .args(["--cycles", "5", "--quiet", "--alert-after", "1"])
+            .args(["--alert-repeat", "2"])
+            .args(smtp_args(smtp.port)),
+    );
+    // Down in cycle 1, reminders in cycles 3 and 5. Events that pile up while a mail is being
+    // sent go out together, so count the events listed in the bodies, not the mails.
+    let bodies: String = smtp.mails().iter().map(|m| m.data.clone()).collect();
+    let events: Vec<&str> = bodies
+        .lines()
+        .filter(|l| l.starts_with("down ") || l.starts_with("reminder "))
+        .collect();
+    assert_eq!(events.len(), 3, "{out}\n{bodies}");
+    assert!(events[0].starts_with("down ") && events[0].contains("(cycle 1,"));
+    assert!(events[1].starts_with("reminder ") && events[1].contains("(cycle 3,"));
+    assert!(events[2].starts_with("reminder ") && events[2].contains("(cycle 5,"));
+}
+
+#[test]
+fn a_corrupt_state_file_is_one_clear_error() {
+    let dir = Dir::new();
+    let state = dir.write("state.json", "{not json");
+    let out = vpnmon(&dir, "127.0.0.1,alive\n")
+        .args(["--cycles", "1", "--quiet", "--state-file"])
+        .arg(&state)
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--state-file") && stderr.contains("state.json"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
 
 // ---------------------------------------------------------------------------------------------

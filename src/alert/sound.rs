@@ -70,7 +70,19 @@ impl SoundSink {
             .name("vpnmon-sound".into())
             .spawn(move || {
                 let mut told_no_device = false;
-                while let Ok(n) = rx.recv() {
+                while let Ok(mut n) = rx.recv() {
+                    // Cycles faster than their beeps: play only the latest cycle's tone, but ring
+                    // the bell for every cycle (it costs nothing).
+                    let mut all = n;
+                    let mut skipped = 0;
+                    while let Ok(later) = rx.try_recv() {
+                        n = later;
+                        all += later;
+                        skipped += 1;
+                    }
+                    for _ in 0..skipped {
+                        let _ = done_tx.send(());
+                    }
                     if let Err(reason) = play(&sound, n) {
                         if !told_no_device {
                             told_no_device = true;
@@ -79,7 +91,7 @@ impl SoundSink {
                             );
                         }
                         let mut out = std::io::stdout().lock();
-                        let _ = out.write_all("\x07".repeat(n).as_bytes());
+                        let _ = out.write_all("\x07".repeat(all).as_bytes());
                         let _ = out.flush();
                     }
                     let _ = done_tx.send(());
