@@ -607,6 +607,75 @@ fn a_corrupt_state_file_is_one_clear_error() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
 
+#[test]
+fn a_hanging_smtp_server_delays_neither_the_cycles_nor_ctrl_c() {
+    // Accepts connections and never says a word.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let h = held.clone();
+    std::thread::spawn(move || {
+        for c in listener.incoming().flatten() {
+            h.lock().expect("lock").push(c);
+        }
+    });
+    let dir = Dir::new();
+    let bin = assert_cmd::cargo::cargo_bin("vpnmon");
+    let mut child = std::process::Command::new(bin)
+        .current_dir(dir.tmp.path())
+        .env("RUST_BACKTRACE", "0")
+        .arg("--params")
+        .arg(dir.write("params.csv", ""))
+        .arg("--targets")
+        .arg(dir.write("targets.csv", "dead.invalid,web\n127.0.0.1,alive\n"))
+        .arg("--datalog")
+        .arg(dir.path("datalog.csv"))
+        .args([
+            "--vpnclient",
+            "none",
+            "--cycles",
+            "-1",
+            "--delay",
+            "1",
+            "--quiet",
+        ])
+        .args(["--alert-after", "1", "--timeout", "0.5"])
+        .args(smtp_args(port))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // The mail of cycle 1 hangs; cycles 2 and 3 must still come on time.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while datalog_rows(&dir).iter().filter(|r| r[0] == "3").count() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "cycles held up by the SMTP server"
+        );
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "vpnmon ended early"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !held.lock().expect("lock").is_empty(),
+        "vpnmon never connected"
+    );
+    let stopped = Instant::now();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().expect("wait");
+    let took = stopped.elapsed();
+    eprintln!("stop with a mail in flight took {took:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        took < Duration::from_secs(5),
+        "stop took {took:?}\n{stdout}"
+    );
+    assert!(stdout.contains("stopped with Control-C"), "{stdout}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Recovery, in a network namespace of our own (root): a route makes 127.0.0.9 unreachable for
 // three cycles, then goes away.
