@@ -119,7 +119,63 @@ pub struct OpenConnectArgs {}
 /// Options of the alerts (sound, mail, hook).
 #[derive(Args, Debug, Clone, Default)]
 #[command(next_help_heading = "Alert options")]
-pub struct AlertArgs {}
+pub struct AlertArgs {
+    /// WAV file to play on failures instead of the built-in tone.
+    #[arg(long, value_name = "FILE.wav")]
+    pub sound_file: Option<PathBuf>,
+
+    /// SMTP server for alert mails, HOST or HOST:PORT (enables mail).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub smtp_server: Option<String>,
+
+    /// Sender address of alert mails.
+    #[arg(long, value_name = "ADDRESS")]
+    pub smtp_from: Option<String>,
+
+    /// Recipient of alert mails; repeat the option for several.
+    #[arg(long, value_name = "ADDRESS", action = ArgAction::Append)]
+    pub smtp_to: Vec<String>,
+
+    /// Connection security to the SMTP server [default: starttls]
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub smtp_tls: Option<SmtpTls>,
+
+    /// SMTP login name; the password comes from VPNMON_SMTP_PASSWORD or --smtp-password-file.
+    #[arg(long, value_name = "USER")]
+    pub smtp_user: Option<String>,
+
+    /// File whose first line is the SMTP password (instead of VPNMON_SMTP_PASSWORD).
+    #[arg(long, value_name = "FILE")]
+    pub smtp_password_file: Option<PathBuf>,
+
+    /// Alert when a check has failed this many cycles in a row [default: 2]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub alert_after: Option<u64>,
+
+    /// While a check stays down, remind every N further cycles [default: never]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub alert_repeat: Option<u64>,
+
+    /// Program to run (no shell) on each alert, with the facts in VPNMON_* variables and JSON on
+    /// stdin.
+    #[arg(long, value_name = "PROGRAM")]
+    pub on_alert: Option<PathBuf>,
+
+    /// File keeping the failure counters across restarts.
+    #[arg(long, value_name = "FILE")]
+    pub state_file: Option<PathBuf>,
+}
+
+/// How to secure the SMTP connection.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain text (only for a local relay).
+    None,
+    /// Upgrade with STARTTLS (port 587 by default).
+    Starttls,
+    /// TLS from the start (port 465 by default).
+    Tls,
+}
 
 /// Options of the datalog (formats, rotation).
 #[derive(Args, Debug, Clone, Default)]

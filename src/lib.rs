@@ -3,6 +3,7 @@
 //! Data flows one way: `settings` → `monitor` → `cycle` (through `probe` and `vpn`) → `record`s
 //! → `sinks`. See ARCHITECTURE in the project's shared notes and the README.
 
+pub mod alert;
 pub mod cli;
 pub mod cycle;
 pub mod monitor;

@@ -3,7 +3,6 @@
 use crate::monitor::Monitor;
 use crate::probe::IcmpProber;
 use crate::settings::{self, SettingsError};
-use crate::sinks::bell::BellSink;
 use crate::sinks::console::ConsoleSink;
 use crate::sinks::datalog::DatalogSink;
 use crate::sinks::{RunEnd, Sink};
@@ -72,8 +71,12 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
         }
         let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
         sinks.push(Box::new(DatalogSink::new(&settings.datalog)));
-        if !settings.quiet {
-            sinks.push(Box::new(BellSink::new(std::io::stdout())));
+        match crate::alert::sinks_for(&settings) {
+            Ok(alert_sinks) => sinks.extend(alert_sinks),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                return EXIT_FATAL;
+            }
         }
         // The console last, so its closing lines come after the others have finished.
         sinks.push(Box::new(ConsoleSink::new(std::io::stdout())));

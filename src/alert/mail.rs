@@ -1,0 +1,333 @@
+//! Alert mail through lettre's SMTP client, on a worker thread so a slow or dead server never
+//! holds up a cycle. One mail per cycle covering every event of that cycle; a mail that cannot
+//! be sent is reported on the console and its events are sent with the next cycle's.
+
+use super::state::{Event, EventKind};
+use crate::cli::{AlertArgs, SmtpTls};
+use crate::record::Record;
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{Message, SmtpTransport, Transport};
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long one SMTP conversation may take.
+pub const SMTP_TIMEOUT: Duration = Duration::from_secs(10);
+pub const PASSWORD_ENV: &str = "VPNMON_SMTP_PASSWORD";
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailConfigError {
+    #[error("--smtp-server needs --smtp-from and at least one --smtp-to")]
+    Incomplete,
+    #[error("--{option} {value:?} is not a mail address ({reason}); write it as name@example.org")]
+    Address {
+        option: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("--smtp-server {0:?}: expected HOST or HOST:PORT with a port from 1 to 65535")]
+    Server(String),
+    #[error("--smtp-user is set but no password: set {PASSWORD_ENV} or --smtp-password-file")]
+    NoPassword,
+    #[error("cannot read --smtp-password-file {path}: {reason}")]
+    PasswordFile { path: PathBuf, reason: String },
+    #[error("--smtp-server {server}: {reason}")]
+    Tls { server: String, reason: String },
+}
+
+/// A checked mail configuration.
+#[derive(Clone)]
+pub struct MailConfig {
+    pub host: String,
+    pub port: Option<u16>,
+    pub tls: SmtpTls,
+    pub from: Mailbox,
+    pub to: Vec<Mailbox>,
+    pub credentials: Option<Credentials>,
+}
+
+impl MailConfig {
+    /// `None` when mail is not configured (no `--smtp-server`).
+    pub fn from_args(a: &AlertArgs) -> Result<Option<MailConfig>, MailConfigError> {
+        let Some(server) = a.smtp_server.as_deref() else {
+            return Ok(None);
+        };
+        let (host, port) = split_server(server)?;
+        let from = a.smtp_from.as_deref().ok_or(MailConfigError::Incomplete)?;
+        if a.smtp_to.is_empty() {
+            return Err(MailConfigError::Incomplete);
+        }
+        let parse = |option, v: &str| {
+            v.parse::<Mailbox>().map_err(|e| MailConfigError::Address {
+                option,
+                value: v.to_string(),
+                reason: e.to_string(),
+            })
+        };
+        let from = parse("smtp-from", from)?;
+        let to = a
+            .smtp_to
+            .iter()
+            .map(|t| parse("smtp-to", t))
+            .collect::<Result<Vec<_>, _>>()?;
+        let credentials = match &a.smtp_user {
+            None => None,
+            Some(user) => {
+                let password = match &a.smtp_password_file {
+                    Some(path) => std::fs::read_to_string(path)
+                        .map_err(|e| MailConfigError::PasswordFile {
+                            path: path.clone(),
+                            reason: crate::settings::io_reason(&e),
+                        })?
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .to_string(),
+                    None => std::env::var(PASSWORD_ENV).map_err(|_| MailConfigError::NoPassword)?,
+                };
+                Some(Credentials::new(user.clone(), password))
+            }
+        };
+        let cfg = MailConfig {
+            host,
+            port,
+            tls: a.smtp_tls.unwrap_or(SmtpTls::Starttls),
+            from,
+            to,
+            credentials,
+        };
+        cfg.transport()?;
+        Ok(Some(cfg))
+    }
+
+    fn transport(&self) -> Result<SmtpTransport, MailConfigError> {
+        let tls_err = |e: lettre::transport::smtp::Error| MailConfigError::Tls {
+            server: self.host.clone(),
+            reason: e.to_string(),
+        };
+        let builder = match self.tls {
+            SmtpTls::None => {
+                SmtpTransport::builder_dangerous(&self.host).port(self.port.unwrap_or(25))
+            }
+            SmtpTls::Starttls => SmtpTransport::starttls_relay(&self.host)
+                .map_err(tls_err)?
+                .port(self.port.unwrap_or(587)),
+            SmtpTls::Tls => SmtpTransport::relay(&self.host)
+                .map_err(tls_err)?
+                .port(self.port.unwrap_or(465)),
+        };
+        let builder = builder.timeout(Some(SMTP_TIMEOUT));
+        Ok(match &self.credentials {
+            Some(c) => builder.credentials(c.clone()).build(),
+            None => builder.build(),
+        })
+    }
+}
+
+fn split_server(s: &str) -> Result<(String, Option<u16>), MailConfigError> {
+    let bad = || MailConfigError::Server(s.to_string());
+    let s = s.trim();
+    // [v6]:port, host:port, host
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (h, after) = rest.split_once(']').ok_or_else(bad)?;
+        (h, after.strip_prefix(':'))
+    } else {
+        match s.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') => (h, Some(p)),
+            _ => (s, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(bad());
+    }
+    let port = match port {
+        None => None,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => return Err(bad()),
+        },
+    };
+    Ok((host.to_string(), port))
+}
+
+/// The subject and body of the mail for `events`, with `records` the latest cycle's.
+pub fn compose(site: &str, events: &[Event], records: &[Record]) -> (String, String) {
+    let part = |kind: EventKind| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e.kind == kind)
+            .map(|e| {
+                let since = e
+                    .since
+                    .map(|t| format!(" since {}", t.format("%Y-%m-%d %H:%M")))
+                    .unwrap_or_default();
+                match kind {
+                    EventKind::Recovered => e.check.describe(),
+                    _ => format!("{}{since}", e.check.describe()),
+                }
+            })
+            .collect()
+    };
+    let mut pieces = Vec::new();
+    let down = part(EventKind::Down);
+    let remind = part(EventKind::Reminder);
+    let up = part(EventKind::Recovered);
+    if !down.is_empty() {
+        pieces.push(format!("DOWN: {}", down.join(", ")));
+    }
+    if !remind.is_empty() {
+        pieces.push(format!("STILL DOWN: {}", remind.join(", ")));
+    }
+    if !up.is_empty() {
+        pieces.push(format!("RECOVERED: {}", up.join(", ")));
+    }
+    let subject = format!("vpnmon {site}: {}", pieces.join("; "));
+    let mut body = String::from("vpnmon alert\n\n");
+    for e in events {
+        body.push_str(&format!(
+            "{:<10} {} (cycle {}, {} failed cycle{} in a row{}){}\n",
+            e.kind.as_str(),
+            e.check.describe(),
+            e.cycle,
+            e.failures,
+            if e.failures == 1 { "" } else { "s" },
+            e.since
+                .map(|t| format!(", since {}", t.format("%Y-%m-%d %H:%M:%S")))
+                .unwrap_or_default(),
+            e.reason
+                .as_deref()
+                .filter(|_| e.kind != EventKind::Recovered)
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default(),
+        ));
+    }
+    if let Some(c) = records.first().map(|r| r.cycle) {
+        body.push_str(&format!("\nRecords of cycle {c}:\n"));
+    }
+    for r in records {
+        body.push_str(&format!(
+            "{} {:<11} {:<4} {} {}{}\n",
+            r.at.format("%Y-%m-%d %H:%M:%S"),
+            r.test.as_str(),
+            r.result.as_str(),
+            r.address,
+            r.name,
+            r.reason
+                .as_deref()
+                .map(|x| format!(" -- {x}"))
+                .unwrap_or_default()
+        ));
+    }
+    (subject, body)
+}
+
+/// One cycle's worth of work for the mail worker.
+pub struct Batch {
+    pub site: String,
+    pub events: Vec<Event>,
+    pub records: Vec<Record>,
+}
+
+/// The mail worker: sends each cycle's events (plus any not yet sent) as one mail.
+pub struct Mailer {
+    tx: Option<mpsc::Sender<Batch>>,
+    worker: Option<JoinHandle<()>>,
+}
+
+impl Mailer {
+    pub fn start(cfg: MailConfig) -> Mailer {
+        let (tx, rx) = mpsc::channel::<Batch>();
+        let worker = std::thread::Builder::new()
+            .name("vpnmon-mail".into())
+            .spawn(move || worker(cfg, rx))
+            .ok();
+        Mailer {
+            tx: worker.as_ref().map(|_| tx),
+            worker,
+        }
+    }
+
+    /// Called every cycle, also with no events, so unsent mail is retried.
+    pub fn submit(&self, batch: Batch) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(batch);
+        }
+    }
+
+    /// Lets the worker finish what it has, for at most `wait`.
+    pub fn finish(&mut self, wait: Duration) {
+        self.tx = None;
+        let deadline = Instant::now() + wait;
+        if let Some(w) = self.worker.take() {
+            while !w.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if w.is_finished() {
+                let _ = w.join();
+            } else {
+                println!("Alert mail: still talking to the SMTP server at exit; giving up");
+            }
+        }
+    }
+}
+
+fn worker(cfg: MailConfig, rx: mpsc::Receiver<Batch>) {
+    let mut unsent: Vec<Event> = Vec::new();
+    let to_list = cfg
+        .to
+        .iter()
+        .map(|m| m.email.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    while let Ok(mut batch) = rx.recv() {
+        // Work that piled up while a send was slow is merged into one mail.
+        while let Ok(more) = rx.try_recv() {
+            batch.events.extend(more.events);
+            batch.records = more.records;
+        }
+        let mut events = std::mem::take(&mut unsent);
+        events.extend(batch.events);
+        if events.is_empty() {
+            continue;
+        }
+        let (subject, body) = compose(&batch.site, &events, &batch.records);
+        match send(&cfg, &subject, body) {
+            Ok(()) => println!("Alert mail sent to {to_list}: {subject}"),
+            Err(reason) => {
+                println!("Cannot send the alert mail ({reason}); will retry next cycle");
+                unsent = events;
+            }
+        }
+    }
+}
+
+fn send(cfg: &MailConfig, subject: &str, body: String) -> Result<(), String> {
+    let mut b = Message::builder().from(cfg.from.clone()).subject(subject);
+    for t in &cfg.to {
+        b = b.to(t.clone());
+    }
+    let msg = b.body(body).map_err(|e| e.to_string())?;
+    let transport = cfg.transport().map_err(|e| e.to_string())?;
+    transport.send(&msg).map(|_| ()).map_err(|e| {
+        // lettre's messages name the failing step; add the server for the operator.
+        let port = cfg.port.map(|p| format!(":{p}")).unwrap_or_default();
+        format!("{}{port}: {e}", cfg.host)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_forms() {
+        assert_eq!(split_server("mx").unwrap(), ("mx".into(), None));
+        assert_eq!(split_server("mx:2525").unwrap(), ("mx".into(), Some(2525)));
+        assert_eq!(split_server("[::1]:25").unwrap(), ("::1".into(), Some(25)));
+        assert!(split_server("mx:0").is_err());
+        assert!(split_server("mx:x").is_err());
+        assert!(split_server(":25").is_err());
+    }
+}

@@ -1,0 +1,215 @@
+//! The original's beeps as a real tone (or the user's WAV) through rodio on the default output
+//! device, played on a background thread so a cycle's records and Ctrl-C never wait for it.
+//! The device is opened only when a beep is due and dropped right after (a null or file device
+//! consumes samples as fast as it can while open). No device: the terminal bell, said once.
+
+use crate::record::CycleReport;
+use crate::sinks::bell::beeps_for;
+use crate::sinks::{RunEnd, Sink};
+use std::io::{Cursor, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// The tone: 880 Hz for 150 ms, then 150 ms of silence, per beep.
+const TONE_HZ: f32 = 880.0;
+const BEEP: Duration = Duration::from_millis(150);
+const GAP: Duration = Duration::from_millis(150);
+/// How long the end of a completed run waits for the last beeps.
+const FINISH_WAIT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SoundError {
+    #[error("cannot read --sound-file {path}: {reason}; give a readable WAV file")]
+    Read { path: PathBuf, reason: String },
+    #[error(
+        "--sound-file {path} is not a WAV file vpnmon can play ({reason}); give a PCM WAV file"
+    )]
+    Decode { path: PathBuf, reason: String },
+}
+
+/// What to play for one beep.
+#[derive(Clone)]
+enum Sound {
+    Tone,
+    File(std::sync::Arc<Vec<u8>>),
+}
+
+/// Checks and loads `--sound-file` at start-up so a bad file is one clear error, not a silent
+/// failure at the first outage.
+fn load_sound(path: Option<&Path>) -> Result<Sound, SoundError> {
+    let Some(path) = path else {
+        return Ok(Sound::Tone);
+    };
+    let bytes = std::fs::read(path).map_err(|e| SoundError::Read {
+        path: path.to_path_buf(),
+        reason: crate::settings::io_reason(&e),
+    })?;
+    rodio::Decoder::new_wav(Cursor::new(bytes.clone())).map_err(|e| SoundError::Decode {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    Ok(Sound::File(std::sync::Arc::new(bytes)))
+}
+
+pub struct SoundSink {
+    tx: Option<mpsc::Sender<usize>>,
+    worker: Option<JoinHandle<()>>,
+    done: mpsc::Receiver<()>,
+    pending: usize,
+}
+
+impl SoundSink {
+    pub fn new(sound_file: Option<&Path>) -> Result<SoundSink, SoundError> {
+        let sound = load_sound(sound_file)?;
+        let (tx, rx) = mpsc::channel::<usize>();
+        let (done_tx, done) = mpsc::channel::<()>();
+        let worker = std::thread::Builder::new()
+            .name("vpnmon-sound".into())
+            .spawn(move || {
+                let mut told_no_device = false;
+                while let Ok(mut n) = rx.recv() {
+                    // Cycles faster than their beeps: play only the latest cycle's tone, but ring
+                    // the bell for every cycle (it costs nothing).
+                    let mut all = n;
+                    let mut skipped = 0;
+                    while let Ok(later) = rx.try_recv() {
+                        n = later;
+                        all += later;
+                        skipped += 1;
+                    }
+                    for _ in 0..skipped {
+                        let _ = done_tx.send(());
+                    }
+                    if let Err(reason) = play(&sound, n) {
+                        if !told_no_device {
+                            told_no_device = true;
+                            println!(
+                                "No sound device ({reason}); beeping with the terminal bell instead"
+                            );
+                        }
+                        let mut out = std::io::stdout().lock();
+                        let _ = out.write_all("\x07".repeat(all).as_bytes());
+                        let _ = out.flush();
+                    }
+                    let _ = done_tx.send(());
+                }
+            })
+            .ok();
+        Ok(SoundSink {
+            tx: worker.as_ref().map(|_| tx),
+            worker,
+            done,
+            pending: 0,
+        })
+    }
+}
+
+impl Sink for SoundSink {
+    fn cycle_end(
+        &mut self,
+        report: &CycleReport,
+        _cancel: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        while self.done.try_recv().is_ok() {
+            self.pending = self.pending.saturating_sub(1);
+        }
+        let n = beeps_for(report);
+        if n > 0 && !report.cancelled {
+            if let Some(tx) = &self.tx {
+                if tx.send(n).is_ok() {
+                    self.pending += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, end: RunEnd) -> anyhow::Result<()> {
+        // Let the last cycle's beeps be heard when the run completed; a stop does not wait.
+        self.tx = None;
+        if matches!(end, RunEnd::Completed { .. }) {
+            let deadline = Instant::now() + FINISH_WAIT;
+            while self.pending > 0 {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match self.done.recv_timeout(left) {
+                    Ok(()) => self.pending -= 1,
+                    Err(_) => break,
+                }
+            }
+            if self.pending == 0 {
+                if let Some(w) = self.worker.take() {
+                    let _ = w.join();
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Plays `n` beeps on the default device, opened for this and dropped after.
+fn play(sound: &Sound, n: usize) -> Result<(), String> {
+    use rodio::Source;
+    let mut device =
+        quiet_stderr(rodio::DeviceSinkBuilder::open_default_sink).map_err(|e| e.to_string())?;
+    device.log_on_drop(false);
+    let player = rodio::Player::connect_new(device.mixer());
+    for _ in 0..n {
+        match sound {
+            Sound::Tone => {
+                player.append(
+                    rodio::source::SineWave::new(TONE_HZ)
+                        .take_duration(BEEP)
+                        .amplify(0.5),
+                );
+            }
+            Sound::File(bytes) => {
+                match rodio::Decoder::new_wav(Cursor::new(bytes.as_ref().clone())) {
+                    Ok(d) => player.append(d),
+                    Err(e) => return Err(format!("cannot decode the sound file: {e}")),
+                }
+            }
+        }
+        player.append(
+            rodio::source::SineWave::new(TONE_HZ)
+                .take_duration(GAP)
+                .amplify(0.0),
+        );
+    }
+    player.sleep_until_end();
+    drop(player);
+    drop(device);
+    Ok(())
+}
+
+/// Runs `f` with file descriptor 2 pointed at /dev/null, so ALSA's ~20 lines of complaints about
+/// a missing device stay off the user's terminal. Only around the device open; anything another
+/// thread writes to stderr in those milliseconds is lost too (vpnmon writes its messages to
+/// stdout).
+#[cfg(unix)]
+fn quiet_stderr<T>(f: impl FnOnce() -> T) -> T {
+    use std::os::fd::AsRawFd;
+    let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else {
+        return f();
+    };
+    let _ = std::io::stderr().flush();
+    // SAFETY: dup/dup2/close on descriptors we own or on 2, restored before returning.
+    let saved = unsafe { libc::dup(2) };
+    if saved < 0 {
+        return f();
+    }
+    unsafe { libc::dup2(null.as_raw_fd(), 2) };
+    let out = f();
+    unsafe {
+        libc::dup2(saved, 2);
+        libc::close(saved);
+    }
+    out
+}
+
+#[cfg(not(unix))]
+fn quiet_stderr<T>(f: impl FnOnce() -> T) -> T {
+    f()
+}
