@@ -3,6 +3,7 @@
 //! Gateway and targets are on 127.0.0.x (real ICMP on loopback).
 #![cfg(unix)]
 
+use nix::sys::signal::Signal;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -24,6 +25,7 @@ fn shared() -> RwLockReadGuard<'static, ()> {
 struct Case {
     dir: tempfile::TempDir,
     env: Vec<(String, String)>,
+    user: Option<String>,
 }
 
 impl Case {
@@ -38,7 +40,11 @@ impl Case {
             ("VPNCLI_SIM_SCENARIO".to_string(), scenario.to_string()),
             ("VPNCLI_SIM_PASSWORD".to_string(), PASSWORD.to_string()),
         ];
-        Case { dir, env }
+        Case {
+            dir,
+            env,
+            user: Some("bob".into()),
+        }
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -51,18 +57,34 @@ impl Case {
     }
 
     fn command(&self, cycles: u32, password: &str, extra: &[&str]) -> Command {
-        let mut c = Command::new(assert_cmd::cargo::cargo_bin("vpnmon"));
+        self.command_in(&[], cycles, password, extra)
+    }
+
+    /// The vpnmon command, run through `wrapper` (such as `ip netns exec NAME`) when given.
+    fn command_in(&self, wrapper: &[&str], cycles: u32, password: &str, extra: &[&str]) -> Command {
+        let vpnmon = assert_cmd::cargo::cargo_bin("vpnmon");
+        let mut c = match wrapper.split_first() {
+            Some((prog, rest)) => {
+                let mut c = Command::new(prog);
+                c.args(rest).arg(&vpnmon);
+                c
+            }
+            None => Command::new(&vpnmon),
+        };
         c.current_dir(self.dir.path())
             .env("RUST_BACKTRACE", "0")
             .env("VPNCLI_SIM_STATE", self.path("state"))
             .env("VPNCLI_SIM_PIDS", self.path("pids"))
             .env_remove("VPNMON_PASSWORD")
             .args(["--vpncli", SIM, "--vpnclient", "anyconnect"])
-            .args(["-vpnurlip", "127.0.0.1", "-user", "bob", "-pass", password])
+            .args(["-vpnurlip", "127.0.0.1", "-pass", password])
             .args(["--targets", "targets.csv", "--datalog", "datalog.csv"])
             .args(["--cycles", &cycles.to_string(), "--delay", "0"])
             .args(["--vpncli-delay", "0", "--quiet"])
             .args(extra);
+        if let Some(u) = &self.user {
+            c.args(["-user", u]);
+        }
         for (k, v) in &self.env {
             c.env(k, v);
         }
@@ -290,6 +312,22 @@ fn a_tunnel_already_up_is_disconnected_first() {
     check_good(&case, &run, 1);
     // The bracketed previous user was replaced by ours.
     assert!(case.state().contains("user=bob\n"), "{}", case.state());
+}
+
+#[test]
+fn without_a_username_the_bracketed_previous_user_is_kept() {
+    let _g = shared();
+    let mut case = Case::new("ok");
+    case.user = None;
+    std::fs::write(case.path("state"), "tunnel=down\nuser=alice\n").unwrap();
+    let run = case.run(1, PASSWORD, &[]);
+    check_good(&case, &run, 1);
+    assert!(case.state().contains("user=alice\n"), "{}", case.state());
+    assert!(
+        case.state().contains("password=right\n"),
+        "{}",
+        case.state()
+    );
 }
 
 #[test]
@@ -579,9 +617,9 @@ impl Live {
         }
     }
 
-    fn interrupt(&self) {
+    fn signal(&self, sig: nix::sys::signal::Signal) {
         let pid = nix::unistd::Pid::from_raw(self.pid() as i32);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+        nix::sys::signal::kill(pid, sig).unwrap();
     }
 
     /// Waits for the exit; returns (code, time it took, rest of stdout).
@@ -602,11 +640,15 @@ impl Live {
 }
 
 fn ctrl_c_case(scenario: &str, marker: &str) -> (Case, Option<i32>, Duration, String) {
+    stop_case(scenario, marker, Signal::SIGINT)
+}
+
+fn stop_case(scenario: &str, marker: &str, sig: Signal) -> (Case, Option<i32>, Duration, String) {
     let _g = shared();
     let case = Case::new(scenario);
     let mut live = Live::start(case.command(3, PASSWORD, &[]));
     wait_until(Duration::from_secs(20), || case.state().contains(marker));
-    live.interrupt();
+    live.signal(sig);
     let (code, took, out) = live.wait_exit(Duration::from_secs(10));
     assert!(!out.contains(PASSWORD));
     assert!(!case.datalog().contains(PASSWORD));
@@ -626,6 +668,105 @@ fn control_c_during_a_hung_connect() {
     );
     // Stopped in the open: no open row (not a result), no close row.
     assert!(!case.datalog().contains("VPN open"), "{}", case.datalog());
+}
+
+#[test]
+fn sigterm_during_a_hung_connect() {
+    let (_case, code, took, out) = stop_case("hang", "phase=contacting", Signal::SIGTERM);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    assert!(
+        out.contains("---- vpnmon stopped with Control-C ----"),
+        "{out}"
+    );
+}
+
+/// A network namespace of this test's own, deleted on drop (also on panic).
+struct Netns(String);
+
+impl Netns {
+    fn new(name: String) -> Result<Netns, String> {
+        let ip = |args: &[&str]| -> Result<(), String> {
+            let out = Command::new("ip")
+                .args(args)
+                .output()
+                .map_err(|e| format!("ip: {e}"))?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+            }
+        };
+        ip(&["netns", "add", &name])?;
+        let ns = Netns(name);
+        ip(&["netns", "exec", &ns.0, "ip", "link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    fn exec(&self, prog: &str, args: &[&str]) -> Result<(), String> {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.0, prog])
+            .args(args)
+            .output()
+            .map_err(|e| format!("{prog}: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        }
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
+    }
+}
+
+#[test]
+fn control_c_during_the_sweep() {
+    // A target that never answers (its echo requests are dropped inside a namespace of our own)
+    // keeps the sweep busy for 30 s; Ctrl-C must end it and still disconnect.
+    let _g = shared();
+    let ns = match Netns::new(format!("acsweep{}", std::process::id())) {
+        Ok(ns) => ns,
+        Err(e) => {
+            eprintln!("SKIPPED control_c_during_the_sweep: cannot make a network namespace ({e})");
+            return;
+        }
+    };
+    if let Err(e) = ns.exec(
+        "nft",
+        &["add table inet acsweep; add chain inet acsweep in { type filter hook input priority 0; }; add rule inet acsweep in ip daddr 127.0.0.9 icmp type echo-request drop"],
+    ) {
+        eprintln!("SKIPPED control_c_during_the_sweep: nft in the namespace failed ({e})");
+        return;
+    }
+    let case = Case::new("ok");
+    std::fs::write(
+        case.path("targets.csv"),
+        "127.0.0.2,host two\n127.0.0.9,silent host\n",
+    )
+    .unwrap();
+    let wrapper = ["ip", "netns", "exec", ns.0.as_str()];
+    let mut live = Live::start(case.command_in(&wrapper, 1, PASSWORD, &["--timeout", "30"]));
+    live.wait_line("-- VPN open() --------- Good", Duration::from_secs(20));
+    assert!(case.state().contains("tunnel=up"));
+    live.signal(Signal::SIGINT);
+    let (code, took, out) = live.wait_exit(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    assert!(
+        out.contains("---- vpnmon stopped with Control-C ----"),
+        "{out}"
+    );
+    // The sweep was cut short (its lines come when every host has answered) and the tunnel
+    // was closed after it.
+    assert!(!out.contains("-- ping 127.0.0.9"), "{out}");
+    assert!(out.contains("-- VPN close() -------- Good"), "{out}");
+    assert!(!out.contains(PASSWORD));
+    case.assert_no_sim_left();
+    case.assert_tunnel_down();
 }
 
 #[test]

@@ -161,6 +161,8 @@ pub struct AnyConnectOptions {
 pub const DEFAULT_VPNCLI_DELAY: Duration = Duration::from_millis(500);
 /// How long a cancelled step may still take before the client is killed.
 const CANCEL_GRACE: Duration = Duration::from_millis(300);
+/// How long a fresh client may take to show its prompt when recovering after a Ctrl-C.
+const RECOVER_GRACE: Duration = Duration::from_secs(2);
 /// One poll of the client's output.
 const POLL: Duration = Duration::from_millis(100);
 /// Lines kept for the diagnostic block.
@@ -210,6 +212,12 @@ struct Cli {
     /// The last event was the `VPN>` prompt.
     at_prompt: bool,
 }
+
+// SAFETY: on Windows the session holds raw Win32 handles and pointers (pseudo-console, process
+// and thread handles, the start-up attribute list), which any thread may use. A `Cli` is owned by
+// one driver and used only through `&mut`, so never from two threads at once.
+#[cfg(windows)]
+unsafe impl Send for Cli {}
 
 impl Cli {
     fn spawn(program: &Path) -> Result<Cli, VpnError> {
@@ -529,10 +537,14 @@ impl AnyConnect {
 
     /// Starts the client and waits for its first prompt; tells whether its banner says a tunnel
     /// is up.
-    fn start(&mut self, cancel: &CancellationToken) -> Result<(Cli, bool), VpnError> {
+    fn start(
+        &mut self,
+        cancel: &CancellationToken,
+        patience: Duration,
+    ) -> Result<(Cli, bool), VpnError> {
         let program = self.program()?;
         let mut cli = Cli::spawn(&program)?;
-        let deadline = Instant::now() + self.opts.timeout;
+        let deadline = Instant::now() + patience;
         let mut up = false;
         let mut busy = None;
         let r = cli.until_prompt(deadline, cancel, |l| {
@@ -658,7 +670,13 @@ impl AnyConnect {
     /// or was killed mid-connect).
     fn recover(&mut self, cancel: &CancellationToken) -> Result<(), VpnError> {
         let never = CancellationToken::new();
-        let (cli, up) = self.start(&never)?;
+        // After a Ctrl-C only a short look: the disconnect sent before the kill usually did it.
+        let patience = if cancel.is_cancelled() {
+            RECOVER_GRACE
+        } else {
+            self.opts.timeout
+        };
+        let (cli, up) = self.start(&never, patience)?;
         if up || self.maybe_up {
             self.shut_down(cli, cancel)
         } else {
@@ -845,7 +863,7 @@ impl VpnClient for AnyConnect {
             }
             e
         };
-        let (mut cli, up) = self.start(cancel).map_err(with_note)?;
+        let (mut cli, up) = self.start(cancel, self.opts.timeout).map_err(with_note)?;
         if up {
             self.maybe_up = true;
             if let Err(e) = self.disconnect(&mut cli, cancel) {
