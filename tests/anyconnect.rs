@@ -628,6 +628,7 @@ impl Live {
         loop {
             if let Some(st) = self.child.0.try_wait().unwrap() {
                 let took = t.elapsed();
+                eprintln!("STOP vpnmon exited {took:?} after the signal");
                 while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(2)) {
                     self.seen.push(l);
                 }

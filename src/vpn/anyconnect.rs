@@ -211,6 +211,8 @@ struct Cli {
     eof: bool,
     /// The last event was the `VPN>` prompt.
     at_prompt: bool,
+    /// The client's exit status was collected.
+    reaped: bool,
 }
 
 // SAFETY: on Windows the session holds raw Win32 handles and pointers (pseudo-console, process
@@ -237,6 +239,7 @@ impl Cli {
             recent: VecDeque::new(),
             eof: false,
             at_prompt: false,
+            reaped: false,
         })
     }
 
@@ -330,7 +333,7 @@ impl Cli {
         }
     }
 
-    /// Waits `d` (reading output meanwhile so nothing is lost); false when cancelled.
+    /// Waits `d` (the client's output waits in the terminal); false when cancelled.
     fn pause(&mut self, d: Duration, cancel: &CancellationToken) -> bool {
         let end = Instant::now() + d;
         loop {
@@ -355,6 +358,8 @@ impl Cli {
         let end = Instant::now() + Duration::from_millis(300);
         loop {
             if let Some(s) = exit_text(&self.session) {
+                // The status was collected: the pid may be reused, never signal it again.
+                self.reaped = true;
                 return s;
             }
             if Instant::now() >= end {
@@ -380,7 +385,7 @@ impl Cli {
 
     /// Ends the client process at once and reaps it.
     fn kill(self) {
-        kill_child(self.session);
+        kill_child(self.session, self.reaped);
     }
 }
 
@@ -399,7 +404,7 @@ fn wait_readable(session: &OsSession, wait: Duration) {
     }
 }
 
-#[cfg(not(unix))]
+#[cfg(windows)]
 fn wait_readable(_session: &OsSession, wait: Duration) {
     std::thread::sleep(wait.min(Duration::from_millis(20)));
 }
@@ -417,13 +422,23 @@ fn exit_text(session: &OsSession) -> Option<String> {
     }
 }
 
-#[cfg(not(unix))]
-fn exit_text(_session: &OsSession) -> Option<String> {
-    Some("the client's output ended".into())
+#[cfg(windows)]
+fn exit_text(session: &OsSession) -> Option<String> {
+    if session.get_process().is_alive() {
+        return None;
+    }
+    Some(match session.get_process().wait(Some(0)) {
+        Ok(0) => "the client ended its output and exited".into(),
+        Ok(c) => format!("the client exited with status {c:#x}"),
+        Err(_) => "the client's output ended".into(),
+    })
 }
 
 #[cfg(unix)]
-fn kill_child(mut session: OsSession) {
+fn kill_child(mut session: OsSession, reaped: bool) {
+    if reaped {
+        return;
+    }
     let pid = session.get_process().pid().as_raw();
     // SAFETY: signals our own child, which we have not reaped yet.
     unsafe {
@@ -432,9 +447,13 @@ fn kill_child(mut session: OsSession) {
     let _ = session.get_process_mut().wait();
 }
 
-#[cfg(not(unix))]
-fn kill_child(session: OsSession) {
-    drop(session);
+#[cfg(windows)]
+fn kill_child(mut session: OsSession, _reaped: bool) {
+    // Closing the pseudo-console alone does not end the program: terminate it, then wait.
+    if session.get_process().is_alive() {
+        let _ = session.get_process_mut().exit(1);
+        let _ = session.get_process().wait(Some(2000));
+    }
 }
 
 // ---- The driver ---------------------------------------------------------------------------
@@ -595,7 +614,6 @@ impl AnyConnect {
                 return Err(self.stop_error(cli, stop, "while disconnecting"));
             }
             let mut down = false;
-            let mut seen_state = false;
             loop {
                 // A Ctrl-C during the disconnect: give it a short grace, then stop waiting.
                 let watch = if cancel.is_cancelled() {
@@ -610,7 +628,6 @@ impl AnyConnect {
                             down = true;
                         } else if l.contains("state:") {
                             down = false;
-                            seen_state = true;
                         }
                     }
                     Ok(Event::Prompt(Prompt::Vpn)) => break,
@@ -628,7 +645,6 @@ impl AnyConnect {
                 self.maybe_up = false;
                 return Ok(());
             }
-            let _ = seen_state;
         }
         Err(self.fail(
             cli,
