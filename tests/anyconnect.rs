@@ -26,6 +26,8 @@ struct Case {
     dir: tempfile::TempDir,
     env: Vec<(String, String)>,
     user: Option<String>,
+    /// Pass `--vpncli` on the command line (else the test puts it in the params file).
+    vpncli_arg: bool,
 }
 
 impl Case {
@@ -44,6 +46,7 @@ impl Case {
             dir,
             env,
             user: Some("bob".into()),
+            vpncli_arg: true,
         }
     }
 
@@ -76,12 +79,15 @@ impl Case {
             .env("VPNCLI_SIM_STATE", self.path("state"))
             .env("VPNCLI_SIM_PIDS", self.path("pids"))
             .env_remove("VPNMON_PASSWORD")
-            .args(["--vpncli", SIM, "--vpnclient", "anyconnect"])
+            .args(["--vpnclient", "anyconnect"])
             .args(["-vpnurlip", "127.0.0.1", "-pass", password])
             .args(["--targets", "targets.csv", "--datalog", "datalog.csv"])
             .args(["--cycles", &cycles.to_string(), "--delay", "0"])
             .args(["--vpncli-delay", "0", "--quiet"])
             .args(extra);
+        if self.vpncli_arg {
+            c.args(["--vpncli", SIM]);
+        }
         if let Some(u) = &self.user {
             c.args(["-user", u]);
         }
@@ -328,6 +334,53 @@ fn without_a_username_the_bracketed_previous_user_is_kept() {
         "{}",
         case.state()
     );
+}
+
+#[test]
+fn a_prompt_before_the_connection_notices_is_waited_out() {
+    let _g = shared();
+    let case = Case::new("early_prompt");
+    let run = case.run(1, PASSWORD, &[]);
+    check_good(&case, &run, 1);
+}
+
+#[test]
+fn options_come_from_the_params_file_too() {
+    let _g = shared();
+    let mut case = Case::new("groups");
+    case.vpncli_arg = false;
+    std::fs::write(
+        case.path("vpnmon_params.csv"),
+        format!("vpncli,{SIM}\ngroup,Cert-VPN\nvpn-timeout,5\n"),
+    )
+    .unwrap();
+    let run = case.run(1, PASSWORD, &[]);
+    check_good(&case, &run, 1);
+    assert!(
+        case.state().contains("group=Cert-VPN\n"),
+        "{}",
+        case.state()
+    );
+}
+
+#[test]
+fn pacing_keeps_a_client_that_drops_fast_input_working() {
+    // The simulator loses lines typed within 200 ms of its last output, as vpncli did.
+    let _g = shared();
+    let case = Case::new("ok").env("VPNCLI_SIM_DROP_FAST_MS", "200");
+    let run = case.run(1, PASSWORD, &["--vpncli-delay", "300"]);
+    check_good(&case, &run, 1);
+    let case = Case::new("ok").env("VPNCLI_SIM_DROP_FAST_MS", "200");
+    let run = case.run(1, PASSWORD, &["--vpncli-delay", "0", "--vpn-timeout", "1"]);
+    assert_eq!(run.code, Some(0));
+    assert!(
+        run.line_with("VPN open()")
+            .contains("Fail VPN Gateway  (the VPN client did not answer within 1 s"),
+        "{}",
+        run.stdout
+    );
+    case.assert_no_sim_left();
+    case.assert_tunnel_down();
 }
 
 #[test]

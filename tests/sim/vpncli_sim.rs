@@ -6,9 +6,10 @@
 //!   real agent keeps a tunnel after the CLI exits. Lines `tunnel=up|down`, `host=`, `user=`,
 //!   `password=right|wrong` (never the password), `phase=`.
 //! - `VPNCLI_SIM_PIDS`: file the simulator appends its pid to (so a test can check none is left).
-//! - `VPNCLI_SIM_SCENARIO`: ok (default), groups, banner, banner_refused, profile, unknown_state,
-//!   cert, cert_linux, busy, dns, timeout, failed, driver, sso, retry, passcode, second_password,
-//!   answer, eof, crash, hang, slow_connect, slow_disconnect.
+//! - `VPNCLI_SIM_SCENARIO`: ok (default), groups, banner, unknown_state, cert,
+//!   cert_linux, busy, dns, timeout, failed, driver, sso, retry, passcode, second_password,
+//!   answer, eof, crash, hang, slow_connect, slow_disconnect, early_prompt.
+//! - `VPNCLI_SIM_DROP_FAST_MS`: drop input typed sooner than this after the last output.
 //! - `VPNCLI_SIM_VERSION`: 4 (AnyConnect 4.9 banner, default) or 5 (Secure Client 5.1).
 //! - `VPNCLI_SIM_PASSWORD`: the right password (default `secret`).
 //! - `VPNCLI_SIM_CONNECTED_TO`: the name in `Connected to …` (default: the host given).
@@ -16,7 +17,8 @@
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Write};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 struct Sim {
     scenario: String,
@@ -25,10 +27,16 @@ struct Sim {
     password: String,
 }
 
+/// When the simulator last wrote something (for `VPNCLI_SIM_DROP_FAST_MS`).
+static LAST_OUT: Mutex<Option<Instant>> = Mutex::new(None);
+
 fn out(s: &str) {
     let mut o = io::stdout().lock();
     let _ = o.write_all(s.as_bytes());
     let _ = o.flush();
+    if let Ok(mut t) = LAST_OUT.lock() {
+        *t = Some(Instant::now());
+    }
 }
 
 fn line(s: &str) {
@@ -107,11 +115,28 @@ impl Sim {
     }
 
     /// Reads one line; None at end of input.
+    /// With `VPNCLI_SIM_DROP_FAST_MS`, a line typed sooner than that after the client's last
+    /// output is lost, as the original vpnmon saw vpncli drop fast input.
     fn read(&self) -> Option<String> {
-        let mut s = String::new();
-        match io::stdin().lock().read_line(&mut s) {
-            Ok(0) | Err(_) => None,
-            Ok(_) => Some(s.trim_end_matches(['\r', '\n']).to_string()),
+        let gap = std::env::var("VPNCLI_SIM_DROP_FAST_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_millis);
+        loop {
+            let mut s = String::new();
+            match io::stdin().lock().read_line(&mut s) {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+            let since = LAST_OUT
+                .lock()
+                .ok()
+                .and_then(|t| t.map(|t| t.elapsed()))
+                .unwrap_or(Duration::MAX);
+            if gap.is_some_and(|g| since < g) {
+                continue;
+            }
+            return Some(s.trim_end_matches(['\r', '\n']).to_string());
         }
     }
 
@@ -253,7 +278,7 @@ impl Sim {
             "eof" => std::process::exit(0),
             _ => {}
         }
-        if sc == "banner" || sc == "banner_refused" {
+        if sc == "banner" {
             line("  >> notice: Please respond to banner.");
             line("");
             line("Authorized use only. Activity on this network is monitored.");
@@ -265,6 +290,12 @@ impl Sim {
                 line("  >> notice: Ready to connect.");
                 return Some(());
             }
+        }
+        if sc == "early_prompt" {
+            // Some builds show the prompt at once and report the connection after it.
+            out("VPN> ");
+            std::thread::sleep(Duration::from_millis(300));
+            line("");
         }
         line("  >> notice: Establishing VPN session...");
         line("  >> state: Connecting");
