@@ -554,7 +554,8 @@ fn client_hang_times_out() {
 #[test]
 fn missing_client_is_one_error_at_start_up() {
     let _g = shared();
-    let case = Case::new("ok");
+    let mut case = Case::new("ok");
+    case.vpncli_arg = false;
     let missing = case.path("no-such-vpncli");
     let out = case
         .command(1, PASSWORD, &["--vpncli", missing.to_str().unwrap()])
@@ -569,6 +570,23 @@ fn missing_client_is_one_error_at_start_up() {
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("Start vpnmon test cycle"));
     assert!(!case.path("pids").exists());
+
+    // Without --vpncli: the standard places, all named in the one line.
+    let places = [
+        "/opt/cisco/secureclient/bin/vpn",
+        "/opt/cisco/anyconnect/bin/vpn",
+    ];
+    if places.iter().any(|p| std::path::Path::new(p).exists()) {
+        eprintln!("SKIPPED missing_client (standard places): a Cisco client is installed");
+        return;
+    }
+    let out = case.command(1, PASSWORD, &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    for p in places {
+        assert!(err.contains(p), "{p} not named in {err}");
+    }
 }
 
 #[test]
