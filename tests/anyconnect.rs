@@ -428,6 +428,18 @@ fn wrong_password_fails_once_without_looping() {
 }
 
 #[test]
+fn a_client_that_shows_the_password_has_it_masked_in_diagnostics() {
+    let (_case, run) = check_fail("echo_password", PASSWORD, &[], "login failed");
+    // check_fail has verified the password is nowhere in the output or the datalog.
+    assert!(
+        run.stdout
+            .contains("  >> notice: password ******** received"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
 fn another_anyconnect_application_running() {
     check_fail(
         "busy",

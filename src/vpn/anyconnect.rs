@@ -30,8 +30,12 @@ pub const STANDARD_PLACES: &[&str] = &[
     "/opt/cisco/anyconnect/bin/vpn",
 ];
 
-/// Programs of the product that must not run while we drive the CLI (exact process names).
-pub const OTHER_INSTANCES: &[&str] = &["vpnui", "vpncli", "vpn"];
+/// Programs of the product that must not run while we drive the CLI (exact process names; the
+/// GUI, and other copies of the CLI).
+#[cfg(windows)]
+pub const OTHER_INSTANCES: &[&str] = &["vpnui", "vpncli"];
+#[cfg(not(windows))]
+pub const OTHER_INSTANCES: &[&str] = &["vpnui", "vpn", "vpncli"];
 
 const PROMPT: &str = "VPN>";
 const CMD_CONNECT: &str = "connect";

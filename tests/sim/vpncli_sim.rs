@@ -8,7 +8,7 @@
 //! - `VPNCLI_SIM_PIDS`: file the simulator appends its pid to (so a test can check none is left).
 //! - `VPNCLI_SIM_SCENARIO`: ok (default), groups, banner, unknown_state, cert,
 //!   cert_linux, busy, dns, timeout, failed, driver, sso, retry, passcode, second_password,
-//!   answer, eof, crash, hang, slow_connect, slow_disconnect, early_prompt.
+//!   answer, eof, crash, hang, slow_connect, slow_disconnect, early_prompt, echo_password.
 //! - `VPNCLI_SIM_DROP_FAST_MS`: drop input typed sooner than this after the last output.
 //! - `VPNCLI_SIM_VERSION`: 4 (AnyConnect 4.9 banner, default) or 5 (Secure Client 5.1).
 //! - `VPNCLI_SIM_PASSWORD`: the right password (default `secret`).
@@ -255,6 +255,12 @@ impl Sim {
             }
             out("Password: ");
             let p = self.read_secret()?;
+            if sc == "echo_password" {
+                // A misbehaving build that shows what was typed.
+                line(&format!("  >> notice: password {p} received"));
+                line("Login failed.");
+                continue;
+            }
             if p == self.password {
                 self.set("password", "right");
                 break;
