@@ -109,7 +109,42 @@ pub struct Cli {
 /// Options of the Cisco AnyConnect / Secure Client driver.
 #[derive(Args, Debug, Clone, Default)]
 #[command(next_help_heading = "Cisco AnyConnect options")]
-pub struct AnyConnectArgs {}
+pub struct AnyConnectArgs {
+    /// Path of Cisco's command-line client (vpncli.exe / vpn) [default: the standard places]
+    #[arg(long, value_name = "PATH")]
+    pub vpncli: Option<PathBuf>,
+
+    /// Group to choose when the gateway offers a list [default: keep the offered one]
+    #[arg(long, value_name = "NAME")]
+    pub group: Option<String>,
+
+    /// Connect even when the gateway's certificate cannot be verified.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = parse_bool)]
+    pub accept_untrusted_cert: Option<bool>,
+
+    /// Seconds to wait for the VPN client before giving up [default: 120]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_vpn_timeout)]
+    pub vpn_timeout: Option<u64>,
+
+    /// Milliseconds to wait before each command typed into vpncli [default: 500]
+    #[arg(long, value_name = "MS", value_parser = parse_vpncli_delay)]
+    pub vpncli_delay: Option<u64>,
+}
+
+fn parse_vpn_timeout(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(n) if (1..=3600).contains(&n) => Ok(n),
+        _ => Err("expected a whole number of seconds from 1 to 3600".into()),
+    }
+}
+
+fn parse_vpncli_delay(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(n) if n <= 60_000 => Ok(n),
+        _ => Err("expected a whole number of milliseconds from 0 to 60000".into()),
+    }
+}
 
 /// Options of the OpenConnect driver.
 #[derive(Args, Debug, Clone, Default)]

@@ -37,3 +37,5 @@ async fn wait_for_stop() {
         _ = async { match brk.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
     }
 }
+
+pub mod process;

@@ -6,6 +6,7 @@ use std::fmt;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+pub mod anyconnect;
 pub mod fake;
 
 /// A password that never shows itself in `Debug`/logs. Use `expose()` only where it is typed
@@ -173,10 +174,9 @@ pub fn driver_for(
 ) -> Result<Option<Box<dyn VpnClient>>, VpnError> {
     match settings.vpnclient {
         VpnClientKind::None => Ok(None),
-        VpnClientKind::Anyconnect => Err(VpnError::new(
-            VpnErrorKind::ClientMissing,
-            "the Cisco AnyConnect driver is not built yet; use --vpnclient none",
-        )),
+        VpnClientKind::Anyconnect => Ok(Some(Box::new(anyconnect::AnyConnect::new(
+            anyconnect::AnyConnectOptions::from_args(&settings.cli.anyconnect),
+        )))),
         VpnClientKind::Openconnect => Err(VpnError::new(
             VpnErrorKind::ClientMissing,
             "the OpenConnect driver is not built yet; use --vpnclient none",

@@ -1,0 +1,187 @@
+//! Ending other programs by their exact process name (as the original did with
+//! `taskkill /IM vpnui.exe`). Never by a pattern: `vpn` must not end `vpnmon` or `openvpn`.
+
+/// One process that was asked to end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    pub name: String,
+    /// The process id, when the platform tells it.
+    pub pid: Option<u32>,
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.pid {
+            Some(p) => write!(f, "{} (pid {p})", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// Ends every process whose name is exactly one of `names` (on Windows `.exe` is added), except
+/// this process. Returns those it ended; errors (no permission, process already gone) are
+/// skipped, as a later step will notice a client that is still running.
+pub fn kill_by_exact_name(names: &[&str]) -> Vec<Ended> {
+    imp::kill(names)
+}
+
+#[cfg(target_os = "linux")]
+mod imp {
+    use super::Ended;
+    use nix::sys::signal::{self, Signal};
+    use nix::unistd::Pid;
+
+    pub fn kill(names: &[&str]) -> Vec<Ended> {
+        let me = std::process::id();
+        let mut ended = Vec::new();
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return ended;
+        };
+        for entry in dir.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if pid == me {
+                continue;
+            }
+            let Ok(comm) = std::fs::read_to_string(entry.path().join("comm")) else {
+                continue;
+            };
+            let comm = comm.trim_end_matches('\n');
+            if let Some(name) = names.iter().find(|n| **n == comm) {
+                let Ok(raw) = i32::try_from(pid) else {
+                    continue;
+                };
+                if signal::kill(Pid::from_raw(raw), Signal::SIGKILL).is_ok() {
+                    ended.push(Ended {
+                        name: name.to_string(),
+                        pid: Some(pid),
+                    });
+                }
+            }
+        }
+        ended
+    }
+}
+
+#[cfg(all(unix, not(target_os = "linux")))]
+mod imp {
+    use super::Ended;
+    use std::process::{Command, Stdio};
+
+    pub fn kill(names: &[&str]) -> Vec<Ended> {
+        let mut ended = Vec::new();
+        for name in names {
+            // `pkill -x` matches the whole process name only; status 0 means one was signalled.
+            let ok = Command::new("pkill")
+                .args(["-KILL", "-x", name])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if ok {
+                ended.push(Ended {
+                    name: name.to_string(),
+                    pid: None,
+                });
+            }
+        }
+        ended
+    }
+}
+
+#[cfg(windows)]
+mod imp {
+    use super::Ended;
+    use std::process::{Command, Stdio};
+
+    pub fn kill(names: &[&str]) -> Vec<Ended> {
+        let mut ended = Vec::new();
+        for name in names {
+            let image = format!("{name}.exe");
+            // taskkill /IM matches the image name exactly; status 0 means one was ended.
+            let ok = Command::new("taskkill")
+                .args(["/F", "/IM", &image])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if ok {
+                ended.push(Ended {
+                    name: image,
+                    pid: None,
+                });
+            }
+        }
+        ended
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::process::{Child, Command};
+    use std::time::{Duration, Instant};
+
+    /// Starts `sleep` under another name (a copy of the binary), killed on drop.
+    struct Renamed(Child);
+    impl Drop for Renamed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn spawn_as(dir: &std::path::Path, name: &str) -> Renamed {
+        let path = dir.join(name);
+        std::fs::copy("/bin/sleep", &path).unwrap();
+        Renamed(Command::new(&path).arg("30").spawn().unwrap())
+    }
+
+    fn wait_exit(c: &mut Child) -> bool {
+        let end = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < end {
+            if let Ok(Some(_)) = c.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
+    #[test]
+    fn kills_only_exact_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = std::process::id() % 100_000;
+        let target = format!("pk{id}");
+        let longer = format!("pk{id}x");
+        let mut a = spawn_as(dir.path(), &target);
+        let mut b = spawn_as(dir.path(), &longer);
+        // Wait until the kernel shows the new name (after exec).
+        let pid = a.0.id();
+        let end = Instant::now() + Duration::from_secs(5);
+        while !std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|s| s.trim() == target)
+        {
+            assert!(Instant::now() < end, "child never showed its name");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let ended = kill_by_exact_name(&[&target]);
+        assert_eq!(
+            ended,
+            vec![Ended {
+                name: target.clone(),
+                pid: Some(pid)
+            }]
+        );
+        assert!(wait_exit(&mut a.0), "the named process is still running");
+        assert!(
+            matches!(b.0.try_wait(), Ok(None)),
+            "a longer name was killed"
+        );
+    }
+}
