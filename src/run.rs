@@ -6,6 +6,7 @@ use crate::settings::{self, SettingsError};
 use crate::sinks::bell::BellSink;
 use crate::sinks::console::ConsoleSink;
 use crate::sinks::datalog::DatalogSink;
+use crate::sinks::json::JsonSink;
 use crate::sinks::{RunEnd, Sink};
 use std::ffi::OsString;
 use tokio_util::sync::CancellationToken;
@@ -15,6 +16,10 @@ pub const EXIT_FATAL: i32 = 1;
 
 /// Runs vpnmon with `args` (program name first) and returns the process exit code.
 pub fn main_with_args(args: Vec<OsString>) -> i32 {
+    // `vpnmon report FILE…` has its own parser; the monitor's (legacy-option) parsing is untouched.
+    if args.get(1).is_some_and(|a| a == "report") {
+        return crate::report::main(args);
+    }
     let loaded = match settings::load(args) {
         Ok(l) => l,
         Err(SettingsError::Clap(e)) => {
@@ -26,10 +31,15 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
             return e.exit_code();
         }
     };
-    for n in &loaded.notices {
-        println!("{n}");
-    }
     let settings = loaded.settings;
+    let json = settings.cli.datalog_opts.json == Some(true);
+    for n in &loaded.notices {
+        if json {
+            eprintln!("{n}");
+        } else {
+            println!("{n}");
+        }
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -65,12 +75,27 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
             }
         }
         let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
-        sinks.push(Box::new(DatalogSink::new(&settings.datalog)));
+        sinks.push(Box::new(DatalogSink::from_args(
+            &settings.datalog,
+            &settings.cli.datalog_opts,
+        )));
         if !settings.quiet {
-            sinks.push(Box::new(BellSink::new(std::io::stdout())));
+            if json {
+                // stdout carries only JSON lines with --json.
+                sinks.push(Box::new(BellSink::new(std::io::stderr())));
+            } else {
+                sinks.push(Box::new(BellSink::new(std::io::stdout())));
+            }
         }
         // The console last, so its closing lines come after the others have finished.
-        sinks.push(Box::new(ConsoleSink::new(std::io::stdout())));
+        if json {
+            sinks.push(Box::new(JsonSink::new(
+                std::io::stdout(),
+                std::io::stderr(),
+            )));
+        } else {
+            sinks.push(Box::new(ConsoleSink::new(std::io::stdout())));
+        }
         let mut monitor = Monitor::new(settings, Box::new(prober), vpn, sinks, cancel);
         match monitor.run().await {
             Ok(RunEnd::Completed { .. }) | Ok(RunEnd::Stopped { .. }) => 0,
