@@ -8,7 +8,7 @@ use super::read::{History, Row};
 use crate::record::Verdict;
 
 /// A run of consecutive Fail cycles of one check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Outage {
     /// Time of the first Fail (naive seconds).
     pub start: i64,
@@ -18,6 +18,9 @@ pub struct Outage {
     pub cycles: u64,
     /// Still failing at the end of the history.
     pub ongoing: bool,
+    /// The cycles (indices in time order) of the first Fail and of the row that ended it.
+    pub first_cycle: u32,
+    pub end_cycle: u32,
 }
 
 impl Outage {
@@ -52,7 +55,7 @@ impl CheckStats {
         }
     }
 
-    fn add(&mut self, r: &Row) {
+    fn add(&mut self, r: &Row, cycle: u32) {
         self.cycles += 1;
         match r.verdict {
             Verdict::Good => self.good += 1,
@@ -64,6 +67,7 @@ impl CheckStats {
                 Some(o) => {
                     o.cycles += 1;
                     o.end = r.t;
+                    o.end_cycle = cycle;
                 }
                 None => {
                     self.open = Some(Outage {
@@ -71,11 +75,14 @@ impl CheckStats {
                         end: r.t,
                         cycles: 1,
                         ongoing: true,
+                        first_cycle: cycle,
+                        end_cycle: cycle,
                     })
                 }
             }
         } else if let Some(mut o) = self.open.take() {
             o.end = r.t;
+            o.end_cycle = cycle;
             o.ongoing = false;
             self.outages.push(o);
         }
@@ -116,6 +123,8 @@ pub struct Summary {
     pub checks: Vec<CheckStats>,
     /// The cycle (0-based, in time order) of every row of `History::rows`, for the timeline.
     pub row_cycle: Vec<u32>,
+    /// The time of each cycle's first row.
+    pub cycle_start: Vec<i64>,
 }
 
 /// Keeps only rows with `since <= t <= until`.
@@ -142,6 +151,7 @@ pub fn summarize(h: &History) -> Summary {
     let mut cycle: u32 = 0;
     let mut prev_number: Option<u64> = None;
     let mut row_cycle = Vec::with_capacity(h.rows.len());
+    let mut cycle_start = Vec::new();
     for r in &h.rows {
         let c = r.check as usize;
         let new = match prev_number {
@@ -154,7 +164,10 @@ pub fn summarize(h: &History) -> Summary {
         prev_number = Some(r.cycle);
         seen_in[c] = cycle;
         row_cycle.push(cycle);
-        per[c].add(r);
+        per[c].add(r, cycle);
+        if new || cycle_start.is_empty() {
+            cycle_start.push(r.t);
+        }
     }
     for s in per.iter_mut() {
         s.close();
@@ -181,6 +194,7 @@ pub fn summarize(h: &History) -> Summary {
         last: h.rows.last().map(|r| r.t),
         checks: per,
         row_cycle,
+        cycle_start,
     }
 }
 

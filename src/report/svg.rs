@@ -12,8 +12,11 @@ const LABEL_W: f64 = 330.0;
 const PLOT_W: f64 = 880.0;
 const RIGHT: f64 = 30.0;
 const TOP: f64 = 70.0;
-const ROW_H: f64 = 24.0;
+const ROW_H: f64 = 28.0;
 const AXIS_H: f64 = 56.0;
+/// Where a row's marks begin below its top, and their height.
+const MARK_Y: f64 = 14.0;
+const MARK_H: f64 = 11.0;
 /// Above this many rows, marks are merged per pixel column.
 const MAX_SINGLE_MARKS: usize = 20_000;
 
@@ -185,16 +188,18 @@ pub fn render(h: &History, s: &Summary) -> String {
     } else {
         vec![vec![0u8; cols]; n]
     };
-    for r in &h.rows {
+    // A cycle's marks line up at its start time, so a column of marks is one cycle.
+    let cycle_x = |c: u32| x_of(s.cycle_start.get(c as usize).copied().unwrap_or(0));
+    for (r, &cy) in h.rows.iter().zip(&s.row_cycle) {
         let Some(&i) = row_of.get(&r.check) else {
             continue;
         };
-        let x = x_of(r.t);
+        let x = cycle_x(cy);
         if single {
-            let y = TOP + i as f64 * ROW_H + 10.0;
+            let y = TOP + i as f64 * ROW_H + MARK_Y;
             let _ = write!(
                 marks[i],
-                r#"<rect class="mark" x="{:.1}" y="{y}" width="{mark_w:.1}" height="11" fill="{}"><title>{} {}</title></rect>"#,
+                r#"<rect class="mark" x="{:.1}" y="{y}" width="{mark_w:.1}" height="{MARK_H}" fill="{}"><title>{} {}</title></rect>"#,
                 x - mark_w / 2.0,
                 colour(r.verdict),
                 from_naive(r.t).format("%Y-%m-%d %H:%M:%S"),
@@ -213,10 +218,11 @@ pub fn render(h: &History, s: &Summary) -> String {
         let k = &h.checks[c.check as usize];
         let y = TOP + i as f64 * ROW_H;
         let fill = if i % 2 == 0 { "#f4f4f4" } else { "#ffffff" };
-        let label = match k.test {
-            crate::record::Test::TargetPing => format!("{}  {}", k.address, k.name),
-            t => format!("{}  {}", t.as_str(), k.name),
+        let (head, tail) = match k.test {
+            crate::record::Test::TargetPing => (k.address.clone(), k.name.clone()),
+            t => (t.as_str().to_string(), k.address.clone()),
         };
+        let tail = truncate(&tail, 36usize.saturating_sub(head.chars().count()).max(4));
         let _ = writeln!(
             o,
             r#"<g class="check" data-test="{}" data-address="{}" data-name="{}">"#,
@@ -226,12 +232,12 @@ pub fn render(h: &History, s: &Summary) -> String {
         );
         let _ = writeln!(
             o,
-            r##"<rect x="0" y="{y}" width="{width}" height="{ROW_H}" fill="{fill}"/><text x="8" y="{}" font-size="12">{}</text><text x="{}" y="{}" font-size="11" text-anchor="end" fill="#555">{:.1}%</text>"##,
-            y + 19.0,
-            esc(&truncate(&label, 40)),
+            r##"<rect x="0" y="{y}" width="{width}" height="{ROW_H}" fill="{fill}"/><text x="8" y="{ty}" font-size="12"><tspan font-weight="bold">{}</tspan><tspan dx="6" fill="#333">{}</tspan></text><text x="{}" y="{ty}" font-size="11" text-anchor="end" fill="#555">{:.1}%</text>"##,
+            esc(&head),
+            esc(&tail),
             LABEL_W - 8.0,
-            y + 19.0,
-            c.availability()
+            c.availability(),
+            ty = y + MARK_Y + 9.5,
         );
         if single {
             o.push_str(&marks[i]);
@@ -249,9 +255,9 @@ pub fn render(h: &History, s: &Summary) -> String {
                     let verdict = [Verdict::Good, Verdict::Warn, Verdict::Fail][(v - 1) as usize];
                     let _ = write!(
                         o,
-                        r#"<rect x="{}" y="{}" width="{}" height="11" fill="{}"/>"#,
+                        r#"<rect x="{}" y="{}" width="{}" height="{MARK_H}" fill="{}"/>"#,
                         LABEL_W + start as f64,
-                        y + 10.0,
+                        y + MARK_Y,
                         p - start,
                         colour(verdict)
                     );
@@ -262,13 +268,17 @@ pub fn render(h: &History, s: &Summary) -> String {
         // Outages: a bracket over the failed span and its duration.
         let mut label_end = f64::MIN;
         for out in &c.outages {
-            let (xa, xb) = (x_of(out.start) - mark_w / 2.0, x_of(out.end) + mark_w / 2.0);
+            // From the first failed cycle's mark to the recovering cycle's (or the last Fail's).
+            let (xa, xb) = (
+                cycle_x(out.first_cycle) - mark_w / 2.0,
+                cycle_x(out.end_cycle) + mark_w / 2.0,
+            );
             let _ = write!(
                 o,
-                r#"<path class="outage" d="M{xa:.1},{} V{} H{xb:.1} V{}" fill="none" stroke="{FAIL}" stroke-width="1.5"/>"#,
-                y + 9.0,
-                y + 5.0,
-                y + 9.0
+                r#"<path class="outage" d="M{xa:.1},{} V{} H{xb:.1} V{}" fill="none" stroke="{FAIL}" stroke-width="1.2"/>"#,
+                y + MARK_Y - 1.0,
+                y + MARK_Y - 3.5,
+                y + MARK_Y - 1.0
             );
             let text = if out.ongoing {
                 format!("{}+", human_duration(out.duration()))
@@ -280,8 +290,8 @@ pub fn render(h: &History, s: &Summary) -> String {
             if tx - tw / 2.0 > label_end + 3.0 && tx + tw / 2.0 <= LABEL_W + PLOT_W + RIGHT {
                 let _ = write!(
                     o,
-                    r#"<text x="{tx:.1}" y="{}" font-size="9" text-anchor="middle" fill="{FAIL}" stroke="white" stroke-width="2.5" paint-order="stroke">{}</text>"#,
-                    y + 8.0,
+                    r#"<text x="{tx:.1}" y="{}" font-size="9" text-anchor="middle" fill="{FAIL}">{}</text>"#,
+                    y + MARK_Y - 5.0,
                     esc(&text)
                 );
                 label_end = tx + tw / 2.0;
