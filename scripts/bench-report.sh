@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 rows=${1:-1000000}
 cargo build --release --quiet --bin vpnmon
 dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
+[ -n "${KEEP:-}" ] && echo "keeping $dir" || trap 'rm -rf "$dir"' EXIT
 log="$dir/vpnmon_datalog.csv"
 awk -v rows="$rows" 'BEGIN {
   t = 1704067200; n = 0; cycle = 0

@@ -17,6 +17,10 @@ const AXIS_H: f64 = 56.0;
 /// Where a row's marks begin below its top, and their height.
 const MARK_Y: f64 = 14.0;
 const MARK_H: f64 = 11.0;
+/// A row with more outages brackets only those of 2 cycles or more.
+const MAX_BRACKETS: usize = 30;
+/// Duration labels per row at most.
+const MAX_LABELS: usize = 8;
 /// Above this many rows, marks are merged per pixel column.
 const MAX_SINGLE_MARKS: usize = 20_000;
 
@@ -265,9 +269,15 @@ pub fn render(h: &History, s: &Summary) -> String {
             }
             o.push('\n');
         }
-        // Outages: a bracket over the failed span and its duration.
-        let mut label_end = f64::MIN;
+        // Outages: a bracket over the failed span and its duration. A row with many outages
+        // brackets only those of 2 cycles or more (the red marks show the rest), and labels go
+        // to the longest first where they fit without overlapping, at most MAX_LABELS a row.
+        let dense = c.outages.len() > MAX_BRACKETS;
+        let mut shown: Vec<(f64, f64, &super::stats::Outage)> = Vec::new();
         for out in &c.outages {
+            if dense && out.cycles < 2 {
+                continue;
+            }
             // From the first failed cycle's mark to the recovering cycle's (or the last Fail's).
             let (xa, xb) = (
                 cycle_x(out.first_cycle) - mark_w / 2.0,
@@ -280,22 +290,33 @@ pub fn render(h: &History, s: &Summary) -> String {
                 y + MARK_Y - 3.5,
                 y + MARK_Y - 1.0
             );
+            shown.push((xa, xb, out));
+        }
+        shown.sort_by_key(|(_, _, out)| std::cmp::Reverse(out.duration()));
+        let mut taken: Vec<(f64, f64)> = Vec::new();
+        for (xa, xb, out) in shown {
+            if taken.len() >= MAX_LABELS {
+                break;
+            }
             let text = if out.ongoing {
                 format!("{}+", human_duration(out.duration()))
             } else {
                 human_duration(out.duration())
             };
             let tw = text.chars().count() as f64 * 5.6;
-            let tx = (xa + xb) / 2.0;
-            if tx - tw / 2.0 > label_end + 3.0 && tx + tw / 2.0 <= LABEL_W + PLOT_W + RIGHT {
-                let _ = write!(
-                    o,
-                    r#"<text x="{tx:.1}" y="{}" font-size="9" text-anchor="middle" fill="{FAIL}">{}</text>"#,
-                    y + MARK_Y - 5.0,
-                    esc(&text)
-                );
-                label_end = tx + tw / 2.0;
+            let tx =
+                ((xa + xb) / 2.0).clamp(LABEL_W + tw / 2.0, LABEL_W + PLOT_W + RIGHT - tw / 2.0);
+            let (a, b) = (tx - tw / 2.0 - 3.0, tx + tw / 2.0 + 3.0);
+            if taken.iter().any(|&(ta, tb)| a < tb && ta < b) {
+                continue;
             }
+            taken.push((a, b));
+            let _ = write!(
+                o,
+                r#"<text x="{tx:.1}" y="{}" font-size="9" text-anchor="middle" fill="{FAIL}">{}</text>"#,
+                y + MARK_Y - 5.0,
+                esc(&text)
+            );
         }
         let _ = writeln!(o, "</g>");
     }
