@@ -152,51 +152,74 @@ impl History {
         i
     }
 
-    /// Reads one datalog file, any format (also mixed, line by line).
+    /// Reads one datalog file, any format (also mixed, line by line), streaming.
     pub fn read_file(&mut self, path: &Path) -> Result<(), ReadError> {
-        let bytes = std::fs::read(path).map_err(|e| ReadError::Io {
+        use std::io::BufRead;
+        let io = |e: std::io::Error| ReadError::Io {
             path: path.to_path_buf(),
             reason: crate::settings::io_reason(&e),
-        })?;
-        let text = String::from_utf8_lossy(&bytes);
-        self.read_str(path, &text)
+        };
+        let f = std::fs::File::open(path).map_err(io)?;
+        let mut r = std::io::BufReader::with_capacity(1 << 20, f);
+        let mut buf = Vec::with_capacity(256);
+        let mut n = 0;
+        loop {
+            buf.clear();
+            if r.read_until(b'\n', &mut buf).map_err(io)? == 0 {
+                return Ok(());
+            }
+            n += 1;
+            let line = String::from_utf8_lossy(&buf);
+            let line = if n == 1 {
+                line.strip_prefix('\u{FEFF}').unwrap_or(&line)
+            } else {
+                &line
+            };
+            self.read_line(path, n, line)?;
+        }
     }
 
     /// Reads datalog text; `path` only names it in errors.
     pub fn read_str(&mut self, path: &Path, text: &str) -> Result<(), ReadError> {
         let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
         for (i, line) in text.split('\n').enumerate() {
-            let line = line.strip_suffix('\r').unwrap_or(line);
-            if line.trim().is_empty() || line.starts_with(EXTENDED_FIRST) {
-                continue;
-            }
-            let bad = |what: String| ReadError::Bad {
-                path: path.to_path_buf(),
-                line: i + 1,
-                what,
-            };
-            if line.starts_with('{') {
-                self.json_line(line).map_err(bad)?;
-            } else if line.contains('"') {
-                let f = split_quoted(line);
-                let f: Vec<&str> = f.iter().map(String::as_str).collect();
-                self.csv_fields(&f).map_err(bad)?;
-            } else {
-                let mut f = [""; 14];
-                let mut n = 0;
-                for part in line.split(',') {
-                    if n < f.len() {
-                        f[n] = part;
-                    }
-                    n += 1;
-                }
-                if n > f.len() {
-                    return Err(bad(format!("{n} columns, expected 7 or 14")));
-                }
-                self.csv_fields(&f[..n]).map_err(bad)?;
-            }
+            self.read_line(path, i + 1, line)?;
         }
         Ok(())
+    }
+
+    /// One line (with or without its line end) of any format; blank lines and headers are skipped.
+    fn read_line(&mut self, path: &Path, n: usize, line: &str) -> Result<(), ReadError> {
+        let line = line.strip_suffix('\n').unwrap_or(line);
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.trim().is_empty() || line.starts_with(EXTENDED_FIRST) {
+            return Ok(());
+        }
+        let bad = |what: String| ReadError::Bad {
+            path: path.to_path_buf(),
+            line: n,
+            what,
+        };
+        if line.starts_with('{') {
+            self.json_line(line).map_err(bad)
+        } else if line.contains('"') {
+            let f = split_quoted(line);
+            let f: Vec<&str> = f.iter().map(String::as_str).collect();
+            self.csv_fields(&f).map_err(bad)
+        } else {
+            let mut f = [""; 14];
+            let mut k = 0;
+            for part in line.split(',') {
+                if k < f.len() {
+                    f[k] = part;
+                }
+                k += 1;
+            }
+            if k > f.len() {
+                return Err(bad(format!("{k} columns, expected 7 or 14")));
+            }
+            self.csv_fields(&f[..k]).map_err(bad)
+        }
     }
 
     fn csv_fields(&mut self, f: &[&str]) -> Result<(), String> {
