@@ -8,8 +8,8 @@ use super::stats::Summary;
 use crate::record::Verdict;
 use std::fmt::Write as _;
 
-const LABEL_W: f64 = 330.0;
-const PLOT_W: f64 = 880.0;
+const LABEL_W: f64 = 380.0;
+const PLOT_W: f64 = 830.0;
 const RIGHT: f64 = 30.0;
 const TOP: f64 = 70.0;
 const ROW_H: f64 = 28.0;
@@ -226,10 +226,13 @@ pub fn render(h: &History, s: &Summary) -> String {
             crate::record::Test::TargetPing => (k.address.clone(), k.name.clone()),
             t => (t.as_str().to_string(), k.address.clone()),
         };
-        let tail = truncate(&tail, 36usize.saturating_sub(head.chars().count()).max(4));
+        let tail = truncate(&tail, 43usize.saturating_sub(head.chars().count()).max(4));
         let _ = writeln!(
             o,
-            r#"<g class="check" data-test="{}" data-address="{}" data-name="{}">"#,
+            r#"<g class="check" data-test="{}" data-address="{}" data-name="{}"><title>{} {} {}</title>"#,
+            esc(k.test.as_str()),
+            esc(&k.address),
+            esc(&k.name),
             esc(k.test.as_str()),
             esc(&k.address),
             esc(&k.name)
