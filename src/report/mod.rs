@@ -95,8 +95,17 @@ pub fn human_duration(secs: i64) -> String {
     }
 }
 
+/// Milliseconds to the microsecond, trailing zeros dropped (`0.052`, `12.5`, `30`).
 fn opt_ms(v: Option<f64>) -> String {
-    v.map(|v| format!("{v:.1}")).unwrap_or_default()
+    v.map(|v| {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    })
+    .unwrap_or_default()
+}
+
+fn round_ms(v: Option<f64>) -> Option<f64> {
+    v.map(|v| (v * 1000.0).round() / 1000.0)
 }
 
 fn pct(v: f64) -> String {
@@ -398,9 +407,9 @@ fn json(h: &History, s: &Summary) -> String {
                     warn: c.warn,
                     fail: c.fail,
                     availability_pct: (c.availability() * 100.0).round() / 100.0,
-                    rtt_min_ms: c.rtt_min,
-                    rtt_avg_ms: c.rtt_avg,
-                    rtt_max_ms: c.rtt_max,
+                    rtt_min_ms: round_ms(c.rtt_min),
+                    rtt_avg_ms: round_ms(c.rtt_avg),
+                    rtt_max_ms: round_ms(c.rtt_max),
                     outages: c.outages.iter().map(JsonOutage::of).collect(),
                 }
             })
