@@ -215,7 +215,30 @@ pub enum SmtpTls {
 /// Options of the datalog (formats, rotation).
 #[derive(Args, Debug, Clone, Default)]
 #[command(next_help_heading = "Datalog options")]
-pub struct DatalogArgs {}
+pub struct DatalogArgs {
+    /// Datalog row format: vpnmon (the original's), extended (header, timings, RTTs), jsonl
+    /// [default: vpnmon]
+    #[arg(long = "datalog-format", value_enum, value_name = "FORMAT")]
+    pub datalog_format: Option<crate::sinks::datalog::DatalogFormat>,
+
+    /// Start a new datalog file when the next cycle would make it larger than SIZE (10MB, 512KB)
+    #[arg(long = "datalog-max-size", value_name = "SIZE",
+          value_parser = crate::sinks::datalog::parse_size)]
+    pub datalog_max_size: Option<u64>,
+
+    /// Old datalog files kept by --datalog-max-size (FILE.1 newest … FILE.N) [default: 5]
+    #[arg(long = "datalog-keep", value_name = "N")]
+    pub datalog_keep: Option<u32>,
+
+    /// One datalog file per local day, the date in its name (`daily`)
+    #[arg(long = "datalog-rotate", value_enum, value_name = "WHEN")]
+    pub datalog_rotate: Option<crate::sinks::datalog::RotateEvery>,
+
+    /// Write the records as JSON lines on stdout instead of the console lines
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = parse_bool)]
+    pub json: Option<bool>,
+}
 
 fn parse_secret(s: &str) -> Result<Secret, String> {
     Ok(Secret::new(s))

@@ -10,6 +10,7 @@ pub mod monitor;
 pub mod platform;
 pub mod probe;
 pub mod record;
+pub mod report;
 pub mod run;
 pub mod settings;
 pub mod sinks;

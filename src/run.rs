@@ -5,6 +5,7 @@ use crate::probe::IcmpProber;
 use crate::settings::{self, SettingsError};
 use crate::sinks::console::ConsoleSink;
 use crate::sinks::datalog::DatalogSink;
+use crate::sinks::json::JsonSink;
 use crate::sinks::{RunEnd, Sink};
 use std::ffi::OsString;
 use tokio_util::sync::CancellationToken;
@@ -14,12 +15,22 @@ pub const EXIT_FATAL: i32 = 1;
 
 /// Runs vpnmon with `args` (program name first) and returns the process exit code.
 pub fn main_with_args(args: Vec<OsString>) -> i32 {
+    // `vpnmon report FILE…` has its own parser; the monitor's (legacy-option) parsing is untouched.
+    if args.get(1).is_some_and(|a| a == "report") {
+        return crate::report::main(args);
+    }
     let mut notices = Vec::new();
     let loaded = settings::load(args, &mut notices);
+    let json = matches!(&loaded, Ok(s) if s.cli.datalog_opts.json == Some(true));
     {
-        // A closed stdout (`vpnmon | head`) must not stop the monitor: ignore write errors.
+        // stdout carries only JSON lines with --json. A closed stdout (`vpnmon | head`) must
+        // not stop the monitor: write errors are ignored.
         use std::io::Write;
-        let mut out = std::io::stdout().lock();
+        let mut out: Box<dyn Write> = if json {
+            Box::new(std::io::stderr().lock())
+        } else {
+            Box::new(std::io::stdout().lock())
+        };
         for n in &notices {
             let _ = writeln!(out, "{n}");
         }
@@ -70,7 +81,10 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
             }
         }
         let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
-        sinks.push(Box::new(DatalogSink::new(&settings.datalog)));
+        sinks.push(Box::new(DatalogSink::from_args(
+            &settings.datalog,
+            &settings.cli.datalog_opts,
+        )));
         match crate::alert::sinks_for(&settings) {
             Ok(alert_sinks) => sinks.extend(alert_sinks),
             Err(e) => {
@@ -79,7 +93,14 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
             }
         }
         // The console last, so its closing lines come after the others have finished.
-        sinks.push(Box::new(ConsoleSink::new(std::io::stdout())));
+        if json {
+            sinks.push(Box::new(JsonSink::new(
+                std::io::stdout(),
+                std::io::stderr(),
+            )));
+        } else {
+            sinks.push(Box::new(ConsoleSink::new(std::io::stdout())));
+        }
         let mut monitor = Monitor::new(settings, Box::new(prober), vpn, sinks, cancel);
         match monitor.run().await {
             Ok(RunEnd::Completed { .. }) | Ok(RunEnd::Stopped { .. }) => 0,

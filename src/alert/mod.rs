@@ -36,7 +36,15 @@ pub fn sinks_for(settings: &Settings) -> Result<Vec<Box<dyn Sink>>, AlertError> 
     let a = &settings.cli.alerts;
     let mut out: Vec<Box<dyn Sink>> = Vec::new();
     if !settings.quiet {
-        out.push(Box::new(sound::SoundSink::new(a.sound_file.as_deref())?));
+        let bell: Box<dyn std::io::Write + Send> = if settings.cli.datalog_opts.json == Some(true) {
+            Box::new(std::io::stderr())
+        } else {
+            Box::new(std::io::stdout())
+        };
+        out.push(Box::new(sound::SoundSink::new(
+            a.sound_file.as_deref(),
+            bell,
+        )?));
     }
     let mail = mail::MailConfig::from_args(a)?;
     if let Some(p) = &a.on_alert {

@@ -62,7 +62,12 @@ pub struct SoundSink {
 }
 
 impl SoundSink {
-    pub fn new(sound_file: Option<&Path>) -> Result<SoundSink, SoundError> {
+    /// `out` receives the terminal-bell fallback and its one-time notice (stderr with `--json`,
+    /// where stdout carries only JSON).
+    pub fn new(
+        sound_file: Option<&Path>,
+        mut out: Box<dyn Write + Send>,
+    ) -> Result<SoundSink, SoundError> {
         let sound = load_sound(sound_file)?;
         let (tx, rx) = mpsc::channel::<usize>();
         let (done_tx, done) = mpsc::channel::<()>();
@@ -86,11 +91,11 @@ impl SoundSink {
                     if let Err(reason) = play(&sound, n) {
                         if !told_no_device {
                             told_no_device = true;
-                            println!(
+                            let _ = writeln!(
+                                out,
                                 "No sound device ({reason}); beeping with the terminal bell instead"
                             );
                         }
-                        let mut out = std::io::stdout().lock();
                         let _ = out.write_all("\x07".repeat(all).as_bytes());
                         let _ = out.flush();
                     }

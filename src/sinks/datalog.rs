@@ -1,16 +1,228 @@
 //! The datalog: one CSV row per test, `cycle,YYYY/MM/DD,HH:MM:SS,test,result,address,name`, no
 //! header, appended. This module is the one place that decides the row format. A cycle's rows go
 //! out in one write, flushed and synced, so a kill never leaves half a cycle or half a line.
+//!
+//! Besides the original format (`vpnmon`, the default, byte-identical), `extended` adds a header
+//! line and timing/echo columns, and `jsonl` writes one JSON object per record. Rotation (by size,
+//! keeping N old files, and/or one file per local day) happens only before a cycle's write, so a
+//! cycle's rows always land in one file and no row is lost or written twice.
 
 use super::{RunEnd, Sink};
 use crate::record::{CycleReport, Record};
 use crate::settings::io_reason;
 use anyhow::Context;
+use chrono::{DateTime, Local};
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+/// The datalog's row format (`--datalog-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum DatalogFormat {
+    /// The original's 7 columns, no header (the default; downstream scripts rely on it).
+    #[default]
+    Vpnmon,
+    /// A header line, the original columns, then timings, echo counts, RTTs and the reason.
+    Extended,
+    /// One JSON object per record, ISO 8601 timestamps with the UTC offset.
+    Jsonl,
+}
+
+/// When to start a new datalog file besides the size limit (`--datalog-rotate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RotateEvery {
+    /// One file per local day, the date in its name (`vpnmon_datalog-2026-11-22.csv`).
+    Daily,
+}
+
+/// The extended format's header line.
+pub const EXTENDED_HEADER: &str = "cycle,date,time,test,result,address,name,duration_ms,sent,received,rtt_min_ms,rtt_avg_ms,rtt_max_ms,reason\n";
+
+/// Milliseconds with up to 3 decimals, trailing zeros dropped (`12.5`, `0.042`, `1500`).
+pub fn ms_text(d: Duration) -> String {
+    let s = format!("{:.3}", d.as_secs_f64() * 1000.0);
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    s.to_string()
+}
+
+/// An extended row: the original's columns, then
+/// `duration_ms,sent,received,rtt_min_ms,rtt_avg_ms,rtt_max_ms,reason` (empty where unknown).
+pub fn format_extended_row(r: &Record) -> String {
+    let mut line = format_row(r);
+    line.pop();
+    let p = r.ping;
+    let opt = |d: Option<Duration>| d.map(ms_text).unwrap_or_default();
+    let fields = [
+        ms_text(r.duration),
+        p.map(|p| p.sent.to_string()).unwrap_or_default(),
+        p.map(|p| p.received.to_string()).unwrap_or_default(),
+        opt(p.and_then(|p| p.rtt_min)),
+        opt(p.and_then(|p| p.rtt_avg)),
+        opt(p.and_then(|p| p.rtt_max)),
+        r.reason.clone().unwrap_or_default(),
+    ];
+    for f in fields {
+        line.push(',');
+        line.push_str(&quote(&f));
+    }
+    line.push('\n');
+    line
+}
+
+/// The JSON object of a record (the `jsonl` datalog format and `--json` on stdout share it).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct JsonRecord {
+    pub cycle: u64,
+    /// ISO 8601 with the UTC offset, seconds precision: `2022-09-07T18:20:47+02:00`.
+    pub time: String,
+    pub test: String,
+    pub result: String,
+    pub address: String,
+    pub name: String,
+    pub duration_ms: Option<f64>,
+    pub sent: Option<u32>,
+    pub received: Option<u32>,
+    pub rtt_min_ms: Option<f64>,
+    pub rtt_avg_ms: Option<f64>,
+    pub rtt_max_ms: Option<f64>,
+    pub reason: Option<String>,
+}
+
+fn ms_f64(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+impl JsonRecord {
+    pub fn of(r: &Record) -> JsonRecord {
+        let p = r.ping;
+        JsonRecord {
+            cycle: r.cycle,
+            time: r.at.format("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+            test: r.test.as_str().to_string(),
+            result: r.result.as_str().to_string(),
+            address: r.address.clone(),
+            name: r.name.clone(),
+            duration_ms: Some(ms_f64(r.duration)),
+            sent: p.map(|p| p.sent),
+            received: p.map(|p| p.received),
+            rtt_min_ms: p.and_then(|p| p.rtt_min).map(ms_f64),
+            rtt_avg_ms: p.and_then(|p| p.rtt_avg).map(ms_f64),
+            rtt_max_ms: p.and_then(|p| p.rtt_max).map(ms_f64),
+            reason: r.reason.clone(),
+        }
+    }
+}
+
+/// One JSON line (with its newline) for a record.
+pub fn format_json_row(r: &Record) -> String {
+    // Serializing plain strings and numbers cannot fail.
+    let mut s = serde_json::to_string(&JsonRecord::of(r)).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// A record's row in `format`.
+pub fn format_record(format: DatalogFormat, r: &Record) -> String {
+    match format {
+        DatalogFormat::Vpnmon => format_row(r),
+        DatalogFormat::Extended => format_extended_row(r),
+        DatalogFormat::Jsonl => format_json_row(r),
+    }
+}
+
+/// Parses a size such as `10MB`, `512KB`, `1GB`, `5000` (bytes); K/M/G are powers of 1024.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let bad = || format!("expected a size such as 10MB, 512KB or 1GB, not `{s}`");
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let mult: u64 = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        _ => return Err(bad()),
+    };
+    match n.checked_mul(mult) {
+        Some(v) if v > 0 => Ok(v),
+        _ => Err(bad()),
+    }
+}
+
+/// Where "now" comes from, so rotation can be tested under a fake clock.
+pub trait Clock: Send {
+    fn now(&self) -> DateTime<Local>;
+}
+
+/// The real clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Local> {
+        Local::now()
+    }
+}
+
+/// When the datalog starts a new file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rotation {
+    /// Start a new file when the next cycle's rows would make the file larger than this.
+    pub max_size: Option<u64>,
+    /// How many rotated files (`.1` newest … `.N` oldest) to keep.
+    pub keep: u32,
+    /// One file per local day.
+    pub daily: bool,
+}
+
+/// Default for `--datalog-keep`.
+pub const DEFAULT_KEEP: u32 = 5;
+
+/// The file of day `at` for a daily datalog: the date before the extension
+/// (`vpnmon_datalog.csv` → `vpnmon_datalog-2026-11-22.csv`).
+pub fn daily_path(base: &Path, at: DateTime<Local>) -> PathBuf {
+    let date = at.format("%Y-%m-%d");
+    let stem = base
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match base.extension() {
+        Some(ext) => format!("{stem}-{date}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{date}"),
+    };
+    base.with_file_name(name)
+}
+
+/// The `n`th rotated file of `path` (`vpnmon_datalog.csv.1`).
+pub fn rotated_path(path: &Path, n: u32) -> PathBuf {
+    let mut s = path.as_os_str().to_os_string();
+    s.push(format!(".{n}"));
+    PathBuf::from(s)
+}
+
+/// Shifts `path` to `path.1`, `path.1` to `path.2`, … dropping what falls beyond `keep`.
+fn rotate_files(path: &Path, keep: u32) -> std::io::Result<()> {
+    if keep == 0 {
+        return remove_if_exists(path);
+    }
+    remove_if_exists(&rotated_path(path, keep))?;
+    for i in (1..keep).rev() {
+        let from = rotated_path(path, i);
+        if from.exists() {
+            std::fs::rename(&from, rotated_path(path, i + 1))?;
+        }
+    }
+    std::fs::rename(path, rotated_path(path, 1))
+}
+
+fn remove_if_exists(p: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(p) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
 
 /// The original's row, CSV-quoted only where a field holds a comma, quote or line break.
 pub fn format_row(r: &Record) -> String {
@@ -56,6 +268,9 @@ type AppendFn = dyn FnMut(&Path, &[u8]) -> std::io::Result<()> + Send;
 
 pub struct DatalogSink {
     path: PathBuf,
+    format: DatalogFormat,
+    rotation: Rotation,
+    clock: Box<dyn Clock>,
     /// Tries and the pause between them for a busy file (the original: 5, 15 s).
     pub tries: u32,
     pub retry_delay: Duration,
@@ -69,11 +284,93 @@ impl DatalogSink {
     pub fn new(path: &Path) -> DatalogSink {
         DatalogSink {
             path: path.to_path_buf(),
+            format: DatalogFormat::Vpnmon,
+            rotation: Rotation::default(),
+            clock: Box::new(SystemClock),
             tries: 5,
             retry_delay: Duration::from_secs(15),
             say: Box::new(|s| eprintln!("{s}")),
             write: Box::new(append_once),
         }
+    }
+
+    /// The sink the settings ask for (`--datalog-format`, `--datalog-max-size`, …).
+    pub fn from_args(path: &Path, args: &crate::cli::DatalogArgs) -> DatalogSink {
+        DatalogSink::new(path)
+            .with_format(args.datalog_format.unwrap_or_default())
+            .with_rotation(Rotation {
+                max_size: args.datalog_max_size,
+                keep: args.datalog_keep.unwrap_or(DEFAULT_KEEP),
+                daily: args.datalog_rotate == Some(RotateEvery::Daily),
+            })
+    }
+
+    pub fn with_format(mut self, format: DatalogFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    pub fn with_rotation(mut self, rotation: Rotation) -> Self {
+        self.rotation = rotation;
+        self
+    }
+
+    pub fn with_clock(mut self, clock: Box<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The file the next cycle goes to (today's file when rotating daily).
+    pub fn current_path(&self) -> PathBuf {
+        if self.rotation.daily {
+            daily_path(&self.path, self.clock.now())
+        } else {
+            self.path.clone()
+        }
+    }
+
+    /// Writes one cycle's rows: rotates first if the rows would not fit, adds the extended
+    /// header to a new file, then appends everything in one write.
+    pub fn write_cycle(
+        &mut self,
+        records: &[Record],
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let rows: String = records
+            .iter()
+            .map(|r| format_record(self.format, r))
+            .collect();
+        let path = self.current_path();
+        let (rotation, format) = (self.rotation, self.format);
+        // Taken out for the call so the closure can use it while `retrying` borrows `self`.
+        let mut write = std::mem::replace(&mut self.write, Box::new(append_once));
+        let r = self.retrying(&path, cancel, |p| {
+            let len = match std::fs::metadata(p) {
+                Ok(m) => m.len(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+                Err(e) => return Err(e),
+            };
+            let mut len = len;
+            if let Some(max) = rotation.max_size {
+                if len > 0 && len + rows.len() as u64 > max {
+                    rotate_files(p, rotation.keep)?;
+                    len = 0;
+                }
+            }
+            if len == 0 && format == DatalogFormat::Extended {
+                let mut b = String::with_capacity(EXTENDED_HEADER.len() + rows.len());
+                b.push_str(EXTENDED_HEADER);
+                b.push_str(&rows);
+                write(p, b.as_bytes())
+            } else {
+                write(p, rows.as_bytes())
+            }
+        });
+        self.write = write;
+        r
     }
 
     pub fn with_messages(mut self, say: Box<dyn FnMut(&str) + Send>) -> Self {
@@ -83,14 +380,28 @@ impl DatalogSink {
 
     /// Appends `bytes` in one write and syncs, retrying while another program holds the file.
     pub fn append(&mut self, bytes: &[u8], cancel: &CancellationToken) -> anyhow::Result<()> {
+        let path = self.path.clone();
+        let mut write = std::mem::replace(&mut self.write, Box::new(append_once));
+        let r = self.retrying(&path, cancel, |p| write(p, bytes));
+        self.write = write;
+        r
+    }
+
+    /// Runs `op` on `path`, retrying while another program holds the file.
+    fn retrying(
+        &mut self,
+        path: &Path,
+        cancel: &CancellationToken,
+        mut op: impl FnMut(&Path) -> std::io::Result<()>,
+    ) -> anyhow::Result<()> {
         let mut attempt = 1;
         loop {
-            match (self.write)(&self.path, bytes) {
+            match op(path) {
                 Ok(()) => return Ok(()),
                 Err(e) if is_busy(&e) && attempt < self.tries && !cancel.is_cancelled() => {
                     (self.say)(&format!(
                         "Datalog file {} is in use by another program ({}); retrying in {} s (try {} of {})",
-                        self.path.display(),
+                        path.display(),
                         io_reason(&e),
                         self.retry_delay.as_secs(),
                         attempt + 1,
@@ -103,7 +414,7 @@ impl DatalogSink {
                     return Err(e).with_context(|| {
                         format!(
                             "Failed to access the vpnmon datalog file {}; check that its folder exists and is writable",
-                            self.path.display()
+                            path.display()
                         )
                     })
                 }
@@ -134,9 +445,8 @@ impl Sink for DatalogSink {
         if report.records.is_empty() {
             return Ok(());
         }
-        let bytes: String = report.records.iter().map(format_row).collect();
         // The retry loop blocks; keep it off the async workers.
-        tokio::task::block_in_place(|| self.append(bytes.as_bytes(), cancel))
+        tokio::task::block_in_place(|| self.write_cycle(&report.records, cancel))
     }
 
     fn finish(&mut self, _end: RunEnd) -> anyhow::Result<()> {
@@ -221,6 +531,253 @@ mod tests {
             format!("{e:#}").starts_with("Failed to access the vpnmon datalog file"),
             "{e:#}"
         );
+    }
+
+    /// A clock the test moves by hand.
+    #[derive(Clone)]
+    struct FakeClock(std::sync::Arc<std::sync::Mutex<DateTime<Local>>>);
+
+    impl Clock for FakeClock {
+        fn now(&self) -> DateTime<Local> {
+            *self.0.lock().unwrap()
+        }
+    }
+
+    impl FakeClock {
+        fn at(t: DateTime<Local>) -> FakeClock {
+            FakeClock(std::sync::Arc::new(std::sync::Mutex::new(t)))
+        }
+        fn set(&self, t: DateTime<Local>) {
+            *self.0.lock().unwrap() = t;
+        }
+    }
+
+    /// The records of cycle `c`: a gateway ping and `n` targets, stamped `at`.
+    fn cycle_records(c: u64, n: usize, at: DateTime<Local>) -> Vec<Record> {
+        let mut v = vec![Record {
+            cycle: c,
+            at,
+            ..rec(Test::VpnPing, Verdict::Good, "gw.example", "VPN Gateway")
+        }];
+        for i in 0..n {
+            v.push(Record {
+                cycle: c,
+                at,
+                ..rec(
+                    Test::TargetPing,
+                    if (c as usize + i) % 7 == 0 {
+                        Verdict::Fail
+                    } else {
+                        Verdict::Good
+                    },
+                    &format!("10.0.0.{i}"),
+                    &format!("Host {i}"),
+                )
+            });
+        }
+        v
+    }
+
+    /// All files in `dir`, each file's rows grouped by cycle number.
+    fn rows_in(dir: &Path) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            out.push((
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read_to_string(&p).unwrap(),
+            ));
+        }
+        out.sort();
+        out
+    }
+
+    fn assert_whole_cycles(text: &str, format: DatalogFormat) {
+        // Each file holds whole cycles: every cycle number's rows are contiguous and complete.
+        let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+        for l in text.lines() {
+            if l.starts_with("cycle,") {
+                continue;
+            }
+            let c = match format {
+                DatalogFormat::Jsonl => serde_json::from_str::<JsonRecord>(l)
+                    .unwrap()
+                    .cycle
+                    .to_string(),
+                _ => l.split(',').next().unwrap().to_string(),
+            };
+            *counts.entry(c).or_default() += 1;
+        }
+        assert!(counts.values().all(|&n| n == 4), "{counts:?}");
+    }
+
+    #[test]
+    fn size_rotation_keeps_whole_cycles_and_loses_or_duplicates_nothing() {
+        for format in [
+            DatalogFormat::Vpnmon,
+            DatalogFormat::Extended,
+            DatalogFormat::Jsonl,
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("vpnmon_datalog.csv");
+            let clock = FakeClock::at(Local.with_ymd_and_hms(2024, 3, 1, 0, 0, 0).unwrap());
+            let max = 1000;
+            let mut s = DatalogSink::new(&p)
+                .with_format(format)
+                .with_rotation(Rotation {
+                    max_size: Some(max),
+                    keep: 100,
+                    daily: false,
+                })
+                .with_clock(Box::new(clock.clone()));
+            let c = CancellationToken::new();
+            let mut expected = String::new();
+            for cycle in 1..=40u64 {
+                let at = Local.with_ymd_and_hms(2024, 3, 1, 0, 0, 0).unwrap()
+                    + chrono::Duration::minutes(30 * cycle as i64);
+                clock.set(at);
+                let recs = cycle_records(cycle, 3, at);
+                expected.extend(recs.iter().map(|r| format_record(format, r)));
+                s.write_cycle(&recs, &c).unwrap();
+            }
+            let files = rows_in(dir.path());
+            assert!(
+                files.len() > 3,
+                "{format:?}: expected several files, got {}",
+                files.len()
+            );
+            // Oldest first: .N … .1, then the current file.
+            let mut ordered: Vec<&(String, String)> = files.iter().collect();
+            let rank = |name: &str| -> i64 {
+                name.rsplit('.')
+                    .next()
+                    .and_then(|n| n.parse::<i64>().ok())
+                    .unwrap_or(0)
+            };
+            ordered.sort_by_key(|(n, _)| -rank(n));
+            let mut joined = String::new();
+            for (name, text) in &ordered {
+                assert!(text.len() as u64 <= max, "{name} is {} bytes", text.len());
+                assert_whole_cycles(text, format);
+                if format == DatalogFormat::Extended {
+                    assert!(text.starts_with(EXTENDED_HEADER), "{name} lacks the header");
+                    joined.push_str(&text[EXTENDED_HEADER.len()..]);
+                } else {
+                    joined.push_str(text);
+                }
+            }
+            assert_eq!(joined, expected, "{format:?}");
+        }
+    }
+
+    #[test]
+    fn size_rotation_drops_only_beyond_keep() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.csv");
+        let mut s = DatalogSink::new(&p).with_rotation(Rotation {
+            max_size: Some(300),
+            keep: 2,
+            daily: false,
+        });
+        let c = CancellationToken::new();
+        let at = Local.with_ymd_and_hms(2024, 3, 1, 0, 0, 0).unwrap();
+        for cycle in 1..=20 {
+            s.write_cycle(&cycle_records(cycle, 3, at), &c).unwrap();
+        }
+        let names: Vec<String> = rows_in(dir.path()).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["d.csv", "d.csv.1", "d.csv.2"]);
+        // The newest rows are in d.csv, the ones before in .1, then .2, contiguous.
+        let last = std::fs::read_to_string(&p).unwrap();
+        let one = std::fs::read_to_string(rotated_path(&p, 1)).unwrap();
+        let two = std::fs::read_to_string(rotated_path(&p, 2)).unwrap();
+        let first_cycle = |t: &str| t.split(',').next().unwrap().parse::<u64>().unwrap();
+        let last_cycle = |t: &str| {
+            t.lines()
+                .last()
+                .unwrap()
+                .split(',')
+                .next()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        };
+        assert_eq!(last_cycle(&last), 20);
+        assert_eq!(last_cycle(&one) + 1, first_cycle(&last));
+        assert_eq!(last_cycle(&two) + 1, first_cycle(&one));
+    }
+
+    #[test]
+    fn daily_rotation_puts_each_cycle_in_its_days_file_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("vpnmon_datalog.csv");
+        let start = Local.with_ymd_and_hms(2024, 3, 1, 20, 0, 0).unwrap();
+        let clock = FakeClock::at(start);
+        let mut s = DatalogSink::new(&p)
+            .with_rotation(Rotation {
+                max_size: None,
+                keep: 5,
+                daily: true,
+            })
+            .with_clock(Box::new(clock.clone()));
+        let c = CancellationToken::new();
+        let mut per_day: std::collections::BTreeMap<String, String> = Default::default();
+        // Every 50 minutes for three days; the rows are stamped 20 minutes before the write, so
+        // a cycle that starts before midnight and ends after it goes whole into the new day.
+        for cycle in 1..=90u64 {
+            let end = start + chrono::Duration::minutes(50 * cycle as i64);
+            clock.set(end);
+            let recs = cycle_records(cycle, 3, end - chrono::Duration::minutes(20));
+            per_day
+                .entry(format!("vpnmon_datalog-{}.csv", end.format("%Y-%m-%d")))
+                .or_default()
+                .extend(recs.iter().map(format_row));
+            s.write_cycle(&recs, &c).unwrap();
+        }
+        let files: std::collections::BTreeMap<String, String> =
+            rows_in(dir.path()).into_iter().collect();
+        assert_eq!(files, per_day);
+        assert_eq!(files.len(), 4);
+        for text in files.values() {
+            assert_whole_cycles(text, DatalogFormat::Vpnmon);
+        }
+    }
+
+    #[test]
+    fn sizes_parse_with_units() {
+        assert_eq!(parse_size("10MB"), Ok(10 << 20));
+        assert_eq!(parse_size("512kb"), Ok(512 << 10));
+        assert_eq!(parse_size(" 1 GB"), Ok(1 << 30));
+        assert_eq!(parse_size("5000"), Ok(5000));
+        assert!(parse_size("10 parsecs").unwrap_err().contains("10MB"));
+        assert!(parse_size("0").is_err());
+    }
+
+    #[test]
+    fn extended_and_json_rows() {
+        let mut r = rec(Test::TargetPing, Verdict::Warn, "10.0.0.1", "Rack, A");
+        r.duration = Duration::from_micros(1_002_500);
+        r.reason = Some("1 of 2 echo replies".into());
+        r.ping = Some(crate::record::PingStats {
+            sent: 2,
+            received: 1,
+            rtt_min: Some(Duration::from_micros(1500)),
+            rtt_avg: Some(Duration::from_micros(1500)),
+            rtt_max: Some(Duration::from_micros(1500)),
+        });
+        assert_eq!(
+            format_extended_row(&r),
+            "1,2022/09/07,18:20:47,Target ping,Warn,10.0.0.1,\"Rack, A\",1002.5,2,1,1.5,1.5,1.5,1 of 2 echo replies\n"
+        );
+        let j = format_json_row(&r);
+        let offset = r.at.format("%:z").to_string();
+        assert!(
+            j.starts_with(&format!("{{\"cycle\":1,\"time\":\"2022-09-07T18:20:47{offset}\",\"test\":\"Target ping\",\"result\":\"Warn\"")),
+            "{j}"
+        );
+        let back: JsonRecord = serde_json::from_str(&j).unwrap();
+        assert_eq!(back, JsonRecord::of(&r));
+        // The default format stays the original's.
+        assert_eq!(format_record(DatalogFormat::Vpnmon, &r), format_row(&r));
     }
 
     #[test]

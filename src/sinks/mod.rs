@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 pub mod bell;
 pub mod console;
 pub mod datalog;
+pub mod json;
 
 /// How a run ended, for the sinks' last words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,448 @@
+//! `vpnmon report FILE…`: availability, Warn counts, outages and RTTs per check from datalogs of
+//! any format, as a table, CSV or JSON, and optionally an SVG timeline. Rotated files given
+//! together are read as one history.
+
+pub mod read;
+pub mod stats;
+pub mod svg;
+
+use clap::{Parser, ValueEnum};
+use read::{from_naive, History};
+use stats::{Outage, Summary};
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+/// vpnmon report -- availability, outages and RTTs per check from vpnmon datalogs.
+#[derive(Parser, Debug)]
+#[command(
+    name = "vpnmon report",
+    max_term_width = 100,
+    after_help = "FILEs may be in any datalog format (vpnmon, extended, jsonl) and may be rotated \
+pieces (vpnmon_datalog.csv.2 vpnmon_datalog.csv.1 vpnmon_datalog.csv); they are read as one \
+history, in time order.\nTimes are the local wall-clock times written in the datalog."
+)]
+pub struct ReportCli {
+    /// Datalog files to read.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Only rows at or after this time (2024-05-01 or "2024-05-01 08:00[:00]").
+    #[arg(long, value_name = "TIME", value_parser = parse_since)]
+    pub since: Option<i64>,
+
+    /// Only rows at or before this time (a date alone means to the end of that day).
+    #[arg(long, value_name = "TIME", value_parser = parse_until)]
+    pub until: Option<i64>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table", value_name = "FORMAT")]
+    pub format: OutFormat,
+
+    /// Also draw a timeline (one row per check, one mark per cycle) into this SVG file.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+fn parse_time(s: &str, end_of_day: bool) -> Result<i64, String> {
+    let t = s.trim().replace('/', "-").replace('T', " ");
+    for f in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"] {
+        if let Ok(d) = chrono::NaiveDateTime::parse_from_str(&t, f) {
+            return Ok(read::to_naive(d));
+        }
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(&t, "%Y-%m-%d") {
+        let (h, m, sec) = if end_of_day { (23, 59, 59) } else { (0, 0, 0) };
+        if let Some(dt) = d.and_hms_opt(h, m, sec) {
+            return Ok(read::to_naive(dt));
+        }
+    }
+    Err("expected a date such as 2024-05-01 or a time such as \"2024-05-01 08:00\"".into())
+}
+
+fn parse_since(s: &str) -> Result<i64, String> {
+    parse_time(s, false)
+}
+
+fn parse_until(s: &str) -> Result<i64, String> {
+    parse_time(s, true)
+}
+
+/// `2022-09-07 18:20:33`
+pub fn time_text(t: i64) -> String {
+    from_naive(t).format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// A duration a person reads: `45s`, `12m 30s`, `3h 05m`, `2d 04h`.
+pub fn human_duration(secs: i64) -> String {
+    let s = secs.max(0);
+    let (d, h, m, sec) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60, s % 60);
+    if d > 0 {
+        format!("{d}d {h:02}h")
+    } else if h > 0 {
+        format!("{h}h {m:02}m")
+    } else if m > 0 {
+        format!("{m}m {sec:02}s")
+    } else {
+        format!("{sec}s")
+    }
+}
+
+/// Milliseconds to the microsecond, trailing zeros dropped (`0.052`, `12.5`, `30`).
+fn opt_ms(v: Option<f64>) -> String {
+    v.map(|v| {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    })
+    .unwrap_or_default()
+}
+
+fn round_ms(v: Option<f64>) -> Option<f64> {
+    v.map(|v| (v * 1000.0).round() / 1000.0)
+}
+
+fn pct(v: f64) -> String {
+    format!("{v:.2}")
+}
+
+/// Runs the report; `args` are the whole command line (`vpnmon report …`). Returns the exit code.
+pub fn main(args: Vec<OsString>) -> i32 {
+    let rest = args.into_iter().skip(2);
+    let cli = match ReportCli::try_parse_from(
+        std::iter::once(OsString::from("vpnmon report")).chain(rest),
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    match run(&cli) {
+        Ok(out) => {
+            use std::io::Write;
+            let mut so = std::io::stdout().lock();
+            let _ = so.write_all(out.as_bytes());
+            let _ = so.flush();
+            0
+        }
+        Err(e) => {
+            eprintln!("Error: {e}");
+            1
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Read(#[from] read::ReadError),
+    #[error(
+        "cannot write the SVG file {path}: {reason}; check that its folder exists and is writable"
+    )]
+    Svg { path: PathBuf, reason: String },
+}
+
+/// Reads, summarizes, writes the SVG if asked, and returns the text for stdout.
+pub fn run(cli: &ReportCli) -> Result<String, ReportError> {
+    let mut h = History::new();
+    for f in &cli.files {
+        h.read_file(f)?;
+    }
+    h.sort();
+    stats::filter(&mut h, cli.since, cli.until);
+    let s = stats::summarize(&h);
+    if let Some(path) = &cli.svg {
+        let doc = svg::render(&h, &s);
+        std::fs::write(path, doc).map_err(|e| ReportError::Svg {
+            path: path.clone(),
+            reason: crate::settings::io_reason(&e),
+        })?;
+    }
+    Ok(match cli.format {
+        OutFormat::Table => table(&h, &s, cli.files.len()),
+        OutFormat::Csv => csv(&h, &s),
+        OutFormat::Json => json(&h, &s),
+    })
+}
+
+fn pad_table(rows: &[Vec<String>], right: &[bool]) -> String {
+    let n = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let w: Vec<usize> = (0..n)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::new();
+        for (i, c) in r.iter().enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            let pad = w[i] - c.chars().count();
+            if right.get(i).copied().unwrap_or(false) {
+                line.push_str(&" ".repeat(pad));
+                line.push_str(c);
+            } else {
+                line.push_str(c);
+                line.push_str(&" ".repeat(pad));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn table(h: &History, s: &Summary, files: usize) -> String {
+    let mut out = String::new();
+    let span = match (s.first, s.last) {
+        (Some(a), Some(b)) => format!(", {} to {}", time_text(a), time_text(b)),
+        _ => String::new(),
+    };
+    let _ = writeln!(
+        out,
+        "vpnmon report: {} rows from {} file{}, {} cycles{}",
+        s.rows,
+        files,
+        if files == 1 { "" } else { "s" },
+        s.cycles,
+        span
+    );
+    out.push('\n');
+    let mut rows = vec![[
+        "Check",
+        "Address",
+        "Name",
+        "Cycles",
+        "Avail%",
+        "Warn",
+        "Fail",
+        "Outages",
+        "RTT min",
+        "RTT avg",
+        "RTT max (ms)",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for c in &s.checks {
+        let k = &h.checks[c.check as usize];
+        rows.push(vec![
+            k.test.as_str().to_string(),
+            k.address.clone(),
+            k.name.clone(),
+            c.cycles.to_string(),
+            pct(c.availability()),
+            c.warn.to_string(),
+            c.fail.to_string(),
+            c.outages.len().to_string(),
+            opt_ms(c.rtt_min),
+            opt_ms(c.rtt_avg),
+            opt_ms(c.rtt_max),
+        ]);
+    }
+    let right = [
+        false, false, false, true, true, true, true, true, true, true, true,
+    ];
+    out.push_str(&pad_table(&rows, &right));
+    out.push('\n');
+    let mut orows = vec![[
+        "Check", "Address", "Name", "Start", "End", "Duration", "Cycles",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for c in &s.checks {
+        let k = &h.checks[c.check as usize];
+        for o in &c.outages {
+            orows.push(vec![
+                k.test.as_str().to_string(),
+                k.address.clone(),
+                k.name.clone(),
+                time_text(o.start),
+                if o.ongoing {
+                    format!("{} (ongoing)", time_text(o.end))
+                } else {
+                    time_text(o.end)
+                },
+                human_duration(o.duration()),
+                o.cycles.to_string(),
+            ]);
+        }
+    }
+    if orows.len() == 1 {
+        out.push_str("Outages: none\n");
+    } else {
+        let _ = writeln!(out, "Outages: {}", orows.len() - 1);
+        out.push_str(&pad_table(
+            &orows,
+            &[false, false, false, false, false, true, true],
+        ));
+    }
+    out
+}
+
+fn csv_line(fields: &[String]) -> String {
+    let mut l = fields
+        .iter()
+        .map(|f| crate::sinks::datalog::quote(f))
+        .collect::<Vec<_>>()
+        .join(",");
+    l.push('\n');
+    l
+}
+
+/// Two CSV tables separated by an empty line: the checks, then the outages.
+fn csv(h: &History, s: &Summary) -> String {
+    let mut out = String::from("test,address,name,cycles,good,warn,fail,availability_pct,outages,rtt_min_ms,rtt_avg_ms,rtt_max_ms\n");
+    for c in &s.checks {
+        let k = &h.checks[c.check as usize];
+        out.push_str(&csv_line(&[
+            k.test.as_str().into(),
+            k.address.clone(),
+            k.name.clone(),
+            c.cycles.to_string(),
+            c.good.to_string(),
+            c.warn.to_string(),
+            c.fail.to_string(),
+            pct(c.availability()),
+            c.outages.len().to_string(),
+            opt_ms(c.rtt_min),
+            opt_ms(c.rtt_avg),
+            opt_ms(c.rtt_max),
+        ]));
+    }
+    out.push('\n');
+    out.push_str("test,address,name,start,end,duration_s,cycles,ongoing\n");
+    for c in &s.checks {
+        let k = &h.checks[c.check as usize];
+        for o in &c.outages {
+            out.push_str(&csv_line(&[
+                k.test.as_str().into(),
+                k.address.clone(),
+                k.name.clone(),
+                time_text(o.start),
+                time_text(o.end),
+                o.duration().to_string(),
+                o.cycles.to_string(),
+                o.ongoing.to_string(),
+            ]));
+        }
+    }
+    out
+}
+
+#[derive(serde::Serialize)]
+struct JsonOutage {
+    start: String,
+    end: String,
+    duration_s: i64,
+    cycles: u64,
+    ongoing: bool,
+}
+
+impl JsonOutage {
+    fn of(o: &Outage) -> JsonOutage {
+        JsonOutage {
+            start: time_text(o.start),
+            end: time_text(o.end),
+            duration_s: o.duration(),
+            cycles: o.cycles,
+            ongoing: o.ongoing,
+        }
+    }
+}
+
+#[derive(serde::Serialize)]
+struct JsonCheck<'a> {
+    test: &'a str,
+    address: &'a str,
+    name: &'a str,
+    cycles: u64,
+    good: u64,
+    warn: u64,
+    fail: u64,
+    availability_pct: f64,
+    rtt_min_ms: Option<f64>,
+    rtt_avg_ms: Option<f64>,
+    rtt_max_ms: Option<f64>,
+    outages: Vec<JsonOutage>,
+}
+
+#[derive(serde::Serialize)]
+struct JsonReport<'a> {
+    rows: usize,
+    cycles: u64,
+    first: Option<String>,
+    last: Option<String>,
+    checks: Vec<JsonCheck<'a>>,
+}
+
+fn json(h: &History, s: &Summary) -> String {
+    let r = JsonReport {
+        rows: s.rows,
+        cycles: s.cycles,
+        first: s.first.map(time_text),
+        last: s.last.map(time_text),
+        checks: s
+            .checks
+            .iter()
+            .map(|c| {
+                let k = &h.checks[c.check as usize];
+                JsonCheck {
+                    test: k.test.as_str(),
+                    address: &k.address,
+                    name: &k.name,
+                    cycles: c.cycles,
+                    good: c.good,
+                    warn: c.warn,
+                    fail: c.fail,
+                    availability_pct: (c.availability() * 100.0).round() / 100.0,
+                    rtt_min_ms: round_ms(c.rtt_min),
+                    rtt_avg_ms: round_ms(c.rtt_avg),
+                    rtt_max_ms: round_ms(c.rtt_max),
+                    outages: c.outages.iter().map(JsonOutage::of).collect(),
+                }
+            })
+            .collect(),
+    };
+    let mut s = serde_json::to_string_pretty(&r).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(human_duration(0), "0s");
+        assert_eq!(human_duration(45), "45s");
+        assert_eq!(human_duration(750), "12m 30s");
+        assert_eq!(human_duration(3 * 3600 + 300), "3h 05m");
+        assert_eq!(human_duration(2 * 86_400 + 4 * 3600 + 59), "2d 04h");
+    }
+
+    #[test]
+    fn since_and_until_accept_dates_and_times() {
+        let a = parse_since("2024-05-01").unwrap();
+        let b = parse_until("2024/05/01").unwrap();
+        assert_eq!(b - a, 86_399);
+        assert_eq!(parse_since("2024-05-01 08:00").unwrap() - a, 8 * 3600);
+        assert_eq!(
+            parse_since("2024-05-01T08:00:30").unwrap() - a,
+            8 * 3600 + 30
+        );
+        assert!(parse_since("yesterday").is_err());
+    }
+}

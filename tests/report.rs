@@ -1,0 +1,383 @@
+//! `vpnmon report` through the real binary: exact outage tables from synthetic datalogs, the
+//! original fixture, rotated pieces read as one history, every datalog format, the SVG timeline.
+
+use assert_cmd::Command;
+use std::path::Path;
+
+fn vpnmon() -> Command {
+    let mut c = Command::cargo_bin("vpnmon").unwrap();
+    c.env("RUST_BACKTRACE", "0");
+    c
+}
+
+fn report(args: &[&str]) -> String {
+    let out = vpnmon().arg("report").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "vpnmon report {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Verdicts per check per cycle: `plan[cycle-1]` says which checks are not Good.
+struct Step {
+    open: &'static str,
+    a: &'static str,
+    b: &'static str,
+}
+
+const GOOD: Step = Step {
+    open: "Good",
+    a: "Good",
+    b: "Good",
+};
+
+/// A datalog of `plan.len()` cycles, one every 30 minutes from 2024-03-01 23:00 (so it spans
+/// midnight), 3 rows per minute within a cycle; `first_cycle` numbers the cycles.
+fn synth(plan: &[Step], first_cycle: u64, start_min: i64) -> String {
+    let base = chrono::NaiveDate::from_ymd_opt(2024, 3, 1)
+        .unwrap()
+        .and_hms_opt(23, 0, 0)
+        .unwrap();
+    let mut s = String::new();
+    for (i, st) in plan.iter().enumerate() {
+        let c = first_cycle + i as u64;
+        let t0 = base + chrono::Duration::minutes(start_min + 30 * i as i64);
+        let row = |s: &mut String, secs: i64, test: &str, res: &str, addr: &str, name: &str| {
+            let t = t0 + chrono::Duration::seconds(secs);
+            s.push_str(&format!(
+                "{c},{},{},{test},{res},{addr},{}\n",
+                t.format("%Y/%m/%d"),
+                t.format("%H:%M:%S"),
+                vpnmon::sinks::datalog::quote(name)
+            ));
+        };
+        row(
+            &mut s,
+            0,
+            "VPN ping",
+            "Good",
+            "vpn.example.org",
+            "VPN Gateway",
+        );
+        row(
+            &mut s,
+            5,
+            "VPN open",
+            st.open,
+            "vpn.example.org",
+            "VPN Gateway",
+        );
+        if st.open == "Good" {
+            row(&mut s, 10, "Target ping", st.a, "10.0.0.1", "Alpha");
+            row(&mut s, 11, "Target ping", st.b, "10.0.0.2", "Beta, rack 2");
+            row(
+                &mut s,
+                15,
+                "VPN close",
+                "Good",
+                "vpn.example.org",
+                "VPN Gateway",
+            );
+        }
+    }
+    s
+}
+
+fn plan() -> Vec<Step> {
+    let f = |open, a, b| Step { open, a, b };
+    vec![
+        GOOD,                      // 1  23:00
+        f("Good", "Fail", "Good"), // 2  23:30  Alpha down
+        f("Good", "Fail", "Warn"), // 3  00:00
+        f("Good", "Good", "Good"), // 4  00:30  Alpha back
+        f("Fail", "Good", "Good"), // 5  01:00  VPN open fails (no target rows)
+        f("Fail", "Good", "Good"), // 6  01:30
+        f("Good", "Warn", "Good"), // 7  02:00  open back
+        f("Good", "Good", "Fail"), // 8  02:30  Beta down until the end
+        f("Good", "Good", "Fail"), // 9  03:00
+    ]
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+#[test]
+fn synthetic_outages_give_the_exact_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "d.csv", &synth(&plan(), 1, 0));
+    let out = report(&["--format", "csv", &f]);
+    assert_eq!(
+        out,
+        "\
+test,address,name,cycles,good,warn,fail,availability_pct,outages,rtt_min_ms,rtt_avg_ms,rtt_max_ms
+VPN ping,vpn.example.org,VPN Gateway,9,9,0,0,100.00,0,,,
+VPN open,vpn.example.org,VPN Gateway,9,7,0,2,77.78,1,,,
+VPN close,vpn.example.org,VPN Gateway,7,7,0,0,100.00,0,,,
+Target ping,10.0.0.1,Alpha,7,4,1,2,71.43,1,,,
+Target ping,10.0.0.2,\"Beta, rack 2\",7,4,1,2,71.43,1,,,
+
+test,address,name,start,end,duration_s,cycles,ongoing
+VPN open,vpn.example.org,VPN Gateway,2024-03-02 01:00:05,2024-03-02 02:00:05,3600,2,false
+Target ping,10.0.0.1,Alpha,2024-03-01 23:30:10,2024-03-02 00:30:10,3600,2,false
+Target ping,10.0.0.2,\"Beta, rack 2\",2024-03-02 02:30:11,2024-03-02 03:00:11,1800,2,true
+"
+    );
+    let table = report(&[&f]);
+    assert!(
+        table.starts_with("vpnmon report: 39 rows from 1 file, 9 cycles, 2024-03-01 23:00:00 to 2024-03-02 03:00:15\n"),
+        "{table}"
+    );
+    assert!(table.contains("Outages: 3\n"), "{table}");
+    assert!(
+        table.contains("2024-03-02 01:00:05  2024-03-02 02:00:05              1h 00m       2"),
+        "{table}"
+    );
+    assert!(
+        table.contains("2024-03-02 03:00:11 (ongoing)   30m 00s       2"),
+        "{table}"
+    );
+}
+
+#[test]
+fn since_and_until_cut_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "d.csv", &synth(&plan(), 1, 0));
+    let out = report(&[
+        "--format",
+        "json",
+        "--since",
+        "2024-03-02",
+        "--until",
+        "2024-03-02 01:59",
+        &f,
+    ]);
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // Cycles 3 (00:00), 4 (00:30), 5 (01:00), 6 (01:30).
+    assert_eq!(j["cycles"], 4);
+    assert_eq!(j["first"], "2024-03-02 00:00:00");
+    let open = &j["checks"][1];
+    assert_eq!(open["test"], "VPN open");
+    assert_eq!(open["fail"], 2);
+    assert_eq!(open["outages"][0]["ongoing"], true);
+    let alpha = &j["checks"][3];
+    assert_eq!(
+        (alpha["cycles"].as_u64(), alpha["fail"].as_u64()),
+        (Some(2), Some(1))
+    );
+}
+
+#[test]
+fn the_original_datalog_reports_two_cycles_all_available() {
+    let out = report(&["--format", "json", "tests/data/vpnmon-original-datalog.csv"]);
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["cycles"], 2);
+    assert_eq!(j["rows"], 114);
+    let checks = j["checks"].as_array().unwrap();
+    let targets: Vec<_> = checks
+        .iter()
+        .filter(|c| c["test"] == "Target ping")
+        .collect();
+    // The fixture has 54 distinct targets (55 hosts pinged with the gateway).
+    assert_eq!(targets.len(), 54);
+    for c in checks {
+        assert_eq!(c["cycles"], 2, "{c}");
+        assert_eq!(c["availability_pct"], 100.0, "{c}");
+        assert_eq!(c["outages"].as_array().unwrap().len(), 0, "{c}");
+    }
+    assert_eq!(checks[0]["test"], "VPN ping");
+    assert_eq!(checks[1]["test"], "VPN open");
+    assert_eq!(checks[2]["test"], "VPN close");
+}
+
+#[test]
+fn rotated_pieces_and_restarts_read_as_one_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = synth(&plan(), 1, 0);
+    let single = write(dir.path(), "whole.csv", &whole);
+    // Split at cycle boundaries into three rotated files, given out of order.
+    let lines: Vec<&str> = whole.lines().collect();
+    let cut = |a: usize, b: usize| lines[a..b].join("\n") + "\n";
+    let p2 = write(dir.path(), "vpnmon_datalog.csv.2", &cut(0, 10));
+    let p1 = write(dir.path(), "vpnmon_datalog.csv.1", &cut(10, 24));
+    let p0 = write(dir.path(), "vpnmon_datalog.csv", &cut(24, lines.len()));
+    let one = report(&["--format", "json", &single]);
+    let rotated = report(&["--format", "json", &p0, &p2, &p1]);
+    assert_eq!(one, rotated);
+    // The same piece given twice adds nothing; a restart (numbers from 1 again) adds cycles.
+    let twice = report(&["--format", "json", &p0, &p2, &p1, &p1]);
+    assert_eq!(one, twice);
+    let restarted = write(dir.path(), "restarted.csv", &synth(&plan()[..2], 1, 9 * 30));
+    let j: serde_json::Value =
+        serde_json::from_str(&report(&["--format", "json", &single, &restarted])).unwrap();
+    assert_eq!(j["cycles"], 11);
+    assert_eq!(j["checks"][0]["cycles"], 11);
+}
+
+#[test]
+fn every_datalog_format_reports_the_same() {
+    use chrono::TimeZone;
+    use std::time::Duration;
+    use vpnmon::record::{PingStats, Record, Test, Verdict};
+    use vpnmon::sinks::datalog::{DatalogFormat, DatalogSink};
+    let dir = tempfile::tempdir().unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let mut outs = Vec::new();
+    for (i, format) in [
+        DatalogFormat::Vpnmon,
+        DatalogFormat::Extended,
+        DatalogFormat::Jsonl,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let p = dir.path().join(format!("d{i}"));
+        let mut sink = DatalogSink::new(&p).with_format(format);
+        for c in 1..=4u64 {
+            let at = chrono::Local
+                .with_ymd_and_hms(2024, 6, 1, 10, 0, 0)
+                .unwrap()
+                + chrono::Duration::minutes(30 * c as i64);
+            let rtt = |ms: u64| Some(Duration::from_millis(ms));
+            let recs = vec![Record {
+                cycle: c,
+                at,
+                test: Test::TargetPing,
+                result: if c == 2 { Verdict::Fail } else { Verdict::Good },
+                address: "10.0.0.9".into(),
+                name: "Gamma, \"left\"".into(),
+                reason: None,
+                ping: Some(PingStats {
+                    sent: 2,
+                    received: if c == 2 { 0 } else { 2 },
+                    rtt_min: rtt(c),
+                    rtt_avg: rtt(2 * c),
+                    rtt_max: rtt(3 * c),
+                }),
+                duration: Duration::from_millis(5),
+            }];
+            sink.write_cycle(&recs, &cancel).unwrap();
+        }
+        outs.push(report(&["--format", "csv", p.to_str().unwrap()]));
+    }
+    assert!(
+        outs[0].contains("Target ping,10.0.0.9,\"Gamma, \"\"left\"\"\",4,3,0,1,75.00,1,,,"),
+        "{}",
+        outs[0]
+    );
+    // Extended and jsonl carry RTTs (min of mins, mean of averages, max of maxes).
+    for o in &outs[1..] {
+        assert!(o.contains(",4,3,0,1,75.00,1,1,5,12\n"), "{o}");
+    }
+    let strip = |s: &str| s.replace(",1,5,12\n", ",,,\n");
+    assert_eq!(strip(&outs[1]), outs[0]);
+    assert_eq!(strip(&outs[2]), outs[0]);
+}
+
+#[test]
+fn svg_timeline_parses_and_has_one_row_per_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "d.csv", &synth(&plan(), 1, 0));
+    let svg = dir.path().join("t.svg");
+    report(&["--svg", svg.to_str().unwrap(), &f]);
+    let text = std::fs::read_to_string(&svg).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let rows: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("check"))
+        .collect();
+    let names: Vec<_> = rows
+        .iter()
+        .map(|n| {
+            (
+                n.attribute("data-test").unwrap(),
+                n.attribute("data-name").unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("VPN ping", "VPN Gateway"),
+            ("VPN open", "VPN Gateway"),
+            ("VPN close", "VPN Gateway"),
+            ("Target ping", "Alpha"),
+            ("Target ping", "Beta, rack 2"),
+        ]
+    );
+    // One mark per cycle seen, coloured by verdict; outages bracketed and labelled.
+    let marks = |n: &roxmltree::Node, fill: &str| {
+        n.descendants()
+            .filter(|m| m.attribute("class") == Some("mark") && m.attribute("fill") == Some(fill))
+            .count()
+    };
+    assert_eq!(marks(&rows[0], "#2e9d44"), 9);
+    assert_eq!(marks(&rows[1], "#d62728"), 2);
+    assert_eq!(marks(&rows[4], "#f0a500"), 1);
+    assert_eq!(marks(&rows[4], "#d62728"), 2);
+    let labels: Vec<_> = rows[3]
+        .descendants()
+        .filter(|n| n.tag_name().name() == "text")
+        .filter_map(|n| n.text())
+        .collect();
+    assert!(labels.contains(&"1h 00m"), "{labels:?}");
+    assert_eq!(
+        rows[4]
+            .descendants()
+            .filter(|n| n.attribute("class") == Some("outage"))
+            .count(),
+        1
+    );
+    // The time axis carries the dates of both days.
+    assert!(text.contains(">2024-03-01<") && text.contains(">2024-03-02<"));
+}
+
+#[test]
+fn an_empty_or_filtered_out_history_still_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(dir.path(), "d.csv", &synth(&plan(), 1, 0));
+    let svg = dir.path().join("t.svg");
+    let out = report(&["--since", "2030-01-01", "--svg", svg.to_str().unwrap(), &f]);
+    assert_eq!(out, "vpnmon report: 0 rows from 1 file, 0 cycles\n\nCheck  Address  Name  Cycles  Avail%  Warn  Fail  Outages  RTT min  RTT avg  RTT max (ms)\n\nOutages: none\n");
+    roxmltree::Document::parse(&std::fs::read_to_string(&svg).unwrap()).unwrap();
+    let empty = write(dir.path(), "empty.csv", "");
+    let j: serde_json::Value =
+        serde_json::from_str(&report(&["--format", "json", &empty])).unwrap();
+    assert_eq!(j["cycles"], 0);
+    assert_eq!(j["checks"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn bad_input_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "notes.csv",
+        "1,2024/01/01,10:00:00,VPN ping,Good,a,b\nhello world\n",
+    );
+    let out = vpnmon().args(["report", &f]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("notes.csv:2: 1 columns, expected 7 or 14"),
+        "{err}"
+    );
+    let out = vpnmon()
+        .args(["report", "/nonexistent/vpnmon_datalog.csv"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .starts_with("Error: cannot read datalog file /nonexistent/vpnmon_datalog.csv"));
+    let out = vpnmon()
+        .args(["report", "--since", "soon", &f])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--since"));
+}
