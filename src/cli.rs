@@ -16,7 +16,11 @@ Every long option also works with one dash, as in the original vpnmon:
 Every option can also be set in the params file (vpnmon_params.csv) as a line
   name,value    (for example: vpnurlip,vpn.example.org   or   quiet,True)
 Precedence: built-in defaults < params file < command line.
-The password can also come from the VPNMON_PASSWORD environment variable.";
+The password can also come from the VPNMON_PASSWORD environment variable.
+
+Reports: `vpnmon report FILE...` summarises datalogs (see `vpnmon report --help`).
+Exit status: 0 done or stopped with Control-C, 1 fatal error, 2 usage error,
+130 a second Control-C (exits at once).";
 
 /// vpnmon -- VPN Monitor: checks a facility's VPN gateway and the systems behind it.
 #[derive(Parser, Debug, Clone, Default)]
@@ -85,7 +89,7 @@ pub struct Cli {
     #[arg(long, value_enum, value_name = "CLIENT")]
     pub vpnclient: Option<VpnClientKind>,
 
-    /// Echo requests per target and per gateway ping [default: 2]
+    /// Echo requests per target (the gateway always gets 2, as the original) [default: 2]
     #[arg(long, value_name = "N", value_parser = parse_pings)]
     pub pings: Option<u32>,
 

@@ -27,6 +27,9 @@ pub struct CycleOutcome {
     pub cancelled: bool,
     /// The client's last lines when the open failed (already password-masked).
     pub diagnostics: Vec<String>,
+    /// Set when Ctrl-C cut a close short before the client confirmed it: why the tunnel may
+    /// still be up. Such a close is not a test result and gets no row.
+    pub close_unconfirmed: Option<String>,
 }
 
 struct Recorder<'o> {
@@ -98,6 +101,7 @@ pub async fn run(
         records: rec.records,
         cancelled,
         diagnostics,
+        close_unconfirmed: None,
     };
 
     // 1. Gateway ping.
@@ -191,6 +195,13 @@ pub async fn run(
             let r = tokio::task::block_in_place(|| client.close());
             let (v, reason) = match r {
                 Ok(()) => (Verdict::Good, None),
+                Err(e) if e.kind == VpnErrorKind::Cancelled => {
+                    // Cut short by Ctrl-C: not a failure of the gateway, so no row; the stop
+                    // message says the close was not confirmed.
+                    let mut out = done(rec, true, e.diagnostics);
+                    out.close_unconfirmed = Some(e.reason);
+                    return out;
+                }
                 Err(e) => {
                     diagnostics = e.diagnostics.clone();
                     (Verdict::Fail, Some(e.reason))
@@ -449,6 +460,29 @@ mod tests {
             ]
         );
         assert!(!vpn.is_open());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_close_cut_short_by_ctrl_c_is_no_fail_row() {
+        let p = TableProber::new(&[
+            ("gw.example", 2),
+            ("10.0.0.1", 2),
+            ("10.0.0.2", 2),
+            ("10.0.0.3", 2),
+        ]);
+        let mut vpn = FakeVpn::new(vec![FakeOpen::Succeed]);
+        vpn.close_result = Err(VpnError::cancelled());
+        let (out, _) = go(&p, Some(&mut vpn), &CancellationToken::new()).await;
+        assert!(out.cancelled);
+        assert_eq!(
+            out.close_unconfirmed.as_deref(),
+            Some("stopped by Control-C")
+        );
+        assert!(
+            out.records.iter().all(|r| r.test != Test::VpnClose),
+            "{:?}",
+            summary(&out)
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,6 +19,8 @@ pub struct Monitor {
     pub vpn: Option<Box<dyn VpnClient>>,
     pub sinks: Vec<Box<dyn Sink>>,
     pub cancel: CancellationToken,
+    /// False once a close failed or could not be confirmed: the exit status then says so.
+    pub vpn_closed: bool,
 }
 
 /// What the monitor remembers of a site's targets file between cycles, so a file that becomes
@@ -45,6 +47,7 @@ impl Monitor {
             vpn,
             sinks,
             cancel,
+            vpn_closed: true,
         }
     }
 
@@ -105,7 +108,10 @@ impl Monitor {
         let mut n: u64 = 0;
         loop {
             if self.cancel.is_cancelled() {
-                return self.end(RunEnd::Stopped { cycles: n });
+                return self.end(RunEnd::Stopped {
+                    cycles: n,
+                    vpn_closed: true,
+                });
             }
             n += 1;
             // Targets are re-read every cycle so edits apply without a restart.
@@ -149,6 +155,12 @@ impl Monitor {
                 }
                 records.extend(out.records);
                 cancelled |= out.cancelled;
+                if let Some(reason) = out.close_unconfirmed {
+                    self.vpn_closed = false;
+                    self.notice(&format!(
+                        "VPN close() was not confirmed before stopping: {reason}"
+                    ));
+                }
                 if cancelled {
                     break;
                 }
@@ -165,7 +177,10 @@ impl Monitor {
                 s.cycle_end(&report, &self.cancel)?;
             }
             if cancelled {
-                return self.end(RunEnd::Stopped { cycles: n - 1 });
+                return self.end(RunEnd::Stopped {
+                    cycles: n - 1,
+                    vpn_closed: true,
+                });
             }
             if total == Some(n) {
                 return self.end(RunEnd::Completed { cycles: n });
@@ -176,17 +191,32 @@ impl Monitor {
                 s.waiting(delay, next);
             }
             tokio::select! {
-                _ = self.cancel.cancelled() => return self.end(RunEnd::Stopped { cycles: n }),
+                _ = self.cancel.cancelled() => return self.end(RunEnd::Stopped { cycles: n, vpn_closed: true }),
                 _ = tokio::time::sleep(delay) => {}
             }
         }
     }
 
     fn end(&mut self, end: RunEnd) -> anyhow::Result<RunEnd> {
-        // The cycle closes what it opened; this is the last guard for a tunnel left behind.
-        if let Some(v) = self.vpn.as_deref_mut() {
-            let _ = tokio::task::block_in_place(|| v.close());
+        // The cycle closes what it opened; this is the last guard for a tunnel left behind,
+        // skipped when a close was already cut short (the client is gone; retrying would only
+        // delay the stop).
+        if self.vpn_closed {
+            if let Some(v) = self.vpn.as_deref_mut() {
+                if let Err(e) = tokio::task::block_in_place(|| v.close()) {
+                    self.vpn_closed = false;
+                    let line = format!("VPN close() failed: {e}; the tunnel may still be up");
+                    self.notice(&line);
+                }
+            }
         }
+        let end = match end {
+            RunEnd::Stopped { cycles, .. } => RunEnd::Stopped {
+                cycles,
+                vpn_closed: self.vpn_closed,
+            },
+            other => other,
+        };
         for s in self.sinks.iter_mut() {
             s.finish(end)?;
         }

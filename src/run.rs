@@ -57,7 +57,7 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
             return EXIT_FATAL;
         }
     };
-    rt.block_on(async move {
+    let code = rt.block_on(async move {
         let cancel = CancellationToken::new();
         crate::platform::watch_signals(cancel.clone());
         let prober = match IcmpProber::new() {
@@ -103,11 +103,20 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
         }
         let mut monitor = Monitor::new(settings, Box::new(prober), vpn, sinks, cancel);
         match monitor.run().await {
-            Ok(RunEnd::Completed { .. }) | Ok(RunEnd::Stopped { .. }) => 0,
+            // A stop asked for by the user exits 0 even when the close could not be confirmed
+            // (the console said so); a run that ended by itself with a tunnel that would not
+            // close is an error.
+            Ok(RunEnd::Stopped { .. }) => 0,
+            Ok(RunEnd::Completed { .. }) if monitor.vpn_closed => 0,
+            Ok(RunEnd::Completed { .. }) => EXIT_FATAL,
             Err(e) => {
                 eprintln!("Error: {e:#}");
                 EXIT_FATAL
             }
         }
-    })
+    });
+    // A name lookup still running on a blocking thread (a DNS server that does not answer)
+    // must not hold the exit back after a Ctrl-C.
+    rt.shutdown_timeout(std::time::Duration::from_millis(100));
+    code
 }

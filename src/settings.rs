@@ -227,6 +227,14 @@ pub fn params_to_args(
         // Commas beyond the first belong to the value (a VPN name may hold one).
         let value: Vec<&str> = rec.iter().skip(1).collect();
         let value = value.join(",").trim().to_string();
+        // An empty value means "not set" (the shipped template has `password,`): it must not
+        // hide a default or the VPNMON_PASSWORD environment variable.
+        if value.is_empty() {
+            if !table.contains_key(&key) {
+                notices.push(format!("{shown}:{line}: unknown parameter '{key}' ignored"));
+            }
+            continue;
+        }
         let spec = match table.get(&key) {
             Some(s) if !NOT_PARAMS.contains(&s.long.as_str()) => s,
             _ => {
@@ -287,6 +295,13 @@ mod tests {
                 "--username=bob"
             ]
         );
+        assert!(n.is_empty(), "{n:?}");
+    }
+
+    #[test]
+    fn empty_values_mean_not_set() {
+        let (r, n) = params("vpnurlip,\npassword,\nusername, \ncycles,2\n");
+        assert_eq!(r.unwrap(), vec!["--cycles=2"]);
         assert!(n.is_empty(), "{n:?}");
     }
 

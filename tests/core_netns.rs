@@ -128,9 +128,9 @@ fn stop_during_sweep(sig: libc::c_int, test: &str) {
             "--quiet",
         ]);
     let mut run = Running::spawn(c);
-    // The gateway answers at once; the dead target then holds the sweep for 30 s.
+    // The gateway's line is printed when its ping is done; the sweep starts right after and the
+    // dead target holds it for 30 s, so the signal lands in the sweep.
     run.wait_line("-- VPN ping", Duration::from_secs(10));
-    std::thread::sleep(Duration::from_millis(200));
     // `ip netns exec` execs vpnmon in place, so the child's pid is vpnmon's.
     run.signal(sig);
     let (code, took) = run.wait_exit(Duration::from_secs(5));

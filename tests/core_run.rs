@@ -144,14 +144,17 @@ fn targets_file_is_reread_every_cycle() {
         "--cycles",
         "2",
         "--delay",
-        "1",
+        "3",
         "--datalog",
         "d.csv",
         "--quiet",
     ]);
     let mut run = Running::spawn(c);
     run.wait_line("Waiting to run next test cycle", Duration::from_secs(10));
-    std::fs::write(&targets, "127.0.0.1,First\n127.0.0.3,Added while running\n").unwrap();
+    // Replaced whole (write then rename), as editors save, so the next read sees one version.
+    let new = dir.path().join("t.csv.new");
+    std::fs::write(&new, "127.0.0.1,First\n127.0.0.3,Added while running\n").unwrap();
+    std::fs::rename(&new, &targets).unwrap();
     run.wait_line("2 vpnmon test cycles completed.", Duration::from_secs(10));
     let (out, _) = run.drain();
     assert!(

@@ -229,3 +229,25 @@ fn binary_exit_codes_and_one_line_errors() {
     assert!(help.contains("-vpnname, -vpnurlip, -user, -pass"), "{help}");
     assert!(help.contains("--vpnclient"));
 }
+
+#[test]
+fn shipped_params_file_holds_the_defaults_and_keeps_the_env_password() {
+    let shipped =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/vpnmon_params.csv")).unwrap();
+    // The only test in this binary that reads VPNMON_PASSWORD; the others pass -pass or no password.
+    std::env::set_var("VPNMON_PASSWORD", "from-the-environment");
+    let r = load(Some(&shipped), &["--vpnclient", "none"]);
+    std::env::remove_var("VPNMON_PASSWORD");
+    let (s, notes) = r.unwrap();
+    assert!(notes.is_empty(), "{notes:?}");
+    assert_eq!(s.site.vpnname, "VPN Gateway");
+    assert_eq!(s.site.vpnurlip, "");
+    assert_eq!(s.site.targets.to_str(), Some("vpnmon_targets.csv"));
+    assert_eq!(s.datalog.to_str(), Some("vpnmon_datalog.csv"));
+    assert_eq!(
+        (s.cycles, s.delay.as_secs(), s.quiet),
+        (Some(200), 1800, false)
+    );
+    // `password,` (empty) in the template must not hide the environment variable.
+    assert_eq!(s.site.credentials.password.expose(), "from-the-environment");
+}

@@ -165,9 +165,13 @@ impl<W: Write + Send> Sink for ConsoleSink<W> {
                     if cycles == 1 { "" } else { "s" }
                 );
             }
-            RunEnd::Stopped { .. } => {
+            RunEnd::Stopped { vpn_closed, .. } => {
                 let _ = writeln!(self.out, "---- vpnmon stopped with Control-C ----");
-                let _ = writeln!(self.out, "VPN connection closed");
+                if vpn_closed {
+                    let _ = writeln!(self.out, "VPN connection closed");
+                } else {
+                    let _ = writeln!(self.out, "VPN connection may still be open (see above)");
+                }
                 let _ = writeln!(self.out, "Datalog file closed");
             }
         }

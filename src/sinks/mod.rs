@@ -15,8 +15,9 @@ pub mod json;
 pub enum RunEnd {
     /// All requested cycles ran.
     Completed { cycles: u64 },
-    /// Ctrl-C or SIGTERM; `vpn_closed` is true when no tunnel is left open.
-    Stopped { cycles: u64 },
+    /// Ctrl-C or SIGTERM; `vpn_closed` is false when a close could not be confirmed (the reason
+    /// was given as a notice just before).
+    Stopped { cycles: u64, vpn_closed: bool },
 }
 
 /// One output of the monitor. Every method has a default, so a sink implements only what it

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub mod anyconnect;
+#[cfg(test)]
 pub mod fake;
 
 /// A password that never shows itself in `Debug`/logs. Use `expose()` only where it is typed
