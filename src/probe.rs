@@ -189,7 +189,7 @@ fn summarize(
         _ => {
             // A network error (no route, unreachable) says more than a timeout.
             let io = errors.iter().find_map(|e| match e {
-                SurgeError::IOError(io) => Some(io_words(io)),
+                SurgeError::IOError(io) => Some(crate::platform::net::io_words(io)),
                 _ => None,
             });
             let lost = opts.count - received;
@@ -222,20 +222,6 @@ fn seconds(d: Duration) -> String {
     }
 }
 
-/// Plain words for the network errors a ping can meet.
-fn io_words(e: &std::io::Error) -> String {
-    #[cfg(unix)]
-    match e.raw_os_error() {
-        Some(libc::ENETUNREACH) => return "network unreachable".into(),
-        Some(libc::EHOSTUNREACH) => return "no route to host".into(),
-        Some(libc::EACCES) | Some(libc::EPERM) => {
-            return "sending was refused by the local firewall or permissions".into()
-        }
-        _ => {}
-    }
-    crate::settings::io_reason(e)
-}
-
 /// An IP address as written, or the first address of a host name (IPv4 preferred: a VPN tunnel
 /// usually carries IPv4 only).
 async fn resolve(host: &str) -> Result<IpAddr, String> {
@@ -258,40 +244,9 @@ async fn resolve(host: &str) -> Result<IpAddr, String> {
     }
 }
 
-/// Raises the socket's receive buffer (forcing past `rmem_max` where privileged) and returns
-/// the size in effect.
+/// Raises the client's socket receive buffer and returns the size in effect.
 fn raise_rcvbuf(client: &Client) -> usize {
-    #[cfg(unix)]
-    {
-        use std::os::fd::BorrowedFd;
-        let fd = client.get_socket().get_native_sock();
-        // SAFETY: the fd belongs to the client, which outlives this call.
-        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-        let sock = socket2::SockRef::from(&borrowed);
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        {
-            let n = WANT_RCVBUF as libc::c_int;
-            // SAFETY: plain setsockopt on a valid fd with a c_int value.
-            unsafe {
-                libc::setsockopt(
-                    fd,
-                    libc::SOL_SOCKET,
-                    libc::SO_RCVBUFFORCE,
-                    &n as *const _ as *const libc::c_void,
-                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                );
-            }
-        }
-        if sock.recv_buffer_size().unwrap_or(0) < WANT_RCVBUF {
-            let _ = sock.set_recv_buffer_size(WANT_RCVBUF);
-        }
-        sock.recv_buffer_size().unwrap_or(212_992)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = client;
-        WANT_RCVBUF
-    }
+    crate::platform::net::raise_rcvbuf(&client.get_socket(), WANT_RCVBUF)
 }
 
 fn permission_hint(e: &std::io::Error) -> ProbeError {
@@ -304,11 +259,7 @@ fn permission_hint(e: &std::io::Error) -> ProbeError {
             crate::settings::io_reason(e)
         ));
     }
-    #[cfg(windows)]
-    let what = "run vpnmon as administrator (ICMP needs a raw socket on Windows)";
-    #[cfg(not(windows))]
-    let what = "allow unprivileged ping with `sudo sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"`, \
-                or give vpnmon raw sockets with `sudo setcap cap_net_raw+ep /path/to/vpnmon`, or run it as root";
+    let what = crate::platform::net::ICMP_PERMISSION_HINT;
     ProbeError(format!(
         "cannot open an ICMP socket (permission denied): {what}"
     ))

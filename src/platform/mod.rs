@@ -1,5 +1,7 @@
 //! The few OS-specific bits. Everything else is portable.
 
+pub mod net;
+
 use tokio_util::sync::CancellationToken;
 
 /// Cancels `cancel` on the first Ctrl-C (SIGINT) or SIGTERM (and SIGHUP on Unix, when the
