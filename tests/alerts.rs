@@ -680,6 +680,11 @@ fn a_hanging_smtp_server_delays_neither_the_cycles_nor_ctrl_c() {
 // Recovery, in a network namespace of our own (root): a route makes 127.0.0.9 unreachable for
 // three cycles, then goes away.
 
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
 struct Netns(String);
 
 impl Netns {
@@ -734,6 +739,12 @@ fn listener_in(ns: &Netns) -> std::io::Result<TcpListener> {
 #[test]
 fn down_then_recovered_mails_once_each_across_cycles() {
     let Some(ns) = Netns::create() else {
+        // As root the namespace must work: a failure there is a broken test bed, not a skip.
+        assert!(
+            !is_root(),
+            "cannot create network namespace alerts{} as root (ip netns add / ip link set lo up failed)",
+            std::process::id()
+        );
         eprintln!("SKIPPED down_then_recovered_mails_once_each_across_cycles: cannot create a network namespace (needs root)");
         return;
     };
@@ -885,4 +896,135 @@ fn incomplete_mail_settings_are_one_clear_error() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--smtp-from"), "{stderr}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Where alert lines go: never into the --json stream, and a closed stdout stops nothing.
+
+/// A hook that notes each call's cycle in `hooks.txt`, says something on stdout and fails, so
+/// vpnmon has a failure to report from its hook thread.
+fn failing_hook(dir: &Dir) -> PathBuf {
+    let script = dir.write(
+        "hook.sh",
+        &format!(
+            "#!/bin/sh\necho \"$VPNMON_CYCLE\" >> '{}'\necho 'hook says hello'\nexit 3\n",
+            dir.path("hooks.txt").display()
+        ),
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    script
+}
+
+#[test]
+fn json_stdout_stays_json_lines_with_alerts_mail_and_hook() {
+    // A port nothing listens on, so the mail thread has a failure to report too.
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let dir = Dir::new();
+    let hook = failing_hook(&dir);
+    let out = vpnmon(&dir, "dead.invalid,web\n127.0.0.1,alive\n")
+        .args(["--json", "--cycles", "2", "--quiet", "--alert-after", "1"])
+        .arg("--on-alert")
+        .arg(&hook)
+        .args(smtp_args(port))
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}\n{stdout}\n{stderr}", out.status);
+    let mut objects = 0;
+    for line in stdout.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line:?}\n{stdout}"));
+        assert!(v.is_object(), "{line}");
+        objects += 1;
+    }
+    assert_eq!(objects, 4, "one object per record:\n{stdout}");
+    // The operator lines are all there, on stderr.
+    for want in [
+        "Alert: down target web (dead.invalid)",
+        "Cannot send the alert mail",
+        "--on-alert",
+        "hook says hello",
+    ] {
+        assert!(
+            stderr.contains(want),
+            "{want:?} missing on stderr:\n{stderr}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.path("hooks.txt")).unwrap_or_default(),
+        "1\n"
+    );
+    assert_eq!(datalog_rows(&dir).len(), 4);
+}
+
+#[test]
+fn a_closed_stdout_neither_kills_vpnmon_nor_its_alert_threads() {
+    let smtp = SmtpServer::start();
+    let dir = Dir::new();
+    let hook = failing_hook(&dir);
+    let stderr_path = dir.path("stderr.txt");
+    let bin = assert_cmd::cargo::cargo_bin("vpnmon");
+    let mut child = std::process::Command::new(bin)
+        .current_dir(dir.tmp.path())
+        .env("RUST_BACKTRACE", "0")
+        .arg("--params")
+        .arg(dir.write("params.csv", ""))
+        .arg("--targets")
+        .arg(dir.write("targets.csv", "dead.invalid,web\n127.0.0.1,alive\n"))
+        .arg("--datalog")
+        .arg(dir.path("datalog.csv"))
+        .args(["--vpnclient", "none", "--cycles", "4", "--delay", "1"])
+        .args(["--quiet", "--timeout", "0.5"])
+        // An event in every cycle: down in cycle 1, then a reminder each cycle.
+        .args(["--alert-after", "1", "--alert-repeat", "1", "--on-alert"])
+        .arg(&hook)
+        .args(smtp_args(smtp.port))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
+        .spawn()
+        .expect("spawn");
+    // As `vpnmon ... | head -1`: read one line, then close the pipe. Cycles 2-4 come at least a
+    // --delay later and write to the closed pipe.
+    {
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut first)
+            .expect("read a line");
+        assert!(!first.is_empty(), "no output at all");
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("vpnmon did not end within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    assert_eq!(status.code(), Some(0), "{status}\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(datalog_rows(&dir).len(), 8, "datalog incomplete");
+    // The hook thread survived its failure reports: called in every cycle.
+    assert_eq!(
+        std::fs::read_to_string(dir.path("hooks.txt")).unwrap_or_default(),
+        "1\n2\n3\n4\n",
+        "{stderr}"
+    );
+    // The mail thread survived its "sent" lines: every event was mailed (events that piled up
+    // while a mail was being sent go out together, so count events, not mails).
+    let bodies: String = smtp.mails().iter().map(|m| m.data.clone()).collect();
+    let events = bodies
+        .lines()
+        .filter(|l| l.starts_with("down ") || l.starts_with("reminder "))
+        .count();
+    assert_eq!(events, 4, "{bodies}\n{stderr}");
 }

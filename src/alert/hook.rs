@@ -3,6 +3,7 @@
 //! worker thread; failures are reported on the console and never stop the monitor.
 
 use super::state::Event;
+use super::{say, Console, Out};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -19,14 +20,19 @@ pub struct Hook {
 }
 
 impl Hook {
-    pub fn start(program: PathBuf) -> Hook {
+    /// `out` gets the failure reports; the program's stdout goes to `console` (stderr with
+    /// `--json`, so what it prints stays out of the JSON lines).
+    pub fn start(program: PathBuf, mut out: Out, console: Console) -> Hook {
         let (tx, rx) = mpsc::channel::<(String, Event)>();
         let worker = std::thread::Builder::new()
             .name("vpnmon-hook".into())
             .spawn(move || {
                 while let Ok((site, ev)) = rx.recv() {
-                    if let Err(reason) = run(&program, &site, &ev) {
-                        println!("--on-alert {}: {reason}", program.display());
+                    if let Err(reason) = run(&program, &site, &ev, console) {
+                        say(
+                            &mut out,
+                            &format!("--on-alert {}: {reason}", program.display()),
+                        );
                     }
                 }
             })
@@ -77,7 +83,7 @@ pub fn env_for(site: &str, ev: &Event) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn run(program: &PathBuf, site: &str, ev: &Event) -> Result<(), String> {
+fn run(program: &PathBuf, site: &str, ev: &Event, console: Console) -> Result<(), String> {
     let json = serde_json::json!({
         "event": ev.kind,
         "site": site,
@@ -93,7 +99,7 @@ fn run(program: &PathBuf, site: &str, ev: &Event) -> Result<(), String> {
     });
     let mut cmd = Command::new(program);
     cmd.stdin(Stdio::piped())
-        .stdout(Stdio::inherit())
+        .stdout(console.stdio())
         .stderr(Stdio::inherit());
     for (k, v) in env_for(site, ev) {
         cmd.env(k, v);

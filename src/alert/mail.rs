@@ -3,19 +3,25 @@
 //! be sent is reported on the console and its events are sent with the next cycle's.
 
 use super::state::{Event, EventKind};
+use super::{say, Out};
 use crate::cli::{AlertArgs, SmtpTls};
 use crate::record::Record;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{Message, SmtpTransport, Transport};
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How long one SMTP conversation may take.
 pub const SMTP_TIMEOUT: Duration = Duration::from_secs(10);
 pub const PASSWORD_ENV: &str = "VPNMON_SMTP_PASSWORD";
+/// A part of the subject (DOWN, STILL DOWN, RECOVERED) names at most this many checks; beyond
+/// that it counts them and names the first, so an outage of everything stays a readable subject.
+pub const SUBJECT_MAX_CHECKS: usize = 3;
+/// And the whole subject is cut at this many characters (long target names).
+pub const SUBJECT_MAX_CHARS: usize = 200;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailConfigError {
@@ -170,20 +176,26 @@ pub fn compose(site: &str, events: &[Event], records: &[Record]) -> (String, Str
             })
             .collect()
     };
-    let mut pieces = Vec::new();
-    let down = part(EventKind::Down);
-    let remind = part(EventKind::Reminder);
-    let up = part(EventKind::Recovered);
-    if !down.is_empty() {
-        pieces.push(format!("DOWN: {}", down.join(", ")));
+    let pieces: Vec<String> = [
+        ("DOWN", EventKind::Down),
+        ("STILL DOWN", EventKind::Reminder),
+        ("RECOVERED", EventKind::Recovered),
+    ]
+    .into_iter()
+    .filter_map(|(label, kind)| {
+        let checks = part(kind);
+        match checks.len() {
+            0 => None,
+            n if n <= SUBJECT_MAX_CHECKS => Some(format!("{label}: {}", checks.join(", "))),
+            n => Some(format!("{label}: {n} checks (first: {})", checks[0])),
+        }
+    })
+    .collect();
+    let mut subject = format!("vpnmon {site}: {}", pieces.join("; "));
+    if let Some((cut, _)) = subject.char_indices().nth(SUBJECT_MAX_CHARS - 1) {
+        subject.truncate(cut);
+        subject.push('…');
     }
-    if !remind.is_empty() {
-        pieces.push(format!("STILL DOWN: {}", remind.join(", ")));
-    }
-    if !up.is_empty() {
-        pieces.push(format!("RECOVERED: {}", up.join(", ")));
-    }
-    let subject = format!("vpnmon {site}: {}", pieces.join("; "));
     let mut body = String::from("vpnmon alert\n\n");
     for e in events {
         body.push_str(&format!(
@@ -234,18 +246,23 @@ pub struct Batch {
 pub struct Mailer {
     tx: Option<mpsc::Sender<Batch>>,
     worker: Option<JoinHandle<()>>,
+    out: Arc<Mutex<Out>>,
 }
 
 impl Mailer {
-    pub fn start(cfg: MailConfig) -> Mailer {
+    /// `out` gets the "sent" and "cannot send" lines, from the worker and from `finish`.
+    pub fn start(cfg: MailConfig, out: Out) -> Mailer {
+        let out = Arc::new(Mutex::new(out));
         let (tx, rx) = mpsc::channel::<Batch>();
+        let to_worker = out.clone();
         let worker = std::thread::Builder::new()
             .name("vpnmon-mail".into())
-            .spawn(move || worker(cfg, rx))
+            .spawn(move || worker(cfg, rx, &to_worker))
             .ok();
         Mailer {
             tx: worker.as_ref().map(|_| tx),
             worker,
+            out,
         }
     }
 
@@ -267,13 +284,22 @@ impl Mailer {
             if w.is_finished() {
                 let _ = w.join();
             } else {
-                println!("Alert mail: still talking to the SMTP server at exit; giving up");
+                tell(
+                    &self.out,
+                    "Alert mail: still talking to the SMTP server at exit; giving up",
+                );
             }
         }
     }
 }
 
-fn worker(cfg: MailConfig, rx: mpsc::Receiver<Batch>) {
+fn tell(out: &Mutex<Out>, line: &str) {
+    // A writer poisoned by a panic elsewhere is still a writer.
+    let mut out = out.lock().unwrap_or_else(|p| p.into_inner());
+    say(&mut out, line);
+}
+
+fn worker(cfg: MailConfig, rx: mpsc::Receiver<Batch>, out: &Mutex<Out>) {
     let mut unsent: Vec<Event> = Vec::new();
     let to_list = cfg
         .to
@@ -294,9 +320,12 @@ fn worker(cfg: MailConfig, rx: mpsc::Receiver<Batch>) {
         }
         let (subject, body) = compose(&batch.site, &events, &batch.records);
         match send(&cfg, &subject, body) {
-            Ok(()) => println!("Alert mail sent to {to_list}: {subject}"),
+            Ok(()) => tell(out, &format!("Alert mail sent to {to_list}: {subject}")),
             Err(reason) => {
-                println!("Cannot send the alert mail ({reason}); will retry next cycle");
+                tell(
+                    out,
+                    &format!("Cannot send the alert mail ({reason}); will retry next cycle"),
+                );
                 unsent = events;
             }
         }
@@ -329,5 +358,55 @@ mod tests {
         assert!(split_server("mx:0").is_err());
         assert!(split_server("mx:x").is_err());
         assert!(split_server(":25").is_err());
+    }
+
+    fn event(kind: EventKind, i: usize) -> Event {
+        use crate::record::{Test, Verdict};
+        Event {
+            kind,
+            check: super::super::state::CheckId {
+                test: Test::TargetPing,
+                address: format!("10.0.0.{i}"),
+                name: format!("host{i}"),
+            },
+            cycle: 2,
+            failures: 2,
+            since: None,
+            verdict: Verdict::Fail,
+            reason: Some("no reply".into()),
+        }
+    }
+
+    #[test]
+    fn a_few_checks_are_all_named_in_the_subject() {
+        let ev: Vec<Event> = (1..=3).map(|i| event(EventKind::Down, i)).collect();
+        let (subject, _) = compose("Site", &ev, &[]);
+        assert_eq!(
+            subject,
+            "vpnmon Site: DOWN: target host1 (10.0.0.1), target host2 (10.0.0.2), \
+             target host3 (10.0.0.3)"
+        );
+    }
+
+    #[test]
+    fn many_checks_are_counted_in_the_subject_and_all_listed_in_the_body() {
+        let mut ev: Vec<Event> = (1..=37).map(|i| event(EventKind::Down, i)).collect();
+        ev.push(event(EventKind::Recovered, 99));
+        let (subject, body) = compose("Site", &ev, &[]);
+        assert_eq!(
+            subject,
+            "vpnmon Site: DOWN: 37 checks (first: target host1 (10.0.0.1)); \
+             RECOVERED: target host99 (10.0.0.99)"
+        );
+        assert!(body.contains("host37 (10.0.0.37)"), "{body}");
+    }
+
+    #[test]
+    fn a_subject_of_long_names_is_cut() {
+        let mut e = event(EventKind::Down, 1);
+        e.check.name = "ü".repeat(500);
+        let (subject, _) = compose("Site", &[e], &[]);
+        assert_eq!(subject.chars().count(), SUBJECT_MAX_CHARS);
+        assert!(subject.ends_with('…'), "{subject}");
     }
 }

@@ -10,6 +10,7 @@ use crate::record::CycleReport;
 use crate::settings::Settings;
 use crate::sinks::{RunEnd, Sink};
 use state::{AlertState, Policy};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -30,20 +31,59 @@ pub enum AlertError {
 const FINISH_WAIT_COMPLETED: Duration = Duration::from_secs(15);
 const FINISH_WAIT_STOPPED: Duration = Duration::from_secs(3);
 
+/// Where the alert code writes its lines for the operator. Every write is `let _ = …`: a closed
+/// stdout (`vpnmon … | head -1`) must neither stop the monitor nor kill a worker thread.
+pub type Out = Box<dyn Write + Send>;
+
+/// The operator's console: stdout, or stderr with `--json`, where stdout carries only JSON lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Console {
+    Stdout,
+    Stderr,
+}
+
+impl Console {
+    pub fn for_settings(settings: &Settings) -> Console {
+        if settings.cli.datalog_opts.json == Some(true) {
+            Console::Stderr
+        } else {
+            Console::Stdout
+        }
+    }
+
+    /// A writer to it (each thread gets its own).
+    pub fn writer(self) -> Out {
+        match self {
+            Console::Stdout => Box::new(std::io::stdout()),
+            Console::Stderr => Box::new(std::io::stderr()),
+        }
+    }
+
+    /// What a child program's stdout is connected to.
+    pub fn stdio(self) -> std::process::Stdio {
+        match self {
+            Console::Stdout => std::process::Stdio::inherit(),
+            Console::Stderr => std::process::Stdio::from(std::io::stderr()),
+        }
+    }
+}
+
+/// Writes one line and flushes, ignoring errors (see [`Out`]).
+pub(crate) fn say(out: &mut Out, line: &str) {
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
 /// Builds the alert sinks the settings ask for: sound unless quiet, and the mail/hook sink when
 /// mail, a hook or a state file is configured.
 pub fn sinks_for(settings: &Settings) -> Result<Vec<Box<dyn Sink>>, AlertError> {
     let a = &settings.cli.alerts;
+    let console = Console::for_settings(settings);
     let mut out: Vec<Box<dyn Sink>> = Vec::new();
     if !settings.quiet {
-        let bell: Box<dyn std::io::Write + Send> = if settings.cli.datalog_opts.json == Some(true) {
-            Box::new(std::io::stderr())
-        } else {
-            Box::new(std::io::stdout())
-        };
         out.push(Box::new(sound::SoundSink::new(
             a.sound_file.as_deref(),
-            bell,
+            console.writer(),
         )?));
     }
     let mail = mail::MailConfig::from_args(a)?;
@@ -65,8 +105,12 @@ pub fn sinks_for(settings: &Settings) -> Result<Vec<Box<dyn Sink>>, AlertError> 
             },
             state,
             state_file: a.state_file.clone(),
-            mailer: mail.map(mail::Mailer::start),
-            hook: a.on_alert.clone().map(hook::Hook::start),
+            mailer: mail.map(|m| mail::Mailer::start(m, console.writer())),
+            hook: a
+                .on_alert
+                .clone()
+                .map(|p| hook::Hook::start(p, console.writer(), console)),
+            out: console.writer(),
         }));
     }
     Ok(out)
@@ -89,7 +133,6 @@ fn load_state(path: &Path) -> Result<AlertState, AlertError> {
 
 /// Writes the state next to `path` and renames it over, so a crash leaves the old or the new.
 pub fn save_state(path: &Path, state: &AlertState) -> std::io::Result<()> {
-    use std::io::Write;
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -120,6 +163,7 @@ pub struct AlertSink {
     state_file: Option<PathBuf>,
     mailer: Option<mail::Mailer>,
     hook: Option<hook::Hook>,
+    out: Out,
 }
 
 impl Sink for AlertSink {
@@ -137,15 +181,21 @@ impl Sink for AlertSink {
             .observe(self.policy, report.cycle, &report.records);
         if let Some(path) = &self.state_file {
             if let Err(e) = save_state(path, &self.state) {
-                println!(
-                    "Cannot write --state-file {}: {}; the counters will not survive a restart",
-                    path.display(),
-                    crate::settings::io_reason(&e)
+                say(
+                    &mut self.out,
+                    &format!(
+                        "Cannot write --state-file {}: {}; the counters will not survive a restart",
+                        path.display(),
+                        crate::settings::io_reason(&e)
+                    ),
                 );
             }
         }
         for e in &events {
-            println!("Alert: {} {}", e.kind.as_str(), e.check.describe());
+            say(
+                &mut self.out,
+                &format!("Alert: {} {}", e.kind.as_str(), e.check.describe()),
+            );
         }
         if let Some(h) = &self.hook {
             for e in &events {

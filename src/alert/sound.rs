@@ -3,8 +3,7 @@
 //! The device is opened only when a beep is due and dropped right after (a null or file device
 //! consumes samples as fast as it can while open). No device: the terminal bell, said once.
 
-use crate::record::CycleReport;
-use crate::sinks::bell::beeps_for;
+use crate::record::{CycleReport, Test, Verdict};
 use crate::sinks::{RunEnd, Sink};
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
@@ -28,6 +27,17 @@ pub enum SoundError {
         "--sound-file {path} is not a WAV file vpnmon can play ({reason}); give a PCM WAV file"
     )]
     Decode { path: PathBuf, reason: String },
+}
+
+/// How many beeps a cycle's records call for, as the original: 3 when the gateway ping, VPN open
+/// or VPN close is not Good, 1 per target that is not Good.
+pub fn beeps_for(report: &CycleReport) -> usize {
+    report
+        .records
+        .iter()
+        .filter(|r| r.result != Verdict::Good)
+        .map(|r| if r.test == Test::TargetPing { 1 } else { 3 })
+        .sum()
 }
 
 /// What to play for one beep.
@@ -192,7 +202,7 @@ fn play(sound: &Sound, n: usize) -> Result<(), String> {
 /// Runs `f` with file descriptor 2 pointed at /dev/null, so ALSA's ~20 lines of complaints about
 /// a missing device stay off the user's terminal. Only around the device open; anything another
 /// thread writes to stderr in those milliseconds is lost too (vpnmon writes its messages to
-/// stdout).
+/// stdout, except with `--json`, where they go to stderr).
 #[cfg(unix)]
 fn quiet_stderr<T>(f: impl FnOnce() -> T) -> T {
     use std::os::fd::AsRawFd;
@@ -217,4 +227,56 @@ fn quiet_stderr<T>(f: impl FnOnce() -> T) -> T {
 #[cfg(not(unix))]
 fn quiet_stderr<T>(f: impl FnOnce() -> T) -> T {
     f()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Record;
+    use chrono::Local;
+
+    fn report(results: &[(Test, Verdict)]) -> CycleReport {
+        let now = Local::now();
+        CycleReport {
+            cycle: 1,
+            of: Some(1),
+            started: now,
+            finished: now,
+            records: results
+                .iter()
+                .map(|&(test, result)| Record {
+                    cycle: 1,
+                    at: now,
+                    test,
+                    result,
+                    address: "a".into(),
+                    name: "n".into(),
+                    reason: None,
+                    ping: None,
+                    duration: Duration::ZERO,
+                })
+                .collect(),
+            cancelled: false,
+        }
+    }
+
+    #[test]
+    fn three_beeps_per_vpn_test_one_per_target_none_when_good() {
+        use Test::*;
+        use Verdict::*;
+        assert_eq!(
+            beeps_for(&report(&[(VpnPing, Good), (TargetPing, Good)])),
+            0
+        );
+        assert_eq!(beeps_for(&report(&[(VpnPing, Fail)])), 3);
+        assert_eq!(beeps_for(&report(&[(VpnOpen, Warn), (VpnClose, Fail)])), 6);
+        assert_eq!(
+            beeps_for(&report(&[
+                (TargetPing, Fail),
+                (TargetPing, Warn),
+                (TargetPing, Good)
+            ])),
+            2
+        );
+    }
 }

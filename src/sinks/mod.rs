@@ -5,7 +5,6 @@ use chrono::{DateTime, Local};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-pub mod bell;
 pub mod console;
 pub mod datalog;
 pub mod json;
