@@ -51,14 +51,8 @@ impl Hook {
 
     pub fn finish(&mut self, wait: Duration) {
         self.tx = None;
-        let deadline = Instant::now() + wait;
         if let Some(w) = self.worker.take() {
-            while !w.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            if w.is_finished() {
-                let _ = w.join();
-            }
+            super::join_within(w, wait);
         }
     }
 }

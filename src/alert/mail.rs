@@ -12,7 +12,7 @@ use lettre::{Message, SmtpTransport, Transport};
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long one SMTP conversation may take.
 pub const SMTP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -276,14 +276,8 @@ impl Mailer {
     /// Lets the worker finish what it has, for at most `wait`.
     pub fn finish(&mut self, wait: Duration) {
         self.tx = None;
-        let deadline = Instant::now() + wait;
         if let Some(w) = self.worker.take() {
-            while !w.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            if w.is_finished() {
-                let _ = w.join();
-            } else {
+            if !super::join_within(w, wait) {
                 tell(
                     &self.out,
                     "Alert mail: still talking to the SMTP server at exit; giving up",

@@ -116,6 +116,20 @@ pub fn sinks_for(settings: &Settings) -> Result<Vec<Box<dyn Sink>>, AlertError> 
     Ok(out)
 }
 
+/// Waits at most `wait` for a worker thread whose sender was dropped; true when it ended (and
+/// was joined), false when it is left to die with the process.
+pub(crate) fn join_within(worker: std::thread::JoinHandle<()>, wait: Duration) -> bool {
+    let deadline = std::time::Instant::now() + wait;
+    while !worker.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let done = worker.is_finished();
+    if done {
+        let _ = worker.join();
+    }
+    done
+}
+
 fn load_state(path: &Path) -> Result<AlertState, AlertError> {
     match std::fs::read_to_string(path) {
         Ok(text) if text.trim().is_empty() => Ok(AlertState::default()),
