@@ -173,3 +173,157 @@ fn a_bad_size_names_the_option() {
         "{err}"
     );
 }
+
+/// Makes a file refuse writes as a file held by another program does (permission denied):
+/// read-only, or immutable for root, whom permissions do not stop. Undone on drop, also on panic.
+#[cfg(unix)]
+struct Unwritable(std::path::PathBuf);
+
+#[cfg(unix)]
+impl Unwritable {
+    fn make(p: &std::path::Path) -> Result<Unwritable, String> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o444))
+            .map_err(|e| e.to_string())?;
+        let guard = Unwritable(p.to_path_buf());
+        if unsafe { libc::geteuid() } == 0 {
+            let out = std::process::Command::new("chattr")
+                .arg("+i")
+                .arg(p)
+                .output()
+                .map_err(|e| format!("chattr: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "chattr +i: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+        }
+        Ok(guard)
+    }
+}
+
+#[cfg(unix)]
+impl Drop for Unwritable {
+    fn drop(&mut self) {
+        if unsafe { libc::geteuid() } == 0 {
+            let _ = std::process::Command::new("chattr")
+                .arg("-i")
+                .arg(&self.0)
+                .output();
+        }
+    }
+}
+
+/// Ctrl-C while the datalog is held by another program (vpnmon waiting 15 s to retry): the wait
+/// ends at once, one last try fails, and the error says which rows were not written.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_while_the_datalog_is_busy_says_which_rows_were_lost() {
+    use std::io::BufRead;
+    use std::time::{Duration, Instant};
+    if !can_ping() {
+        return;
+    }
+    // In the target dir, whose file system takes `chattr +i` more likely than a tmpfs /tmp.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    std::fs::write(
+        dir.path().join("t.csv"),
+        "127.0.0.1,Loopback\n127.0.0.2,Loop two\n",
+    )
+    .unwrap();
+    let log = dir.path().join("d.csv");
+    std::fs::write(&log, "").unwrap();
+    let _busy = match Unwritable::make(&log) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("SKIPPED ctrl_c_while_the_datalog_is_busy_says_which_rows_were_lost: cannot make the datalog unwritable here: {e}");
+            return;
+        }
+    };
+    if std::fs::OpenOptions::new().append(true).open(&log).is_ok() {
+        eprintln!("SKIPPED ctrl_c_while_the_datalog_is_busy_says_which_rows_were_lost: the datalog stays writable here");
+        return;
+    }
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vpnmon"))
+        .current_dir(dir.path())
+        .env("RUST_BACKTRACE", "0")
+        .env_remove("VPNMON_PASSWORD")
+        .args([
+            "--vpnclient",
+            "none",
+            "--targets",
+            "t.csv",
+            "--cycles",
+            "1",
+            "--delay",
+            "0",
+            "--datalog",
+            "d.csv",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kills the child if the test fails before it ends.
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stderr = child.stderr.take().unwrap();
+    let mut child = Reap(child);
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut err = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(l) => {
+                let retrying = l.contains("is in use by another program")
+                    && l.contains("retrying in 15 s (try 2 of 5)");
+                err.push(l);
+                if retrying {
+                    break;
+                }
+            }
+            Err(e) => panic!("no retry message ({e}); stderr so far: {err:?}"),
+        }
+    }
+    let stopped = Instant::now();
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
+    let code = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s.code();
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(10),
+            "still waiting for the busy file after Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // The rest of stderr (the reader ends when the child's stderr closes).
+    err.extend(rx.iter());
+    assert_eq!(code, Some(1), "{err:?}");
+    // The reason is the system's: "permission denied", or "operation not permitted" for root.
+    let last = err.last().map(String::as_str).unwrap_or_default();
+    assert!(
+        last.starts_with(
+            "Error: vpnmon was stopped while the datalog file d.csv was in use by another program ("
+        ) && last.ends_with("); the 2 rows of cycle 1 were not written"),
+        "{err:?}"
+    );
+    assert_eq!(err.len(), 2, "one retry notice, then the error: {err:?}");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "");
+}

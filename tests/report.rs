@@ -354,11 +354,8 @@ fn an_empty_or_filtered_out_history_still_reports() {
 #[test]
 fn bad_input_is_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
-    let f = write(
-        dir.path(),
-        "notes.csv",
-        "1,2024/01/01,10:00:00,VPN ping,Good,a,b\nhello world\n",
-    );
+    // Not one line of it reads as a datalog: an error, naming the first bad line.
+    let f = write(dir.path(), "notes.csv", "\nhello world\nsee you, then\n");
     let out = vpnmon().args(["report", &f]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
@@ -380,4 +377,96 @@ fn bad_input_is_one_clear_line() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--since"));
+}
+
+/// `run` of `vpnmon report`: exit code, stdout, stderr.
+fn report_out(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = vpnmon().arg("report").args(args).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// A line cut off by a power loss (the row after it appended to the cut one after the restart,
+/// or the file's last line cut) costs only those rows: the rest of the history is reported as
+/// if they had never been written, with one warning line per damaged file on stderr.
+#[test]
+fn lines_cut_off_by_a_power_loss_are_skipped_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = synth(&plan(), 1, 0);
+    let lines: Vec<&str> = whole.lines().collect();
+    let (merged, last) = (15, lines.len() - 1);
+    // What the damaged files still hold, as a datalog of its own.
+    let kept: String = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| ![merged, merged + 1, last].contains(i))
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    let kept = write(dir.path(), "kept.csv", &kept);
+    // .1: lines 10..24 with line 15 cut in half and line 16 written right after it.
+    let mut one = String::new();
+    for (i, l) in lines.iter().enumerate().take(24).skip(10) {
+        if i == merged {
+            one.push_str(&l[..l.len() / 2]);
+        } else {
+            one.push_str(l);
+            one.push('\n');
+        }
+    }
+    let p2 = write(dir.path(), "d.csv.2", &(lines[..10].join("\n") + "\n"));
+    let p1 = write(dir.path(), "d.csv.1", &one);
+    // The live file: its last line cut in the name (what is left would read as a row).
+    let l = lines[last];
+    let p0 = write(
+        dir.path(),
+        "d.csv",
+        &(lines[24..last].join("\n") + "\n" + &l[..l.len() - 7]),
+    );
+    let (code, out, err) = report_out(&["--format", "json", &p0, &p1, &p2]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, report(&["--format", "json", &kept]));
+    assert_eq!(
+        err,
+        format!(
+            "{p0}:{}: skipped: no line end, the row was cut off\n{p1}:6: skipped: 11 columns, expected 7 or 14\n",
+            last - 24 + 1
+        )
+    );
+}
+
+/// A jsonl time with non-ASCII characters is a bad time (it used to panic on byte slicing):
+/// skipped with a warning next to good lines, the one clear error line when alone.
+#[test]
+fn a_non_ascii_json_time_is_bad_input_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = |c: u32, time: &str| {
+        format!("{{\"cycle\":{c},\"time\":\"{time}\",\"test\":\"VPN ping\",\"result\":\"Good\",\"address\":\"gw\",\"name\":\"G\",\"duration_ms\":1.0,\"sent\":null,\"received\":null,\"rtt_min_ms\":null,\"rtt_avg_ms\":null,\"rtt_max_ms\":null,\"reason\":null}}\n")
+    };
+    let bad_time = "2024-03-01é0:00:00+01:00";
+    let alone = write(dir.path(), "alone.jsonl", &json(1, bad_time));
+    let (code, out, err) = report_out(&[&alone]);
+    assert_eq!((code, out.as_str()), (Some(1), ""), "{err}");
+    assert_eq!(
+        err,
+        format!("Error: {alone}:1: bad time `{bad_time}` (expected ISO 8601); is this a vpnmon datalog (vpnmon, extended or jsonl format)?\n")
+    );
+    let mixed = write(
+        dir.path(),
+        "mixed.jsonl",
+        &(json(1, "2024-03-01T10:00:00+01:00") + &json(2, bad_time)),
+    );
+    let (code, out, err) = report_out(&["--format", "json", &mixed]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        err,
+        format!("{mixed}:2: skipped: bad time `{bad_time}` (expected ISO 8601)\n")
+    );
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (j["rows"].as_u64(), j["cycles"].as_u64()),
+        (Some(1), Some(1))
+    );
 }

@@ -124,7 +124,8 @@ pub fn main(args: Vec<OsString>) -> i32 {
             return e.exit_code();
         }
     };
-    match run(&cli) {
+    let mut warn = |line: &str| eprintln!("{line}");
+    match run(&cli, &mut warn) {
         Ok(out) => {
             use std::io::Write;
             let mut so = std::io::stdout().lock();
@@ -149,11 +150,14 @@ pub enum ReportError {
     Svg { path: PathBuf, reason: String },
 }
 
-/// Reads, summarizes, writes the SVG if asked, and returns the text for stdout.
-pub fn run(cli: &ReportCli) -> Result<String, ReportError> {
+/// Reads, summarizes, writes the SVG if asked, and returns the text for stdout. Lines of a
+/// file that cannot be read are skipped and named through `warn` (see [`read::Skipped`]).
+pub fn run(cli: &ReportCli, warn: &mut dyn FnMut(&str)) -> Result<String, ReportError> {
     let mut h = History::new();
     for f in &cli.files {
-        h.read_file(f)?;
+        for line in h.read_file(f)?.warning() {
+            warn(&line);
+        }
     }
     h.sort();
     stats::filter(&mut h, cli.since, cli.until);

@@ -42,6 +42,79 @@ pub enum ReadError {
     },
 }
 
+/// How many lines of one file could not be read and were skipped (a line cut off by a power
+/// loss, a stray edit), with the first few for the warning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub path: PathBuf,
+    /// How many lines were skipped.
+    pub count: usize,
+    /// The first [`Skipped::SHOWN`]: line number and what was wrong.
+    pub first: Vec<(usize, String)>,
+    /// Lines read: rows and headers (blank lines do not count).
+    readable: usize,
+}
+
+impl Skipped {
+    /// How many skipped lines the warning names one by one.
+    pub const SHOWN: usize = 3;
+
+    fn new(path: &Path) -> Skipped {
+        Skipped {
+            path: path.to_path_buf(),
+            count: 0,
+            first: Vec::new(),
+            readable: 0,
+        }
+    }
+
+    /// The warning for standard error: `FILE:LINE: skipped: …` for the first few, then a count;
+    /// empty when nothing was skipped.
+    pub fn warning(&self) -> Vec<String> {
+        let p = self.path.display();
+        let mut out: Vec<String> = self
+            .first
+            .iter()
+            .map(|(n, what)| format!("{p}:{n}: skipped: {what}"))
+            .collect();
+        if self.count > self.first.len() {
+            out.push(format!(
+                "{p}: {} more bad lines skipped ({} in all)",
+                self.count - self.first.len(),
+                self.count
+            ));
+        }
+        out
+    }
+
+    /// One line's outcome; `Ok(false)` is a blank line.
+    fn note(&mut self, n: usize, r: Result<bool, String>) {
+        match r {
+            Ok(true) => self.readable += 1,
+            Ok(false) => {}
+            Err(what) => {
+                self.count += 1;
+                if self.first.len() < Skipped::SHOWN {
+                    self.first.push((n, what));
+                }
+            }
+        }
+    }
+
+    /// Bad lines are skipped unless not one line of the file could be read: then it is most
+    /// likely not a datalog, and the first bad line is the error.
+    fn finish(self) -> Result<Skipped, ReadError> {
+        match self.first.first() {
+            Some((line, what)) if self.readable == 0 => Err(ReadError::Bad {
+                path: self.path.clone(),
+                line: *line,
+                what: what.clone(),
+            }),
+            _ => Ok(self),
+        }
+    }
+}
+
 /// Every row of the files read so far, in file order until [`History::sort`].
 #[derive(Debug, Default)]
 pub struct History {
@@ -127,6 +200,17 @@ fn split_quoted(line: &str) -> Vec<String> {
 
 pub const EXTENDED_FIRST: &str = "cycle,date,time,";
 
+/// The last line of a file when it has no line end: every writer of datalogs ends each row with
+/// one, so the row was cut off (a power loss, or a write still under way), even if what is left
+/// happens to read as a row (a name cut short would count as a check of its own).
+fn cut_off(line: &str) -> Result<bool, String> {
+    if line.trim().is_empty() {
+        Ok(false)
+    } else {
+        Err("no line end, the row was cut off".into())
+    }
+}
+
 impl History {
     pub fn new() -> History {
         History::default()
@@ -152,8 +236,9 @@ impl History {
         i
     }
 
-    /// Reads one datalog file, any format (also mixed, line by line), streaming.
-    pub fn read_file(&mut self, path: &Path) -> Result<(), ReadError> {
+    /// Reads one datalog file, any format (also mixed, line by line), streaming. Lines that
+    /// cannot be read are skipped and returned for a warning, unless no line could be read.
+    pub fn read_file(&mut self, path: &Path) -> Result<Skipped, ReadError> {
         use std::io::BufRead;
         let io = |e: std::io::Error| ReadError::Io {
             path: path.to_path_buf(),
@@ -163,10 +248,11 @@ impl History {
         let mut r = std::io::BufReader::with_capacity(1 << 20, f);
         let mut buf = Vec::with_capacity(256);
         let mut n = 0;
+        let mut skipped = Skipped::new(path);
         loop {
             buf.clear();
             if r.read_until(b'\n', &mut buf).map_err(io)? == 0 {
-                return Ok(());
+                return skipped.finish();
             }
             n += 1;
             let line = String::from_utf8_lossy(&buf);
@@ -175,37 +261,48 @@ impl History {
             } else {
                 &line
             };
-            self.read_line(path, n, line)?;
+            let r = if buf.last() == Some(&b'\n') {
+                self.read_line(line)
+            } else {
+                cut_off(line)
+            };
+            skipped.note(n, r);
         }
     }
 
-    /// Reads datalog text; `path` only names it in errors.
-    pub fn read_str(&mut self, path: &Path, text: &str) -> Result<(), ReadError> {
+    /// Reads datalog text as [`History::read_file`] does; `path` only names it in messages.
+    pub fn read_str(&mut self, path: &Path, text: &str) -> Result<Skipped, ReadError> {
         let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
-        for (i, line) in text.split('\n').enumerate() {
-            self.read_line(path, i + 1, line)?;
+        let mut skipped = Skipped::new(path);
+        let mut lines = text.split('\n').enumerate().peekable();
+        while let Some((i, line)) = lines.next() {
+            let r = if lines.peek().is_some() {
+                self.read_line(line)
+            } else {
+                cut_off(line)
+            };
+            skipped.note(i + 1, r);
         }
-        Ok(())
+        skipped.finish()
     }
 
-    /// One line (with or without its line end) of any format; blank lines and headers are skipped.
-    fn read_line(&mut self, path: &Path, n: usize, line: &str) -> Result<(), ReadError> {
+    /// One line (with or without its line end) of any format: `Ok(true)` for a row or a
+    /// header, `Ok(false)` for a blank line, or what is wrong with it.
+    fn read_line(&mut self, line: &str) -> Result<bool, String> {
         let line = line.strip_suffix('\n').unwrap_or(line);
         let line = line.strip_suffix('\r').unwrap_or(line);
-        if line.trim().is_empty() || line.starts_with(EXTENDED_FIRST) {
-            return Ok(());
+        if line.trim().is_empty() {
+            return Ok(false);
         }
-        let bad = |what: String| ReadError::Bad {
-            path: path.to_path_buf(),
-            line: n,
-            what,
-        };
+        if line.starts_with(EXTENDED_FIRST) {
+            return Ok(true);
+        }
         if line.starts_with('{') {
-            self.json_line(line).map_err(bad)
+            self.json_line(line)?;
         } else if line.contains('"') {
             let f = split_quoted(line);
             let f: Vec<&str> = f.iter().map(String::as_str).collect();
-            self.csv_fields(&f).map_err(bad)
+            self.csv_fields(&f)?;
         } else {
             let mut f = [""; 14];
             let mut k = 0;
@@ -216,10 +313,11 @@ impl History {
                 k += 1;
             }
             if k > f.len() {
-                return Err(bad(format!("{k} columns, expected 7 or 14")));
+                return Err(format!("{k} columns, expected 7 or 14"));
             }
-            self.csv_fields(&f[..k]).map_err(bad)
+            self.csv_fields(&f[..k])?;
         }
+        Ok(true)
     }
 
     fn csv_fields(&mut self, f: &[&str]) -> Result<(), String> {
@@ -259,10 +357,10 @@ impl History {
     fn json_line(&mut self, line: &str) -> Result<(), String> {
         let j: JsonRecord = serde_json::from_str(line).map_err(|e| format!("bad JSON: {e}"))?;
         // The wall-clock part as written (the offset is the writer's own local offset).
-        let t = if j.time.len() >= 19 {
-            date_time(&j.time[0..10], &j.time[11..19])
-        } else {
-            None
+        // `get`, not slicing: a time with non-ASCII characters is bad input, not a panic.
+        let t = match (j.time.get(0..10), j.time.get(11..19)) {
+            (Some(d), Some(t)) => date_time(d, t),
+            _ => None,
         }
         .ok_or_else(|| format!("bad time `{}` (expected ISO 8601)", j.time))?;
         let test = Test::parse(&j.test).ok_or_else(|| format!("unknown test `{}`", j.test))?;
@@ -327,16 +425,16 @@ mod tests {
     }
 
     #[test]
-    fn bad_lines_name_file_and_line() {
+    fn a_file_with_no_readable_line_is_an_error_naming_file_and_line() {
         let mut h = History::new();
         let e = h
-            .read_str(
-                Path::new("d.csv"),
-                "1,2022/09/07,18:20:33,VPN ping,Good,a,b\nhello\n",
-            )
+            .read_str(Path::new("d.csv"), "\nhello\nworld,2\n")
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with("d.csv:2: 1 columns, expected 7 or 14"), "{e}");
+        assert!(
+            e.starts_with("d.csv:2: 1 columns, expected 7 or 14; is this a vpnmon datalog"),
+            "{e}"
+        );
         let e = h
             .read_str(
                 Path::new("d.csv"),
@@ -345,6 +443,92 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("bad date/time"), "{e}");
+        assert!(h.rows.is_empty());
+        // Blank lines alone, or nothing at all, are an empty history, not an error.
+        assert_eq!(h.read_str(Path::new("e"), "\n\n").unwrap().count, 0);
+    }
+
+    /// Lines cut off (a power loss mid-write, the next row appended to the cut one) or edited
+    /// are skipped, counted and named; every good line around them is read.
+    #[test]
+    fn bad_lines_are_skipped_and_named_when_others_read() {
+        let mut h = History::new();
+        let good = |c: u32| format!("{c},2022/09/07,18:{c:02}:33,VPN ping,Good,gw,G\n");
+        let mut text = good(1);
+        text.push_str("2,2022/09/07,18:0"); // cut off, then the next row on the same line
+        text.push_str(&good(3));
+        text.push_str("{\"cycle\":4,\"time\":\"2022-09-07T18:");
+        text.push('\n');
+        text.push_str(&good(5));
+        text.push_str("hello\n");
+        text.push_str("6,2022/09/07,18:40:00,VPN ping,Perfect,gw,G\n");
+        text.push_str(&good(7));
+        text.push_str("7,2022/09/07,18:5"); // the last line, cut off
+        let s = h.read_str(Path::new("d.csv"), &text).unwrap();
+        assert_eq!(h.rows.len(), 3);
+        assert_eq!(
+            h.rows.iter().map(|r| r.cycle).collect::<Vec<_>>(),
+            [1, 5, 7]
+        );
+        assert_eq!(s.count, 5);
+        let w = s.warning();
+        assert_eq!(w.len(), 4, "{w:?}");
+        assert_eq!(w[0], "d.csv:2: skipped: 9 columns, expected 7 or 14");
+        assert!(w[1].starts_with("d.csv:3: skipped: bad JSON: "), "{w:?}");
+        assert_eq!(w[2], "d.csv:5: skipped: 1 columns, expected 7 or 14");
+        assert_eq!(w[3], "d.csv: 2 more bad lines skipped (5 in all)");
+        // A file without bad lines warns nothing.
+        assert!(h
+            .read_str(Path::new("x"), &good(9))
+            .unwrap()
+            .warning()
+            .is_empty());
+        // An extended file cut off in its first row after the header: its header was read.
+        let s = h
+            .read_str(
+                Path::new("x"),
+                &format!("{EXTENDED_FIRST}test,result\n1,2022/0"),
+            )
+            .unwrap();
+        assert_eq!(
+            s.warning(),
+            ["x:2: skipped: no line end, the row was cut off"]
+        );
+        // A last line cut where what is left still reads as a row (the name cut short).
+        let s = h
+            .read_str(
+                Path::new("y"),
+                &(good(10) + "11,2022/09/07,18:50:00,VPN ping,Good,gw,Gate"),
+            )
+            .unwrap();
+        assert_eq!(
+            s.warning(),
+            ["y:2: skipped: no line end, the row was cut off"]
+        );
+        assert!(h.checks.iter().all(|c| c.name == "G"), "{:?}", h.checks);
+    }
+
+    /// A jsonl time with non-ASCII characters where the date and time are expected is a bad
+    /// time, not a panic (byte slicing inside a character).
+    #[test]
+    fn a_non_ascii_json_time_is_a_bad_time() {
+        for time in [
+            "2022-09-07é8:20:47+02:00",
+            "2022-09-0éT18:20:47",
+            "2022-09-07T18:20:4é",
+            "ééééééééééé",
+        ] {
+            let mut h = History::new();
+            let line = format!("{{\"cycle\":3,\"time\":\"{time}\",\"test\":\"VPN ping\",\"result\":\"Good\",\"address\":\"a\",\"name\":\"b\",\"duration_ms\":null,\"sent\":null,\"received\":null,\"rtt_min_ms\":null,\"rtt_avg_ms\":null,\"rtt_max_ms\":null,\"reason\":null}}\n");
+            let e = h
+                .read_str(Path::new("d.jsonl"), &line)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with(&format!("d.jsonl:1: bad time `{time}` (expected ISO 8601)")),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -10,7 +10,6 @@
 use super::{RunEnd, Sink};
 use crate::record::{CycleReport, Record};
 use crate::settings::io_reason;
-use anyhow::Context;
 use chrono::{DateTime, Local};
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -202,19 +201,53 @@ pub fn rotated_path(path: &Path, n: u32) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Shifts `path` to `path.1`, `path.1` to `path.2`, … dropping what falls beyond `keep`.
-fn rotate_files(path: &Path, keep: u32) -> std::io::Result<()> {
+/// Where the live file waits during a size rotation (`vpnmon_datalog.csv.rotating`).
+pub fn rotating_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_os_string();
+    s.push(".rotating");
+    PathBuf::from(s)
+}
+
+/// Renames a file; replaceable so tests can make a rename "busy".
+type RenameFn = dyn FnMut(&Path, &Path) -> std::io::Result<()> + Send;
+
+/// Moves the live file `path` aside to `path.1` (older ones shift to `.2`, … dropping what falls
+/// beyond `keep`). Safe to repeat after any step failed (a file held busy by another program):
+/// the live file is first renamed to `path.rotating`, which either happens or changes nothing;
+/// then [`finish_rotation`] frees `.1` and moves it there.
+fn rotate_files(path: &Path, keep: u32, rename: &mut RenameFn) -> std::io::Result<()> {
     if keep == 0 {
         return remove_if_exists(path);
     }
-    remove_if_exists(&rotated_path(path, keep))?;
-    for i in (1..keep).rev() {
-        let from = rotated_path(path, i);
-        if from.exists() {
-            std::fs::rename(&from, rotated_path(path, i + 1))?;
-        }
+    rename(path, &rotating_path(path))?;
+    finish_rotation(path, keep, rename)
+}
+
+/// Completes a rotation whose live file already waits as `path.rotating` (moved aside by
+/// [`rotate_files`] in this try, an earlier busy try, or a run that was killed meanwhile).
+/// Nothing to do when there is no `.rotating`.
+fn finish_rotation(path: &Path, keep: u32, rename: &mut RenameFn) -> std::io::Result<()> {
+    let rotating = rotating_path(path);
+    if !rotating.exists() {
+        return Ok(());
     }
-    std::fs::rename(path, rotated_path(path, 1))
+    if keep == 0 {
+        return remove_if_exists(&rotating);
+    }
+    // Shift only up to the first free slot, so a repeated try (after a shift step failed) finds
+    // the gap it left and deletes nothing more; only when `.1` … `.keep` all exist is `.keep`
+    // dropped.
+    let gap = match (1..=keep).find(|&i| !rotated_path(path, i).exists()) {
+        Some(i) => i,
+        None => {
+            remove_if_exists(&rotated_path(path, keep))?;
+            keep
+        }
+    };
+    for i in (1..gap).rev() {
+        rename(&rotated_path(path, i), &rotated_path(path, i + 1))?;
+    }
+    rename(&rotating, &rotated_path(path, 1))
 }
 
 fn remove_if_exists(p: &Path) -> std::io::Result<()> {
@@ -266,6 +299,52 @@ pub fn is_busy(e: &std::io::Error) -> bool {
 /// Appends bytes to the file at a path.
 type AppendFn = dyn FnMut(&Path, &[u8]) -> std::io::Result<()> + Send;
 
+/// Why a cycle's rows did not reach the datalog. Each says which rows were lost.
+#[derive(Debug, thiserror::Error)]
+pub enum DatalogError {
+    #[error("Failed to access the vpnmon datalog file {path} ({reason}); {lost}; check that its folder exists and is writable")]
+    Access {
+        path: PathBuf,
+        reason: String,
+        lost: Lost,
+    },
+    #[error("The vpnmon datalog file {path} was still in use by another program ({reason}) after {tries} tries; {lost}; close the program that holds it")]
+    Busy {
+        path: PathBuf,
+        reason: String,
+        tries: u32,
+        lost: Lost,
+    },
+    #[error("vpnmon was stopped while the datalog file {path} was in use by another program ({reason}); {lost}")]
+    BusyWhenStopped {
+        path: PathBuf,
+        reason: String,
+        lost: Lost,
+    },
+}
+
+/// The rows a failed write lost: `the 4 rows of cycle 7 were not written`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lost {
+    pub cycle: u64,
+    pub rows: usize,
+}
+
+impl std::fmt::Display for Lost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (s, were) = if self.rows == 1 {
+            ("", "was")
+        } else {
+            ("s", "were")
+        };
+        write!(
+            f,
+            "the {} row{s} of cycle {} {were} not written",
+            self.rows, self.cycle
+        )
+    }
+}
+
 pub struct DatalogSink {
     path: PathBuf,
     format: DatalogFormat,
@@ -278,6 +357,8 @@ pub struct DatalogSink {
     say: Box<dyn FnMut(&str) + Send>,
     /// Appends bytes to a path; replaceable so tests can make the file "busy".
     write: Box<AppendFn>,
+    /// Renames files while rotating; replaceable so tests can make a rename "busy".
+    rename: Box<RenameFn>,
 }
 
 impl DatalogSink {
@@ -291,6 +372,7 @@ impl DatalogSink {
             retry_delay: Duration::from_secs(15),
             say: Box::new(|s| eprintln!("{s}")),
             write: Box::new(append_once),
+            rename: Box::new(|from, to| std::fs::rename(from, to)),
         }
     }
 
@@ -329,13 +411,15 @@ impl DatalogSink {
         }
     }
 
-    /// Writes one cycle's rows: rotates first if the rows would not fit, adds the extended
-    /// header to a new file, then appends everything in one write.
+    /// Writes one cycle's rows: finishes a rotation left half done (by a busy file or a kill),
+    /// rotates first if the rows would not fit, adds the extended header to a new file, then
+    /// appends everything in one write. A busy file is retried (`tries`, `retry_delay`); a stop
+    /// (`cancel`) ends the waiting with one last try. The error says which rows were lost.
     pub fn write_cycle(
         &mut self,
         records: &[Record],
         cancel: &CancellationToken,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), DatalogError> {
         if records.is_empty() {
             return Ok(());
         }
@@ -343,20 +427,30 @@ impl DatalogSink {
             .iter()
             .map(|r| format_record(self.format, r))
             .collect();
+        let lost = Lost {
+            cycle: records[0].cycle,
+            rows: records.len(),
+        };
         let path = self.current_path();
         let (rotation, format) = (self.rotation, self.format);
-        // Taken out for the call so the closure can use it while `retrying` borrows `self`.
-        let mut write = std::mem::replace(&mut self.write, Box::new(append_once));
-        let r = self.retrying(&path, cancel, |p| {
-            let len = match std::fs::metadata(p) {
+        let DatalogSink {
+            write,
+            rename,
+            say,
+            tries,
+            retry_delay,
+            ..
+        } = self;
+        let op = |p: &Path| {
+            finish_rotation(p, rotation.keep, rename.as_mut())?;
+            let mut len = match std::fs::metadata(p) {
                 Ok(m) => m.len(),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
                 Err(e) => return Err(e),
             };
-            let mut len = len;
             if let Some(max) = rotation.max_size {
                 if len > 0 && len + rows.len() as u64 > max {
-                    rotate_files(p, rotation.keep)?;
+                    rotate_files(p, rotation.keep, rename.as_mut())?;
                     len = 0;
                 }
             }
@@ -368,58 +462,58 @@ impl DatalogSink {
             } else {
                 write(p, rows.as_bytes())
             }
-        });
-        self.write = write;
-        r
+        };
+        retrying(&path, *tries, *retry_delay, say.as_mut(), cancel, lost, op)
     }
 
     pub fn with_messages(mut self, say: Box<dyn FnMut(&str) + Send>) -> Self {
         self.say = say;
         self
     }
+}
 
-    /// Appends `bytes` in one write and syncs, retrying while another program holds the file.
-    pub fn append(&mut self, bytes: &[u8], cancel: &CancellationToken) -> anyhow::Result<()> {
-        let path = self.path.clone();
-        let mut write = std::mem::replace(&mut self.write, Box::new(append_once));
-        let r = self.retrying(&path, cancel, |p| write(p, bytes));
-        self.write = write;
-        r
-    }
-
-    /// Runs `op` on `path`, retrying while another program holds the file.
-    fn retrying(
-        &mut self,
-        path: &Path,
-        cancel: &CancellationToken,
-        mut op: impl FnMut(&Path) -> std::io::Result<()>,
-    ) -> anyhow::Result<()> {
-        let mut attempt = 1;
-        loop {
-            match op(path) {
-                Ok(()) => return Ok(()),
-                Err(e) if is_busy(&e) && attempt < self.tries && !cancel.is_cancelled() => {
-                    (self.say)(&format!(
-                        "Datalog file {} is in use by another program ({}); retrying in {} s (try {} of {})",
-                        path.display(),
-                        io_reason(&e),
-                        self.retry_delay.as_secs(),
-                        attempt + 1,
-                        self.tries
-                    ));
-                    wait_or_cancel(self.retry_delay, cancel);
-                    attempt += 1;
-                }
-                Err(e) => {
-                    return Err(e).with_context(|| {
-                        format!(
-                            "Failed to access the vpnmon datalog file {}; check that its folder exists and is writable",
-                            path.display()
-                        )
-                    })
-                }
-            }
+/// Runs `op` on `path`, retrying while another program holds the file; a stop ends the waiting
+/// with one last try.
+fn retrying(
+    path: &Path,
+    tries: u32,
+    retry_delay: Duration,
+    say: &mut (dyn FnMut(&str) + Send),
+    cancel: &CancellationToken,
+    lost: Lost,
+    mut op: impl FnMut(&Path) -> std::io::Result<()>,
+) -> Result<(), DatalogError> {
+    let mut attempt = 1;
+    loop {
+        let e = match op(path) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let (path, reason) = (path.to_path_buf(), io_reason(&e));
+        if !is_busy(&e) {
+            return Err(DatalogError::Access { path, reason, lost });
         }
+        if cancel.is_cancelled() {
+            return Err(DatalogError::BusyWhenStopped { path, reason, lost });
+        }
+        if attempt >= tries {
+            return Err(DatalogError::Busy {
+                path,
+                reason,
+                tries,
+                lost,
+            });
+        }
+        say(&format!(
+            "Datalog file {} is in use by another program ({}); retrying in {} s (try {} of {})",
+            path.display(),
+            reason,
+            retry_delay.as_secs(),
+            attempt + 1,
+            tries
+        ));
+        wait_or_cancel(retry_delay, cancel);
+        attempt += 1;
     }
 }
 
@@ -446,7 +540,8 @@ impl Sink for DatalogSink {
             return Ok(());
         }
         // The retry loop blocks; keep it off the async workers.
-        tokio::task::block_in_place(|| self.write_cycle(&report.records, cancel))
+        tokio::task::block_in_place(|| self.write_cycle(&report.records, cancel))?;
+        Ok(())
     }
 
     fn finish(&mut self, _end: RunEnd) -> anyhow::Result<()> {
@@ -517,19 +612,34 @@ mod tests {
     }
 
     #[test]
-    fn append_creates_then_appends_and_other_errors_are_fatal() {
+    fn write_creates_then_appends_and_other_errors_name_the_lost_rows() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("d.csv");
         let mut s = DatalogSink::new(&p);
         let c = CancellationToken::new();
-        s.append(b"a\n", &c).unwrap();
-        s.append(b"b\n", &c).unwrap();
-        assert_eq!(std::fs::read_to_string(&p).unwrap(), "a\nb\n");
+        let at = Local.with_ymd_and_hms(2024, 3, 1, 0, 0, 0).unwrap();
+        s.write_cycle(&cycle_records(1, 1, at), &c).unwrap();
+        s.write_cycle(&cycle_records(2, 1, at), &c).unwrap();
+        let rows: String = [cycle_records(1, 1, at), cycle_records(2, 1, at)]
+            .iter()
+            .flatten()
+            .map(format_row)
+            .collect();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), rows);
         let mut s = DatalogSink::new(dir.path());
-        let e = s.append(b"x\n", &c).unwrap_err();
+        let e = s.write_cycle(&cycle_records(7, 3, at), &c).unwrap_err();
+        assert!(matches!(e, DatalogError::Access { .. }), "{e:?}");
+        let e = e.to_string();
         assert!(
-            format!("{e:#}").starts_with("Failed to access the vpnmon datalog file"),
-            "{e:#}"
+            e.starts_with("Failed to access the vpnmon datalog file")
+                && e.contains("; the 4 rows of cycle 7 were not written;"),
+            "{e}"
+        );
+        let e = s.write_cycle(&cycle_records(8, 0, at), &c).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("the 1 row of cycle 8 was not written"),
+            "{e}"
         );
     }
 
@@ -780,41 +890,285 @@ mod tests {
         assert_eq!(format_record(DatalogFormat::Vpnmon, &r), format_row(&r));
     }
 
+    /// An error as a busy file gives it (what a spreadsheet holding the file looks like).
+    fn busy() -> std::io::Error {
+        std::io::Error::from(std::io::ErrorKind::PermissionDenied)
+    }
+
+    type Said = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+    fn collecting(s: DatalogSink) -> (DatalogSink, Said) {
+        let said = Said::default();
+        let s2 = said.clone();
+        let s = s.with_messages(Box::new(move |m| s2.lock().unwrap().push(m.to_string())));
+        (s, said)
+    }
+
     #[test]
     fn busy_file_is_retried_then_written_or_given_up() {
-        use std::sync::{Arc, Mutex};
+        let at = Local.with_ymd_and_hms(2024, 3, 1, 0, 0, 0).unwrap();
         for (busy_times, ok) in [(2, true), (10, false)] {
-            let said = Arc::new(Mutex::new(Vec::<String>::new()));
-            let s2 = said.clone();
             let dir = tempfile::tempdir().unwrap();
             let p = dir.path().join("d.csv");
             let mut left = busy_times;
-            let mut s = DatalogSink::new(&p)
-                .with_messages(Box::new(move |m| s2.lock().unwrap().push(m.to_string())));
+            let (mut s, said) = collecting(DatalogSink::new(&p));
             s.write = Box::new(move |path, bytes| {
                 if left > 0 {
                     left -= 1;
-                    Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied))
+                    Err(busy())
                 } else {
                     append_once(path, bytes)
                 }
             });
             s.retry_delay = Duration::from_millis(10);
-            let r = s.append(b"x\n", &CancellationToken::new());
+            let recs = cycle_records(3, 3, at);
+            let r = s.write_cycle(&recs, &CancellationToken::new());
             let said = said.lock().unwrap();
             assert_eq!(r.is_ok(), ok, "{r:?}");
             if ok {
-                assert_eq!(std::fs::read_to_string(&p).unwrap(), "x\n");
+                let rows: String = recs.iter().map(format_row).collect();
+                assert_eq!(std::fs::read_to_string(&p).unwrap(), rows);
                 assert_eq!(said.len(), 2, "{said:?}");
             } else {
                 assert_eq!(said.len(), 4, "5 tries, 4 retries: {said:?}");
-                let e = format!("{:#}", r.unwrap_err());
+                let e = r.unwrap_err().to_string();
                 assert!(
-                    e.starts_with("Failed to access the vpnmon datalog file"),
+                    e.starts_with("The vpnmon datalog file")
+                        && e.contains("was still in use by another program (permission denied) after 5 tries; the 4 rows of cycle 3 were not written;"),
                     "{e}"
                 );
+                assert!(!p.exists());
             }
             assert!(said[0].contains("is in use by another program (permission denied); retrying in 0 s (try 2 of 5)"), "{}", said[0]);
         }
+    }
+
+    /// A stop (Ctrl-C) during the wait for a busy file ends the wait at once with one last try;
+    /// if the file is still busy, the error says which rows were lost.
+    #[test]
+    fn a_stop_while_busy_ends_the_wait_with_one_last_try() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        use std::sync::Arc;
+        let at = Local.with_ymd_and_hms(2024, 3, 1, 0, 0, 0).unwrap();
+        for free_on_last_try in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("d.csv");
+            let cancel = CancellationToken::new();
+            let c2 = cancel.clone();
+            let mut s = DatalogSink::new(&p).with_messages(Box::new(move |_| c2.cancel()));
+            let calls = Arc::new(AtomicU32::new(0));
+            let calls2 = calls.clone();
+            s.write = Box::new(move |path, bytes| {
+                let n = calls2.fetch_add(1, Ordering::SeqCst) + 1;
+                if free_on_last_try && n == 2 {
+                    append_once(path, bytes)
+                } else {
+                    Err(busy())
+                }
+            });
+            // Far longer than the test may take: only the stop can end the wait.
+            s.retry_delay = Duration::from_secs(600);
+            let recs = cycle_records(12, 2, at);
+            let started = std::time::Instant::now();
+            let r = s.write_cycle(&recs, &cancel);
+            assert!(started.elapsed() < Duration::from_secs(30));
+            assert_eq!(
+                calls.load(Ordering::SeqCst),
+                2,
+                "the first try and one last"
+            );
+            if free_on_last_try {
+                r.unwrap();
+                let rows: String = recs.iter().map(format_row).collect();
+                assert_eq!(std::fs::read_to_string(&p).unwrap(), rows);
+            } else {
+                let e = r.unwrap_err();
+                assert!(matches!(e, DatalogError::BusyWhenStopped { .. }), "{e:?}");
+                assert_eq!(
+                    e.to_string(),
+                    format!("vpnmon was stopped while the datalog file {} was in use by another program (permission denied); the 3 rows of cycle 12 were not written", p.display())
+                );
+            }
+        }
+        // Already stopped before the write (the cycle was cut short by Ctrl-C): one try only.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.csv");
+        let (mut s, said) = collecting(DatalogSink::new(&p));
+        let mut tries = 0;
+        s.write = Box::new(move |_, _| {
+            tries += 1;
+            assert_eq!(tries, 1);
+            Err(busy())
+        });
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        let e = s
+            .write_cycle(&cycle_records(5, 0, at), &cancel)
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("the 1 row of cycle 5 was not written"),
+            "{e}"
+        );
+        assert!(said.lock().unwrap().is_empty());
+    }
+
+    /// Writes cycles 1..=`cycles` (3 targets each) to `p` with a size limit of 300 bytes,
+    /// calling `before(cycle)` before each; returns the rows of the cycles that were written,
+    /// oldest first, and the cycles that failed.
+    fn rotate_run(
+        s: &mut DatalogSink,
+        cycles: u64,
+        mut before: impl FnMut(u64),
+    ) -> (String, Vec<u64>) {
+        let at = Local.with_ymd_and_hms(2024, 3, 1, 0, 0, 0).unwrap();
+        let c = CancellationToken::new();
+        let (mut written, mut failed) = (String::new(), Vec::new());
+        for cycle in 1..=cycles {
+            before(cycle);
+            let recs = cycle_records(cycle, 3, at);
+            match s.write_cycle(&recs, &c) {
+                Ok(()) => written.extend(recs.iter().map(format_row)),
+                Err(DatalogError::Busy { .. }) => failed.push(cycle),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        (written, failed)
+    }
+
+    /// The datalog's files joined oldest first (`.N` … `.1`, the live file).
+    fn joined(p: &Path, keep: u32) -> String {
+        let mut out = String::new();
+        for i in (1..=keep).rev() {
+            out.push_str(&std::fs::read_to_string(rotated_path(p, i)).unwrap_or_default());
+        }
+        out + &std::fs::read_to_string(p).unwrap_or_default()
+    }
+
+    /// A rename made busy (a spreadsheet holding the live file, or an old rotated one) any
+    /// number of times below the tries: the files come out exactly as with no busy rename at
+    /// all, so no rotated file and no row is lost or written twice.
+    #[test]
+    fn busy_renames_while_rotating_lose_no_file_and_no_row() {
+        use std::sync::{Arc, Mutex};
+        let rotation = Rotation {
+            max_size: Some(300),
+            keep: 3,
+            daily: false,
+        };
+        let base_dir = tempfile::tempdir().unwrap();
+        let base_p = base_dir.path().join("d.csv");
+        let mut base = DatalogSink::new(&base_p).with_rotation(rotation);
+        let (base_rows, failed) = rotate_run(&mut base, 30, |_| {});
+        assert!(failed.is_empty());
+        let baseline = rows_in(base_dir.path());
+        assert_eq!(baseline.len(), 4, "{baseline:?}");
+        assert!(base_rows.ends_with(&joined(&base_p, 3)));
+        for victim in ["live", "rotating", "shift .1", "shift .2"] {
+            for busy_n in [1u32, 2, 4] {
+                let dir = tempfile::tempdir().unwrap();
+                let p = dir.path().join("d.csv");
+                let left = Arc::new(Mutex::new(0u32));
+                let hits = Arc::new(Mutex::new(0u32));
+                let (l2, h2, p2) = (left.clone(), hits.clone(), p.clone());
+                let (mut s, said) = collecting(DatalogSink::new(&p).with_rotation(rotation));
+                s.retry_delay = Duration::ZERO;
+                s.rename = Box::new(move |from, to| {
+                    let target = match victim {
+                        "live" => p2.clone(),
+                        "rotating" => rotating_path(&p2),
+                        "shift .1" => rotated_path(&p2, 1),
+                        _ => rotated_path(&p2, 2),
+                    };
+                    let mut left = l2.lock().unwrap();
+                    if from == target && *left > 0 {
+                        *left -= 1;
+                        *h2.lock().unwrap() += 1;
+                        return Err(busy());
+                    }
+                    std::fs::rename(from, to)
+                });
+                // Busy from cycle 10 on, when all of .1 … .3 exist.
+                let (rows, failed) = rotate_run(&mut s, 30, |c| {
+                    if c >= 10 {
+                        *left.lock().unwrap() = busy_n;
+                    }
+                });
+                let what = format!("{victim} busy {busy_n} times");
+                assert!(failed.is_empty(), "{what}: {failed:?}");
+                assert!(*hits.lock().unwrap() >= busy_n * 3, "{what}: never busy");
+                assert!(!said.lock().unwrap().is_empty(), "{what}");
+                assert_eq!(rows, base_rows, "{what}");
+                assert_eq!(rows_in(dir.path()), baseline, "{what}");
+            }
+        }
+    }
+
+    /// A rotation given up while busy (or cut by a kill) leaves `.rotating`; the next write
+    /// finishes it first, so that file lands in `.1` in order and nothing is lost.
+    #[test]
+    fn a_rotation_left_half_done_is_finished_by_the_next_write() {
+        use std::sync::{Arc, Mutex};
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.csv");
+        let keep = 100;
+        let busy_cycles = Arc::new(Mutex::new(false));
+        let b2 = busy_cycles.clone();
+        let rp = rotating_path(&p);
+        let (mut s, _said) = collecting(DatalogSink::new(&p).with_rotation(Rotation {
+            max_size: Some(300),
+            keep,
+            daily: false,
+        }));
+        s.retry_delay = Duration::ZERO;
+        // The final rename (`.rotating` → `.1`) is busy through every try of cycle 12.
+        s.rename = Box::new(move |from, to| {
+            if *b2.lock().unwrap() && from == rp {
+                return Err(busy());
+            }
+            std::fs::rename(from, to)
+        });
+        let (rows, failed) = rotate_run(&mut s, 30, |c| {
+            *busy_cycles.lock().unwrap() = c == 12;
+            if c == 13 {
+                // What the failed cycle left behind.
+                assert!(rotating_path(&p).exists());
+            }
+        });
+        assert_eq!(failed, [12]);
+        assert!(!rotating_path(&p).exists());
+        let at = Local.with_ymd_and_hms(2024, 3, 1, 0, 0, 0).unwrap();
+        let expected: String = (1..=30u64)
+            .filter(|&c| c != 12)
+            .flat_map(|c| cycle_records(c, 3, at))
+            .map(|r| format_row(&r))
+            .collect();
+        assert_eq!(rows, expected);
+        assert_eq!(joined(&p, keep), expected);
+        for (name, text) in rows_in(dir.path()) {
+            assert!(text.len() <= 300, "{name}");
+            assert_whole_cycles(&text, DatalogFormat::Vpnmon);
+        }
+
+        // Left by a kill between the first rename and the shift: finished on the next write.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.csv");
+        std::fs::write(rotated_path(&p, 1), "old\n").unwrap();
+        std::fs::write(rotating_path(&p), "newer\n").unwrap();
+        let mut s = DatalogSink::new(&p).with_rotation(Rotation {
+            max_size: Some(10_000),
+            keep: 5,
+            daily: false,
+        });
+        let recs = cycle_records(1, 0, at);
+        s.write_cycle(&recs, &CancellationToken::new()).unwrap();
+        assert_eq!(
+            rows_in(dir.path()),
+            [
+                ("d.csv".to_string(), format_row(&recs[0])),
+                ("d.csv.1".to_string(), "newer\n".to_string()),
+                ("d.csv.2".to_string(), "old\n".to_string()),
+            ]
+        );
     }
 }
