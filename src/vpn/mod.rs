@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub mod fake;
+pub mod openconnect;
 
 /// A password that never shows itself in `Debug`/logs. Use `expose()` only where it is typed
 /// into a client.
@@ -177,9 +178,8 @@ pub fn driver_for(
             VpnErrorKind::ClientMissing,
             "the Cisco AnyConnect driver is not built yet; use --vpnclient none",
         )),
-        VpnClientKind::Openconnect => Err(VpnError::new(
-            VpnErrorKind::ClientMissing,
-            "the OpenConnect driver is not built yet; use --vpnclient none",
-        )),
+        VpnClientKind::Openconnect => Ok(Some(Box::new(openconnect::OpenConnect::from_settings(
+            settings,
+        )))),
     }
 }
