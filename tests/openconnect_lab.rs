@@ -648,3 +648,42 @@ fn g_fifty_cycles_leave_nothing_and_rss_is_stable() {
     lab.assert_clean();
     eprintln!("50 cycles took {took:?}; RSS {rss5} kB at cycle 5, {rss45} kB at cycle 45");
 }
+
+// Ctrl-C while openconnect hangs connecting (the gateway drops TLS connection attempts):
+// openconnect gone within 1 s, no open row.
+#[test]
+fn h_ctrl_c_during_a_hanging_open() {
+    let _g = lock();
+    let Some(lab) = Lab::up("h_ctrl_c_during_a_hanging_open", 9) else {
+        return;
+    };
+    for rule in [
+        "add chain inet vpnmonlab input { type filter hook input priority 0; }",
+        "add rule inet vpnmonlab input tcp dport 443 drop",
+    ] {
+        let args: Vec<&str> = std::iter::once("nft").chain(rule.split(' ')).collect();
+        let out = lab.gw_exec(&args);
+        assert!(out.status.success(), "nft {rule}: {}", text(&out.stderr));
+    }
+    let (mut child, rx) = spawn_lines(lab.vpnmon(&["--cycles=1"]));
+    wait_line(&rx, &["VPN ping", "Good"], Duration::from_secs(20));
+    let started = poll_until(Duration::from_secs(10), || !lab.openconnects().is_empty());
+    assert!(started.is_some(), "openconnect never started");
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    let gone = poll_until(Duration::from_secs(3), || lab.openconnects().is_empty())
+        .unwrap_or_else(|| panic!("openconnect still running 3 s after Ctrl-C"));
+    assert!(
+        gone <= Duration::from_secs(1),
+        "openconnect gone after {gone:?}"
+    );
+    let exited = poll_until(Duration::from_secs(3), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    assert!(exited.is_some(), "vpnmon did not exit");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(lab.rows(), ["1,VPN ping,Good,198.18.1.1,Lab Gateway"]);
+    lab.assert_clean();
+    eprintln!("Ctrl-C during a hanging open: openconnect gone after {gone:?}");
+}
