@@ -542,6 +542,7 @@ fn e_tunnel_dropped_then_next_cycle_recovers() {
         "close row: {}",
         rows[7]
     );
+    eprintln!("after the drop: {}", rows[7]);
     match_rows(&rows[8..], &good_cycle(2));
     lab.assert_clean();
 }
@@ -562,7 +563,15 @@ fn f_ctrl_c_while_connected_cleans_up_within_a_second() {
         .map(|w| w.trim_end_matches([',', ')']).to_string())
         .expect("tun device in the open line");
     assert_eq!(lab.tun_devices(), vec![dev.clone()]);
-    assert_eq!(lab.openconnects().len(), 1);
+    let ocs = lab.openconnects();
+    assert_eq!(ocs.len(), 1);
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", ocs[0])).expect("cmdline");
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    assert!(cmdline.contains("--passwd-on-stdin"), "{cmdline}");
+    assert!(
+        !cmdline.contains(lab.get("VPN_PASSWORD")),
+        "password on openconnect's command line"
+    );
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let t = Instant::now();
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
@@ -686,4 +695,31 @@ fn h_ctrl_c_during_a_hanging_open() {
     assert_eq!(lab.rows(), ["1,VPN ping,Good,198.18.1.1,Lab Gateway"]);
     lab.assert_clean();
     eprintln!("Ctrl-C during a hanging open: openconnect gone after {gone:?}");
+}
+
+// No root needed: a missing openconnect is one clear line at start-up, before any cycle.
+#[test]
+fn missing_openconnect_is_a_start_up_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(vpnmon_bin())
+        .args([
+            "--params=/dev/null",
+            "--vpnclient=openconnect",
+            "--openconnect=/nonexistent/openconnect",
+            "--vpnurlip=127.0.0.1",
+            "--cycles=1",
+        ])
+        .env("RUST_BACKTRACE", "0")
+        .current_dir(dir.path())
+        .output()
+        .expect("run vpnmon");
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert_eq!(
+        err.trim(),
+        "Error: the openconnect program '/nonexistent/openconnect' was not found; \
+         install the openconnect package or give its path with --openconnect PATH"
+    );
+    assert!(!text(&out.stdout).contains("Start vpnmon test cycle"));
+    assert!(!dir.path().join("vpnmon_datalog.csv").exists());
 }
