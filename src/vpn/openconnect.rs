@@ -410,6 +410,11 @@ fn classify(line: &str) -> Seen {
             "the gateway asks for more than a username and password",
         ),
         (
+            "set up tun device failed",
+            VpnErrorKind::Other,
+            "openconnect cannot create its tun device (needs root and /dev/net/tun)",
+        ),
+        (
             "failed to open tun device",
             VpnErrorKind::Other,
             "openconnect cannot create its tun device (needs root and /dev/net/tun)",
