@@ -153,7 +153,24 @@ fn parse_vpncli_delay(s: &str) -> Result<u64, String> {
 /// Options of the OpenConnect driver.
 #[derive(Args, Debug, Clone, Default)]
 #[command(next_help_heading = "OpenConnect options")]
-pub struct OpenConnectArgs {}
+pub struct OpenConnectArgs {
+    /// The openconnect program [default: openconnect on PATH]
+    #[arg(long = "openconnect", value_name = "PATH")]
+    pub openconnect: Option<PathBuf>,
+
+    /// Trust the gateway whose certificate has this pin (as openconnect prints it: pin-sha256:…)
+    #[arg(long, value_name = "PIN")]
+    pub servercert: Option<String>,
+
+    /// Trust gateways whose certificate is signed by the CA certificate(s) in FILE
+    #[arg(long, value_name = "FILE")]
+    pub cafile: Option<PathBuf>,
+
+    /// Do not set up DTLS (UDP); the tunnel then runs over TLS only [default: false]
+    #[arg(long = "openconnect-no-dtls", value_name = "BOOL", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true", value_parser = parse_bool)]
+    pub no_dtls: Option<bool>,
+}
 
 /// Options of the alerts (sound, mail, hook).
 #[derive(Args, Debug, Clone, Default)]

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 pub mod anyconnect;
 #[cfg(test)]
 pub mod fake;
+pub mod openconnect;
 
 /// A password that never shows itself in `Debug`/logs. Use `expose()` only where it is typed
 /// into a client.
@@ -178,9 +179,8 @@ pub fn driver_for(
         VpnClientKind::Anyconnect => Ok(Some(Box::new(anyconnect::AnyConnect::new(
             anyconnect::AnyConnectOptions::from_args(&settings.cli.anyconnect),
         )))),
-        VpnClientKind::Openconnect => Err(VpnError::new(
-            VpnErrorKind::ClientMissing,
-            "the OpenConnect driver is not built yet; use --vpnclient none",
-        )),
+        VpnClientKind::Openconnect => Ok(Some(Box::new(openconnect::OpenConnect::from_settings(
+            settings,
+        )))),
     }
 }
