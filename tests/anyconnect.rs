@@ -998,6 +998,31 @@ fn control_c_while_the_tunnel_comes_up() {
 }
 
 #[test]
+fn control_c_during_a_pacing_pause_of_the_disconnect() {
+    need_icmp!("control_c_during_a_pacing_pause_of_the_disconnect");
+    // The client answers `disconnect` with `Disconnecting` only, so the driver asks `state`
+    // after the --vpncli-delay pause; a Ctrl-C in that pause must not wait it out.
+    let _g = shared();
+    let case = Case::new("lazy_disconnect");
+    let mut live = Live::start(case.command(3, PASSWORD, &["--vpncli-delay", "1500"]));
+    wait_until(Duration::from_secs(30), || {
+        case.state().contains("phase=disconnect_pending")
+    });
+    live.signal(Signal::SIGINT);
+    let (code, took, out) = live.wait_exit(Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    assert!(
+        out.contains("---- vpnmon stopped with Control-C ----"),
+        "{out}"
+    );
+    assert!(out.contains("-- VPN close() -------- Good"), "{out}");
+    assert!(!out.contains(PASSWORD));
+    case.assert_no_sim_left();
+    case.assert_tunnel_down();
+}
+
+#[test]
 fn control_c_during_close() {
     need_icmp!("control_c_during_close");
     let (_case, code, took, out) = ctrl_c_case("slow_disconnect", "phase=disconnecting");

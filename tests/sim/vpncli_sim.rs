@@ -8,10 +8,13 @@
 //! - `VPNCLI_SIM_PIDS`: file the simulator appends its pid to (so a test can check none is left).
 //! - `VPNCLI_SIM_SCENARIO`: ok (default), groups, banner, unknown_state, cert,
 //!   cert_linux, busy, dns, timeout, failed, driver, sso, retry, passcode, second_password,
-//!   answer, eof, crash, crash_hang, hang, slow_connect, slow_disconnect, early_prompt,
+//!   answer, eof, crash, crash_hang, hang, slow_connect, slow_disconnect, lazy_disconnect,
+//!   early_prompt,
 //!   echo_password.
 //!   - crash_hang: crashes like crash; a client started later while the tunnel is up hangs
 //!     before its prompt (`phase=stuck`).
+//!   - lazy_disconnect: `disconnect` answers only `Disconnecting` (`phase=disconnect_pending`);
+//!     the tunnel is down at the next `state`.
 //!   - slow_disconnect: the first disconnect takes 5 s and the tunnel goes down only at its end
 //!     (a CLI killed before then leaves it up); later disconnects are quick.
 //! - `VPNCLI_SIM_DROP_FAST_MS`: drop input typed sooner than this after the last output.
@@ -337,6 +340,11 @@ impl Sim {
             return;
         }
         line("  >> state: Disconnecting");
+        if self.scenario == "lazy_disconnect" {
+            // The prompt comes back before the agent has finished.
+            self.set("phase", "disconnect_pending");
+            return;
+        }
         self.set("phase", "disconnecting");
         line("  >> notice: Disconnect in progress, please wait...");
         if self.scenario == "slow_disconnect" && !self.state.contains_key("slow_done") {
@@ -371,6 +379,10 @@ impl Sim {
                 }
                 Some("disconnect") => self.disconnect(),
                 Some("state") => {
+                    if self.state.get("phase").map(String::as_str) == Some("disconnect_pending") {
+                        self.set("tunnel", "down");
+                        self.set("phase", "idle");
+                    }
                     let st = if self.up() {
                         "Connected"
                     } else {
