@@ -272,10 +272,13 @@ impl Cli {
                     for &b in &buf[..n] {
                         match b {
                             b'\n' => {
-                                let l = String::from_utf8_lossy(&self.tail).trim_end().to_string();
+                                let raw = String::from_utf8_lossy(&self.tail).into_owned();
                                 self.tail.clear();
-                                self.queue.push_back(l.clone());
-                                self.remember(l);
+                                self.queue.push_back(raw.trim_end().to_string());
+                                // Kept untrimmed: the password is masked before any trimming
+                                // (one ending in a space, echoed at a line's end, would
+                                // otherwise lose the space and escape the mask).
+                                self.remember(raw);
                             }
                             b'\r' => {}
                             _ => self.tail.push(b),
@@ -303,7 +306,7 @@ impl Cli {
             let tail = String::from_utf8_lossy(&self.tail).into_owned();
             if let Some(p) = prompt_of(&tail) {
                 self.tail.clear();
-                self.remember(tail.trim_end().to_string());
+                self.remember(tail);
                 self.at_prompt = p == Prompt::Vpn;
                 return Ok(Event::Prompt(p));
             }
@@ -321,15 +324,43 @@ impl Cli {
         }
     }
 
-    /// Waits for the `VPN>` prompt, handing each line to `on_line`.
+    /// Like `next`, but with `grace` a cancel does not stop the wait: it only brings the deadline
+    /// forward to `grace` from when it is seen (`Stop::Timeout` then means "cancelled and the
+    /// grace ran out"). Without `grace` a cancel stops the wait at once.
+    fn next_within(
+        &mut self,
+        deadline: &mut Instant,
+        cancel: &CancellationToken,
+        grace: Option<Duration>,
+    ) -> Result<Event, Stop> {
+        let Some(grace) = grace else {
+            return self.next(*deadline, cancel);
+        };
+        let never = CancellationToken::new();
+        loop {
+            let watch = if cancel.is_cancelled() {
+                *deadline = (*deadline).min(Instant::now() + grace);
+                &never
+            } else {
+                cancel
+            };
+            match self.next(*deadline, watch) {
+                Err(Stop::Cancelled) => continue,
+                r => return r,
+            }
+        }
+    }
+
+    /// Waits for the `VPN>` prompt, handing each line to `on_line` (`grace` as in `next_within`).
     fn until_prompt(
         &mut self,
-        deadline: Instant,
+        mut deadline: Instant,
         cancel: &CancellationToken,
+        grace: Option<Duration>,
         mut on_line: impl FnMut(&str),
     ) -> Result<(), Stop> {
         loop {
-            match self.next(deadline, cancel)? {
+            match self.next_within(&mut deadline, cancel, grace)? {
                 Event::Line(l) => on_line(&l),
                 Event::Prompt(Prompt::Vpn) => return Ok(()),
                 Event::Prompt(_) => {}
@@ -374,23 +405,38 @@ impl Cli {
     }
 
     fn diagnostics(&self, password: &Secret) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .recent
-            .iter()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| password.mask(l))
-            .collect();
         let tail = String::from_utf8_lossy(&self.tail);
-        if !tail.trim().is_empty() {
-            v.push(password.mask(tail.trim_end()));
-        }
-        v
+        masked_lines(
+            self.recent
+                .iter()
+                .map(String::as_str)
+                .chain(std::iter::once(tail.as_ref())),
+            password,
+        )
     }
 
     /// Ends the client process at once and reaps it.
     fn kill(self) {
         kill_child(self.session, self.reaped);
     }
+}
+
+/// The client's lines for the diagnostic block: the password masked first, then trimmed, blank
+/// lines left out. Besides the exact password, its trimmed form is masked too, for a client that
+/// trims what it echoes.
+fn masked_lines<'a>(lines: impl Iterator<Item = &'a str>, password: &Secret) -> Vec<String> {
+    let exact = password.expose();
+    let trimmed = exact.trim();
+    lines
+        .map(|l| {
+            let mut m = password.mask(l);
+            if !trimmed.is_empty() && trimmed != exact {
+                m = m.replace(trimmed, "********");
+            }
+            m.trim_end().to_string()
+        })
+        .filter(|l| !l.trim().is_empty())
+        .collect()
 }
 
 #[cfg(unix)]
@@ -471,6 +517,9 @@ pub struct AnyConnect {
     /// The cancel token of the last open, so close() can hurry after a Ctrl-C.
     cancel: CancellationToken,
     password: Secret,
+    /// After a Ctrl-C a fresh client did not answer within its grace: later close() calls of the
+    /// same stop give up at once instead of waiting for another one.
+    unanswered_after_cancel: bool,
 }
 
 /// How the connect dialogue went.
@@ -488,6 +537,7 @@ impl AnyConnect {
             maybe_up: false,
             cancel: CancellationToken::new(),
             password: Secret::default(),
+            unanswered_after_cancel: false,
         }
     }
 
@@ -538,6 +588,10 @@ impl AnyConnect {
             Stop::Cancelled => {
                 VpnError::cancelled().with_diagnostics(cli.diagnostics(&self.password))
             }
+            // A timeout after a cancel is a grace period that ran out.
+            Stop::Timeout if self.cancel.is_cancelled() => {
+                VpnError::cancelled().with_diagnostics(cli.diagnostics(&self.password))
+            }
             Stop::Timeout => self.fail(
                 cli,
                 VpnErrorKind::Timeout,
@@ -558,19 +612,21 @@ impl AnyConnect {
         cli.send(text)
     }
 
-    /// Starts the client and waits for its first prompt; tells whether its banner says a tunnel
-    /// is up.
+    /// Starts the client and waits for its first prompt, at most `patience`; tells whether its
+    /// banner says a tunnel is up. A cancel stops the wait at once, or with `grace` only brings
+    /// the deadline forward to `grace` from then (used when the client is started to disconnect).
     fn start(
         &mut self,
         cancel: &CancellationToken,
         patience: Duration,
+        grace: Option<Duration>,
     ) -> Result<(Cli, bool), VpnError> {
         let program = self.program()?;
         let mut cli = Cli::spawn(&program)?;
         let deadline = Instant::now() + patience;
         let mut up = false;
         let mut busy = None;
-        let r = cli.until_prompt(deadline, cancel, |l| {
+        let r = cli.until_prompt(deadline, cancel, grace, |l| {
             if l.contains(STATE_CONNECTED) {
                 up = true;
             } else if l.contains("state:") {
@@ -594,39 +650,24 @@ impl AnyConnect {
     }
 
     /// `disconnect` until the client says Disconnected and shows its prompt; bounded by the
-    /// timeout, or by a short grace once cancelled.
+    /// timeout, or by a short grace once cancelled (a cancel, also one that comes during the
+    /// pacing pauses, cuts the wait short instead of abandoning the disconnect).
     fn disconnect(&mut self, cli: &mut Cli, cancel: &CancellationToken) -> Result<(), VpnError> {
-        let start = Instant::now();
-        let hurry = cancel.is_cancelled();
-        let mut deadline = start
-            + if hurry {
+        let mut deadline = Instant::now()
+            + if cancel.is_cancelled() {
                 CANCEL_GRACE * 2
             } else {
                 self.opts.timeout
             };
-        let never = CancellationToken::new();
-        let paced = if hurry {
-            Duration::ZERO
-        } else {
-            self.opts.delay
-        };
         for cmd in [CMD_DISCONNECT, CMD_STATE, CMD_STATE] {
-            if !hurry && !cli.pause(paced, &never) {
-                break;
-            }
+            // The pause ends early on a cancel; the command is sent at once then.
+            cli.pause(self.opts.delay, cancel);
             if let Err(stop) = cli.send(cmd) {
                 return Err(self.stop_error(cli, stop, "while disconnecting"));
             }
             let mut down = false;
             loop {
-                // A Ctrl-C during the disconnect: give it a short grace, then stop waiting.
-                let watch = if cancel.is_cancelled() {
-                    deadline = deadline.min(Instant::now() + CANCEL_GRACE);
-                    &never
-                } else {
-                    cancel
-                };
-                match cli.next(deadline, watch) {
+                match cli.next_within(&mut deadline, cancel, Some(CANCEL_GRACE)) {
                     Ok(Event::Line(l)) => {
                         if l.contains(STATE_DISCONNECTED) {
                             down = true;
@@ -636,12 +677,6 @@ impl AnyConnect {
                     }
                     Ok(Event::Prompt(Prompt::Vpn)) => break,
                     Ok(Event::Prompt(_)) => {}
-                    Err(Stop::Cancelled) => continue,
-                    Err(Stop::Timeout) if cancel.is_cancelled() => {
-                        return Err(
-                            VpnError::cancelled().with_diagnostics(cli.diagnostics(&self.password))
-                        )
-                    }
                     Err(stop) => return Err(self.stop_error(cli, stop, "while disconnecting")),
                 }
             }
@@ -657,17 +692,20 @@ impl AnyConnect {
         ))
     }
 
-    /// Leaves the CLI with `exit` (a short wait), then makes sure the process is gone.
+    /// Leaves the CLI with `exit` (a short wait, cut to a grace on a cancel), then makes sure the
+    /// process is gone.
     fn finish(&self, mut cli: Cli, cancel: &CancellationToken) {
         if !cli.eof && cli.send(CMD_EXIT).is_ok() {
-            let grace = if cancel.is_cancelled() {
-                CANCEL_GRACE
-            } else {
-                Duration::from_secs(2)
-            };
-            let end = Instant::now() + grace;
-            while !cli.eof && Instant::now() < end {
-                cli.pump(POLL);
+            let mut end = Instant::now() + Duration::from_secs(2);
+            while !cli.eof {
+                let now = Instant::now();
+                if cancel.is_cancelled() {
+                    end = end.min(now + CANCEL_GRACE);
+                }
+                if now >= end {
+                    break;
+                }
+                cli.pump((end - now).min(POLL));
                 cli.queue.clear();
             }
         }
@@ -689,20 +727,44 @@ impl AnyConnect {
     /// A fresh client only to take down a tunnel the agent may still hold (after the CLI died
     /// or was killed mid-connect).
     fn recover(&mut self, cancel: &CancellationToken) -> Result<(), VpnError> {
-        let never = CancellationToken::new();
-        // After a Ctrl-C only a short look: the disconnect sent before the kill usually did it.
-        let patience = if cancel.is_cancelled() {
-            RECOVER_GRACE
-        } else {
-            self.opts.timeout
+        let gave_up = || {
+            VpnError::new(
+                VpnErrorKind::Timeout,
+                format!(
+                    "the VPN client did not answer within {} s after Control-C; the tunnel may still be up",
+                    RECOVER_GRACE.as_secs()
+                ),
+            )
         };
-        let (cli, up) = self.start(&never, patience)?;
+        if self.unanswered_after_cancel && cancel.is_cancelled() {
+            return Err(gave_up());
+        }
+        // After a Ctrl-C (also one that comes while waiting) only a short look: the disconnect
+        // sent before the kill usually did it.
+        let (cli, up) = match self.start(cancel, self.opts.timeout, Some(RECOVER_GRACE)) {
+            Ok(r) => r,
+            Err(e) if e.kind == VpnErrorKind::Cancelled => {
+                self.unanswered_after_cancel = true;
+                return Err(gave_up().with_diagnostics(e.diagnostics));
+            }
+            Err(e) => return Err(e),
+        };
         if up || self.maybe_up {
             self.shut_down(cli, cancel)
         } else {
             self.maybe_up = false;
             self.finish(cli, cancel);
             Ok(())
+        }
+    }
+
+    /// `recover` after a failed open; when it fails too, says so in the open's diagnostics.
+    fn recover_noting(&mut self, cancel: &CancellationToken, e: &mut VpnError) {
+        if let Err(r) = self.recover(cancel) {
+            e.diagnostics.push(format!(
+                "taking the tunnel down afterwards failed: {}",
+                r.reason
+            ));
         }
     }
 
@@ -862,6 +924,7 @@ impl VpnClient for AnyConnect {
     ) -> Result<OpenInfo, VpnError> {
         self.cancel = cancel.clone();
         self.password = credentials.password.clone();
+        self.unanswered_after_cancel = false;
         if let Some(cli) = self.cli.take() {
             // Left from an earlier open that was not closed.
             let _ = self.shut_down(cli, cancel);
@@ -883,7 +946,9 @@ impl VpnClient for AnyConnect {
             }
             e
         };
-        let (mut cli, up) = self.start(cancel, self.opts.timeout).map_err(with_note)?;
+        let (mut cli, up) = self
+            .start(cancel, self.opts.timeout, None)
+            .map_err(with_note)?;
         if up {
             self.maybe_up = true;
             if let Err(e) = self.disconnect(&mut cli, cancel) {
@@ -903,14 +968,14 @@ impl VpnClient for AnyConnect {
                 }
                 Ok(OpenInfo { detail })
             }
-            Ok(Outcome::Failed(e)) => {
+            Ok(Outcome::Failed(mut e)) => {
                 // At the prompt the client can disconnect itself; at a question it cannot.
                 if cli.at_prompt && cli.tail.is_empty() && !cli.eof {
                     let _ = self.shut_down(cli, cancel);
                 } else {
                     cli.kill();
                     if self.maybe_up {
-                        let _ = self.recover(cancel);
+                        self.recover_noting(cancel, &mut e);
                     }
                 }
                 Err(with_note(e))
@@ -920,10 +985,10 @@ impl VpnClient for AnyConnect {
                 Err(VpnError::cancelled())
             }
             Err(stop) => {
-                let e = self.stop_error(&cli, stop, "while connecting");
+                let mut e = self.stop_error(&cli, stop, "while connecting");
                 cli.kill();
                 if self.maybe_up {
-                    let _ = self.recover(cancel);
+                    self.recover_noting(cancel, &mut e);
                 }
                 Err(with_note(e))
             }
@@ -981,6 +1046,34 @@ mod tests {
         for (t, want) in cases {
             assert_eq!(prompt_of(t), *want, "{t:?}");
         }
+    }
+
+    #[test]
+    fn a_password_ending_in_a_space_is_masked_at_a_line_end() {
+        let pw = Secret::new("Pw-7f3k9Zq ");
+        let lines = [
+            "  >> notice: you typed Pw-7f3k9Zq ",
+            "  >> notice: password Pw-7f3k9Zq  received",
+            "trimmed echo Pw-7f3k9Zq",
+            "   ",
+            "VPN> ",
+        ];
+        let got = masked_lines(lines.iter().copied(), &pw);
+        assert_eq!(
+            got,
+            vec![
+                "  >> notice: you typed ********",
+                "  >> notice: password ******** received",
+                "trimmed echo ********",
+                "VPN>",
+            ]
+        );
+        // An ordinary password is masked exactly, other text is kept.
+        let got = masked_lines(
+            ["a secret b", "secrets"].into_iter(),
+            &Secret::new("secret"),
+        );
+        assert_eq!(got, vec!["a ******** b", "********s"]);
     }
 
     #[test]

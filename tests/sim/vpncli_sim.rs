@@ -8,7 +8,15 @@
 //! - `VPNCLI_SIM_PIDS`: file the simulator appends its pid to (so a test can check none is left).
 //! - `VPNCLI_SIM_SCENARIO`: ok (default), groups, banner, unknown_state, cert,
 //!   cert_linux, busy, dns, timeout, failed, driver, sso, retry, passcode, second_password,
-//!   answer, eof, crash, hang, slow_connect, slow_disconnect, early_prompt, echo_password.
+//!   answer, eof, crash, crash_hang, hang, slow_connect, slow_disconnect, lazy_disconnect,
+//!   early_prompt,
+//!   echo_password.
+//!   - crash_hang: crashes like crash; a client started later while the tunnel is up hangs
+//!     before its prompt (`phase=stuck`).
+//!   - lazy_disconnect: `disconnect` answers only `Disconnecting` (`phase=disconnect_pending`);
+//!     the tunnel is down at the next `state`.
+//!   - slow_disconnect: the first disconnect takes 5 s and the tunnel goes down only at its end
+//!     (a CLI killed before then leaves it up); later disconnects are quick.
 //! - `VPNCLI_SIM_DROP_FAST_MS`: drop input typed sooner than this after the last output.
 //! - `VPNCLI_SIM_VERSION`: 4 (AnyConnect 4.9 banner, default) or 5 (Secure Client 5.1).
 //! - `VPNCLI_SIM_PASSWORD`: the right password (default `secret`).
@@ -258,6 +266,7 @@ impl Sim {
             if sc == "echo_password" {
                 // A misbehaving build that shows what was typed.
                 line(&format!("  >> notice: password {p} received"));
+                line(&format!("  >> notice: you typed {p}"));
                 line("Login failed.");
                 continue;
             }
@@ -307,7 +316,7 @@ impl Sim {
         line("  >> state: Connecting");
         self.set("tunnel", "up");
         self.set("host", host);
-        if sc == "crash" {
+        if sc == "crash" || sc == "crash_hang" {
             std::process::abort();
         }
         self.step();
@@ -331,13 +340,19 @@ impl Sim {
             return;
         }
         line("  >> state: Disconnecting");
-        // The agent takes the tunnel down whatever happens to the CLI from here.
-        self.set("tunnel", "down");
+        if self.scenario == "lazy_disconnect" {
+            // The prompt comes back before the agent has finished.
+            self.set("phase", "disconnect_pending");
+            return;
+        }
         self.set("phase", "disconnecting");
         line("  >> notice: Disconnect in progress, please wait...");
-        if self.scenario == "slow_disconnect" {
+        if self.scenario == "slow_disconnect" && !self.state.contains_key("slow_done") {
+            self.set("slow_done", "1");
             std::thread::sleep(Duration::from_secs(5));
         }
+        // Only now is the tunnel down: a CLI killed during the wait leaves it up.
+        self.set("tunnel", "down");
         line("  >> state: Disconnecting");
         line("  >> state: Disconnected");
         line("  >> notice: Ready to connect.");
@@ -345,6 +360,10 @@ impl Sim {
     }
 
     fn run(&mut self) {
+        if self.scenario == "crash_hang" && self.up() {
+            self.set("phase", "stuck");
+            self.hang();
+        }
         self.banner();
         loop {
             self.prompt();
@@ -360,6 +379,10 @@ impl Sim {
                 }
                 Some("disconnect") => self.disconnect(),
                 Some("state") => {
+                    if self.state.get("phase").map(String::as_str) == Some("disconnect_pending") {
+                        self.set("tunnel", "down");
+                        self.set("phase", "idle");
+                    }
                     let st = if self.up() {
                         "Connected"
                     } else {
