@@ -19,8 +19,10 @@ pub struct Monitor {
     pub vpn: Option<Box<dyn VpnClient>>,
     pub sinks: Vec<Box<dyn Sink>>,
     pub cancel: CancellationToken,
-    /// False once a close failed or could not be confirmed: the exit status then says so.
+    /// False once the last close failed or could not be confirmed: the exit status says so.
     pub vpn_closed: bool,
+    /// Why a close cut short by Ctrl-C was not confirmed (retried once more at the end).
+    close_unconfirmed: Option<String>,
 }
 
 /// What the monitor remembers of a site's targets file between cycles, so a file that becomes
@@ -48,6 +50,7 @@ impl Monitor {
             sinks,
             cancel,
             vpn_closed: true,
+            close_unconfirmed: None,
         }
     }
 
@@ -156,10 +159,8 @@ impl Monitor {
                 records.extend(out.records);
                 cancelled |= out.cancelled;
                 if let Some(reason) = out.close_unconfirmed {
-                    self.vpn_closed = false;
-                    self.notice(&format!(
-                        "VPN close() was not confirmed before stopping: {reason}"
-                    ));
+                    // Retried by the guard close in `end()`; said only if that fails too.
+                    self.close_unconfirmed = Some(reason);
                 }
                 if cancelled {
                     break;
@@ -198,14 +199,20 @@ impl Monitor {
     }
 
     fn end(&mut self, end: RunEnd) -> anyhow::Result<RunEnd> {
-        // The cycle closes what it opened; this is the last guard for a tunnel left behind,
-        // skipped when a close was already cut short (the client is gone; retrying would only
-        // delay the stop).
-        if self.vpn_closed {
-            if let Some(v) = self.vpn.as_deref_mut() {
-                if let Err(e) = tokio::task::block_in_place(|| v.close()) {
+        // The cycle closes what it opened; this is the last guard for a tunnel left behind, and
+        // the retry of a close that Ctrl-C cut short (drivers bound it by their grace periods).
+        if let Some(v) = self.vpn.as_deref_mut() {
+            match tokio::task::block_in_place(|| v.close()) {
+                Ok(()) => self.vpn_closed = true,
+                Err(e) => {
                     self.vpn_closed = false;
-                    let line = format!("VPN close() failed: {e}; the tunnel may still be up");
+                    let earlier = self
+                        .close_unconfirmed
+                        .take()
+                        .map(|r| format!(" (first attempt: {r})"))
+                        .unwrap_or_default();
+                    let line =
+                        format!("VPN close() failed: {e}{earlier}; the tunnel may still be up");
                     self.notice(&line);
                 }
             }
