@@ -230,3 +230,180 @@ impl Monitor {
         Ok(end)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Cli;
+    use crate::probe::fake::TableProber;
+    use crate::vpn::fake::{FakeOpen, FakeVpn};
+    use crate::vpn::VpnError;
+    use clap::Parser;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    /// Records what the monitor told the sinks, as short lines.
+    #[derive(Clone, Default)]
+    struct Spy(Arc<Mutex<Vec<String>>>);
+
+    impl Sink for Spy {
+        fn notice(&mut self, line: &str) {
+            self.0.lock().unwrap().push(format!("notice {line}"));
+        }
+        fn cycle_start(&mut self, cycle: u64, of: Option<u64>, _at: chrono::DateTime<Local>) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("start {cycle} of {of:?}"));
+        }
+        fn record(&mut self, r: &Record) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("{} {}", r.test, r.result));
+        }
+        fn cycle_end(&mut self, rep: &CycleReport, _c: &CancellationToken) -> anyhow::Result<()> {
+            let n = rep.records.len();
+            self.0.lock().unwrap().push(format!(
+                "end {} rows {n} cancelled {}",
+                rep.cycle, rep.cancelled
+            ));
+            Ok(())
+        }
+        fn waiting(&mut self, _d: Duration, _n: chrono::DateTime<Local>) {
+            self.0.lock().unwrap().push("waiting".into());
+        }
+        fn finish(&mut self, end: RunEnd) -> anyhow::Result<()> {
+            self.0.lock().unwrap().push(format!("finish {end:?}"));
+            Ok(())
+        }
+    }
+
+    fn monitor(
+        args: &[&str],
+        vpn: FakeVpn,
+        prober: TableProber,
+    ) -> (Monitor, Spy, CancellationToken) {
+        let dir = std::env::temp_dir().join(format!("vpnmon-monitor-test-{}", std::process::id()));
+        let mut argv = vec!["vpnmon", "--vpnurlip", "gw.example", "--targets"];
+        let t = dir.join("none.csv");
+        let t = t.to_str().unwrap().to_string();
+        argv.push(&t);
+        argv.extend_from_slice(args);
+        let settings = crate::settings::from_cli(Cli::try_parse_from(argv).unwrap(), None).unwrap();
+        let spy = Spy::default();
+        let cancel = CancellationToken::new();
+        let m = Monitor::new(
+            settings,
+            Box::new(prober),
+            Some(Box::new(vpn)),
+            vec![Box::new(spy.clone())],
+            cancel.clone(),
+        );
+        (m, spy, cancel)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn runs_the_requested_cycles_then_completes() {
+        let (mut m, spy, _) = monitor(
+            &["--cycles", "2", "--delay", "0"],
+            FakeVpn::new(vec![FakeOpen::Succeed]),
+            TableProber::new(&[("gw.example", 2)]),
+        );
+        let end = m.run().await.unwrap();
+        assert_eq!(end, RunEnd::Completed { cycles: 2 });
+        let seen = spy.0.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            vec![
+                "notice Running without a vpnmon targets file",
+                "start 1 of Some(2)",
+                "VPN ping Good",
+                "VPN open Good",
+                "VPN close Good",
+                "end 1 rows 3 cancelled false",
+                "waiting",
+                "start 2 of Some(2)",
+                "VPN ping Good",
+                "VPN open Good",
+                "VPN close Good",
+                "end 2 rows 3 cancelled false",
+                "finish Completed { cycles: 2 }",
+            ]
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stop_during_the_delay_ends_at_once() {
+        let (mut m, spy, cancel) = monitor(
+            &["--cycles", "-1", "--delay", "3600"],
+            FakeVpn::new(vec![FakeOpen::Succeed]),
+            TableProber::new(&[("gw.example", 2)]),
+        );
+        let c = cancel.clone();
+        let s2 = spy.clone();
+        tokio::spawn(async move {
+            while !s2.0.lock().unwrap().iter().any(|l| l == "waiting") {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            c.cancel();
+        });
+        let t = std::time::Instant::now();
+        let end = tokio::time::timeout(Duration::from_secs(5), m.run())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(t.elapsed() < Duration::from_secs(2));
+        assert_eq!(
+            end,
+            RunEnd::Stopped {
+                cycles: 1,
+                vpn_closed: true
+            }
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_close_cut_short_is_retried_and_reported_when_it_fails_again() {
+        for (second, closed) in [
+            (Ok(()), true),
+            (
+                Err(VpnError::new(
+                    crate::vpn::VpnErrorKind::Timeout,
+                    "no answer",
+                )),
+                false,
+            ),
+        ] {
+            let mut vpn = FakeVpn::new(vec![FakeOpen::Succeed]);
+            vpn.close_results = [Err(VpnError::cancelled()), second].into_iter().collect();
+            let log = vpn.log.clone();
+            let (mut m, spy, _) = monitor(
+                &["--cycles", "3", "--delay", "0"],
+                vpn,
+                TableProber::new(&[("gw.example", 2)]),
+            );
+            let end = m.run().await.unwrap();
+            assert_eq!(
+                end,
+                RunEnd::Stopped {
+                    cycles: 0,
+                    vpn_closed: closed
+                }
+            );
+            assert_eq!(m.vpn_closed, closed);
+            assert_eq!(log.calls().iter().filter(|c| *c == "close").count(), 2);
+            let seen = spy.0.lock().unwrap().clone();
+            assert!(
+                seen.contains(&"end 1 rows 2 cancelled true".to_string()),
+                "{seen:?}"
+            );
+            let notice = seen.iter().any(|l| {
+                l.starts_with(
+                    "notice VPN close() failed: no answer (first attempt: stopped by Control-C)",
+                )
+            });
+            assert_eq!(notice, !closed, "{seen:?}");
+        }
+    }
+}

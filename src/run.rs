@@ -60,13 +60,6 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
     let code = rt.block_on(async move {
         let cancel = CancellationToken::new();
         crate::platform::watch_signals(cancel.clone());
-        let prober = match IcmpProber::new() {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("Error: {e}");
-                return EXIT_FATAL;
-            }
-        };
         let mut vpn = match crate::vpn::driver_for(&settings) {
             Ok(v) => v,
             Err(e) => {
@@ -80,6 +73,14 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
                 return EXIT_FATAL;
             }
         }
+        // The client is looked for first: a missing client is the more useful message.
+        let prober = match IcmpProber::new() {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("Error: {e}");
+                return EXIT_FATAL;
+            }
+        };
         let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
         sinks.push(Box::new(DatalogSink::from_args(
             &settings.datalog,

@@ -32,6 +32,8 @@ impl FakeLog {
 pub struct FakeVpn {
     pub opens: Vec<FakeOpen>,
     pub close_result: Result<(), VpnError>,
+    /// Results for the next closes, used before `close_result`.
+    pub close_results: std::collections::VecDeque<Result<(), VpnError>>,
     pub log: FakeLog,
     open_now: bool,
 }
@@ -42,6 +44,7 @@ impl FakeVpn {
         FakeVpn {
             opens,
             close_result: Ok(()),
+            close_results: Default::default(),
             log: FakeLog::default(),
             open_now: false,
         }
@@ -88,6 +91,8 @@ impl VpnClient for FakeVpn {
     fn close(&mut self) -> Result<(), VpnError> {
         self.log.push("close".into());
         self.open_now = false;
-        self.close_result.clone()
+        self.close_results
+            .pop_front()
+            .unwrap_or_else(|| self.close_result.clone())
     }
 }

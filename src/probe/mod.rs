@@ -18,6 +18,9 @@ use surge_ping::{Client, Config, PingIdentifier, PingSequence, SurgeError, ICMP}
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+#[cfg(test)]
+pub mod fake;
+
 /// The result of pinging one host.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PingOutcome {
