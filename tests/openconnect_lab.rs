@@ -1,6 +1,6 @@
 //! End-to-end tests of `--vpnclient openconnect` against a real ocserv gateway: the real vpnmon
 //! binary runs inside the client namespace of a lab made by tests/lab/lab-up.sh (see
-//! docs/openconnect.md). Each test builds its own lab (unique name: pid + test index) and tears
+//! the README, "Try it against a real gateway"). Each test builds its own lab (unique name: pid + test index) and tears
 //! it down on drop, also on panic; the tests run one at a time behind a lock so that timing on a
 //! busy machine does not mix them up. Skipped with a printed reason when not root, without
 //! /dev/net/tun or without the lab's programs.
