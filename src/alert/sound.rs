@@ -167,8 +167,8 @@ impl Sink for SoundSink {
 /// Plays `n` beeps on the default device, opened for this and dropped after.
 fn play(sound: &Sound, n: usize) -> Result<(), String> {
     use rodio::Source;
-    let mut device =
-        quiet_stderr(rodio::DeviceSinkBuilder::open_default_sink).map_err(|e| e.to_string())?;
+    let mut device = crate::platform::quiet_stderr(rodio::DeviceSinkBuilder::open_default_sink)
+        .map_err(|e| e.to_string())?;
     device.log_on_drop(false);
     let player = rodio::Player::connect_new(device.mixer());
     for _ in 0..n {
@@ -197,36 +197,6 @@ fn play(sound: &Sound, n: usize) -> Result<(), String> {
     drop(player);
     drop(device);
     Ok(())
-}
-
-/// Runs `f` with file descriptor 2 pointed at /dev/null, so ALSA's ~20 lines of complaints about
-/// a missing device stay off the user's terminal. Only around the device open; anything another
-/// thread writes to stderr in those milliseconds is lost too (vpnmon writes its messages to
-/// stdout, except with `--json`, where they go to stderr).
-#[cfg(unix)]
-fn quiet_stderr<T>(f: impl FnOnce() -> T) -> T {
-    use std::os::fd::AsRawFd;
-    let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else {
-        return f();
-    };
-    let _ = std::io::stderr().flush();
-    // SAFETY: dup/dup2/close on descriptors we own or on 2, restored before returning.
-    let saved = unsafe { libc::dup(2) };
-    if saved < 0 {
-        return f();
-    }
-    unsafe { libc::dup2(null.as_raw_fd(), 2) };
-    let out = f();
-    unsafe {
-        libc::dup2(saved, 2);
-        libc::close(saved);
-    }
-    out
-}
-
-#[cfg(not(unix))]
-fn quiet_stderr<T>(f: impl FnOnce() -> T) -> T {
-    f()
 }
 
 #[cfg(test)]

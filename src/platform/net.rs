@@ -57,3 +57,18 @@ pub fn raise_rcvbuf(socket: &surge_ping::AsyncSocket, want: usize) -> usize {
 pub fn raise_rcvbuf(_socket: &surge_ping::AsyncSocket, want: usize) -> usize {
     want
 }
+
+/// Whether a network interface of this name exists (a tun device is up).
+#[cfg(unix)]
+pub fn interface_present(name: &str) -> bool {
+    match std::ffi::CString::new(name) {
+        // SAFETY: a valid NUL-terminated string; if_nametoindex only reads it.
+        Ok(c) => unsafe { libc::if_nametoindex(c.as_ptr()) != 0 },
+        Err(_) => false,
+    }
+}
+
+#[cfg(not(unix))]
+pub fn interface_present(_name: &str) -> bool {
+    false
+}

@@ -185,3 +185,32 @@ mod tests {
         );
     }
 }
+
+/// Asks a child to stop as Ctrl-C would (SIGINT), so it can log off; a no-op where there are no
+/// signals (the caller kills after its grace period).
+#[cfg(unix)]
+pub fn interrupt(child: &std::process::Child) {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGINT);
+    }
+}
+
+#[cfg(not(unix))]
+pub fn interrupt(_child: &std::process::Child) {}
+
+/// Whether `p` is a file this user may run.
+pub fn is_executable(p: &std::path::Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p)
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    }
+    #[cfg(not(unix))]
+    {
+        p.is_file()
+    }
+}

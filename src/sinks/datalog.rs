@@ -292,8 +292,7 @@ pub fn is_busy(e: &std::io::Error) -> bool {
     if e.kind() == std::io::ErrorKind::PermissionDenied {
         return true;
     }
-    // ERROR_SHARING_VIOLATION, ERROR_LOCK_VIOLATION
-    cfg!(windows) && matches!(e.raw_os_error(), Some(32) | Some(33))
+    crate::platform::is_sharing_violation(e)
 }
 
 /// Appends bytes to the file at a path.

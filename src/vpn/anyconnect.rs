@@ -8,7 +8,7 @@
 
 use super::{Credentials, OpenInfo, Secret, VpnClient, VpnError, VpnErrorKind};
 use crate::cli::AnyConnectArgs;
-use expectrl::session::OsSession;
+use crate::platform::pty::{exit_text, kill_child, wait_readable, OsSession};
 use expectrl::Expect;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -437,73 +437,6 @@ fn masked_lines<'a>(lines: impl Iterator<Item = &'a str>, password: &Secret) -> 
         })
         .filter(|l| !l.trim().is_empty())
         .collect()
-}
-
-#[cfg(unix)]
-fn wait_readable(session: &OsSession, wait: Duration) {
-    use std::os::fd::AsRawFd;
-    let mut fds = libc::pollfd {
-        fd: session.get_stream().as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let ms = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
-    // SAFETY: one valid pollfd on a descriptor the session owns for the duration of the call.
-    unsafe {
-        libc::poll(&mut fds, 1, ms);
-    }
-}
-
-#[cfg(windows)]
-fn wait_readable(_session: &OsSession, wait: Duration) {
-    std::thread::sleep(wait.min(Duration::from_millis(20)));
-}
-
-#[cfg(unix)]
-fn exit_text(session: &OsSession) -> Option<String> {
-    use expectrl::process::unix::WaitStatus;
-    match session.get_process().status() {
-        Ok(WaitStatus::Exited(_, 0)) => Some("the client ended its output and exited".into()),
-        Ok(WaitStatus::Exited(_, c)) => Some(format!("the client exited with status {c}")),
-        Ok(WaitStatus::Signaled(_, sig, _)) => Some(format!("the client crashed ({sig:?})")),
-        Ok(WaitStatus::StillAlive) => None,
-        Ok(_) => None,
-        Err(_) => Some("the client's output ended".into()),
-    }
-}
-
-#[cfg(windows)]
-fn exit_text(session: &OsSession) -> Option<String> {
-    if session.get_process().is_alive() {
-        return None;
-    }
-    Some(match session.get_process().wait(Some(0)) {
-        Ok(0) => "the client ended its output and exited".into(),
-        Ok(c) => format!("the client exited with status {c:#x}"),
-        Err(_) => "the client's output ended".into(),
-    })
-}
-
-#[cfg(unix)]
-fn kill_child(mut session: OsSession, reaped: bool) {
-    if reaped {
-        return;
-    }
-    let pid = session.get_process().pid().as_raw();
-    // SAFETY: signals our own child, which we have not reaped yet.
-    unsafe {
-        libc::kill(pid, libc::SIGKILL);
-    }
-    let _ = session.get_process_mut().wait();
-}
-
-#[cfg(windows)]
-fn kill_child(mut session: OsSession, _reaped: bool) {
-    // Closing the pseudo-console alone does not end the program: terminate it, then wait.
-    if session.get_process().is_alive() {
-        let _ = session.get_process_mut().exit(1);
-        let _ = session.get_process().wait(Some(2000));
-    }
 }
 
 // ---- The driver ---------------------------------------------------------------------------

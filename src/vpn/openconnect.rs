@@ -211,7 +211,7 @@ impl OpenConnect {
     }
 
     fn tun_present(&self) -> bool {
-        tun_present(&self.interface)
+        crate::platform::net::interface_present(&self.interface)
     }
 
     /// Ends the session: SIGINT, wait up to `grace`, kill, reap. Returns how it exited (None if
@@ -224,7 +224,7 @@ impl OpenConnect {
             s.drain();
             return (Some(st), true);
         }
-        signal(&s.child, Sig::Int);
+        crate::platform::process::interrupt(&s.child);
         let deadline = Instant::now() + grace;
         loop {
             s.drain();
@@ -287,39 +287,6 @@ fn interface_name(pid: u32) -> String {
     s.truncate(15);
     s
 }
-
-#[cfg(unix)]
-fn tun_present(name: &str) -> bool {
-    match std::ffi::CString::new(name) {
-        // SAFETY: a valid NUL-terminated string; if_nametoindex only reads it.
-        Ok(c) => unsafe { libc::if_nametoindex(c.as_ptr()) != 0 },
-        Err(_) => false,
-    }
-}
-
-#[cfg(not(unix))]
-fn tun_present(_name: &str) -> bool {
-    false
-}
-
-enum Sig {
-    Int,
-}
-
-#[cfg(unix)]
-fn signal(child: &Child, sig: Sig) {
-    use nix::sys::signal::{kill, Signal};
-    use nix::unistd::Pid;
-    let s = match sig {
-        Sig::Int => Signal::SIGINT,
-    };
-    if let Ok(pid) = i32::try_from(child.id()) {
-        let _ = kill(Pid::from_raw(pid), s);
-    }
-}
-
-#[cfg(not(unix))]
-fn signal(_child: &Child, _sig: Sig) {}
 
 /// Reads `r` line by line (also a last line without newline) into `tx`, password-masked.
 fn pump(r: impl Read + Send + 'static, tx: mpsc::Sender<String>, secret: super::Secret) {
@@ -528,7 +495,9 @@ impl VpnClient for OpenConnect {
                     match seen {
                         Seen::Configured(l) => configured = Some(l),
                         Seen::ScriptDone(true) => {
-                            if configured.is_some() && tun_present(&self.interface) {
+                            if configured.is_some()
+                                && crate::platform::net::interface_present(&self.interface)
+                            {
                                 let detail = configured.map(|c| {
                                     format!(
                                         "{} on {}",
@@ -651,26 +620,12 @@ impl Drop for OpenConnect {
 /// The program as given if it holds a path separator, else the first match on PATH.
 fn find_program(program: &Path) -> Option<PathBuf> {
     if program.components().count() > 1 || program.is_absolute() {
-        return is_executable(program).then(|| program.to_path_buf());
+        return crate::platform::process::is_executable(program).then(|| program.to_path_buf());
     }
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|d| d.join(program))
-        .find(|p| is_executable(p))
-}
-
-fn is_executable(p: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(p)
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false)
-    }
-    #[cfg(not(unix))]
-    {
-        p.is_file()
-    }
+        .find(|p| crate::platform::process::is_executable(p))
 }
 
 #[cfg(test)]
