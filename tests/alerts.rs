@@ -854,10 +854,14 @@ fn the_hook_gets_the_facts_in_env_and_json_on_stdin() {
     }
     let out = stdout_of(
         vpnmon(&dir, "127.0.0.1,alive\nlost.invalid,db server\n")
+            .env("VPNMON_PASSWORD", "vpn-Secret-71")
+            .env("VPNMON_SMTP_PASSWORD", "smtp-Secret-72")
             .args(["--cycles", "2", "--quiet", "--on-alert"])
             .arg(&script),
     );
     let env = std::fs::read_to_string(dir.path("env.txt")).expect("hook ran");
+    // Secrets given to vpnmon are not handed on to the user's program.
+    assert!(!env.contains("Secret-7"), "{env}");
     for want in [
         "VPNMON_EVENT=down",
         "VPNMON_TEST=Target ping",

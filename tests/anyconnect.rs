@@ -291,6 +291,24 @@ fn connects_and_disconnects_with_the_4x_client() {
 }
 
 #[test]
+fn secrets_in_vpnmons_environment_are_not_handed_to_the_client() {
+    need_icmp!("secrets_in_vpnmons_environment_are_not_handed_to_the_client");
+    let _g = shared();
+    let case = Case::new("ok");
+    let out = case
+        .command(1, PASSWORD, &[])
+        .env("VPNMON_PASSWORD", PASSWORD)
+        .env("VPNMON_SMTP_PASSWORD", "smtp-secret")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let state = case.state();
+    assert!(state.contains("secret_env=none"), "{state}");
+    assert!(state.contains("password=right"), "{state}");
+    case.assert_no_sim_left();
+}
+
+#[test]
 fn connects_with_the_5x_client() {
     need_icmp!("connects_with_the_5x_client");
     let _g = shared();

@@ -92,6 +92,7 @@ fn run(program: &PathBuf, site: &str, ev: &Event, console: Console) -> Result<()
         "cycle": ev.cycle,
     });
     let mut cmd = Command::new(program);
+    crate::platform::process::without_secrets(&mut cmd);
     cmd.stdin(Stdio::piped())
         .stdout(console.stdio())
         .stderr(Stdio::inherit());

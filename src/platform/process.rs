@@ -77,7 +77,7 @@ mod imp {
         let mut ended = Vec::new();
         for name in names {
             // `pkill -x` matches the whole process name only; status 0 means one was signalled.
-            let ok = Command::new("pkill")
+            let ok = without_secrets(&mut Command::new("pkill"))
                 .args(["-KILL", "-x", name])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -104,7 +104,7 @@ mod imp {
         for name in names {
             let image = format!("{name}.exe");
             // taskkill /IM matches the image name exactly; status 0 means one was ended.
-            let ok = Command::new("taskkill")
+            let ok = without_secrets(&mut Command::new("taskkill"))
                 .args(["/F", "/IM", &image])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -213,4 +213,15 @@ pub fn is_executable(p: &std::path::Path) -> bool {
     {
         p.is_file()
     }
+}
+
+/// Environment variables that carry secrets to vpnmon; no child program is given them.
+pub const SECRET_ENV: &[&str] = &["VPNMON_PASSWORD", "VPNMON_SMTP_PASSWORD"];
+
+/// Removes the secret variables from what `cmd` will pass to its program.
+pub fn without_secrets(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    for k in SECRET_ENV {
+        cmd.env_remove(k);
+    }
+    cmd
 }

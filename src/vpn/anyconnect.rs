@@ -227,7 +227,9 @@ unsafe impl Send for Cli {}
 
 impl Cli {
     fn spawn(program: &Path) -> Result<Cli, VpnError> {
-        let session = OsSession::spawn(Command::new(program)).map_err(|e| {
+        let mut cmd = Command::new(program);
+        crate::platform::process::without_secrets(&mut cmd);
+        let session = OsSession::spawn(cmd).map_err(|e| {
             VpnError::new(
                 VpnErrorKind::ClientMissing,
                 format!(

@@ -477,5 +477,10 @@ fn main() {
         password: std::env::var("VPNCLI_SIM_PASSWORD").unwrap_or_else(|_| "secret".into()),
     };
     sim.load();
+    // Whether vpnmon handed its secrets on in the environment (recorded, never their values).
+    let inherited = ["VPNMON_PASSWORD", "VPNMON_SMTP_PASSWORD"]
+        .iter()
+        .any(|k| std::env::var_os(k).is_some());
+    sim.set("secret_env", if inherited { "inherited" } else { "none" });
     sim.run();
 }
