@@ -4,7 +4,9 @@
 //! The SMTP server is a few lines of std::net below rather than Python's aiosmtpd: Python's
 //! stdlib `smtpd` is gone since 3.12 and aiosmtpd would be one more thing CI must install.
 
+mod core_support;
 use assert_cmd::Command;
+use core_support::{is_root, Netns};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -680,49 +682,9 @@ fn a_hanging_smtp_server_delays_neither_the_cycles_nor_ctrl_c() {
 // Recovery, in a network namespace of our own (root): a route makes 127.0.0.9 unreachable for
 // three cycles, then goes away.
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-struct Netns(String);
-
-impl Netns {
-    fn create() -> Option<Netns> {
-        let name = format!("alerts{}", std::process::id());
-        let ok = std::process::Command::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if !ok {
-            return None;
-        }
-        let ns = Netns(name);
-        ns.ip(&["link", "set", "lo", "up"]).then_some(ns)
-    }
-    fn ip(&self, args: &[&str]) -> bool {
-        std::process::Command::new("ip")
-            .arg("-n")
-            .arg(&self.0)
-            .args(args)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "del", &self.0])
-            .status();
-    }
-}
-
 /// Binds a loopback listener inside the namespace, from a thread that joins it.
 fn listener_in(ns: &Netns) -> std::io::Result<TcpListener> {
-    let path = format!("/run/netns/{}", ns.0);
+    let path = format!("/run/netns/{}", ns.name);
     std::thread::spawn(move || {
         use std::os::fd::AsRawFd;
         let f = std::fs::File::open(&path)?;
@@ -738,7 +700,7 @@ fn listener_in(ns: &Netns) -> std::io::Result<TcpListener> {
 
 #[test]
 fn down_then_recovered_mails_once_each_across_cycles() {
-    let Some(ns) = Netns::create() else {
+    let Some(ns) = Netns::new(format!("alerts{}", std::process::id())).ok() else {
         // As root the namespace must work: a failure there is a broken test bed, not a skip.
         assert!(
             !is_root(),
@@ -756,12 +718,12 @@ fn down_then_recovered_mails_once_each_across_cycles() {
         "table",
         "local",
     ];
-    assert!(ns.ip(&ROUTE), "cannot add the route");
+    ns.ip(&ROUTE).expect("add the route");
     let smtp = SmtpServer::start_on(listener_in(&ns).expect("listener in netns"));
     let dir = Dir::new();
     let bin = assert_cmd::cargo::cargo_bin("vpnmon");
     let mut child = std::process::Command::new("ip")
-        .args(["netns", "exec", &ns.0])
+        .args(["netns", "exec", &ns.name])
         .arg(&bin)
         .current_dir(dir.tmp.path())
         .env("RUST_BACKTRACE", "0")
@@ -799,7 +761,7 @@ fn down_then_recovered_mails_once_each_across_cycles() {
     let mails_after_3 = smtp.mails();
     let mut del = ROUTE;
     del[1] = "del";
-    assert!(ns.ip(&del), "cannot delete the route");
+    ns.ip(&del).expect("delete the route");
     let out = child.wait_with_output().expect("wait");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");

@@ -3,6 +3,8 @@
 //! Gateway and targets are on 127.0.0.x (real ICMP on loopback).
 #![cfg(unix)]
 
+mod core_support;
+use core_support::{is_root, Netns};
 use nix::sys::signal::Signal;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -39,11 +41,6 @@ macro_rules! need_icmp {
             return;
         }
     };
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
 }
 
 /// Tests that start a program named like Cisco's take this exclusively: every vpnmon run ends
@@ -913,48 +910,6 @@ fn sigterm_during_a_hung_connect() {
     );
 }
 
-/// A network namespace of this test's own, deleted on drop (also on panic).
-struct Netns(String);
-
-impl Netns {
-    fn new(name: String) -> Result<Netns, String> {
-        let ip = |args: &[&str]| -> Result<(), String> {
-            let out = Command::new("ip")
-                .args(args)
-                .output()
-                .map_err(|e| format!("ip: {e}"))?;
-            if out.status.success() {
-                Ok(())
-            } else {
-                Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-            }
-        };
-        ip(&["netns", "add", &name])?;
-        let ns = Netns(name);
-        ip(&["netns", "exec", &ns.0, "ip", "link", "set", "lo", "up"])?;
-        Ok(ns)
-    }
-
-    fn exec(&self, prog: &str, args: &[&str]) -> Result<(), String> {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.0, prog])
-            .args(args)
-            .output()
-            .map_err(|e| format!("{prog}: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-        }
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
-    }
-}
-
 #[test]
 fn control_c_during_the_sweep() {
     need_icmp!("control_c_during_the_sweep");
@@ -983,7 +938,7 @@ fn control_c_during_the_sweep() {
         "127.0.0.2,host two\n127.0.0.9,silent host\n",
     )
     .unwrap();
-    let wrapper = ["ip", "netns", "exec", ns.0.as_str()];
+    let wrapper = ["ip", "netns", "exec", ns.name.as_str()];
     let mut live = Live::start(case.command_in(&wrapper, 1, PASSWORD, &["--timeout", "30"]));
     live.wait_line("-- VPN open() --------- Good", Duration::from_secs(20));
     assert!(case.state().contains("tunnel=up"));

@@ -122,6 +122,41 @@ fn sh(args: &[&str]) -> Result<(), String> {
     }
 }
 
+/// A network namespace of a test's own, with its loopback up; deleted on drop (also on panic).
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new(name: impl Into<String>) -> Result<Netns, String> {
+        let name = name.into();
+        sh(&["ip", "netns", "add", &name])?;
+        let ns = Netns { name };
+        ns.ip(&["link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    /// `ip -n NAME ARGS…`
+    pub fn ip(&self, args: &[&str]) -> Result<(), String> {
+        let mut all = vec!["ip", "-n", self.name.as_str()];
+        all.extend_from_slice(args);
+        sh(&all)
+    }
+
+    /// Runs `prog ARGS…` inside the namespace.
+    pub fn exec(&self, prog: &str, args: &[&str]) -> Result<(), String> {
+        let mut all = vec!["ip", "netns", "exec", self.name.as_str(), prog];
+        all.extend_from_slice(args);
+        sh(&all)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = sh(&["ip", "netns", "del", &self.name]);
+    }
+}
+
 /// Two namespaces joined by a veth pair: `client` (where vpnmon runs) and `facility`, whose
 /// loopback answers for 198.18.16.0/20 (and the named hosts), except for addresses nft drops.
 ///   198.18.1.1 answers, 198.18.1.2 drops about half the echo requests, 198.18.1.3 drops all,
@@ -129,6 +164,8 @@ fn sh(args: &[&str]) -> Result<(), String> {
 pub struct Lab {
     pub client: String,
     pub facility: String,
+    // Dropped last, deleting the namespaces.
+    _ns: Vec<Netns>,
 }
 
 pub const GOOD_HOST: &str = "198.18.1.1";
@@ -143,12 +180,15 @@ impl Lab {
             return Err("needs root to create network namespaces".into());
         }
         let id = format!("{}{}", tag, std::process::id() % 100000);
+        let (client, facility) = (format!("vmc-{id}"), format!("vmf-{id}"));
+        let made = Netns::new(&client).and_then(|c| Netns::new(&facility).map(|f| vec![c, f]));
+        let ns = made.unwrap_or_else(|e| panic!("cannot build the namespace lab as root: {e}"));
         let lab = Lab {
-            client: format!("vmc-{id}"),
-            facility: format!("vmf-{id}"),
+            client,
+            facility,
+            _ns: ns,
         };
         if let Err(e) = lab.build(&id) {
-            drop_lab(&lab);
             panic!("cannot build the namespace lab as root: {e}");
         }
         Ok(lab)
@@ -157,10 +197,6 @@ impl Lab {
     fn build(&self, id: &str) -> Result<(), String> {
         let (c, f) = (self.client.as_str(), self.facility.as_str());
         let (vc, vf) = (format!("vc{id}"), format!("vf{id}"));
-        sh(&["ip", "netns", "add", c])?;
-        sh(&["ip", "netns", "add", f])?;
-        sh(&["ip", "-n", c, "link", "set", "lo", "up"])?;
-        sh(&["ip", "-n", f, "link", "set", "lo", "up"])?;
         sh(&[
             "ip", "-n", c, "link", "add", &vc, "type", "veth", "peer", "name", &vf, "netns", f,
         ])?;
@@ -237,16 +273,5 @@ impl Lab {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.client]).arg(program);
         c
-    }
-}
-
-fn drop_lab(lab: &Lab) {
-    let _ = sh(&["ip", "netns", "del", &lab.client]);
-    let _ = sh(&["ip", "netns", "del", &lab.facility]);
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        drop_lab(self);
     }
 }
