@@ -167,8 +167,9 @@ impl Sink for SoundSink {
 /// Plays `n` beeps on the default device, opened for this and dropped after.
 fn play(sound: &Sound, n: usize) -> Result<(), String> {
     use rodio::Source;
-    let mut device = crate::platform::quiet_stderr(rodio::DeviceSinkBuilder::open_default_sink)
-        .map_err(|e| e.to_string())?;
+    let mut device =
+        crate::platform::quiet_audio_errors(rodio::DeviceSinkBuilder::open_default_sink)
+            .map_err(|e| e.to_string())?;
     device.log_on_drop(false);
     let player = rodio::Player::connect_new(device.mixer());
     for _ in 0..n {

@@ -43,34 +43,18 @@ async fn wait_for_stop() {
 
 pub mod process;
 
-/// Runs `f` with file descriptor 2 pointed at /dev/null, so ALSA's ~20 lines of complaints about
-/// a missing device stay off the user's terminal. Only around the device open; anything another
-/// thread writes to stderr in those milliseconds is lost too (vpnmon writes its messages to
-/// stdout, except with `--json`, where they go to stderr).
-#[cfg(unix)]
-pub fn quiet_stderr<T>(f: impl FnOnce() -> T) -> T {
-    use std::os::fd::AsRawFd;
-    let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else {
-        return f();
-    };
-    use std::io::Write;
-    let _ = std::io::stderr().flush();
-    // SAFETY: dup/dup2/close on descriptors we own or on 2, restored before returning.
-    let saved = unsafe { libc::dup(2) };
-    if saved < 0 {
-        return f();
-    }
-    unsafe { libc::dup2(null.as_raw_fd(), 2) };
-    let out = f();
-    unsafe {
-        libc::dup2(saved, 2);
-        libc::close(saved);
-    }
-    out
+/// Runs `f` (which opens the audio device) with alsa-lib's complaints about a missing device
+/// (~20 lines) captured for this thread instead of written to the user's terminal. Other
+/// threads' output to stderr is untouched.
+#[cfg(target_os = "linux")]
+pub fn quiet_audio_errors<T>(f: impl FnOnce() -> T) -> T {
+    // Each call starts an empty capture buffer; what alsa-lib says there is dropped.
+    let _captured = alsa::Output::local_error_handler();
+    f()
 }
 
-#[cfg(not(unix))]
-pub fn quiet_stderr<T>(f: impl FnOnce() -> T) -> T {
+#[cfg(not(target_os = "linux"))]
+pub fn quiet_audio_errors<T>(f: impl FnOnce() -> T) -> T {
     f()
 }
 
