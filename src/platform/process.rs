@@ -27,7 +27,7 @@ pub fn kill_by_exact_name(names: &[&str]) -> Vec<Ended> {
 
 #[cfg(target_os = "linux")]
 mod imp {
-    use super::Ended;
+    use super::{without_secrets, Ended};
     use nix::sys::signal::{self, Signal};
     use nix::unistd::Pid;
 
@@ -70,7 +70,7 @@ mod imp {
 
 #[cfg(all(unix, not(target_os = "linux")))]
 mod imp {
-    use super::Ended;
+    use super::{without_secrets, Ended};
     use std::process::{Command, Stdio};
 
     pub fn kill(names: &[&str]) -> Vec<Ended> {
@@ -96,7 +96,7 @@ mod imp {
 
 #[cfg(windows)]
 mod imp {
-    use super::Ended;
+    use super::{without_secrets, Ended};
     use std::process::{Command, Stdio};
 
     pub fn kill(names: &[&str]) -> Vec<Ended> {
