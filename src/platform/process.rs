@@ -27,7 +27,7 @@ pub fn kill_by_exact_name(names: &[&str]) -> Vec<Ended> {
 
 #[cfg(target_os = "linux")]
 mod imp {
-    use super::{without_secrets, Ended};
+    use super::Ended;
     use nix::sys::signal::{self, Signal};
     use nix::unistd::Pid;
 
