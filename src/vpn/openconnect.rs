@@ -852,6 +852,16 @@ impl VpnClient for OpenConnect {
 
     fn close(&mut self) -> Result<(), VpnError> {
         if self.session.is_none() {
+            // Also the retry after a close cut short by Ctrl-C: Ok only if the device is gone.
+            if self.tun_present() && !self.wait_tun_gone(TUN_GONE_WAIT) {
+                return Err(VpnError::new(
+                    VpnErrorKind::Other,
+                    format!(
+                        "the tun device {} is still present after openconnect exited",
+                        self.interface
+                    ),
+                ));
+            }
             return Ok(());
         }
         let (cancelled, r) = self.close_session();
@@ -1110,6 +1120,18 @@ mod tests {
         assert!(e.reason.contains("already dropped"), "{}", e.reason);
         // Nothing left to close: the retry at the end is Ok.
         assert_eq!(oc.close(), Ok(()));
+    }
+
+    #[test]
+    fn a_close_with_nothing_open_still_checks_the_device() {
+        let cancel = CancellationToken::new();
+        let mut oc = with_child("exit 0", &cancel);
+        oc.session = None;
+        assert_eq!(oc.close(), Ok(()));
+        // A device that stays (lo exists everywhere): not confirmed.
+        oc.interface = "lo".into();
+        let e = oc.close().unwrap_err();
+        assert!(e.reason.contains("still present"), "{}", e.reason);
     }
 
     #[test]
