@@ -1231,4 +1231,61 @@ mod tests {
         assert!(!s && !l, "stale script left");
         assert!(m, "a live vpnmon's script was removed");
     }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_stale_openconnect_of_a_dead_vpnmon_is_interrupted() {
+        let mut c = Command::new("true").spawn().unwrap();
+        c.wait().unwrap();
+        let dead = c.id();
+        // A stand-in named openconnect (a script's process name is its file name), ended by
+        // SIGINT; one for a live vpnmon (this process) must be left alone.
+        let dir = tempfile::tempdir().unwrap();
+        let prog = dir.path().join("openconnect");
+        std::fs::write(
+            &prog,
+            "#!/bin/sh\ntrap 'exit 0' INT\nwhile :; do sleep 0.05; done\n",
+        )
+        .unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let start = |owner: u32| {
+            Command::new(&prog)
+                .arg("--interface")
+                .arg(interface_name(owner))
+                .spawn()
+                .unwrap()
+        };
+        let mut stale = start(dead);
+        let mut live = start(std::process::id());
+        let shown = |pid: u32| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "openconnect")
+        };
+        let until = Instant::now() + Duration::from_secs(5);
+        while !(shown(stale.id()) && shown(live.id())) {
+            assert!(Instant::now() < until, "stand-ins never showed their name");
+            std::thread::sleep(POLL);
+        }
+        clean_up_stale();
+        let until = Instant::now() + Duration::from_secs(5);
+        let ended = loop {
+            if let Ok(Some(_)) = stale.try_wait() {
+                break true;
+            }
+            if Instant::now() >= until {
+                break false;
+            }
+            std::thread::sleep(POLL);
+        };
+        let live_running = matches!(live.try_wait(), Ok(None));
+        let _ = stale.kill();
+        let _ = live.kill();
+        let _ = stale.wait();
+        let _ = live.wait();
+        assert!(ended, "the dead vpnmon's openconnect was not ended");
+        assert!(live_running, "a live vpnmon's openconnect was ended");
+    }
 }
