@@ -225,3 +225,75 @@ pub fn without_secrets(cmd: &mut std::process::Command) -> &mut std::process::Co
     }
     cmd
 }
+
+/// Processes whose name is exactly `name`, each with its command line (Linux; elsewhere none are
+/// found, which only means no stale clean-up there).
+pub fn list_named(name: &str) -> Vec<(u32, Vec<String>)> {
+    let mut found = Vec::new();
+    #[cfg(target_os = "linux")]
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(comm) = std::fs::read_to_string(entry.path().join("comm")) else {
+                continue;
+            };
+            if comm.trim_end_matches('\n') != name {
+                continue;
+            }
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let args = cmdline
+                .split(|b| *b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            found.push((pid, args));
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = name;
+    found
+}
+
+/// Whether a process with this id exists (any owner). Where this cannot be told, true, so that
+/// callers leave the process's things alone.
+pub fn is_alive(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        use nix::errno::Errno;
+        use nix::unistd::Pid;
+        let Ok(raw) = i32::try_from(pid) else {
+            return false;
+        };
+        !matches!(
+            nix::sys::signal::kill(Pid::from_raw(raw), None),
+            Err(Errno::ESRCH)
+        )
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
+}
+
+/// Sends SIGINT to a process by id (Unix; a no-op elsewhere).
+pub fn interrupt_pid(pid: u32) {
+    #[cfg(unix)]
+    {
+        use nix::sys::signal::{kill, Signal};
+        use nix::unistd::Pid;
+        if let Ok(raw) = i32::try_from(pid) {
+            let _ = kill(Pid::from_raw(raw), Signal::SIGINT);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = pid;
+}

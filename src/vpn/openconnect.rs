@@ -10,6 +10,14 @@
 //!   script done, and the tun device present.
 //! - close() sends SIGINT (openconnect logs off), waits, kills after a grace period, and confirms
 //!   the tun device is gone.
+//! - openconnect runs in its own process group (a terminal's Ctrl-C reaches only vpnmon, which
+//!   then logs off in order) and, on Linux, with a parent-death signal (SIGTERM: openconnect
+//!   logs off and runs the disconnect script) so that a vpnmon killed without clean-up (kill -9,
+//!   a second Ctrl-C) does not leave a tunnel behind. The signal fires when the *thread* that
+//!   forked the child ends, so children are forked by a thread the driver owns for its lifetime.
+//!   check() also ends openconnects and removes scripts left by a vpnmon that no longer runs.
+//! - A tunnel that drops while up and that openconnect reconnects by itself (`attempt-reconnect`,
+//!   `reconnect` through the script) is reported: the close is a Fail with that reason.
 
 use super::{Credentials, OpenInfo, VpnClient, VpnError, VpnErrorKind, DEFAULT_VPN_TIMEOUT};
 use crate::settings::Settings;
@@ -27,6 +35,14 @@ const CLOSE_GRACE: Duration = Duration::from_secs(5);
 const CANCEL_GRACE: Duration = Duration::from_millis(500);
 /// How long the tun device may take to disappear after openconnect exited.
 const TUN_GONE_WAIT: Duration = Duration::from_millis(500);
+/// The same after Ctrl-C (grace + this + polling stay under a second).
+const CANCEL_TUN_GONE_WAIT: Duration = Duration::from_millis(250);
+/// Prefix of the private directory holding the connect script: `vpnmon-oc-<pid>-<random>`.
+const SCRIPT_DIR_PREFIX: &str = "vpnmon-oc-";
+/// What the tunnel dropping during a session is reported as.
+const DROPPED_RECONNECTED: &str = "the tunnel dropped during the cycle and openconnect reconnected";
+const DROPPED_NOT_RECONNECTED: &str =
+    "the tunnel dropped during the cycle and openconnect had not reconnected";
 /// How often waits look at the child, the output and the cancel token.
 const POLL: Duration = Duration::from_millis(20);
 /// Lines of client output kept for the diagnostic block.
@@ -90,14 +106,65 @@ pub struct OpenConnect {
     interface: String,
     script: Option<ScriptFile>,
     session: Option<Session>,
+    spawner: Option<Spawner>,
 }
 
-/// The connect script on disk, removed on drop.
-struct ScriptFile(PathBuf);
+/// The connect script in its private (0700, random name) directory; both removed on drop.
+struct ScriptFile {
+    dir: PathBuf,
+    path: PathBuf,
+}
 
 impl Drop for ScriptFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_file(&self.path);
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+type SpawnRequest = (Command, mpsc::Sender<std::io::Result<Child>>);
+
+/// A thread that forks the children and lives as long as the driver, so that the children's
+/// parent-death signal (tied to the forking thread on Linux) fires only when vpnmon ends.
+struct Spawner {
+    tx: Option<mpsc::Sender<SpawnRequest>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Spawner {
+    fn start() -> std::io::Result<Spawner> {
+        let (tx, rx) = mpsc::channel::<SpawnRequest>();
+        let thread = std::thread::Builder::new()
+            .name("openconnect-spawner".into())
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(cmd.spawn());
+                }
+            })?;
+        Ok(Spawner {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    fn spawn(&self, cmd: Command) -> std::io::Result<Child> {
+        let (reply, answer) = mpsc::channel();
+        let gone = || std::io::Error::other("the spawner thread ended");
+        self.tx
+            .as_ref()
+            .ok_or_else(gone)?
+            .send((cmd, reply))
+            .map_err(|_| gone())?;
+        answer.recv().map_err(|_| gone())?
+    }
+}
+
+impl Drop for Spawner {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 
@@ -108,10 +175,21 @@ struct Session {
     tail: VecDeque<String>,
     /// The Ctrl-C token of the open, so close() can hurry after a cancel.
     cancel: CancellationToken,
+    /// Times the connect script was run with `attempt-reconnect` (the tunnel dropped) and with
+    /// `reconnect` (openconnect brought it back).
+    drops: u32,
+    reconnects: u32,
 }
 
 impl Session {
     fn note(&mut self, line: String) {
+        if let Some(rest) = line.trim().strip_prefix(SCRIPT_MARK) {
+            match rest.split_whitespace().next() {
+                Some("attempt-reconnect") => self.drops += 1,
+                Some("reconnect") => self.reconnects += 1,
+                _ => {}
+            }
+        }
         if self.tail.len() == KEEP_LINES {
             self.tail.pop_front();
         }
@@ -142,6 +220,7 @@ impl OpenConnect {
             interface: interface_name(std::process::id()),
             script: None,
             session: None,
+            spawner: None,
         }
     }
 
@@ -152,12 +231,29 @@ impl OpenConnect {
 
     fn write_script(&mut self) -> Result<PathBuf, VpnError> {
         if let Some(s) = &self.script {
-            return Ok(s.0.clone());
+            return Ok(s.path.clone());
         }
-        let path =
-            std::env::temp_dir().join(format!("vpnmon-openconnect-{}.sh", std::process::id()));
+        let base = script_base_dir().ok_or_else(|| {
+            VpnError::new(
+                VpnErrorKind::Other,
+                format!(
+                    "the temporary directory {} holds characters a shell would interpret, and /tmp is not usable; set TMPDIR to a plain path (letters, digits, / . _ -)",
+                    std::env::temp_dir().display()
+                ),
+            )
+        })?;
+        let err = |what: &Path, e: std::io::Error| {
+            VpnError::new(
+                VpnErrorKind::Other,
+                format!(
+                    "cannot write the openconnect connect script {}: {e}",
+                    what.display()
+                ),
+            )
+        };
+        let dir = make_private_dir(&base).map_err(|e| err(&base, e))?;
+        let path = dir.join("connect.sh");
         let write = || -> std::io::Result<()> {
-            let _ = std::fs::remove_file(&path);
             let mut opts = std::fs::OpenOptions::new();
             opts.write(true).create_new(true);
             #[cfg(unix)]
@@ -169,16 +265,12 @@ impl OpenConnect {
             f.write_all(SCRIPT.as_bytes())?;
             f.sync_all()
         };
-        write().map_err(|e| {
-            VpnError::new(
-                VpnErrorKind::Other,
-                format!(
-                    "cannot write the openconnect connect script {}: {e}",
-                    path.display()
-                ),
-            )
-        })?;
-        self.script = Some(ScriptFile(path.clone()));
+        let file = ScriptFile {
+            dir,
+            path: path.clone(),
+        };
+        write().map_err(|e| err(&path, e))?;
+        self.script = Some(file);
         Ok(path)
     }
 
@@ -203,11 +295,48 @@ impl OpenConnect {
             c.arg("--no-dtls");
         }
         c.arg("--").arg(gateway);
+        // The passwords must not be inherited by openconnect, its script or a wrapper
+        // (/proc/PID/environ); the VPN password goes through stdin only.
+        crate::platform::process::without_secrets(&mut c);
         c.env("LC_ALL", "C")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::CommandExt;
+            // Its own process group: a terminal's Ctrl-C goes to vpnmon only, which logs off.
+            c.process_group(0);
+        }
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::unix::process::CommandExt;
+            let parent = std::process::id();
+            // SAFETY: only async-signal-safe calls (prctl, getppid) between fork and exec.
+            unsafe {
+                c.pre_exec(move || {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    // vpnmon died between fork and prctl: do not start at all.
+                    if libc::getppid() as u32 != parent {
+                        return Err(std::io::Error::other("vpnmon exited"));
+                    }
+                    Ok(())
+                });
+            }
+        }
         c
+    }
+
+    fn spawn(&mut self, cmd: Command) -> std::io::Result<Child> {
+        if self.spawner.is_none() {
+            self.spawner = Some(Spawner::start()?);
+        }
+        match &self.spawner {
+            Some(s) => s.spawn(cmd),
+            None => Err(std::io::Error::other("no spawner thread")),
+        }
     }
 
     fn tun_present(&self) -> bool {
@@ -253,8 +382,8 @@ impl OpenConnect {
         (None, false)
     }
 
-    fn wait_tun_gone(&self) -> bool {
-        let deadline = Instant::now() + TUN_GONE_WAIT;
+    fn wait_tun_gone(&self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
         while self.tun_present() {
             if Instant::now() >= deadline {
                 return false;
@@ -267,16 +396,164 @@ impl OpenConnect {
     /// Stops a failed or cancelled open and returns `err` with the client's last lines.
     fn abort(&mut self, err: VpnError, grace: Duration) -> VpnError {
         self.stop(grace);
-        let diag = self
+        let (diag, cancelled) = self
             .session
             .take()
-            .map(|s| s.diagnostics())
+            .map(|s| (s.diagnostics(), s.cancel.is_cancelled()))
             .unwrap_or_default();
-        self.wait_tun_gone();
+        self.wait_tun_gone(if cancelled {
+            CANCEL_TUN_GONE_WAIT
+        } else {
+            TUN_GONE_WAIT
+        });
         if err.diagnostics.is_empty() {
             err.with_diagnostics(diag)
         } else {
             err
+        }
+    }
+}
+
+/// Whether openconnect can be given `p` as `--script` unquoted: it runs the script through
+/// `/bin/sh -c`, so spaces or shell metacharacters would break or be interpreted.
+fn shell_safe(p: &Path) -> bool {
+    p.to_str().is_some_and(|s| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/._-+".contains(c))
+    })
+}
+
+/// Where the script's private directory goes: the temporary directory if its path is shell-safe,
+/// else /tmp.
+fn script_base_dir() -> Option<PathBuf> {
+    let tmp = std::env::temp_dir();
+    if !cfg!(unix) || shell_safe(&tmp) {
+        return Some(tmp);
+    }
+    let fallback = PathBuf::from("/tmp");
+    (cfg!(unix) && fallback.is_dir()).then_some(fallback)
+}
+
+/// 64 unpredictable bits (the kernel's random source; a hash of the time as a fallback).
+fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_ok()
+    {
+        return u64::from_ne_bytes(b);
+    }
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}
+
+/// Creates `base/vpnmon-oc-<pid>-<random>` with mode 0700 (never reusing an existing entry).
+fn make_private_dir(base: &Path) -> std::io::Result<PathBuf> {
+    let mut last = None;
+    for _ in 0..16 {
+        let dir = base.join(format!(
+            "{SCRIPT_DIR_PREFIX}{}-{:016x}",
+            std::process::id(),
+            random_u64()
+        ));
+        let mut b = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            b.mode(0o700);
+        }
+        match b.create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no free name")))
+}
+
+/// The vpnmon pid in an openconnect command line's `--interface vpnmon<pid>`.
+fn interface_owner(args: &[String]) -> Option<u32> {
+    let name = args.iter().enumerate().find_map(|(i, a)| {
+        if a == "--interface" || a == "-i" {
+            args.get(i + 1).map(String::as_str)
+        } else {
+            a.strip_prefix("--interface=")
+        }
+    })?;
+    name.strip_prefix("vpnmon")?.parse().ok()
+}
+
+/// The vpnmon pid in a script entry's name: `vpnmon-oc-<pid>-<random>` or the older
+/// `vpnmon-openconnect-<pid>.sh`.
+fn script_owner(file_name: &str) -> Option<u32> {
+    if let Some(rest) = file_name.strip_prefix(SCRIPT_DIR_PREFIX) {
+        return rest.split_once('-')?.0.parse().ok();
+    }
+    file_name
+        .strip_prefix("vpnmon-openconnect-")?
+        .strip_suffix(".sh")?
+        .parse()
+        .ok()
+}
+
+/// Ends openconnects and removes connect scripts left by a vpnmon that no longer runs (killed
+/// without clean-up, before the parent-death signal existed or where there is none).
+fn clean_up_stale() {
+    let me = std::process::id();
+    let stale = |n: u32| n != me && !crate::platform::process::is_alive(n);
+    let mut ended = Vec::new();
+    for (pid, args) in crate::platform::process::list_named("openconnect") {
+        if interface_owner(&args).is_some_and(stale) {
+            crate::platform::process::interrupt_pid(pid);
+            ended.push(pid);
+        }
+    }
+    // Let them log off and run the disconnect script before it is removed.
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until && ended.iter().any(|p| crate::platform::process::is_alive(*p)) {
+        std::thread::sleep(POLL);
+    }
+    let mut bases = vec![std::env::temp_dir()];
+    if cfg!(unix) && !bases.iter().any(|b| b == Path::new("/tmp")) {
+        bases.push(PathBuf::from("/tmp"));
+    }
+    for base in bases {
+        let Ok(dir) = std::fs::read_dir(&base) else {
+            continue;
+        };
+        for entry in dir.flatten() {
+            let name = entry.file_name();
+            let Some(owner) = name.to_str().and_then(script_owner) else {
+                continue;
+            };
+            if !stale(owner) {
+                continue;
+            }
+            // Only our own entries, never through a link.
+            let Ok(meta) = std::fs::symlink_metadata(entry.path()) else {
+                continue;
+            };
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::MetadataExt;
+                // SAFETY: geteuid has no preconditions.
+                if meta.uid() != unsafe { libc::geteuid() } {
+                    continue;
+                }
+            }
+            if meta.is_dir() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            } else if meta.is_file() {
+                let _ = std::fs::remove_file(entry.path());
+            }
         }
     }
 }
@@ -424,6 +701,7 @@ impl VpnClient for OpenConnect {
                 ));
             }
         }
+        clean_up_stale();
         self.write_script().map(|_| ())
     }
 
@@ -440,8 +718,8 @@ impl VpnClient for OpenConnect {
             return Err(VpnError::cancelled());
         }
         let script = self.write_script()?;
-        let mut cmd = self.command(gateway, &credentials.username, &script);
-        let mut child = cmd.spawn().map_err(|e| {
+        let cmd = self.command(gateway, &credentials.username, &script);
+        let mut child = self.spawn(cmd).map_err(|e| {
             VpnError::new(
                 VpnErrorKind::ClientMissing,
                 format!("cannot start {}: {e}", self.program.display()),
@@ -463,6 +741,8 @@ impl VpnClient for OpenConnect {
             lines: rx,
             tail: VecDeque::new(),
             cancel: cancel.clone(),
+            drops: 0,
+            reconnects: 0,
         });
 
         let deadline = Instant::now() + self.timeout;
@@ -571,41 +851,91 @@ impl VpnClient for OpenConnect {
 
     fn close(&mut self) -> Result<(), VpnError> {
         if self.session.is_none() {
+            // Also the retry after a close cut short by Ctrl-C: Ok only if the device is gone.
+            if self.tun_present() && !self.wait_tun_gone(TUN_GONE_WAIT) {
+                return Err(VpnError::new(
+                    VpnErrorKind::Other,
+                    format!(
+                        "the tun device {} is still present after openconnect exited",
+                        self.interface
+                    ),
+                ));
+            }
             return Ok(());
         }
-        let (status, had_exited) = self.stop(CLOSE_GRACE);
-        let diag = self
+        let (cancelled, r) = self.close_session();
+        match r {
+            // Cut short by Ctrl-C (killed after the short grace, or openconnect already ended by
+            // the signal): not a result about the gateway. The monitor retries close() at the end.
+            Err(e) if cancelled => Err(VpnError {
+                kind: VpnErrorKind::Cancelled,
+                ..e
+            }),
+            r => r,
+        }
+    }
+}
+
+impl OpenConnect {
+    /// close() proper; also says whether Ctrl-C came before the end.
+    fn close_session(&mut self) -> (bool, Result<(), VpnError>) {
+        let cancelled = self
+            .session
+            .as_ref()
+            .is_some_and(|s| s.cancel.is_cancelled());
+        let (status, had_exited) = self.stop(if cancelled { CANCEL_GRACE } else { CLOSE_GRACE });
+        let (diag, drops, reconnects, cancelled) = self
             .session
             .take()
-            .map(|s| s.diagnostics())
+            .map(|s| {
+                (
+                    s.diagnostics(),
+                    s.drops,
+                    s.reconnects,
+                    s.cancel.is_cancelled(),
+                )
+            })
             .unwrap_or_default();
-        let gone = self.wait_tun_gone();
+        let gone = self.wait_tun_gone(if cancelled {
+            CANCEL_TUN_GONE_WAIT
+        } else {
+            TUN_GONE_WAIT
+        });
         if had_exited {
             let how = status.map(|s| s.to_string()).unwrap_or_default();
-            return Err(VpnError::new(
+            let e = VpnError::new(
                 VpnErrorKind::ClientDied,
                 format!("the tunnel had already dropped (openconnect exited, {how})"),
-            )
-            .with_diagnostics(diag));
+            );
+            return (cancelled, Err(e.with_diagnostics(diag)));
         }
         if status.is_none() {
-            return Err(VpnError::new(
+            let e = VpnError::new(
                 VpnErrorKind::Timeout,
                 "openconnect did not log off in time and was killed",
-            )
-            .with_diagnostics(diag));
+            );
+            return (cancelled, Err(e.with_diagnostics(diag)));
         }
         if !gone {
-            return Err(VpnError::new(
+            let e = VpnError::new(
                 VpnErrorKind::Other,
                 format!(
                     "the tun device {} is still present after openconnect exited",
                     self.interface
                 ),
-            )
-            .with_diagnostics(diag));
+            );
+            return (cancelled, Err(e.with_diagnostics(diag)));
         }
-        Ok(())
+        if drops > 0 {
+            let reason = if reconnects >= drops {
+                DROPPED_RECONNECTED
+            } else {
+                DROPPED_NOT_RECONNECTED
+            };
+            let e = VpnError::new(VpnErrorKind::Other, reason);
+            return (cancelled, Err(e.with_diagnostics(diag)));
+        }
+        (cancelled, Ok(()))
     }
 }
 
@@ -682,10 +1012,279 @@ mod tests {
             interface: interface_name(1),
             script: None,
             session: None,
+            spawner: None,
         };
         let e = oc.check().unwrap_err();
         assert_eq!(e.kind, VpnErrorKind::ClientMissing);
         assert!(e.reason.contains("--openconnect PATH"), "{}", e.reason);
         assert!(find_program(Path::new("sh")).is_some());
+    }
+
+    /// A driver whose session is `sh -c SCRIPT` (standing in for openconnect), with `cancel`.
+    fn with_child(script: &str, cancel: &CancellationToken) -> OpenConnect {
+        let mut oc = OpenConnect {
+            program: PathBuf::from("sh"),
+            servercert: None,
+            cafile: None,
+            no_dtls: false,
+            timeout: DEFAULT_VPN_TIMEOUT,
+            // No such device: the tun check passes at once.
+            interface: "vpnmonnone0".into(),
+            script: None,
+            session: None,
+            spawner: None,
+        };
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(script)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = oc.spawn(cmd).unwrap();
+        let (tx, rx) = mpsc::channel();
+        pump(
+            child.stdout.take().unwrap(),
+            tx,
+            super::super::Secret::new("pw"),
+        );
+        oc.session = Some(Session {
+            child,
+            lines: rx,
+            tail: VecDeque::new(),
+            cancel: cancel.clone(),
+            drops: 0,
+            reconnects: 0,
+        });
+        oc
+    }
+
+    #[test]
+    fn a_drop_and_reconnect_during_the_session_fails_the_close() {
+        let cancel = CancellationToken::new();
+        let mut oc = with_child(
+            "echo 'vpnmon-script: attempt-reconnect 0'; echo 'vpnmon-script: reconnect 0'; \
+             echo ready; exec sleep 30",
+            &cancel,
+        );
+        // Wait until the lines are out (the child then only sleeps).
+        let until = Instant::now() + Duration::from_secs(5);
+        while oc.session.as_ref().unwrap().tail.len() < 3 {
+            assert!(Instant::now() < until, "no output from the child");
+            let s = oc.session.as_mut().unwrap();
+            if let Ok(l) = s.lines.recv_timeout(POLL) {
+                s.note(l);
+            }
+        }
+        let e = oc.close().unwrap_err();
+        assert_eq!(e.kind, VpnErrorKind::Other);
+        assert_eq!(e.reason, DROPPED_RECONNECTED);
+
+        let mut oc = with_child(
+            "echo 'vpnmon-script: attempt-reconnect 0'; exec sleep 30",
+            &cancel,
+        );
+        let until = Instant::now() + Duration::from_secs(5);
+        while oc.session.as_ref().unwrap().drops == 0 {
+            assert!(Instant::now() < until, "no output from the child");
+            oc.session.as_mut().unwrap().drain();
+            std::thread::sleep(POLL);
+        }
+        assert_eq!(oc.close().unwrap_err().reason, DROPPED_NOT_RECONNECTED);
+
+        let mut oc = with_child("exec sleep 30", &cancel);
+        assert_eq!(oc.close(), Ok(()));
+    }
+
+    #[test]
+    fn a_close_cut_short_by_ctrl_c_is_cancelled_not_a_failure() {
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        // Ignores SIGINT: killed after the short grace.
+        let mut oc = with_child("trap '' INT; while :; do sleep 0.05; done", &cancel);
+        std::thread::sleep(Duration::from_millis(100));
+        let t = Instant::now();
+        let e = oc.close().unwrap_err();
+        assert_eq!(e.kind, VpnErrorKind::Cancelled, "{e:?}");
+        assert!(e.reason.contains("killed"), "{}", e.reason);
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+        // Already gone (the signal reached it too).
+        let mut oc = with_child("exit 1", &cancel);
+        let until = Instant::now() + Duration::from_secs(5);
+        while !matches!(oc.session.as_mut().unwrap().child.try_wait(), Ok(Some(_))) {
+            assert!(Instant::now() < until);
+            std::thread::sleep(POLL);
+        }
+        let e = oc.close().unwrap_err();
+        assert_eq!(e.kind, VpnErrorKind::Cancelled, "{e:?}");
+        assert!(e.reason.contains("already dropped"), "{}", e.reason);
+        // Nothing left to close: the retry at the end is Ok.
+        assert_eq!(oc.close(), Ok(()));
+    }
+
+    #[test]
+    fn a_close_with_nothing_open_still_checks_the_device() {
+        let cancel = CancellationToken::new();
+        let mut oc = with_child("exit 0", &cancel);
+        oc.session = None;
+        assert_eq!(oc.close(), Ok(()));
+        // A device that stays (lo exists everywhere): not confirmed.
+        oc.interface = "lo".into();
+        let e = oc.close().unwrap_err();
+        assert!(e.reason.contains("still present"), "{}", e.reason);
+    }
+
+    #[test]
+    fn the_password_is_not_in_the_childs_environment() {
+        let oc = OpenConnect {
+            program: PathBuf::from("openconnect"),
+            servercert: None,
+            cafile: None,
+            no_dtls: false,
+            timeout: DEFAULT_VPN_TIMEOUT,
+            interface: interface_name(1),
+            script: None,
+            session: None,
+            spawner: None,
+        };
+        let c = oc.command("gw", "u", Path::new("/x.sh"));
+        let removed: Vec<_> = c
+            .get_envs()
+            .filter(|(_, v)| v.is_none())
+            .map(|(k, _)| k.to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            removed.contains(&"VPNMON_PASSWORD".to_string()),
+            "{removed:?}"
+        );
+        assert!(
+            removed.contains(&"VPNMON_SMTP_PASSWORD".to_string()),
+            "{removed:?}"
+        );
+    }
+
+    #[test]
+    fn script_dirs_are_private_random_and_shell_safe() {
+        let base = tempfile::tempdir().unwrap();
+        let a = make_private_dir(base.path()).unwrap();
+        let b = make_private_dir(base.path()).unwrap();
+        assert_ne!(a, b);
+        let name = a.file_name().unwrap().to_str().unwrap();
+        assert_eq!(script_owner(name), Some(std::process::id()));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&a).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700);
+        }
+        assert!(shell_safe(Path::new("/tmp/vpnmon-oc-12-00ff/connect.sh")));
+        for bad in [
+            "/tmp/my dir",
+            "/tmp/a;b",
+            "/tmp/$(x)",
+            "/tmp/'q'",
+            "/tmp/a\\b",
+            "",
+        ] {
+            assert!(!shell_safe(Path::new(bad)), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn owners_of_stale_things() {
+        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            interface_owner(&args(&["openconnect", "--interface", "vpnmon4242", "gw"])),
+            Some(4242)
+        );
+        assert_eq!(
+            interface_owner(&args(&["openconnect", "--interface=vpnmon7"])),
+            Some(7)
+        );
+        assert_eq!(
+            interface_owner(&args(&["openconnect", "--interface", "tun0"])),
+            None
+        );
+        assert_eq!(script_owner("vpnmon-oc-99-0123abcd"), Some(99));
+        assert_eq!(script_owner("vpnmon-openconnect-98.sh"), Some(98));
+        assert_eq!(script_owner("vpnmon-other-1"), None);
+    }
+
+    #[test]
+    fn stale_scripts_of_dead_vpnmons_are_removed() {
+        // A pid that is surely not running: a child that has exited and been reaped.
+        let mut c = Command::new("true").spawn().unwrap();
+        c.wait().unwrap();
+        let dead = c.id();
+        let tmp = std::env::temp_dir();
+        let stale = tmp.join(format!("{SCRIPT_DIR_PREFIX}{dead}-{:016x}", random_u64()));
+        let legacy = tmp.join(format!("vpnmon-openconnect-{dead}.sh"));
+        let mine = make_private_dir(&tmp).unwrap();
+        std::fs::create_dir(&stale).unwrap();
+        std::fs::write(stale.join("connect.sh"), "").unwrap();
+        std::fs::write(&legacy, "").unwrap();
+        clean_up_stale();
+        let (s, l, m) = (stale.exists(), legacy.exists(), mine.exists());
+        let _ = std::fs::remove_dir_all(&mine);
+        let _ = std::fs::remove_dir_all(&stale);
+        let _ = std::fs::remove_file(&legacy);
+        assert!(!s && !l, "stale script left");
+        assert!(m, "a live vpnmon's script was removed");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_stale_openconnect_of_a_dead_vpnmon_is_interrupted() {
+        let mut c = Command::new("true").spawn().unwrap();
+        c.wait().unwrap();
+        let dead = c.id();
+        // A stand-in named openconnect (a script's process name is its file name), ended by
+        // SIGINT; one for a live vpnmon (this process) must be left alone.
+        let dir = tempfile::tempdir().unwrap();
+        let prog = dir.path().join("openconnect");
+        std::fs::write(
+            &prog,
+            "#!/bin/sh\ntrap 'exit 0' INT\nwhile :; do sleep 0.05; done\n",
+        )
+        .unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let start = |owner: u32| {
+            Command::new(&prog)
+                .arg("--interface")
+                .arg(interface_name(owner))
+                .spawn()
+                .unwrap()
+        };
+        let mut stale = start(dead);
+        let mut live = start(std::process::id());
+        let shown = |pid: u32| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "openconnect")
+        };
+        let until = Instant::now() + Duration::from_secs(5);
+        while !(shown(stale.id()) && shown(live.id())) {
+            assert!(Instant::now() < until, "stand-ins never showed their name");
+            std::thread::sleep(POLL);
+        }
+        clean_up_stale();
+        let until = Instant::now() + Duration::from_secs(5);
+        let ended = loop {
+            if let Ok(Some(_)) = stale.try_wait() {
+                break true;
+            }
+            if Instant::now() >= until {
+                break false;
+            }
+            std::thread::sleep(POLL);
+        };
+        let live_running = matches!(live.try_wait(), Ok(None));
+        let _ = stale.kill();
+        let _ = live.kill();
+        let _ = stale.wait();
+        let _ = live.wait();
+        assert!(ended, "the dead vpnmon's openconnect was not ended");
+        assert!(live_running, "a live vpnmon's openconnect was ended");
     }
 }

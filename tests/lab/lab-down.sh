@@ -13,7 +13,15 @@ if [[ ${2:-} != --keep-lock ]]; then
 fi
 
 pids=()
-[[ -f $LABDIR/ocserv.pid ]] && pids+=("$(cat "$LABDIR/ocserv.pid")")
+# ocserv.pid only if that process is still ocserv in this lab's gateway namespace (a PID may
+# have been reused by anything since).
+if [[ -f $LABDIR/ocserv.pid ]]; then
+    p=$(cat "$LABDIR/ocserv.pid")
+    if [[ $p =~ ^[0-9]+$ ]] && [[ $(cat "/proc/$p/comm" 2>/dev/null) == @(ocserv|ocserv-main) ]] \
+       && [[ $(ip netns identify "$p" 2>/dev/null) == "$NAME-gw" ]]; then
+        pids+=("$p")
+    fi
+fi
 for ns in "$NAME-client" "$NAME-gw" "$NAME-fac"; do
     while read -r p; do [[ -n $p ]] && pids+=("$p"); done < <(ip netns pids "$ns" 2>/dev/null)
 done
@@ -31,6 +39,7 @@ for ns in "$NAME-client" "$NAME-gw" "$NAME-fac"; do
     ip netns del "$ns" 2>/dev/null
 done
 rm -rf "$LABDIR"
-[[ ${2:-} == --keep-lock ]] || rm -f "$LABDIR.lock"
+# The lock file stays: another run may be waiting on it, and removing it would let a third one
+# lock a new file while the second holds the old one.
 echo "lab $NAME down"
 exit 0

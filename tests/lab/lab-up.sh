@@ -20,8 +20,12 @@ for p in ip nft ocserv ocpasswd certtool occtl; do
     command -v "$p" >/dev/null || { echo "lab-up.sh: $p missing (apt-get install ocserv openconnect gnutls-bin nftables iproute2)" >&2; exit 3; }
 done
 
-LABDIR=${VPNMON_LAB_DIR:-/tmp/vpnmon-lab}/$NAME
-mkdir -p "$LABDIR"
+# Everything the lab writes is private (lab.env holds the password); the directories only let
+# ocserv's workers (running as nobody) through to their sockets.
+umask 077
+BASE=${VPNMON_LAB_DIR:-/tmp/vpnmon-lab}
+LABDIR=$BASE/$NAME
+[[ -d $BASE ]] || { mkdir -p "$BASE" && chmod 0711 "$BASE"; }
 exec 9>"$LABDIR.lock"
 flock 9
 
@@ -29,8 +33,15 @@ C=$NAME-client G=$NAME-gw F=$NAME-fac
 USER_NAME=labuser
 PASSWORD=${VPNMON_LAB_PASSWORD:-lab-Pa55-$RANDOM$RANDOM}
 
-if [[ -f $LABDIR/lab.env ]] && ip netns pids "$G" >/dev/null 2>&1 \
-   && [[ -f $LABDIR/ocserv.pid ]] && kill -0 "$(cat "$LABDIR/ocserv.pid")" 2>/dev/null; then
+# Up means: lab.env written and the recorded ocserv still running as ocserv in NAME-gw (a
+# reused PID does not count).
+ocserv_alive() {
+    local p
+    p=$(cat "$LABDIR/ocserv.pid" 2>/dev/null) || return 1
+    [[ $p =~ ^[0-9]+$ ]] && [[ $(cat "/proc/$p/comm" 2>/dev/null) == @(ocserv|ocserv-main) ]] \
+        && [[ $(ip netns identify "$p" 2>/dev/null) == "$G" ]]
+}
+if [[ -f $LABDIR/lab.env ]] && ocserv_alive; then
     echo "lab $NAME already up ($LABDIR/lab.env)"
     exit 0
 fi
@@ -38,6 +49,7 @@ fi
 # Half-built leftovers of this lab only.
 "$(dirname "$0")/lab-down.sh" "$NAME" --keep-lock >/dev/null 2>&1 || true
 mkdir -p "$LABDIR"
+chmod 0711 "$LABDIR"
 
 for ns in "$C" "$G" "$F"; do
     ip netns add "$ns"
@@ -157,13 +169,22 @@ CONF
 ip netns exec "$G" ocserv -f -c "$LABDIR/ocserv.conf" >"$LABDIR/ocserv.log" 2>&1 9>&- &
 echo $! >"$LABDIR/ocserv.pid"
 
-# Ready when ocserv listens on 443.
-for _ in $(seq 1 100); do
-    if ip netns exec "$G" ss -Hltn 'sport = :443' | grep -q 443; then break; fi
+# Ready when a client in NAME-client can log in (authentication only, no tunnel), within 20 s.
+ready=0
+deadline=$((SECONDS + 20))
+while ((SECONDS < deadline)); do
+    # Our own child, just started: its PID cannot have been reused yet.
     kill -0 "$(cat "$LABDIR/ocserv.pid")" 2>/dev/null || { echo "lab-up.sh: ocserv did not start:" >&2; cat "$LABDIR/ocserv.log" >&2; exit 1; }
-    sleep 0.05
+    if ip netns exec "$G" ss -Hltn 'sport = :443' | grep -q 443 \
+       && printf '%s\n' "$PASSWORD" | timeout 5 ip netns exec "$C" openconnect --authenticate \
+            --non-inter --passwd-on-stdin --user "$USER_NAME" --servercert "$PIN" 198.18.1.1 \
+            >/dev/null 2>"$LABDIR/ready.log"; then
+        ready=1
+        break
+    fi
+    sleep 0.1
 done
-ip netns exec "$G" ss -Hltn 'sport = :443' | grep -q 443 || { echo "lab-up.sh: ocserv does not listen on 443" >&2; exit 1; }
+((ready)) || { echo "lab-up.sh: no client could log in to ocserv within 20 s:" >&2; cat "$LABDIR/ready.log" "$LABDIR/ocserv.log" >&2; exit 1; }
 
 cat >"$LABDIR/targets.csv" <<T
 198.19.10.1,Facility host 1

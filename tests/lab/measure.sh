@@ -23,14 +23,21 @@ S
 chmod +x "$W/script.sh"
 : >"$W/targets.csv"
 
+IFACE=ochand$$        # unique per run (at most 15 characters)
 start=$(date +%s%N)
 for _ in $(seq "$N"); do
     ip netns exec "$CLIENT_NS" ping -q -c2 -i0.002 -W1 "$GW" >/dev/null
     echo "$VPN_PASSWORD" | ip netns exec "$CLIENT_NS" openconnect --non-inter --passwd-on-stdin \
-        --user "$VPN_USER" --servercert "$PIN" --interface vpnmonhand --script "$W/script.sh" \
+        --user "$VPN_USER" --servercert "$PIN" --interface "$IFACE" --script "$W/script.sh" \
         "$GW" >"$W/oc.out" 2>&1 &
     pid=$!
-    until grep -q "script: connect done" "$W/oc.out"; do sleep 0.002; done
+    # Bounded: openconnect exiting or 30 s without a tunnel ends the measurement.
+    deadline=$((SECONDS + 30))
+    until grep -q "script: connect done" "$W/oc.out"; do
+        kill -0 $pid 2>/dev/null || { echo "measure.sh: openconnect exited:" >&2; cat "$W/oc.out" >&2; exit 1; }
+        ((SECONDS < deadline)) || { kill -TERM $pid; wait $pid; echo "measure.sh: no tunnel within 30 s" >&2; cat "$W/oc.out" >&2; exit 1; }
+        sleep 0.002
+    done
     kill -TERM $pid   # (SIGINT is ignored by background jobs of scripts)
     wait $pid || true
 done
