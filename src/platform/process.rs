@@ -229,6 +229,7 @@ pub fn without_secrets(cmd: &mut std::process::Command) -> &mut std::process::Co
 /// Processes whose name is exactly `name`, each with its command line (Linux; elsewhere none are
 /// found, which only means no stale clean-up there).
 pub fn list_named(name: &str) -> Vec<(u32, Vec<String>)> {
+    #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
     let mut found = Vec::new();
     #[cfg(target_os = "linux")]
     if let Ok(dir) = std::fs::read_dir("/proc") {
