@@ -464,6 +464,7 @@ fn make_private_dir(base: &Path) -> std::io::Result<PathBuf> {
             std::process::id(),
             random_u64()
         ));
+        #[cfg_attr(not(unix), allow(unused_mut))]
         let mut b = std::fs::DirBuilder::new();
         #[cfg(unix)]
         {
