@@ -4,7 +4,7 @@
 #![cfg(unix)]
 
 mod core_support;
-use core_support::{is_root, Netns};
+use core_support::{icmp_available, is_root, Netns};
 use nix::sys::signal::Signal;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -15,19 +15,6 @@ use std::time::{Duration, Instant};
 
 const PASSWORD: &str = "Pw-7f3k9Zq";
 const SIM: &str = env!("CARGO_BIN_EXE_vpncli-sim");
-
-/// Whether this user may open ICMP sockets (root, or ping_group_range); vpnmon pings the
-/// gateway and the targets.
-fn icmp_available() -> bool {
-    static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *OK.get_or_init(|| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async { vpnmon::probe::IcmpProber::new().is_ok() })
-    })
-}
 
 /// Skips the test (with a SKIPPED line) when ICMP sockets are not allowed.
 macro_rules! need_icmp {

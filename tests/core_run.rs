@@ -4,7 +4,7 @@
 
 mod core_support;
 
-use core_support::{vpnmon_bin, Running};
+use core_support::{icmp_available, vpnmon_bin, Running};
 use regex::Regex;
 use std::process::Command;
 use std::time::Duration;
@@ -17,14 +17,6 @@ fn cmd(dir: &std::path::Path) -> Command {
         .env("RUST_BACKTRACE", "0")
         .env_remove("VPNMON_PASSWORD");
     c
-}
-
-fn icmp_available() -> bool {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async { vpnmon::probe::IcmpProber::new().is_ok() })
 }
 
 #[test]

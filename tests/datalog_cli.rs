@@ -1,6 +1,8 @@
 //! The datalog options through the real binary (`--vpnclient none`, pinging 127.0.0.x only):
 //! `--json` on stdout, `--datalog-format`, rotation options from the params file, bad sizes.
 
+mod core_support;
+
 use assert_cmd::Command;
 use vpnmon::sinks::datalog::JsonRecord;
 
@@ -14,18 +16,13 @@ fn vpnmon(dir: &std::path::Path) -> Command {
 }
 
 fn can_ping() -> bool {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let _guard = rt.enter();
-    match vpnmon::probe::IcmpProber::new() {
-        Ok(_) => true,
-        Err(e) => {
-            eprintln!("SKIPPED datalog_cli: cannot open an ICMP socket here: {e}");
-            false
-        }
+    let ok = core_support::icmp_available();
+    if !ok {
+        eprintln!(
+            "SKIPPED datalog_cli: cannot open an ICMP socket here (needs root or ping_group_range)"
+        );
     }
+    ok
 }
 
 #[test]

@@ -101,6 +101,19 @@ impl Running {
     }
 }
 
+/// Whether this user may open ICMP sockets (root, or `ping_group_range`): vpnmon pings the
+/// gateway and the targets. Asked once per test binary.
+pub fn icmp_available() -> bool {
+    static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *OK.get_or_init(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async { vpnmon::probe::IcmpProber::new().is_ok() })
+    })
+}
+
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
