@@ -1004,37 +1004,32 @@ mod tests {
 
     #[test]
     fn missing_program_is_a_clear_start_up_error() {
-        let mut oc = OpenConnect {
-            program: PathBuf::from("/nonexistent/openconnect"),
-            servercert: None,
-            cafile: None,
-            no_dtls: false,
-            timeout: DEFAULT_VPN_TIMEOUT,
-            interface: interface_name(1),
-            script: None,
-            session: None,
-            spawner: None,
-        };
+        let mut oc = test_driver("/nonexistent/openconnect", &interface_name(1));
         let e = oc.check().unwrap_err();
         assert_eq!(e.kind, VpnErrorKind::ClientMissing);
         assert!(e.reason.contains("--openconnect PATH"), "{}", e.reason);
         assert!(find_program(Path::new("sh")).is_some());
     }
 
-    /// A driver whose session is `sh -c SCRIPT` (standing in for openconnect), with `cancel`.
-    fn with_child(script: &str, cancel: &CancellationToken) -> OpenConnect {
-        let mut oc = OpenConnect {
-            program: PathBuf::from("sh"),
+    /// A driver with default options for `program` and tun device `interface`, nothing open.
+    fn test_driver(program: &str, interface: &str) -> OpenConnect {
+        OpenConnect {
+            program: PathBuf::from(program),
             servercert: None,
             cafile: None,
             no_dtls: false,
             timeout: DEFAULT_VPN_TIMEOUT,
-            // No such device: the tun check passes at once.
-            interface: "vpnmonnone0".into(),
+            interface: interface.to_string(),
             script: None,
             session: None,
             spawner: None,
-        };
+        }
+    }
+
+    /// A driver whose session is `sh -c SCRIPT` (standing in for openconnect), with `cancel`.
+    fn with_child(script: &str, cancel: &CancellationToken) -> OpenConnect {
+        // No such device: the tun check passes at once.
+        let mut oc = test_driver("sh", "vpnmonnone0");
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
             .arg(script)
@@ -1136,17 +1131,7 @@ mod tests {
 
     #[test]
     fn the_password_is_not_in_the_childs_environment() {
-        let oc = OpenConnect {
-            program: PathBuf::from("openconnect"),
-            servercert: None,
-            cafile: None,
-            no_dtls: false,
-            timeout: DEFAULT_VPN_TIMEOUT,
-            interface: interface_name(1),
-            script: None,
-            session: None,
-            spawner: None,
-        };
+        let oc = test_driver("openconnect", &interface_name(1));
         let c = oc.command("gw", "u", Path::new("/x.sh"));
         let removed: Vec<_> = c
             .get_envs()
