@@ -4,6 +4,8 @@
 //! Feature areas keep their options in their own `#[command(flatten)]` group below, so each
 //! option is declared once and is automatically settable from the params file under its long name.
 
+use crate::alert::mail::SmtpTls;
+use crate::sinks::datalog::{parse_size, DatalogFormat, RotateEvery};
 use crate::vpn::{Secret, VpnClientKind};
 use clap::{ArgAction, Args, CommandFactory, Parser};
 use std::collections::HashMap;
@@ -89,6 +91,10 @@ pub struct Cli {
     #[arg(long, value_enum, value_name = "CLIENT")]
     pub vpnclient: Option<VpnClientKind>,
 
+    /// Seconds to wait for the VPN client (any driver) before giving up [default: 120]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_vpn_timeout)]
+    pub vpn_timeout: Option<u64>,
+
     /// Echo requests per target (the gateway always gets 2, as the original) [default: 2]
     #[arg(long, value_name = "N", value_parser = parse_pings)]
     pub pings: Option<u32>,
@@ -96,6 +102,11 @@ pub struct Cli {
     /// Seconds to wait for each echo reply, fractions allowed [default: 1]
     #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
     pub timeout: Option<f64>,
+
+    /// Tests only: answer pings from a built-in fake instead of ICMP (see probe::fake).
+    #[arg(long, hide = true, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = parse_bool)]
+    pub debug_fake_ping: Option<bool>,
 
     #[command(flatten)]
     pub anyconnect: AnyConnectArgs,
@@ -126,10 +137,6 @@ pub struct AnyConnectArgs {
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
           default_missing_value = "true", value_parser = parse_bool)]
     pub accept_untrusted_cert: Option<bool>,
-
-    /// Seconds to wait for the VPN client before giving up [default: 120]
-    #[arg(long, value_name = "SECONDS", value_parser = parse_vpn_timeout)]
-    pub vpn_timeout: Option<u64>,
 
     /// Milliseconds to wait before each command typed into vpncli [default: 500]
     #[arg(long, value_name = "MS", value_parser = parse_vpncli_delay)]
@@ -222,17 +229,6 @@ pub struct AlertArgs {
     pub state_file: Option<PathBuf>,
 }
 
-/// How to secure the SMTP connection.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SmtpTls {
-    /// Plain text (only for a local relay).
-    None,
-    /// Upgrade with STARTTLS (port 587 by default).
-    Starttls,
-    /// TLS from the start (port 465 by default).
-    Tls,
-}
-
 /// Options of the datalog (formats, rotation).
 #[derive(Args, Debug, Clone, Default)]
 #[command(next_help_heading = "Datalog options")]
@@ -240,11 +236,11 @@ pub struct DatalogArgs {
     /// Datalog row format: vpnmon (the original's), extended (header, timings, RTTs), jsonl
     /// [default: vpnmon]
     #[arg(long = "datalog-format", value_enum, value_name = "FORMAT")]
-    pub datalog_format: Option<crate::sinks::datalog::DatalogFormat>,
+    pub datalog_format: Option<DatalogFormat>,
 
     /// Start a new datalog file when the next cycle would make it larger than SIZE (10MB, 512KB)
     #[arg(long = "datalog-max-size", value_name = "SIZE",
-          value_parser = crate::sinks::datalog::parse_size)]
+          value_parser = parse_size)]
     pub datalog_max_size: Option<u64>,
 
     /// Old datalog files kept by --datalog-max-size (FILE.1 newest … FILE.N) [default: 5]
@@ -253,7 +249,7 @@ pub struct DatalogArgs {
 
     /// One datalog file per local day, the date in its name (`daily`)
     #[arg(long = "datalog-rotate", value_enum, value_name = "WHEN")]
-    pub datalog_rotate: Option<crate::sinks::datalog::RotateEvery>,
+    pub datalog_rotate: Option<RotateEvery>,
 
     /// Write the records as JSON lines on stdout instead of the console lines
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,

@@ -2,9 +2,9 @@
 //! through the tunnel → close. Returns the `Record`s; does no I/O except through the `Prober`
 //! and the `VpnClient`.
 
-use crate::probe::{PingOutcome, Prober};
+use crate::probe::{PingOptions, PingOutcome, Prober};
 use crate::record::{Record, Test, Verdict};
-use crate::settings::{PingOptions, Site};
+use crate::settings::Site;
 use crate::targets::{host_of, Target};
 use crate::vpn::{VpnClient, VpnErrorKind};
 use chrono::Local;
@@ -235,6 +235,7 @@ mod tests {
             vpnurlip: "gw.example".into(),
             credentials: Credentials::default(),
             targets: PathBuf::from("t.csv"),
+            client: crate::settings::ClientConfig::None,
         }
     }
 

@@ -6,6 +6,7 @@
 pub mod alert;
 pub mod cli;
 pub mod cycle;
+pub mod error;
 pub mod monitor;
 pub mod platform;
 pub mod probe;

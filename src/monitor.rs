@@ -5,18 +5,38 @@ use crate::cycle::{self, CycleInput};
 use crate::probe::Prober;
 use crate::record::{CycleReport, Record};
 use crate::settings::{Settings, Site};
-use crate::sinks::{RunEnd, Sink};
+use crate::sinks::{RunEnd, Sink, SinkError};
 use crate::targets::{self, Target};
 use crate::vpn::VpnClient;
-use anyhow::Context;
 use chrono::Local;
+use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
+
+/// What ended a run early. The run's `end()` (guard close, the sinks' last words) has run by
+/// the time the caller sees one.
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    #[error("Failed to read the vpnmon targets file {}: {}; check its path and permissions", path.display(), crate::error::io_reason(source))]
+    Targets {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// One or more sinks failed (every sink was still called).
+    #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    Sinks(Vec<SinkError>),
+}
+
+/// A site with the driver that opens its VPN (`None` without a VPN client).
+pub struct SiteRun {
+    pub site: Site,
+    pub vpn: Option<Box<dyn VpnClient>>,
+}
 
 pub struct Monitor {
     pub settings: Settings,
-    pub sites: Vec<Site>,
+    pub sites: Vec<SiteRun>,
     pub prober: Box<dyn Prober>,
-    pub vpn: Option<Box<dyn VpnClient>>,
     pub sinks: Vec<Box<dyn Sink>>,
     pub cancel: CancellationToken,
     /// False once the last close failed or could not be confirmed: the exit status says so.
@@ -34,19 +54,26 @@ struct TargetsState {
 }
 
 impl Monitor {
+    /// `vpns` holds one driver slot per site of `settings`, in order.
     pub fn new(
         settings: Settings,
         prober: Box<dyn Prober>,
-        vpn: Option<Box<dyn VpnClient>>,
+        vpns: Vec<Option<Box<dyn VpnClient>>>,
         sinks: Vec<Box<dyn Sink>>,
         cancel: CancellationToken,
     ) -> Monitor {
-        let sites = vec![settings.site.clone()];
+        assert_eq!(vpns.len(), settings.sites.len(), "one driver slot per site");
+        let sites = settings
+            .sites
+            .iter()
+            .cloned()
+            .zip(vpns)
+            .map(|(site, vpn)| SiteRun { site, vpn })
+            .collect();
         Monitor {
             settings,
             sites,
             prober,
-            vpn,
             sinks,
             cancel,
             vpn_closed: true,
@@ -65,7 +92,7 @@ impl Monitor {
         &mut self,
         site: &Site,
         state: &mut TargetsState,
-    ) -> anyhow::Result<Vec<Target>> {
+    ) -> Result<Vec<Target>, MonitorError> {
         let (targets, notes) = match targets::read(&site.targets) {
             Ok(list) => {
                 let mut notes = list.warnings.clone();
@@ -81,13 +108,14 @@ impl Monitor {
                     vec![format!(
                         "Cannot read the vpnmon targets file {} ({}); using its previous {} targets",
                         site.targets.display(),
-                        crate::settings::io_reason(&e),
+                        crate::error::io_reason(&e),
                         last.len()
                     )],
                 ),
                 None => {
-                    return Err(e).with_context(|| {
-                        format!("Failed to read the vpnmon targets file {}; check its path and permissions", site.targets.display())
+                    return Err(MonitorError::Targets {
+                        path: site.targets.clone(),
+                        source: e,
                     })
                 }
             },
@@ -102,23 +130,43 @@ impl Monitor {
         Ok(targets)
     }
 
-    /// Runs the cycles. Returns how the run ended; an error is fatal (exit 1), and by then no
-    /// tunnel is left open.
-    pub async fn run(&mut self) -> anyhow::Result<RunEnd> {
-        let total = self.settings.cycles;
+    /// Runs the cycles, then always `end()`: the guard close and the sinks' last words, also
+    /// after an error. Returns how the run ended; an error is fatal (exit 1), and is returned
+    /// only after `end()` ran.
+    pub async fn run(&mut self) -> Result<RunEnd, MonitorError> {
+        let mut done: u64 = 0;
+        let outcome = self.cycles(&mut done).await;
+        let end = match &outcome {
+            Ok(end) => *end,
+            Err(_) => RunEnd::Failed {
+                cycles: done,
+                vpn_closed: true,
+            },
+        };
+        let (end, finish_errors) = self.end(end).await;
+        match outcome {
+            Err(e) => Err(e),
+            Ok(_) if !finish_errors.is_empty() => Err(MonitorError::Sinks(finish_errors)),
+            Ok(_) => Ok(end),
+        }
+    }
+
+    /// The loop. `done` counts the cycles that ran to completion.
+    async fn cycles(&mut self, done: &mut u64) -> Result<RunEnd, MonitorError> {
+        let total = self.settings.schedule.cycles;
         let mut states: Vec<TargetsState> =
             self.sites.iter().map(|_| TargetsState::default()).collect();
         let mut n: u64 = 0;
         loop {
             if self.cancel.is_cancelled() {
-                return self.end(RunEnd::Stopped {
+                return Ok(RunEnd::Stopped {
                     cycles: n,
                     vpn_closed: true,
                 });
             }
             n += 1;
             // Targets are re-read every cycle so edits apply without a restart.
-            let sites = self.sites.clone();
+            let sites: Vec<Site> = self.sites.iter().map(|s| s.site.clone()).collect();
             let mut site_targets = Vec::with_capacity(sites.len());
             for (site, state) in sites.iter().zip(states.iter_mut()) {
                 site_targets.push(self.load_targets(site, state)?);
@@ -129,13 +177,14 @@ impl Monitor {
             }
             let mut records: Vec<Record> = Vec::new();
             let mut cancelled = false;
-            for (site, targets) in sites.iter().zip(site_targets.iter()) {
+            for (i, targets) in site_targets.iter().enumerate() {
+                let SiteRun { site, vpn } = &mut self.sites[i];
                 let input = CycleInput {
                     cycle: n,
                     site,
                     targets,
-                    ping: self.settings.ping,
-                    gateway_ping: self.settings.gateway_ping,
+                    ping: self.settings.probe.target,
+                    gateway_ping: self.settings.probe.gateway,
                 };
                 let sinks = &mut self.sinks;
                 let mut observe = |r: &Record| {
@@ -146,7 +195,7 @@ impl Monitor {
                 let out = cycle::run(
                     input,
                     self.prober.as_ref(),
-                    self.vpn.as_deref_mut(),
+                    vpn.as_deref_mut(),
                     &self.cancel,
                     &mut observe,
                 )
@@ -174,71 +223,96 @@ impl Monitor {
                 records,
                 cancelled,
             };
+            // Every sink sees the cycle, also when one before it failed (a full disk must not
+            // silence the alert mail).
+            let mut errors = Vec::new();
             for s in self.sinks.iter_mut() {
-                s.cycle_end(&report, &self.cancel)?;
+                if let Err(e) = s.cycle_end(&report, &self.cancel).await {
+                    errors.push(e);
+                }
+            }
+            if !errors.is_empty() {
+                return Err(MonitorError::Sinks(errors));
             }
             if cancelled {
-                return self.end(RunEnd::Stopped {
+                return Ok(RunEnd::Stopped {
                     cycles: n - 1,
                     vpn_closed: true,
                 });
             }
+            *done = n;
             if total == Some(n) {
-                return self.end(RunEnd::Completed { cycles: n });
+                return Ok(RunEnd::Completed {
+                    cycles: n,
+                    vpn_closed: true,
+                });
             }
-            let delay = self.settings.delay;
+            let delay = self.settings.schedule.delay;
             let next = Local::now() + chrono::Duration::from_std(delay).unwrap_or_default();
             for s in self.sinks.iter_mut() {
                 s.waiting(delay, next);
             }
             tokio::select! {
-                _ = self.cancel.cancelled() => return self.end(RunEnd::Stopped { cycles: n, vpn_closed: true }),
+                _ = self.cancel.cancelled() => return Ok(RunEnd::Stopped { cycles: n, vpn_closed: true }),
                 _ = tokio::time::sleep(delay) => {}
             }
         }
     }
 
-    fn end(&mut self, end: RunEnd) -> anyhow::Result<RunEnd> {
+    /// The guard close of every site's driver, then every sink's `finish`. Returns the end with
+    /// `vpn_closed` filled in, and the sinks' errors.
+    async fn end(&mut self, end: RunEnd) -> (RunEnd, Vec<SinkError>) {
         // The cycle closes what it opened; this is the last guard for a tunnel left behind, and
         // the retry of a close that Ctrl-C cut short (drivers bound it by their grace periods).
-        if let Some(v) = self.vpn.as_deref_mut() {
-            match tokio::task::block_in_place(|| v.close()) {
-                Ok(()) => self.vpn_closed = true,
-                Err(e) => {
-                    self.vpn_closed = false;
-                    let earlier = self
-                        .close_unconfirmed
-                        .take()
-                        .map(|r| format!(" (first attempt: {r})"))
-                        .unwrap_or_default();
-                    let line =
-                        format!("VPN close() failed: {e}{earlier}; the tunnel may still be up");
-                    self.notice(&line);
+        let mut failures = Vec::new();
+        for sr in self.sites.iter_mut() {
+            if let Some(v) = sr.vpn.as_deref_mut() {
+                if let Err(e) = tokio::task::block_in_place(|| v.close()) {
+                    failures.push(e);
                 }
             }
         }
+        self.vpn_closed = failures.is_empty();
+        for e in failures {
+            let earlier = self
+                .close_unconfirmed
+                .take()
+                .map(|r| format!(" (first attempt: {r})"))
+                .unwrap_or_default();
+            let line = format!("VPN close() failed: {e}{earlier}; the tunnel may still be up");
+            self.notice(&line);
+        }
+        let closed = self.vpn_closed;
         let end = match end {
+            RunEnd::Completed { cycles, .. } => RunEnd::Completed {
+                cycles,
+                vpn_closed: closed,
+            },
             RunEnd::Stopped { cycles, .. } => RunEnd::Stopped {
                 cycles,
-                vpn_closed: self.vpn_closed,
+                vpn_closed: closed,
             },
-            other => other,
+            RunEnd::Failed { cycles, .. } => RunEnd::Failed {
+                cycles,
+                vpn_closed: closed,
+            },
         };
+        let mut errors = Vec::new();
         for s in self.sinks.iter_mut() {
-            s.finish(end)?;
+            if let Err(e) = s.finish(end).await {
+                errors.push(e);
+            }
         }
-        Ok(end)
+        (end, errors)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::Cli;
     use crate::probe::fake::TableProber;
     use crate::vpn::fake::{FakeOpen, FakeVpn};
     use crate::vpn::VpnError;
-    use clap::Parser;
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
@@ -246,6 +320,7 @@ mod tests {
     #[derive(Clone, Default)]
     struct Spy(Arc<Mutex<Vec<String>>>);
 
+    #[async_trait::async_trait]
     impl Sink for Spy {
         fn notice(&mut self, line: &str) {
             self.0.lock().unwrap().push(format!("notice {line}"));
@@ -262,7 +337,11 @@ mod tests {
                 .unwrap()
                 .push(format!("{} {}", r.test, r.result));
         }
-        fn cycle_end(&mut self, rep: &CycleReport, _c: &CancellationToken) -> anyhow::Result<()> {
+        async fn cycle_end(
+            &mut self,
+            rep: &CycleReport,
+            _c: &CancellationToken,
+        ) -> Result<(), SinkError> {
             let n = rep.records.len();
             self.0.lock().unwrap().push(format!(
                 "end {} rows {n} cancelled {}",
@@ -273,7 +352,7 @@ mod tests {
         fn waiting(&mut self, _d: Duration, _n: chrono::DateTime<Local>) {
             self.0.lock().unwrap().push("waiting".into());
         }
-        fn finish(&mut self, end: RunEnd) -> anyhow::Result<()> {
+        async fn finish(&mut self, end: RunEnd) -> Result<(), SinkError> {
             self.0.lock().unwrap().push(format!("finish {end:?}"));
             Ok(())
         }
@@ -290,13 +369,13 @@ mod tests {
         let t = t.to_str().unwrap().to_string();
         argv.push(&t);
         argv.extend_from_slice(args);
-        let settings = crate::settings::from_cli(Cli::try_parse_from(argv).unwrap(), None).unwrap();
+        let settings = crate::settings::from_command_line(argv).unwrap();
         let spy = Spy::default();
         let cancel = CancellationToken::new();
         let m = Monitor::new(
             settings,
             Box::new(prober),
-            Some(Box::new(vpn)),
+            vec![Some(Box::new(vpn) as Box<dyn VpnClient>)],
             vec![Box::new(spy.clone())],
             cancel.clone(),
         );
@@ -311,7 +390,13 @@ mod tests {
             TableProber::new(&[("gw.example", 2)]),
         );
         let end = m.run().await.unwrap();
-        assert_eq!(end, RunEnd::Completed { cycles: 2 });
+        assert_eq!(
+            end,
+            RunEnd::Completed {
+                cycles: 2,
+                vpn_closed: true
+            }
+        );
         let seen = spy.0.lock().unwrap().clone();
         assert_eq!(
             seen,
@@ -328,7 +413,7 @@ mod tests {
                 "VPN open Good",
                 "VPN close Good",
                 "end 2 rows 3 cancelled false",
-                "finish Completed { cycles: 2 }",
+                "finish Completed { cycles: 2, vpn_closed: true }",
             ]
         );
     }

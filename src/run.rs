@@ -1,17 +1,65 @@
-//! Wires settings, prober, driver and sinks into a `Monitor` and runs it: what `main` calls.
+//! The composition root: builds settings, prober, drivers and sinks, runs the `Monitor`, and
+//! maps the outcome to the process exit code (`exit_code`, the one place that decides it).
 
-use crate::monitor::Monitor;
-use crate::probe::IcmpProber;
-use crate::settings::{self, SettingsError};
+use crate::alert::{self, AlertSink, Console};
+use crate::monitor::{Monitor, MonitorError};
+use crate::probe::fake::RuleProber;
+use crate::probe::{IcmpProber, ProbeError, Prober};
+use crate::settings::{self, ClientConfig, Settings, SettingsError, Site};
 use crate::sinks::console::ConsoleSink;
 use crate::sinks::datalog::DatalogSink;
 use crate::sinks::json::JsonSink;
-use crate::sinks::{RunEnd, Sink};
+use crate::sinks::{Output, RunEnd, Sink};
+use crate::vpn::anyconnect::AnyConnect;
+use crate::vpn::openconnect::OpenConnect;
+use crate::vpn::{VpnClient, VpnError};
 use std::ffi::OsString;
 use tokio_util::sync::CancellationToken;
 
-/// Exit codes: 0 done or stopped by Ctrl-C, 1 fatal, 2 usage.
+/// Exit codes: 0 done or stopped by Ctrl-C, 1 fatal, 2 usage, 130 a second Ctrl-C (exits at
+/// once from the signal watcher).
+pub const EXIT_OK: i32 = 0;
 pub const EXIT_FATAL: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_SECOND_INTERRUPT: i32 = 130;
+
+/// Everything that can end a run of the monitor, for `exit_code`.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error(transparent)]
+    Vpn(#[from] VpnError),
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+    #[error(transparent)]
+    Alert(#[from] alert::AlertError),
+    #[error(transparent)]
+    Monitor(#[from] MonitorError),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+/// The one mapping from a run's outcome to the exit status.
+pub fn exit_code(outcome: &Result<RunEnd, RunError>) -> i32 {
+    match outcome {
+        // A stop asked for by the user exits 0 even when the close could not be confirmed (the
+        // console said so); a run that ended by itself with a tunnel that would not close is an
+        // error.
+        Ok(RunEnd::Stopped { .. }) => EXIT_OK,
+        Ok(RunEnd::Completed { vpn_closed, .. }) => {
+            if *vpn_closed {
+                EXIT_OK
+            } else {
+                EXIT_FATAL
+            }
+        }
+        Ok(RunEnd::Failed { .. }) => EXIT_FATAL,
+        Err(RunError::Settings(SettingsError::Clap(e))) => e.exit_code(),
+        Err(RunError::Settings(SettingsError::Usage(_))) => EXIT_USAGE,
+        Err(_) => EXIT_FATAL,
+    }
+}
 
 /// Runs vpnmon with `args` (program name first) and returns the process exit code.
 pub fn main_with_args(args: Vec<OsString>) -> i32 {
@@ -19,9 +67,21 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
     if args.get(1).is_some_and(|a| a == "report") {
         return crate::report::main(args);
     }
+    let outcome = run(args);
+    match &outcome {
+        Err(RunError::Settings(SettingsError::Clap(e))) => {
+            let _ = e.print();
+        }
+        Err(e) => eprintln!("Error: {e}"),
+        Ok(_) => {}
+    }
+    exit_code(&outcome)
+}
+
+fn run(args: Vec<OsString>) -> Result<RunEnd, RunError> {
     let mut notices = Vec::new();
     let loaded = settings::load(args, &mut notices);
-    let json = matches!(&loaded, Ok(s) if s.cli.datalog_opts.json == Some(true));
+    let json = matches!(&loaded, Ok(s) if s.output == Output::Json);
     {
         // stdout carries only JSON lines with --json. A closed stdout (`vpnmon | head`) must
         // not stop the monitor: write errors are ignored.
@@ -35,89 +95,73 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
             let _ = writeln!(out, "{n}");
         }
     }
-    let settings = match loaded {
-        Ok(s) => s,
-        Err(SettingsError::Clap(e)) => {
-            let _ = e.print();
-            return e.exit_code();
-        }
-        Err(e) => {
-            eprintln!("Error: {e}");
-            return e.exit_code();
-        }
-    };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+    let settings = loaded?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("Error: cannot start the async runtime: {e}");
-            return EXIT_FATAL;
-        }
-    };
-    let code = rt.block_on(async move {
+        .map_err(RunError::Runtime)?;
+    let outcome = rt.block_on(async move {
         let cancel = CancellationToken::new();
         crate::platform::watch_signals(cancel.clone());
-        let mut vpn = match crate::vpn::driver_for(&settings) {
-            Ok(v) => v,
-            Err(e) => {
-                eprintln!("Error: {e}");
-                return EXIT_FATAL;
-            }
-        };
-        if let Some(v) = vpn.as_deref_mut() {
-            if let Err(e) = v.check() {
-                eprintln!("Error: {e}");
-                return EXIT_FATAL;
-            }
+        let mut vpns = Vec::with_capacity(settings.sites.len());
+        for site in &settings.sites {
+            vpns.push(driver_for(site)?);
+        }
+        for v in vpns.iter_mut().flatten() {
+            v.check()?;
         }
         // The client is looked for first: a missing client is the more useful message.
-        let prober = match IcmpProber::new() {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("Error: {e}");
-                return EXIT_FATAL;
-            }
-        };
-        let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
-        sinks.push(Box::new(DatalogSink::from_args(
-            &settings.datalog,
-            &settings.cli.datalog_opts,
-        )));
-        match crate::alert::sinks_for(&settings) {
-            Ok(alert_sinks) => sinks.extend(alert_sinks),
-            Err(e) => {
-                eprintln!("Error: {e}");
-                return EXIT_FATAL;
-            }
-        }
-        // The console last, so its closing lines come after the others have finished.
-        if json {
-            sinks.push(Box::new(JsonSink::new(
-                std::io::stdout(),
-                std::io::stderr(),
-            )));
-        } else {
-            sinks.push(Box::new(ConsoleSink::new(std::io::stdout())));
-        }
-        let mut monitor = Monitor::new(settings, Box::new(prober), vpn, sinks, cancel);
-        match monitor.run().await {
-            // A stop asked for by the user exits 0 even when the close could not be confirmed
-            // (the console said so); a run that ended by itself with a tunnel that would not
-            // close is an error.
-            Ok(RunEnd::Stopped { .. }) => 0,
-            Ok(RunEnd::Completed { .. }) if monitor.vpn_closed => 0,
-            Ok(RunEnd::Completed { .. }) => EXIT_FATAL,
-            Err(e) => {
-                eprintln!("Error: {e:#}");
-                EXIT_FATAL
-            }
-        }
+        let prober = prober_for(&settings)?;
+        let sinks = sinks_for(&settings)?;
+        let mut monitor = Monitor::new(settings, prober, vpns, sinks, cancel);
+        Ok(monitor.run().await?)
     });
     // A name lookup still running on a blocking thread (a DNS server that does not answer)
     // must not hold the exit back after a Ctrl-C.
     rt.shutdown_timeout(std::time::Duration::from_millis(100));
-    code
+    outcome
+}
+
+/// The driver a site's client config asks for; `None` without a VPN client.
+pub fn driver_for(site: &Site) -> Result<Option<Box<dyn VpnClient>>, VpnError> {
+    Ok(match &site.client {
+        ClientConfig::None => None,
+        ClientConfig::AnyConnect(cfg) => Some(Box::new(AnyConnect::new(cfg.clone()))),
+        ClientConfig::OpenConnect(cfg) => Some(Box::new(OpenConnect::new(cfg.clone()))),
+    })
+}
+
+/// Real ICMP, or the built-in fake (hidden `--debug-fake-ping`, for tests without ICMP).
+pub fn prober_for(settings: &Settings) -> Result<Box<dyn Prober>, ProbeError> {
+    if settings.probe.fake {
+        return Ok(Box::new(RuleProber));
+    }
+    Ok(Box::new(IcmpProber::new()?))
+}
+
+/// The outputs the settings ask for: the datalog, the alerts, and last the console (or JSON)
+/// so its closing lines come after the others have finished.
+pub fn sinks_for(settings: &Settings) -> Result<Vec<Box<dyn Sink>>, alert::AlertError> {
+    let console = Console::for_output(settings.output);
+    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(DatalogSink::from_config(&settings.datalog))];
+    let a = &settings.alerts;
+    if a.beep {
+        sinks.push(Box::new(alert::sound::SoundSink::new(
+            a.sound_file.as_deref(),
+            console.writer(),
+        )?));
+    }
+    let site_names: Vec<&str> = settings.sites.iter().map(|s| s.vpnname.as_str()).collect();
+    if let Some(sink) = AlertSink::build(a, &site_names.join(", "), console)? {
+        sinks.push(Box::new(sink));
+    }
+    match settings.output {
+        Output::Json => sinks.push(Box::new(JsonSink::new(
+            std::io::stdout(),
+            std::io::stderr(),
+        ))),
+        Output::Console => sinks.push(Box::new(ConsoleSink::new(std::io::stdout()))),
+    }
+    Ok(sinks)
 }

@@ -4,7 +4,15 @@
 //! clap parses both together (`args_override_self`: the last one wins). So every option is
 //! declared once, in `cli.rs`, and can be set in either place with the same parsing and errors.
 
+use crate::alert::mail::MailOptions;
+use crate::alert::state::Policy;
+use crate::alert::AlertConfig;
 use crate::cli::{self, Cli};
+use crate::probe::ProbeConfig;
+use crate::sinks::datalog::{DatalogConfig, RotateEvery};
+use crate::sinks::Output;
+use crate::vpn::anyconnect::AnyConnectConfig;
+use crate::vpn::openconnect::OpenConnectConfig;
 use crate::vpn::{Credentials, VpnClientKind};
 use clap::Parser;
 use std::ffi::OsString;
@@ -14,47 +22,61 @@ use std::time::Duration;
 pub const DEFAULT_PARAMS_FILE: &str = "vpnmon_params.csv";
 pub const DEFAULT_VPNNAME: &str = "VPN Gateway";
 pub const DEFAULT_TARGETS: &str = "vpnmon_targets.csv";
-pub const DEFAULT_DATALOG: &str = "vpnmon_datalog.csv";
 pub const DEFAULT_CYCLES: i64 = 200;
 pub const DEFAULT_DELAY_SECS: u64 = 1800;
-pub const DEFAULT_PINGS: u32 = 2;
-pub const DEFAULT_TIMEOUT_SECS: f64 = 1.0;
-/// The original pinged the gateway twice, whatever else was set.
-pub const GATEWAY_PINGS: u32 = 2;
 
 /// One monitored site: a gateway, how to reach it, and what stands behind it. A run watches one
 /// today; the monitor iterates sites so that several later is a list, not a rewrite.
 #[derive(Debug, Clone)]
 pub struct Site {
     pub vpnname: String,
-    /// Empty when not given (allowed only with `--vpnclient none`).
+    /// Empty when not given (allowed only without a VPN client).
     pub vpnurlip: String,
     pub credentials: Credentials,
     pub targets: PathBuf,
+    pub client: ClientConfig,
 }
 
-/// How echo tests are run.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PingOptions {
-    pub count: u32,
-    pub timeout: Duration,
-}
-
+/// Which VPN client a site uses, with its resolved configuration.
 #[derive(Debug, Clone)]
-pub struct Settings {
-    pub site: Site,
+pub enum ClientConfig {
+    /// Ping the targets directly (`--vpnclient none`).
+    None,
+    AnyConnect(AnyConnectConfig),
+    OpenConnect(OpenConnectConfig),
+}
+
+impl ClientConfig {
+    pub fn kind(&self) -> VpnClientKind {
+        match self {
+            ClientConfig::None => VpnClientKind::None,
+            ClientConfig::AnyConnect(_) => VpnClientKind::Anyconnect,
+            ClientConfig::OpenConnect(_) => VpnClientKind::Openconnect,
+        }
+    }
+}
+
+/// When cycles run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
     /// `None` runs until stopped (`-cycles -1`).
     pub cycles: Option<u64>,
+    /// The pause between cycles.
     pub delay: Duration,
-    pub datalog: PathBuf,
-    pub quiet: bool,
-    pub vpnclient: VpnClientKind,
-    pub ping: PingOptions,
-    pub gateway_ping: PingOptions,
+}
+
+/// The fully resolved configuration of a run: plain values, no clap types. Each feature's part
+/// is that feature's own config struct, with its defaults beside it.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub sites: Vec<Site>,
+    pub schedule: Schedule,
+    pub probe: ProbeConfig,
+    pub datalog: DatalogConfig,
+    pub alerts: AlertConfig,
+    pub output: Output,
     /// The params file that was read, if any.
     pub params_file: Option<PathBuf>,
-    /// The parsed command line (defaults not applied) for the feature areas' own options.
-    pub cli: Cli,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,19 +87,16 @@ pub enum SettingsError {
     /// A usage error of our own (exit 2).
     #[error("{0}")]
     Usage(String),
-    /// A bad params file (exit 1).
+    /// The params file cannot be read.
+    #[error("Failed to read the vpnmon params file {}: {}; check the path and its permissions", path.display(), crate::error::io_reason(source))]
+    ParamsRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A bad line in the params file (`file:line: …`).
     #[error("{0}")]
-    Fatal(String),
-}
-
-impl SettingsError {
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            SettingsError::Clap(e) => e.exit_code(),
-            SettingsError::Usage(_) => 2,
-            SettingsError::Fatal(_) => 1,
-        }
-    }
+    Params(String),
 }
 
 /// Loads the settings from `args` (including the program name), reading the params file relative
@@ -97,12 +116,11 @@ pub fn load(args: Vec<OsString>, notices: &mut Vec<String>) -> Result<Settings, 
             notices.push("Running without a vpnmon params file".to_string());
             None
         }
-        Err(e) => {
-            return Err(SettingsError::Fatal(format!(
-                "Failed to read the vpnmon params file {}: {}; check the path and its permissions",
-                params_path.display(),
-                io_reason(&e)
-            )))
+        Err(source) => {
+            return Err(SettingsError::ParamsRead {
+                path: params_path,
+                source,
+            })
         }
     };
     let cli = match &params_args {
@@ -118,11 +136,21 @@ pub fn load(args: Vec<OsString>, notices: &mut Vec<String>) -> Result<Settings, 
     from_cli(cli, params_args.map(|_| params_path))
 }
 
+/// Settings from a command line alone (no params file): for tests and tools.
+pub fn from_command_line<I, T>(args: I) -> Result<Settings, SettingsError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString>,
+{
+    let args = cli::rewrite_legacy(args.into_iter().map(Into::into).collect());
+    from_cli(Cli::try_parse_from(args)?, None)
+}
+
 /// Applies the defaults and cross-checks the merged options.
-pub fn from_cli(cli: Cli, params_file: Option<PathBuf>) -> Result<Settings, SettingsError> {
-    let vpnclient = cli.vpnclient.unwrap_or(VpnClientKind::Anyconnect);
+fn from_cli(cli: Cli, params_file: Option<PathBuf>) -> Result<Settings, SettingsError> {
+    let kind = cli.vpnclient.unwrap_or(VpnClientKind::Anyconnect);
     let vpnurlip = cli.vpnurlip.clone().unwrap_or_default().trim().to_string();
-    if vpnurlip.is_empty() && vpnclient != VpnClientKind::None {
+    if vpnurlip.is_empty() && kind != VpnClientKind::None {
         return Err(SettingsError::Usage(
             "Cannot run without a VPN site URL or IP address. Give -vpnurlip ADDRESS (or vpnurlip,ADDRESS in the params file), or --vpnclient none to ping the targets without a VPN.".into(),
         ));
@@ -131,51 +159,102 @@ pub fn from_cli(cli: Cli, params_file: Option<PathBuf>) -> Result<Settings, Sett
         -1 => None,
         n => Some(n as u64),
     };
-    let timeout = Duration::from_secs_f64(cli.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS));
-    Ok(Settings {
-        site: Site {
-            vpnname: cli
-                .vpnname
-                .clone()
-                .unwrap_or_else(|| DEFAULT_VPNNAME.to_string()),
-            vpnurlip,
-            credentials: Credentials {
-                username: cli.username.clone().unwrap_or_default(),
-                password: cli.password.clone().unwrap_or_default(),
-            },
-            targets: cli
-                .targets
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_TARGETS)),
-        },
-        cycles,
-        delay: Duration::from_secs(cli.delay.unwrap_or(DEFAULT_DELAY_SECS)),
-        datalog: cli
-            .datalog
+    let vpn_timeout = cli.vpn_timeout.map(Duration::from_secs);
+    let client = match kind {
+        VpnClientKind::None => ClientConfig::None,
+        VpnClientKind::Anyconnect => {
+            let a = &cli.anyconnect;
+            let d = AnyConnectConfig::default();
+            ClientConfig::AnyConnect(AnyConnectConfig {
+                vpncli: a.vpncli.clone(),
+                group: a.group.clone().filter(|g| !g.is_empty()),
+                accept_untrusted_cert: a.accept_untrusted_cert.unwrap_or(d.accept_untrusted_cert),
+                timeout: vpn_timeout.unwrap_or(d.timeout),
+                delay: a.vpncli_delay.map_or(d.delay, Duration::from_millis),
+            })
+        }
+        VpnClientKind::Openconnect => {
+            let o = &cli.openconnect;
+            let d = OpenConnectConfig::default();
+            ClientConfig::OpenConnect(OpenConnectConfig {
+                program: o.openconnect.clone().unwrap_or(d.program),
+                servercert: o.servercert.clone().filter(|s| !s.trim().is_empty()),
+                cafile: o.cafile.clone(),
+                no_dtls: o.no_dtls.unwrap_or(d.no_dtls),
+                timeout: vpn_timeout.unwrap_or(d.timeout),
+            })
+        }
+    };
+    let site = Site {
+        vpnname: cli
+            .vpnname
             .clone()
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATALOG)),
-        quiet: cli.quiet.unwrap_or(false),
-        vpnclient,
-        ping: PingOptions {
-            count: cli.pings.unwrap_or(DEFAULT_PINGS),
-            timeout,
+            .unwrap_or_else(|| DEFAULT_VPNNAME.to_string()),
+        vpnurlip,
+        credentials: Credentials {
+            username: cli.username.clone().unwrap_or_default(),
+            password: cli.password.clone().unwrap_or_default(),
         },
-        gateway_ping: PingOptions {
-            count: GATEWAY_PINGS,
-            timeout,
+        targets: cli
+            .targets
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_TARGETS)),
+        client,
+    };
+    let mut probe = ProbeConfig::default();
+    if let Some(t) = cli.timeout {
+        let t = Duration::from_secs_f64(t);
+        probe.target.timeout = t;
+        probe.gateway.timeout = t;
+    }
+    if let Some(n) = cli.pings {
+        probe.target.count = n;
+    }
+    probe.fake = cli.debug_fake_ping.unwrap_or(false);
+    let d = &cli.datalog_opts;
+    let mut datalog = DatalogConfig::default();
+    if let Some(p) = &cli.datalog {
+        datalog.path = p.clone();
+    }
+    datalog.format = d.datalog_format.unwrap_or(datalog.format);
+    datalog.rotation.max_size = d.datalog_max_size;
+    datalog.rotation.keep = d.datalog_keep.unwrap_or(datalog.rotation.keep);
+    datalog.rotation.daily = d.datalog_rotate == Some(RotateEvery::Daily);
+    let a = &cli.alerts;
+    let mut policy = Policy::default();
+    policy.after = a.alert_after.unwrap_or(policy.after);
+    policy.repeat = a.alert_repeat.or(policy.repeat);
+    let alerts = AlertConfig {
+        beep: !cli.quiet.unwrap_or(false),
+        sound_file: a.sound_file.clone(),
+        mail: MailOptions {
+            server: a.smtp_server.clone(),
+            from: a.smtp_from.clone(),
+            to: a.smtp_to.clone(),
+            tls: a.smtp_tls.unwrap_or_default(),
+            user: a.smtp_user.clone(),
+            password_file: a.smtp_password_file.clone(),
+        },
+        policy,
+        on_alert: a.on_alert.clone(),
+        state_file: a.state_file.clone(),
+    };
+    Ok(Settings {
+        sites: vec![site],
+        schedule: Schedule {
+            cycles,
+            delay: Duration::from_secs(cli.delay.unwrap_or(DEFAULT_DELAY_SECS)),
+        },
+        probe,
+        datalog,
+        alerts,
+        output: if d.json == Some(true) {
+            Output::Json
+        } else {
+            Output::Console
         },
         params_file,
-        cli,
     })
-}
-
-/// A short reason for an I/O error, without Rust's "(os error 2)" noise.
-pub fn io_reason(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
 }
 
 /// Keys of the params file that are not options to set there.
@@ -210,7 +289,7 @@ pub fn params_to_args(
             .from_reader(raw.as_bytes());
         let mut rec = csv::StringRecord::new();
         if let Err(e) = rdr.read_record(&mut rec) {
-            return Err(SettingsError::Fatal(format!(
+            return Err(SettingsError::Params(format!(
                 "{shown}:{line}: cannot read this line ({e}); expected name,value"
             )));
         }
@@ -247,7 +326,7 @@ pub fn params_to_args(
         if let Err(e) = Cli::try_parse_from([OsString::from("vpnmon"), arg.clone()]) {
             if e.kind() != clap::error::ErrorKind::MissingRequiredArgument {
                 let detail = clap_detail(&e);
-                return Err(SettingsError::Fatal(format!(
+                return Err(SettingsError::Params(format!(
                     "{shown}:{line}: bad value for {key}: {detail} (the line should read {key},VALUE)"
                 )));
             }
@@ -346,10 +425,8 @@ mod tests {
 
     #[test]
     fn password_is_not_in_debug_output() {
-        let cli =
-            Cli::try_parse_from(["vpnmon", "--vpnclient=none", "--password=hunter2"]).unwrap();
-        let s = from_cli(cli, None).unwrap();
-        assert_eq!(s.site.credentials.password.expose(), "hunter2");
+        let s = from_command_line(["vpnmon", "--vpnclient=none", "--password=hunter2"]).unwrap();
+        assert_eq!(s.sites[0].credentials.password.expose(), "hunter2");
         assert!(!format!("{s:?}").contains("hunter2"));
     }
 }

@@ -78,15 +78,15 @@ fn both_forms_set_every_original_option() {
     ];
     for args in forms {
         let (s, _) = load(None, args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
-        assert_eq!(s.site.vpnname, "Site A", "{args:?}");
-        assert_eq!(s.site.vpnurlip, "vpn.example.org");
-        assert_eq!(s.site.credentials.username, "bob");
-        assert_eq!(s.site.credentials.password.expose(), "-s3cret");
-        assert_eq!(s.site.targets.to_str(), Some("t.csv"));
-        assert_eq!(s.cycles, None, "-1 runs until stopped");
-        assert_eq!(s.delay, Duration::from_secs(5));
-        assert_eq!(s.datalog.to_str(), Some("d.csv"));
-        assert!(s.quiet);
+        assert_eq!(s.sites[0].vpnname, "Site A", "{args:?}");
+        assert_eq!(s.sites[0].vpnurlip, "vpn.example.org");
+        assert_eq!(s.sites[0].credentials.username, "bob");
+        assert_eq!(s.sites[0].credentials.password.expose(), "-s3cret");
+        assert_eq!(s.sites[0].targets.to_str(), Some("t.csv"));
+        assert_eq!(s.schedule.cycles, None, "-1 runs until stopped");
+        assert_eq!(s.schedule.delay, Duration::from_secs(5));
+        assert_eq!(s.datalog.path.to_str(), Some("d.csv"));
+        assert!(!s.alerts.beep);
     }
 }
 
@@ -114,13 +114,13 @@ fn precedence_defaults_then_params_then_command_line() {
     for (params, args, name, cycles, delay, quiet, pings, timeout_ms, client) in table {
         let (s, _) = load(*params, args).unwrap_or_else(|e| panic!("{params:?} {args:?}: {e}"));
         let got = (
-            s.site.vpnname.as_str(),
-            s.cycles,
-            s.delay.as_secs(),
-            s.quiet,
-            s.ping.count,
-            s.ping.timeout.as_millis() as u64,
-            s.vpnclient,
+            s.sites[0].vpnname.as_str(),
+            s.schedule.cycles,
+            s.schedule.delay.as_secs(),
+            !s.alerts.beep,
+            s.probe.target.count,
+            s.probe.target.timeout.as_millis() as u64,
+            s.sites[0].client.kind(),
         );
         assert_eq!(
             got,
@@ -128,7 +128,7 @@ fn precedence_defaults_then_params_then_command_line() {
             "params {params:?} args {args:?}"
         );
         assert_eq!(
-            s.gateway_ping.count, 2,
+            s.probe.gateway.count, 2,
             "the gateway is pinged twice as the original"
         );
     }
@@ -240,14 +240,21 @@ fn shipped_params_file_holds_the_defaults_and_keeps_the_env_password() {
     std::env::remove_var("VPNMON_PASSWORD");
     let (s, notes) = r.unwrap();
     assert!(notes.is_empty(), "{notes:?}");
-    assert_eq!(s.site.vpnname, "VPN Gateway");
-    assert_eq!(s.site.vpnurlip, "");
-    assert_eq!(s.site.targets.to_str(), Some("vpnmon_targets.csv"));
-    assert_eq!(s.datalog.to_str(), Some("vpnmon_datalog.csv"));
+    assert_eq!(s.sites[0].vpnname, "VPN Gateway");
+    assert_eq!(s.sites[0].vpnurlip, "");
+    assert_eq!(s.sites[0].targets.to_str(), Some("vpnmon_targets.csv"));
+    assert_eq!(s.datalog.path.to_str(), Some("vpnmon_datalog.csv"));
     assert_eq!(
-        (s.cycles, s.delay.as_secs(), s.quiet),
+        (
+            s.schedule.cycles,
+            s.schedule.delay.as_secs(),
+            !s.alerts.beep
+        ),
         (Some(200), 1800, false)
     );
     // `password,` (empty) in the template must not hide the environment variable.
-    assert_eq!(s.site.credentials.password.expose(), "from-the-environment");
+    assert_eq!(
+        s.sites[0].credentials.password.expose(),
+        "from-the-environment"
+    );
 }

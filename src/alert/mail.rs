@@ -4,7 +4,6 @@
 
 use super::state::{Event, EventKind};
 use super::{say, Out};
-use crate::cli::{AlertArgs, SmtpTls};
 use crate::record::Record;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
@@ -43,6 +42,31 @@ pub enum MailConfigError {
     Tls { server: String, reason: String },
 }
 
+/// How to secure the SMTP connection.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SmtpTls {
+    /// Plain text (only for a local relay).
+    None,
+    /// Upgrade with STARTTLS (port 587 by default).
+    #[default]
+    Starttls,
+    /// TLS from the start (port 465 by default).
+    Tls,
+}
+
+/// The mail options as given (`--smtp-*`), not yet checked; `MailConfig::from_options` checks
+/// them when the alert sink is built.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MailOptions {
+    /// `None`: no mail.
+    pub server: Option<String>,
+    pub from: Option<String>,
+    pub to: Vec<String>,
+    pub tls: SmtpTls,
+    pub user: Option<String>,
+    pub password_file: Option<PathBuf>,
+}
+
 /// A checked mail configuration.
 #[derive(Clone)]
 pub struct MailConfig {
@@ -56,13 +80,13 @@ pub struct MailConfig {
 
 impl MailConfig {
     /// `None` when mail is not configured (no `--smtp-server`).
-    pub fn from_args(a: &AlertArgs) -> Result<Option<MailConfig>, MailConfigError> {
-        let Some(server) = a.smtp_server.as_deref() else {
+    pub fn from_options(a: &MailOptions) -> Result<Option<MailConfig>, MailConfigError> {
+        let Some(server) = a.server.as_deref() else {
             return Ok(None);
         };
         let (host, port) = split_server(server)?;
-        let from = a.smtp_from.as_deref().ok_or(MailConfigError::Incomplete)?;
-        if a.smtp_to.is_empty() {
+        let from = a.from.as_deref().ok_or(MailConfigError::Incomplete)?;
+        if a.to.is_empty() {
             return Err(MailConfigError::Incomplete);
         }
         let parse = |option, v: &str| {
@@ -73,19 +97,18 @@ impl MailConfig {
             })
         };
         let from = parse("smtp-from", from)?;
-        let to = a
-            .smtp_to
-            .iter()
-            .map(|t| parse("smtp-to", t))
-            .collect::<Result<Vec<_>, _>>()?;
-        let credentials = match &a.smtp_user {
+        let to =
+            a.to.iter()
+                .map(|t| parse("smtp-to", t))
+                .collect::<Result<Vec<_>, _>>()?;
+        let credentials = match &a.user {
             None => None,
             Some(user) => {
-                let password = match &a.smtp_password_file {
+                let password = match &a.password_file {
                     Some(path) => std::fs::read_to_string(path)
                         .map_err(|e| MailConfigError::PasswordFile {
                             path: path.clone(),
-                            reason: crate::settings::io_reason(&e),
+                            reason: crate::error::io_reason(&e),
                         })?
                         .lines()
                         .next()
@@ -99,7 +122,7 @@ impl MailConfig {
         let cfg = MailConfig {
             host,
             port,
-            tls: a.smtp_tls.unwrap_or(SmtpTls::Starttls),
+            tls: a.tls,
             from,
             to,
             credentials,

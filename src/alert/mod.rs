@@ -7,8 +7,7 @@ pub mod sound;
 pub mod state;
 
 use crate::record::CycleReport;
-use crate::settings::Settings;
-use crate::sinks::{RunEnd, Sink};
+use crate::sinks::{Output, RunEnd, Sink, SinkError};
 use state::{AlertState, Policy};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -43,11 +42,10 @@ pub enum Console {
 }
 
 impl Console {
-    pub fn for_settings(settings: &Settings) -> Console {
-        if settings.cli.datalog_opts.json == Some(true) {
-            Console::Stderr
-        } else {
-            Console::Stdout
+    pub fn for_output(output: Output) -> Console {
+        match output {
+            Output::Json => Console::Stderr,
+            Output::Console => Console::Stdout,
         }
     }
 
@@ -74,46 +72,55 @@ pub(crate) fn say(out: &mut Out, line: &str) {
     let _ = out.flush();
 }
 
-/// Builds the alert sinks the settings ask for: sound unless quiet, and the mail/hook sink when
-/// mail, a hook or a state file is configured.
-pub fn sinks_for(settings: &Settings) -> Result<Vec<Box<dyn Sink>>, AlertError> {
-    let a = &settings.cli.alerts;
-    let console = Console::for_settings(settings);
-    let mut out: Vec<Box<dyn Sink>> = Vec::new();
-    if !settings.quiet {
-        out.push(Box::new(sound::SoundSink::new(
-            a.sound_file.as_deref(),
-            console.writer(),
-        )?));
-    }
-    let mail = mail::MailConfig::from_args(a)?;
-    if let Some(p) = &a.on_alert {
-        if p.components().count() > 1 && !p.exists() {
-            return Err(AlertError::NoProgram(p.clone()));
+/// The alerts' resolved configuration (built by `settings`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertConfig {
+    /// Beep on failures (not `--quiet`).
+    pub beep: bool,
+    /// `--sound-file`: a WAV to play instead of the built-in tone.
+    pub sound_file: Option<PathBuf>,
+    pub mail: mail::MailOptions,
+    pub policy: Policy,
+    /// `--on-alert`: the program to run on each alert.
+    pub on_alert: Option<PathBuf>,
+    /// `--state-file`: keeps the counters across restarts.
+    pub state_file: Option<PathBuf>,
+}
+
+impl AlertSink {
+    /// The mail/hook sink when mail, a hook or a state file is configured; `None` otherwise.
+    /// Checks the mail options and reads the state file.
+    pub fn build(
+        cfg: &AlertConfig,
+        site: &str,
+        console: Console,
+    ) -> Result<Option<AlertSink>, AlertError> {
+        let mail = mail::MailConfig::from_options(&cfg.mail)?;
+        if let Some(p) = &cfg.on_alert {
+            if p.components().count() > 1 && !p.exists() {
+                return Err(AlertError::NoProgram(p.clone()));
+            }
         }
-    }
-    if mail.is_some() || a.on_alert.is_some() || a.state_file.is_some() {
-        let state = match &a.state_file {
+        if mail.is_none() && cfg.on_alert.is_none() && cfg.state_file.is_none() {
+            return Ok(None);
+        }
+        let state = match &cfg.state_file {
             Some(p) => load_state(p)?,
             None => AlertState::default(),
         };
-        out.push(Box::new(AlertSink {
-            site: settings.site.vpnname.clone(),
-            policy: Policy {
-                after: a.alert_after.unwrap_or(2),
-                repeat: a.alert_repeat,
-            },
+        Ok(Some(AlertSink {
+            site: site.to_string(),
+            policy: cfg.policy,
             state,
-            state_file: a.state_file.clone(),
+            state_file: cfg.state_file.clone(),
             mailer: mail.map(|m| mail::Mailer::start(m, console.writer())),
-            hook: a
+            hook: cfg
                 .on_alert
                 .clone()
                 .map(|p| hook::Hook::start(p, console.writer(), console)),
             out: console.writer(),
-        }));
+        }))
     }
-    Ok(out)
 }
 
 /// Waits at most `wait` for a worker thread whose sender was dropped; true when it ended (and
@@ -140,7 +147,7 @@ fn load_state(path: &Path) -> Result<AlertState, AlertError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(AlertState::default()),
         Err(e) => Err(AlertError::StateRead {
             path: path.to_path_buf(),
-            reason: crate::settings::io_reason(&e),
+            reason: crate::error::io_reason(&e),
         }),
     }
 }
@@ -180,12 +187,13 @@ pub struct AlertSink {
     out: Out,
 }
 
+#[async_trait::async_trait]
 impl Sink for AlertSink {
-    fn cycle_end(
+    async fn cycle_end(
         &mut self,
         report: &CycleReport,
         _cancel: &CancellationToken,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), SinkError> {
         // A cycle cut short by Ctrl-C says nothing reliable about what is down.
         if report.cancelled {
             return Ok(());
@@ -200,7 +208,7 @@ impl Sink for AlertSink {
                     &format!(
                         "Cannot write --state-file {}: {}; the counters will not survive a restart",
                         path.display(),
-                        crate::settings::io_reason(&e)
+                        crate::error::io_reason(&e)
                     ),
                 );
             }
@@ -226,9 +234,10 @@ impl Sink for AlertSink {
         Ok(())
     }
 
-    fn finish(&mut self, end: RunEnd) -> anyhow::Result<()> {
+    async fn finish(&mut self, end: RunEnd) -> Result<(), SinkError> {
         let wait = match end {
-            RunEnd::Completed { .. } => FINISH_WAIT_COMPLETED,
+            // A run that failed (a full disk) is when the mail matters most.
+            RunEnd::Completed { .. } | RunEnd::Failed { .. } => FINISH_WAIT_COMPLETED,
             RunEnd::Stopped { .. } => FINISH_WAIT_STOPPED,
         };
         if let Some(h) = &mut self.hook {

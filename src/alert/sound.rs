@@ -4,7 +4,7 @@
 //! consumes samples as fast as it can while open). No device: the terminal bell, said once.
 
 use crate::record::{CycleReport, Test, Verdict};
-use crate::sinks::{RunEnd, Sink};
+use crate::sinks::{RunEnd, Sink, SinkError};
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -55,7 +55,7 @@ fn load_sound(path: Option<&Path>) -> Result<Sound, SoundError> {
     };
     let bytes = std::fs::read(path).map_err(|e| SoundError::Read {
         path: path.to_path_buf(),
-        reason: crate::settings::io_reason(&e),
+        reason: crate::error::io_reason(&e),
     })?;
     rodio::Decoder::new_wav(Cursor::new(bytes.clone())).map_err(|e| SoundError::Decode {
         path: path.to_path_buf(),
@@ -122,12 +122,13 @@ impl SoundSink {
     }
 }
 
+#[async_trait::async_trait]
 impl Sink for SoundSink {
-    fn cycle_end(
+    async fn cycle_end(
         &mut self,
         report: &CycleReport,
         _cancel: &CancellationToken,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), SinkError> {
         while self.done.try_recv().is_ok() {
             self.pending = self.pending.saturating_sub(1);
         }
@@ -142,7 +143,7 @@ impl Sink for SoundSink {
         Ok(())
     }
 
-    fn finish(&mut self, end: RunEnd) -> anyhow::Result<()> {
+    async fn finish(&mut self, end: RunEnd) -> Result<(), SinkError> {
         // Let the last cycle's beeps be heard when the run completed; a stop does not wait.
         self.tx = None;
         if matches!(end, RunEnd::Completed { .. }) {

@@ -20,7 +20,7 @@ pub fn io_words(e: &std::io::Error) -> String {
         }
         _ => {}
     }
-    crate::settings::io_reason(e)
+    crate::error::io_reason(e)
 }
 
 /// Raises a socket's receive buffer to `want` bytes (forcing past `rmem_max` where privileged)

@@ -1,14 +1,73 @@
-//! A scripted `Prober` for in-process tests of the cycle and monitor.
+//! Fake `Prober`s: `RuleProber`, which the binary selects with the hidden `--debug-fake-ping` so
+//! end-to-end tests run without ICMP permission, and `TableProber`, scripted for in-process tests
+//! of the cycle and monitor.
 
-use super::{Cancelled, PingOutcome, Prober};
+use super::{Cancelled, PingOptions, PingOutcome, Prober};
 use crate::record::{PingStats, Verdict};
-use crate::settings::PingOptions;
 use futures::future::BoxFuture;
+#[cfg(test)]
 use std::collections::HashMap;
+#[cfg(test)]
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// Answers by address, without any network traffic or name lookup:
+/// - `127.0.0.0/8`, `::1` and `localhost`: every echo answered (RTT 0.1 ms);
+/// - `198.19.0.0/16`: the first echo answered, the rest lost (Warn when more than one is sent);
+/// - any other address: no reply, after the echo timeout (`198.18.0.0/16` is the documented
+///   "dead host" range of the tests);
+/// - any other host name: cannot be resolved.
+#[derive(Debug, Default)]
+pub struct RuleProber;
+
+impl RuleProber {
+    async fn ping_host(host: &str, opts: PingOptions) -> PingOutcome {
+        use std::net::IpAddr;
+        let rtt = Duration::from_micros(100);
+        let received = match host.parse::<IpAddr>() {
+            Ok(ip) if ip.is_loopback() => opts.count,
+            Ok(IpAddr::V4(v4)) if v4.octets()[..2] == [198, 19] => 1.min(opts.count),
+            Ok(_) => 0,
+            Err(_) if host.eq_ignore_ascii_case("localhost") => opts.count,
+            Err(_) => {
+                return PingOutcome {
+                    verdict: Verdict::Fail,
+                    stats: PingStats::default(),
+                    reason: Some(format!("cannot resolve host name '{host}'")),
+                    duration: Duration::ZERO,
+                }
+            }
+        };
+        let waited = if received < opts.count {
+            tokio::time::sleep(opts.timeout).await;
+            opts.timeout
+        } else {
+            rtt
+        };
+        super::summarize(opts, vec![rtt; received as usize], &[], waited)
+    }
+}
+
+impl Prober for RuleProber {
+    fn ping_many<'a>(
+        &'a self,
+        hosts: &'a [String],
+        opts: PingOptions,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, Result<Vec<PingOutcome>, Cancelled>> {
+        Box::pin(async move {
+            let all = futures::future::join_all(hosts.iter().map(|h| Self::ping_host(h, opts)));
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => Err(Cancelled),
+                v = all => Ok(v),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
 /// Answers from a table: host → (sent, received); unknown hosts fail. Records what it pinged.
 pub struct TableProber {
     table: HashMap<String, u32>,
@@ -17,6 +76,7 @@ pub struct TableProber {
     pub hang_on: Option<String>,
 }
 
+#[cfg(test)]
 impl TableProber {
     pub fn new(entries: &[(&str, u32)]) -> TableProber {
         TableProber {
@@ -27,6 +87,7 @@ impl TableProber {
     }
 }
 
+#[cfg(test)]
 impl Prober for TableProber {
     fn ping_many<'a>(
         &'a self,

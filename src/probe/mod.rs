@@ -7,7 +7,6 @@
 //! sweep of a thousand hosts gives no false timeouts from replies dropped in the socket queue.
 
 use crate::record::{PingStats, Verdict};
-use crate::settings::PingOptions;
 use futures::future::BoxFuture;
 use futures::stream::{FuturesOrdered, StreamExt};
 use std::net::IpAddr;
@@ -18,8 +17,48 @@ use surge_ping::{Client, Config, PingIdentifier, PingSequence, SurgeError, ICMP}
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-#[cfg(test)]
 pub mod fake;
+
+/// How echo tests are run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PingOptions {
+    pub count: u32,
+    pub timeout: Duration,
+}
+
+/// Echo requests per target when not set.
+pub const DEFAULT_PINGS: u32 = 2;
+/// Seconds to wait for each echo reply when not set.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+/// The original pinged the gateway twice, whatever else was set.
+pub const GATEWAY_PINGS: u32 = 2;
+
+/// The probe's resolved configuration.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProbeConfig {
+    /// For each target.
+    pub target: PingOptions,
+    /// For the VPN gateway.
+    pub gateway: PingOptions,
+    /// Use the built-in fake prober instead of ICMP (hidden `--debug-fake-ping`, for tests).
+    pub fake: bool,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        ProbeConfig {
+            target: PingOptions {
+                count: DEFAULT_PINGS,
+                timeout: DEFAULT_TIMEOUT,
+            },
+            gateway: PingOptions {
+                count: GATEWAY_PINGS,
+                timeout: DEFAULT_TIMEOUT,
+            },
+            fake: false,
+        }
+    }
+}
 
 /// The result of pinging one host.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,7 +142,7 @@ impl IcmpProber {
                         .map_err(|e| {
                             format!(
                                 "cannot open an IPv6 ICMP socket: {}",
-                                crate::settings::io_reason(&e)
+                                crate::error::io_reason(&e)
                             )
                         })
                 })
@@ -259,7 +298,7 @@ fn permission_hint(e: &std::io::Error) -> ProbeError {
     if !denied {
         return ProbeError(format!(
             "cannot open an ICMP socket: {}",
-            crate::settings::io_reason(e)
+            crate::error::io_reason(e)
         ));
     }
     let what = crate::platform::net::ICMP_PERMISSION_HINT;

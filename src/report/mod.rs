@@ -166,7 +166,7 @@ pub fn run(cli: &ReportCli, warn: &mut dyn FnMut(&str)) -> Result<String, Report
         let doc = svg::render(&h, &s);
         std::fs::write(path, doc).map_err(|e| ReportError::Svg {
             path: path.clone(),
-            reason: crate::settings::io_reason(&e),
+            reason: crate::error::io_reason(&e),
         })?;
     }
     Ok(match cli.format {

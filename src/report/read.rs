@@ -242,7 +242,7 @@ impl History {
         use std::io::BufRead;
         let io = |e: std::io::Error| ReadError::Io {
             path: path.to_path_buf(),
-            reason: crate::settings::io_reason(&e),
+            reason: crate::error::io_reason(&e),
         };
         let f = std::fs::File::open(path).map_err(io)?;
         let mut r = std::io::BufReader::with_capacity(1 << 20, f);

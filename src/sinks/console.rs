@@ -1,7 +1,7 @@
 //! The original's console lines, each prefixed by the cycle number (right-aligned to 3), the
 //! date and the time. Extra facts (RTT, a Fail's reason, durations) follow at the end of a line.
 
-use super::{RunEnd, Sink};
+use super::{RunEnd, Sink, SinkError};
 use crate::record::{CycleReport, Record, Tally, Test, Verdict};
 use chrono::{DateTime, Local};
 use std::io::Write;
@@ -83,6 +83,7 @@ fn extras(r: &Record) -> String {
     parts.join(", ")
 }
 
+#[async_trait::async_trait]
 impl<W: Write + Send> Sink for ConsoleSink<W> {
     fn notice(&mut self, line: &str) {
         let _ = writeln!(self.out, "{line}");
@@ -113,11 +114,11 @@ impl<W: Write + Send> Sink for ConsoleSink<W> {
         let _ = self.out.flush();
     }
 
-    fn cycle_end(
+    async fn cycle_end(
         &mut self,
         report: &CycleReport,
         _cancel: &CancellationToken,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), SinkError> {
         if report.cancelled {
             return Ok(());
         }
@@ -156,9 +157,9 @@ impl<W: Write + Send> Sink for ConsoleSink<W> {
         self.line(Local::now(), &text);
     }
 
-    fn finish(&mut self, end: RunEnd) -> anyhow::Result<()> {
+    async fn finish(&mut self, end: RunEnd) -> Result<(), SinkError> {
         match end {
-            RunEnd::Completed { cycles } => {
+            RunEnd::Completed { cycles, .. } => {
                 let _ = writeln!(
                     self.out,
                     "{cycles} vpnmon test cycle{} completed.",
@@ -174,6 +175,8 @@ impl<W: Write + Send> Sink for ConsoleSink<W> {
                 }
                 let _ = writeln!(self.out, "Datalog file closed");
             }
+            // `run` says what failed, after every sink finished.
+            RunEnd::Failed { .. } => {}
         }
         let _ = self.out.flush();
         Ok(())
@@ -276,8 +279,12 @@ mod tests {
             ],
             cancelled: false,
         };
-        s.cycle_end(&report, &CancellationToken::new()).unwrap();
-        s.finish(RunEnd::Completed { cycles: 12 }).unwrap();
+        futures::executor::block_on(s.cycle_end(&report, &CancellationToken::new())).unwrap();
+        futures::executor::block_on(s.finish(RunEnd::Completed {
+            cycles: 12,
+            vpn_closed: true,
+        }))
+        .unwrap();
         let text = String::from_utf8(s.into_inner()).unwrap();
         assert_eq!(
             text,

@@ -7,9 +7,9 @@
 //! keeping N old files, and/or one file per local day) happens only before a cycle's write, so a
 //! cycle's rows always land in one file and no row is lost or written twice.
 
-use super::{RunEnd, Sink};
+use super::{RunEnd, Sink, SinkError};
+use crate::error::io_reason;
 use crate::record::{CycleReport, Record};
-use crate::settings::io_reason;
 use chrono::{DateTime, Local};
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -178,6 +178,30 @@ pub struct Rotation {
 
 /// Default for `--datalog-keep`.
 pub const DEFAULT_KEEP: u32 = 5;
+/// Default for `--datalog`.
+pub const DEFAULT_DATALOG: &str = "vpnmon_datalog.csv";
+
+/// The datalog's resolved configuration (built by `settings`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatalogConfig {
+    pub path: PathBuf,
+    pub format: DatalogFormat,
+    pub rotation: Rotation,
+}
+
+impl Default for DatalogConfig {
+    fn default() -> Self {
+        DatalogConfig {
+            path: PathBuf::from(DEFAULT_DATALOG),
+            format: DatalogFormat::default(),
+            rotation: Rotation {
+                max_size: None,
+                keep: DEFAULT_KEEP,
+                daily: false,
+            },
+        }
+    }
+}
 
 /// The file of day `at` for a daily datalog: the date before the extension
 /// (`vpnmon_datalog.csv` → `vpnmon_datalog-2026-11-22.csv`).
@@ -376,14 +400,10 @@ impl DatalogSink {
     }
 
     /// The sink the settings ask for (`--datalog-format`, `--datalog-max-size`, …).
-    pub fn from_args(path: &Path, args: &crate::cli::DatalogArgs) -> DatalogSink {
-        DatalogSink::new(path)
-            .with_format(args.datalog_format.unwrap_or_default())
-            .with_rotation(Rotation {
-                max_size: args.datalog_max_size,
-                keep: args.datalog_keep.unwrap_or(DEFAULT_KEEP),
-                daily: args.datalog_rotate == Some(RotateEvery::Daily),
-            })
+    pub fn from_config(cfg: &DatalogConfig) -> DatalogSink {
+        DatalogSink::new(&cfg.path)
+            .with_format(cfg.format)
+            .with_rotation(cfg.rotation)
     }
 
     pub fn with_format(mut self, format: DatalogFormat) -> Self {
@@ -529,12 +549,13 @@ fn append_once(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_data()
 }
 
+#[async_trait::async_trait]
 impl Sink for DatalogSink {
-    fn cycle_end(
+    async fn cycle_end(
         &mut self,
         report: &CycleReport,
         cancel: &CancellationToken,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), SinkError> {
         if report.records.is_empty() {
             return Ok(());
         }
@@ -543,7 +564,7 @@ impl Sink for DatalogSink {
         Ok(())
     }
 
-    fn finish(&mut self, _end: RunEnd) -> anyhow::Result<()> {
+    async fn finish(&mut self, _end: RunEnd) -> Result<(), SinkError> {
         // Every cycle's rows were synced when written; nothing is held open between cycles.
         Ok(())
     }

@@ -22,6 +22,7 @@ impl<W: Write + Send, E: Write + Send> JsonSink<W, E> {
     }
 }
 
+#[async_trait::async_trait]
 impl<W: Write + Send, E: Write + Send> Sink for JsonSink<W, E> {
     fn notice(&mut self, line: &str) {
         let _ = writeln!(self.err, "{line}");

@@ -9,18 +9,48 @@ pub mod console;
 pub mod datalog;
 pub mod json;
 
-/// How a run ended, for the sinks' last words.
+/// What the operator's lines are: the original's console lines, or JSON lines (`--json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Output {
+    #[default]
+    Console,
+    /// Records as JSON lines on stdout; everything for people goes to stderr.
+    Json,
+}
+
+/// How a run ended, for the sinks' last words. `vpn_closed` is false when the last close failed
+/// or could not be confirmed (the reason was given as a notice just before).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunEnd {
     /// All requested cycles ran.
-    Completed { cycles: u64 },
-    /// Ctrl-C or SIGTERM; `vpn_closed` is false when a close could not be confirmed (the reason
-    /// was given as a notice just before).
+    Completed { cycles: u64, vpn_closed: bool },
+    /// Ctrl-C or SIGTERM.
     Stopped { cycles: u64, vpn_closed: bool },
+    /// A fatal error ended the run (said by `run` after the sinks finished).
+    Failed { cycles: u64, vpn_closed: bool },
+}
+
+impl RunEnd {
+    pub fn vpn_closed(self) -> bool {
+        match self {
+            RunEnd::Completed { vpn_closed, .. }
+            | RunEnd::Stopped { vpn_closed, .. }
+            | RunEnd::Failed { vpn_closed, .. } => vpn_closed,
+        }
+    }
+}
+
+/// Why a sink could not do its part. Only the datalog's are fatal today.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error(transparent)]
+    Datalog(#[from] datalog::DatalogError),
 }
 
 /// One output of the monitor. Every method has a default, so a sink implements only what it
-/// uses. Errors from `cycle_end`/`finish` are fatal to the run (the datalog cannot be written).
+/// uses. The monitor calls every sink for every event, also after another sink failed; errors
+/// from `cycle_end`/`finish` end the run (after `finish` has reached every sink).
+#[async_trait::async_trait]
 pub trait Sink: Send {
     /// A line for the operator that is not a record (`Running without a vpnmon targets file`).
     fn notice(&mut self, _line: &str) {}
@@ -28,17 +58,19 @@ pub trait Sink: Send {
     /// Called as each test finishes, for live progress.
     fn record(&mut self, _rec: &Record) {}
     /// Called once per cycle with all its records (also a cancelled cycle's completed ones).
-    fn cycle_end(
+    /// May wait (a busy datalog is retried); `cancel` shortens the wait.
+    async fn cycle_end(
         &mut self,
         _report: &CycleReport,
         _cancel: &CancellationToken,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), SinkError> {
         Ok(())
     }
     /// The client's last lines after a failed open/close (password already masked).
     fn diagnostics(&mut self, _lines: &[String]) {}
     fn waiting(&mut self, _delay: Duration, _next: DateTime<Local>) {}
-    fn finish(&mut self, _end: RunEnd) -> anyhow::Result<()> {
+    /// The last call of a run. May wait (mail and hook still under way).
+    async fn finish(&mut self, _end: RunEnd) -> Result<(), SinkError> {
         Ok(())
     }
 }

@@ -7,7 +7,6 @@
 //! so every path that may have started a tunnel ends with `disconnect`.
 
 use super::{Credentials, OpenInfo, Secret, VpnClient, VpnError, VpnErrorKind};
-use crate::cli::AnyConnectArgs;
 use crate::platform::pty::{exit_text, kill_child, wait_readable, OsSession};
 use expectrl::Expect;
 use std::collections::VecDeque;
@@ -151,14 +150,29 @@ fn prompt_of(tail: &str) -> Option<Prompt> {
 
 // ---- Settings -------------------------------------------------------------------------------
 
-/// The driver's options, from `AnyConnectArgs` with defaults filled in.
+/// The driver's resolved configuration (built by `settings`).
 #[derive(Debug, Clone)]
-pub struct AnyConnectOptions {
+pub struct AnyConnectConfig {
+    /// `--vpncli`; `None` looks in the standard places.
     pub vpncli: Option<PathBuf>,
     pub group: Option<String>,
     pub accept_untrusted_cert: bool,
+    /// How long to wait for the client before giving up (`--vpn-timeout`).
     pub timeout: Duration,
+    /// The pause before each command typed into vpncli (`--vpncli-delay`).
     pub delay: Duration,
+}
+
+impl Default for AnyConnectConfig {
+    fn default() -> Self {
+        AnyConnectConfig {
+            vpncli: None,
+            group: None,
+            accept_untrusted_cert: false,
+            timeout: super::DEFAULT_VPN_TIMEOUT,
+            delay: DEFAULT_VPNCLI_DELAY,
+        }
+    }
 }
 
 /// The pause between commands the original used (vpncli dropped faster input).
@@ -171,22 +185,6 @@ const RECOVER_GRACE: Duration = Duration::from_secs(2);
 const POLL: Duration = Duration::from_millis(100);
 /// Lines kept for the diagnostic block.
 const DIAG_LINES: usize = 25;
-
-impl AnyConnectOptions {
-    pub fn from_args(a: &AnyConnectArgs) -> AnyConnectOptions {
-        AnyConnectOptions {
-            vpncli: a.vpncli.clone(),
-            group: a.group.clone().filter(|g| !g.is_empty()),
-            accept_untrusted_cert: a.accept_untrusted_cert.unwrap_or(false),
-            timeout: a
-                .vpn_timeout
-                .map_or(super::DEFAULT_VPN_TIMEOUT, Duration::from_secs),
-            delay: a
-                .vpncli_delay
-                .map_or(DEFAULT_VPNCLI_DELAY, Duration::from_millis),
-        }
-    }
-}
 
 // ---- The pseudo-terminal session ------------------------------------------------------------
 
@@ -444,7 +442,7 @@ fn masked_lines<'a>(lines: impl Iterator<Item = &'a str>, password: &Secret) -> 
 // ---- The driver ---------------------------------------------------------------------------
 
 pub struct AnyConnect {
-    opts: AnyConnectOptions,
+    opts: AnyConnectConfig,
     program: Option<PathBuf>,
     cli: Option<Cli>,
     /// A tunnel may be up (the agent's state), so a `disconnect` is owed.
@@ -464,7 +462,7 @@ enum Outcome {
 }
 
 impl AnyConnect {
-    pub fn new(opts: AnyConnectOptions) -> AnyConnect {
+    pub fn new(opts: AnyConnectConfig) -> AnyConnect {
         AnyConnect {
             opts,
             program: None,
@@ -477,7 +475,7 @@ impl AnyConnect {
     }
 
     /// The client program: `--vpncli`, else the first standard place that exists.
-    pub fn find_program(opts: &AnyConnectOptions) -> Result<PathBuf, VpnError> {
+    pub fn find_program(opts: &AnyConnectConfig) -> Result<PathBuf, VpnError> {
         if let Some(p) = &opts.vpncli {
             if p.is_file() {
                 return Ok(p.clone());
@@ -1013,7 +1011,7 @@ mod tests {
 
     #[test]
     fn a_missing_client_names_every_place_tried() {
-        let opts = AnyConnectOptions::from_args(&AnyConnectArgs::default());
+        let opts = AnyConnectConfig::default();
         if STANDARD_PLACES.iter().any(|p| Path::new(p).exists()) {
             eprintln!(
                 "SKIPPED a_missing_client_names_every_place_tried: a Cisco client is installed"

@@ -1,6 +1,6 @@
-//! The seam between the monitor and the vendor clients: `VpnClient`, its typed errors, and the
-//! registry that builds a driver from settings. Drivers know prompts and error texts; they never
-//! print, beep or make records.
+//! The seam between the monitor and the vendor clients: `VpnClient`, its typed errors, and each
+//! driver's config. Drivers know prompts and error texts; they never print, beep or make
+//! records. Which driver a site uses is decided in `run` (the composition root).
 
 use std::fmt;
 use std::time::Duration;
@@ -169,18 +169,3 @@ impl VpnClientKind {
 
 /// Default patience for a client that does not answer (the original's 2 minutes).
 pub const DEFAULT_VPN_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// Builds the driver the settings ask for; `None` for `--vpnclient none`.
-pub fn driver_for(
-    settings: &crate::settings::Settings,
-) -> Result<Option<Box<dyn VpnClient>>, VpnError> {
-    match settings.vpnclient {
-        VpnClientKind::None => Ok(None),
-        VpnClientKind::Anyconnect => Ok(Some(Box::new(anyconnect::AnyConnect::new(
-            anyconnect::AnyConnectOptions::from_args(&settings.cli.anyconnect),
-        )))),
-        VpnClientKind::Openconnect => Ok(Some(Box::new(openconnect::OpenConnect::from_settings(
-            settings,
-        )))),
-    }
-}

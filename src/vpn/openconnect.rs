@@ -20,7 +20,6 @@
 //!   `reconnect` through the script) is reported: the close is a Fail with that reason.
 
 use super::{Credentials, OpenInfo, VpnClient, VpnError, VpnErrorKind, DEFAULT_VPN_TIMEOUT};
-use crate::settings::Settings;
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -50,14 +49,31 @@ const KEEP_LINES: usize = 30;
 /// The marker the connect script prints on stdout.
 const SCRIPT_MARK: &str = "vpnmon-script:";
 
-/// `--vpn-timeout` (declared with the AnyConnect options; it applies to every driver).
-fn vpn_timeout(settings: &Settings) -> Duration {
-    settings
-        .cli
-        .anyconnect
-        .vpn_timeout
-        .map(Duration::from_secs)
-        .unwrap_or(DEFAULT_VPN_TIMEOUT)
+/// The driver's resolved configuration (built by `settings`).
+#[derive(Debug, Clone)]
+pub struct OpenConnectConfig {
+    /// The openconnect program (`--openconnect`), looked up on PATH when it has no slash.
+    pub program: PathBuf,
+    /// `--servercert pin-sha256:…`
+    pub servercert: Option<String>,
+    /// `--cafile`
+    pub cafile: Option<PathBuf>,
+    /// `--openconnect-no-dtls`
+    pub no_dtls: bool,
+    /// How long to wait for the tunnel before giving up (`--vpn-timeout`).
+    pub timeout: Duration,
+}
+
+impl Default for OpenConnectConfig {
+    fn default() -> Self {
+        OpenConnectConfig {
+            program: PathBuf::from("openconnect"),
+            servercert: None,
+            cafile: None,
+            no_dtls: false,
+            timeout: DEFAULT_VPN_TIMEOUT,
+        }
+    }
 }
 
 /// The connect script: sets up the tun device and the pushed routes, prints the marker.
@@ -206,17 +222,13 @@ impl Session {
 }
 
 impl OpenConnect {
-    pub fn from_settings(settings: &Settings) -> OpenConnect {
-        let o = &settings.cli.openconnect;
+    pub fn new(cfg: OpenConnectConfig) -> OpenConnect {
         OpenConnect {
-            program: o
-                .openconnect
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("openconnect")),
-            servercert: o.servercert.clone().filter(|s| !s.trim().is_empty()),
-            cafile: o.cafile.clone(),
-            no_dtls: o.no_dtls.unwrap_or(false),
-            timeout: vpn_timeout(settings),
+            program: cfg.program,
+            servercert: cfg.servercert.filter(|s| !s.trim().is_empty()),
+            cafile: cfg.cafile,
+            no_dtls: cfg.no_dtls,
+            timeout: cfg.timeout,
             interface: interface_name(std::process::id()),
             script: None,
             session: None,
