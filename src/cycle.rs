@@ -6,7 +6,7 @@ use crate::probe::{PingOptions, PingOutcome, Prober};
 use crate::record::{Record, Test, Verdict};
 use crate::settings::Site;
 use crate::targets::{host_of, Target};
-use crate::vpn::{VpnClient, VpnErrorKind};
+use crate::vpn::{Deadline, VpnClient, VpnErrorKind, CLOSE_WITHIN};
 use chrono::Local;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -134,9 +134,7 @@ pub async fn run(
             return done(rec, cancel.is_cancelled(), diagnostics);
         }
         let t = Instant::now();
-        // The driver blocks (PTY work) and polls `cancel` itself.
-        let r =
-            tokio::task::block_in_place(|| client.open(&site.vpnurlip, &site.credentials, cancel));
+        let r = client.open(&site.vpnurlip, &site.credentials, cancel).await;
         match r {
             Ok(info) => {
                 opened = true;
@@ -152,7 +150,7 @@ pub async fn run(
             }
             Err(e) if e.kind == VpnErrorKind::Cancelled => {
                 // The driver cleaned up; make sure, then stop. Not a result worth a row.
-                let _ = tokio::task::block_in_place(|| client.close());
+                let _ = client.close(Deadline::after(CLOSE_WITHIN), cancel).await;
                 return done(rec, true, diagnostics);
             }
             Err(e) => {
@@ -167,7 +165,7 @@ pub async fn run(
                     t.elapsed(),
                 );
                 // A failed open must leave nothing behind; close() is safe when nothing is open.
-                let _ = tokio::task::block_in_place(|| client.close());
+                let _ = client.close(Deadline::after(CLOSE_WITHIN), cancel).await;
                 return done(rec, cancel.is_cancelled(), diagnostics);
             }
         }
@@ -192,7 +190,7 @@ pub async fn run(
     if opened {
         if let Some(client) = vpn {
             let t = Instant::now();
-            let r = tokio::task::block_in_place(|| client.close());
+            let r = client.close(Deadline::after(CLOSE_WITHIN), cancel).await;
             let (v, reason) = match r {
                 Ok(()) => (Verdict::Good, None),
                 Err(e) if e.kind == VpnErrorKind::Cancelled => {

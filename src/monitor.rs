@@ -7,7 +7,7 @@ use crate::record::{CycleReport, Record};
 use crate::settings::{Settings, Site};
 use crate::sinks::{RunEnd, Sink, SinkError};
 use crate::targets::{self, Target};
-use crate::vpn::VpnClient;
+use crate::vpn::{Deadline, VpnClient, CLOSE_WITHIN};
 use chrono::Local;
 use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
@@ -267,7 +267,7 @@ impl Monitor {
         let mut failures = Vec::new();
         for sr in self.sites.iter_mut() {
             if let Some(v) = sr.vpn.as_deref_mut() {
-                if let Err(e) = tokio::task::block_in_place(|| v.close()) {
+                if let Err(e) = v.close(Deadline::after(CLOSE_WITHIN), &self.cancel).await {
                     failures.push(e);
                 }
             }

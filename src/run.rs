@@ -109,7 +109,7 @@ fn run(args: Vec<OsString>) -> Result<RunEnd, RunError> {
             vpns.push(driver_for(site)?);
         }
         for v in vpns.iter_mut().flatten() {
-            v.check()?;
+            v.check().await?;
         }
         // The client is looked for first: a missing client is the more useful message.
         let prober = prober_for(&settings)?;

@@ -64,3 +64,28 @@ pub fn is_sharing_violation(e: &std::io::Error) -> bool {
     // ERROR_SHARING_VIOLATION, ERROR_LOCK_VIOLATION
     cfg!(windows) && matches!(e.raw_os_error(), Some(32) | Some(33))
 }
+
+/// Permissions for a private directory or script (0700) where the OS has modes; `None` elsewhere
+/// (the user's profile directory is private there).
+#[cfg(unix)]
+pub fn private_permissions() -> Option<std::fs::Permissions> {
+    use std::os::unix::fs::PermissionsExt;
+    Some(std::fs::Permissions::from_mode(0o700))
+}
+
+#[cfg(not(unix))]
+pub fn private_permissions() -> Option<std::fs::Permissions> {
+    None
+}
+
+/// Whether a file belongs to the user vpnmon runs as (true where files have no owner id).
+#[cfg(unix)]
+pub fn owned_by_me(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    meta.uid() == nix::unistd::geteuid().as_raw()
+}
+
+#[cfg(not(unix))]
+pub fn owned_by_me(_meta: &std::fs::Metadata) -> bool {
+    true
+}

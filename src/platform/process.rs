@@ -298,3 +298,65 @@ pub fn interrupt_pid(pid: u32) {
     #[cfg(not(unix))]
     let _ = pid;
 }
+
+/// Whether `await_exit` can wait for a child's exit here.
+pub fn can_await_exit() -> bool {
+    cfg!(target_os = "linux")
+}
+
+/// Blocks until the child `pid` has exited, without collecting its status (so its pid is not
+/// reused before its owner reaps it). False when that cannot be waited for (not our child, or
+/// not supported here).
+#[cfg(target_os = "linux")]
+pub fn await_exit(pid: u32) -> bool {
+    use nix::errno::Errno;
+    use nix::sys::wait::{waitid, Id, WaitPidFlag};
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    loop {
+        match waitid(
+            Id::Pid(nix::unistd::Pid::from_raw(raw)),
+            WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT,
+        ) {
+            Ok(_) => return true,
+            Err(Errno::EINTR) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn await_exit(_pid: u32) -> bool {
+    false
+}
+
+/// Makes a client started by `cmd` independent of the terminal's Ctrl-C (its own process group:
+/// vpnmon gets the signal and ends the client in order) and, on Linux, ends it (SIGTERM) when
+/// the thread that starts it ends — which, for a driver thread that lives as long as vpnmon,
+/// means when vpnmon dies, even by SIGKILL.
+#[cfg(unix)]
+pub fn own_group_tied_to_parent(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+    #[cfg(target_os = "linux")]
+    {
+        let parent = std::process::id();
+        // SAFETY: only async-signal-safe calls (prctl, getppid) between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // vpnmon died between fork and prctl: do not start at all.
+                if libc::getppid() as u32 != parent {
+                    return Err(std::io::Error::other("vpnmon exited"));
+                }
+                Ok(())
+            });
+        }
+    }
+}
+
+#[cfg(not(unix))]
+pub fn own_group_tied_to_parent(_cmd: &mut std::process::Command) {}

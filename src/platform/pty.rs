@@ -74,3 +74,53 @@ pub fn kill_child(mut session: OsSession, _reaped: bool) {
         let _ = session.get_process().wait(Some(2000));
     }
 }
+
+/// A reader of what the client writes to its terminal, for a reader thread (the session itself
+/// is only written to).
+#[cfg(unix)]
+pub fn output(session: &mut OsSession) -> std::io::Result<std::fs::File> {
+    // A duplicate of the terminal's master side, in blocking mode.
+    session
+        .get_process()
+        .get_raw_handle()
+        .map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+#[cfg(windows)]
+pub fn output(session: &mut OsSession) -> std::io::Result<std::fs::File> {
+    session
+        .get_process_mut()
+        .output()
+        .map(std::fs::File::from)
+        .map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+/// The client's process id.
+#[cfg(unix)]
+pub fn pid(session: &OsSession) -> Option<u32> {
+    u32::try_from(session.get_process().pid().as_raw()).ok()
+}
+
+#[cfg(windows)]
+pub fn pid(session: &OsSession) -> Option<u32> {
+    Some(session.get_process().pid())
+}
+
+/// Ends the client at once and reaps it (the caller knows its status was not collected yet).
+#[cfg(unix)]
+pub fn kill_and_reap(session: &mut OsSession) {
+    use nix::sys::signal::{kill, Signal};
+    if let Some(pid) = pid(session).and_then(|p| i32::try_from(p).ok()) {
+        let _ = kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    let _ = session.get_process_mut().wait();
+}
+
+#[cfg(windows)]
+pub fn kill_and_reap(session: &mut OsSession) {
+    // Closing the pseudo-console alone does not end the program: terminate it, then wait.
+    if session.get_process().is_alive() {
+        let _ = session.get_process_mut().exit(1);
+        let _ = session.get_process().wait(Some(2000));
+    }
+}

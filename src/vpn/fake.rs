@@ -1,8 +1,7 @@
 //! A scripted `VpnClient` for in-process tests of the cycle and monitor.
 
-use super::{Credentials, OpenInfo, VpnClient, VpnError};
+use super::{Credentials, Deadline, OpenInfo, VpnClient, VpnError};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// What the fake does on `open`.
@@ -10,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 pub enum FakeOpen {
     Succeed,
     Fail(VpnError),
-    /// Blocks until cancelled (a hung client), polling as real drivers must.
+    /// Waits until cancelled (a hung client).
     Hang,
 }
 
@@ -54,12 +53,13 @@ impl FakeVpn {
     }
 }
 
+#[async_trait::async_trait]
 impl VpnClient for FakeVpn {
     fn label(&self) -> &str {
         "Fake VPN"
     }
 
-    fn open(
+    async fn open(
         &mut self,
         gateway: &str,
         credentials: &Credentials,
@@ -79,16 +79,18 @@ impl VpnClient for FakeVpn {
             }
             FakeOpen::Fail(e) => Err(e),
             FakeOpen::Hang => {
-                while !cancel.is_cancelled() {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
+                cancel.cancelled().await;
                 self.log.push("open cancelled".into());
                 Err(VpnError::cancelled())
             }
         }
     }
 
-    fn close(&mut self) -> Result<(), VpnError> {
+    async fn close(
+        &mut self,
+        _deadline: Deadline,
+        _cancel: &CancellationToken,
+    ) -> Result<(), VpnError> {
         self.log.push("close".into());
         self.open_now = false;
         self.close_results

@@ -1,6 +1,11 @@
 //! The seam between the monitor and the vendor clients: `VpnClient`, its typed errors, and each
 //! driver's config. Drivers know prompts and error texts; they never print, beep or make
 //! records. Which driver a site uses is decided in `run` (the composition root).
+//!
+//! - `session/`: what every driver shares (transcript and the one redaction rule, deadlines,
+//!   the child guard, the driver thread, program lookup).
+//! - `<vendor>/`: one folder per client, its strings in `strings.rs`, its dialog beside them.
+//!   A new driver is such a folder plus a line in `run::driver_for`.
 
 use std::fmt;
 use std::time::Duration;
@@ -10,6 +15,9 @@ pub mod anyconnect;
 #[cfg(test)]
 pub mod fake;
 pub mod openconnect;
+pub mod session;
+
+pub use session::Deadline;
 
 /// A password that never shows itself in `Debug`/logs. Use `expose()` only where it is typed
 /// into a client.
@@ -118,33 +126,44 @@ pub struct OpenInfo {
     pub detail: Option<String>,
 }
 
-/// A vendor VPN client driver.
+/// A vendor VPN client driver, as the monitor sees it.
 ///
-/// The methods block (PTY work); the monitor calls them off the async workers. Implementations
-/// must watch `cancel` at least every ~100 ms while they wait and, when it fires, leave no tunnel
-/// or process behind and return `VpnErrorKind::Cancelled`.
+/// The drivers run on threads of their own (`session::DriverThread`); these calls send them a
+/// request and await the reply together with `cancel`. When `cancel` fires, a driver leaves no
+/// tunnel or process behind within `session::CANCEL_GRACE` and returns
+/// `VpnErrorKind::Cancelled`.
+#[async_trait::async_trait]
 pub trait VpnClient: Send {
     /// A short name for messages ("Cisco AnyConnect", "OpenConnect").
     fn label(&self) -> &str;
 
     /// Start-up check (client program present, options consistent). Called once before the
     /// first cycle so a missing client is reported at once, not at the first cycle.
-    fn check(&mut self) -> Result<(), VpnError> {
+    async fn check(&mut self) -> Result<(), VpnError> {
         Ok(())
     }
 
     /// Opens a tunnel to `gateway`. On error nothing may be left running.
-    fn open(
+    async fn open(
         &mut self,
         gateway: &str,
         credentials: &Credentials,
         cancel: &CancellationToken,
     ) -> Result<OpenInfo, VpnError>;
 
-    /// Closes the tunnel; safe to call at any time (nothing open → Ok). Bounded by the driver's
-    /// own grace periods; it must finish even after a cancel.
-    fn close(&mut self) -> Result<(), VpnError>;
+    /// Closes the tunnel; safe to call at any time (nothing open → Ok). Finishes by `deadline`
+    /// (and the driver's own, shorter step limits); a cancel, also one that came before, cuts
+    /// the waits to the grace, and a close cut short by it returns `Cancelled`.
+    async fn close(
+        &mut self,
+        deadline: Deadline,
+        cancel: &CancellationToken,
+    ) -> Result<(), VpnError>;
 }
+
+/// The longest a close may take in all, for callers without a limit of their own: above every
+/// driver's own step limits with the default `--vpn-timeout`.
+pub const CLOSE_WITHIN: Duration = Duration::from_secs(300);
 
 /// Which driver to use (`--vpnclient`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
