@@ -20,7 +20,7 @@ pub mod session;
 pub use session::Deadline;
 
 /// A password that never shows itself in `Debug`/logs. Use `expose()` only where it is typed
-/// into a client.
+/// into a client. A client's output is masked by `session::Redaction` (the one rule).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret(String);
 
@@ -33,15 +33,6 @@ impl Secret {
     }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
-    }
-    /// Replaces every occurrence of the secret in `text` with asterisks (for diagnostics that
-    /// quote a client's output).
-    pub fn mask(&self, text: &str) -> String {
-        if self.0.is_empty() {
-            text.to_string()
-        } else {
-            text.replace(&self.0, "********")
-        }
     }
 }
 
