@@ -48,3 +48,38 @@ impl Process for Pty {
         crate::platform::pty::kill_and_reap(&mut self.session);
     }
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use crate::vpn::session::{ChildGuard, Deadline, Ending, Got, Inbox};
+    use std::time::{Duration, Instant};
+    use tokio_util::sync::CancellationToken;
+
+    #[test]
+    fn a_terminal_client_is_read_interrupted_with_ctrl_c_and_reaped() {
+        let mut inbox = Inbox::for_test(CancellationToken::new());
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg("echo ready; exec sleep 30");
+        let (pty, output) = Pty::spawn(cmd).unwrap();
+        let pid = pty.pid().unwrap();
+        let mut guard = ChildGuard::new(pty, &mut inbox);
+        let source = inbox.attach(output).unwrap();
+        let mut seen = Vec::new();
+        let mut d = Deadline::after(Duration::from_secs(5));
+        while !String::from_utf8_lossy(&seen).contains("ready") {
+            match inbox.wait(&mut d) {
+                Got::Output(id, b) if id == source => seen.extend(b),
+                Got::Timeout => panic!("no output: {seen:?}"),
+                _ => {}
+            }
+        }
+        // Ctrl-C typed into its terminal ends `sleep` (the terminal's foreground process).
+        let t = Instant::now();
+        let mut d = Deadline::after(Duration::from_secs(5));
+        let end = guard.stop(&mut inbox, &mut d, |_| {});
+        assert!(matches!(end, Ending::Exited(_)), "{end:?}");
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+        assert!(!crate::platform::process::is_alive(pid), "not reaped");
+    }
+}
