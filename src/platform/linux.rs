@@ -22,9 +22,10 @@ pub fn end_with_parent(cmd: &mut std::process::Command) {
     let parent = nix::unistd::getpid();
     let hook = move || -> std::io::Result<()> {
         nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)?;
-        // vpnmon died between fork and prctl: do not start at all.
+        // vpnmon died between fork and prctl: do not start at all ("no such process": the
+        // parent; an errno, so nothing is allocated after fork).
         if nix::unistd::getppid() != parent {
-            return Err(std::io::Error::other("vpnmon exited"));
+            return Err(nix::errno::Errno::ESRCH.into());
         }
         Ok(())
     };
@@ -32,9 +33,9 @@ pub fn end_with_parent(cmd: &mut std::process::Command) {
     // only async-signal-safe work is sound; std and nix offer no safe way to set the
     // parent-death signal in the child.
     #[allow(unsafe_code)]
-    // SAFETY: the hook makes two system calls (prctl, getppid) through nix's thin wrappers,
-    // both async-signal-safe, and touches no lock or shared state; the error it may build is
-    // returned to std's spawn, as std documents for pre_exec hooks.
+    // SAFETY: the hook only makes two async-signal-safe system calls (prctl, getppid) through
+    // nix's thin wrappers and returns an errno-based error: it allocates nothing and touches
+    // no lock or state shared with other threads.
     unsafe {
         cmd.pre_exec(hook);
     }

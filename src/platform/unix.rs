@@ -72,8 +72,8 @@ pub fn io_words(e: &std::io::Error) -> String {
 /// Raises a socket's receive buffer to `want` bytes (forcing past `rmem_max` where the kernel
 /// allows it and we are privileged) and returns the size in effect.
 pub fn raise_rcvbuf(socket: &surge_ping::AsyncSocket, want: usize) -> usize {
-    // surge-ping hands out only the raw descriptor (no `AsFd`), so borrowing it is the one
-    // place that needs `unsafe`: no safe wrapper exists for a descriptor owned elsewhere.
+    // surge-ping hands out only the raw descriptor (no `AsFd`), and borrowing a descriptor
+    // owned elsewhere has no safe wrapper: the only `unsafe` in this file.
     #[allow(unsafe_code)]
     // SAFETY: the descriptor belongs to `socket`, which is borrowed for this whole call and so
     // stays open while `fd` lives; `fd` does not escape this function.
