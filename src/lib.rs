@@ -2,6 +2,11 @@
 //!
 //! Data flows one way: `settings` → `monitor` → `cycle` (through `probe` and `vpn`) → `record`s
 //! → `sinks`. See ARCHITECTURE in the project's shared notes and the README.
+//!
+//! `unsafe` is denied: the few places with no safe wrapper allow it locally, each with a
+//! `SAFETY:` comment (see `platform`).
+
+#![deny(unsafe_code)]
 
 pub mod alert;
 pub mod cli;

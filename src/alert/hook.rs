@@ -14,6 +14,19 @@ use std::time::{Duration, Instant};
 /// How long the program may run before it is killed.
 pub const HOOK_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Why one run of the program failed (said on the console after `--on-alert PROGRAM: `).
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("cannot start it: {0}")]
+    Start(#[source] std::io::Error),
+    #[error("exited with {0}")]
+    Exited(std::process::ExitStatus),
+    #[error("still running after {} s; stopped it", HOOK_TIMEOUT.as_secs())]
+    Timeout,
+    #[error("cannot wait for it: {0}")]
+    Wait(#[source] std::io::Error),
+}
+
 pub struct Hook {
     tx: Option<mpsc::Sender<(String, Event)>>,
     worker: Option<JoinHandle<()>>,
@@ -77,7 +90,7 @@ pub fn env_for(site: &str, ev: &Event) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn run(program: &PathBuf, site: &str, ev: &Event, console: Console) -> Result<(), String> {
+fn run(program: &PathBuf, site: &str, ev: &Event, console: Console) -> Result<(), HookError> {
     let json = serde_json::json!({
         "event": ev.kind,
         "site": site,
@@ -99,7 +112,7 @@ fn run(program: &PathBuf, site: &str, ev: &Event, console: Console) -> Result<()
     for (k, v) in env_for(site, ev) {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().map_err(|e| format!("cannot start it: {e}"))?;
+    let mut child = cmd.spawn().map_err(HookError::Start)?;
     if let Some(mut stdin) = child.stdin.take() {
         // A program that does not read stdin is fine: ignore a broken pipe.
         let _ = stdin.write_all(format!("{json}\n").as_bytes());
@@ -108,17 +121,14 @@ fn run(program: &PathBuf, site: &str, ev: &Event, console: Console) -> Result<()
     loop {
         match child.try_wait() {
             Ok(Some(st)) if st.success() => return Ok(()),
-            Ok(Some(st)) => return Err(format!("exited with {st}")),
+            Ok(Some(st)) => return Err(HookError::Exited(st)),
             Ok(None) if Instant::now() >= deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!(
-                    "still running after {} s; stopped it",
-                    HOOK_TIMEOUT.as_secs()
-                ));
+                return Err(HookError::Timeout);
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(format!("cannot wait for it: {e}")),
+            Err(e) => return Err(HookError::Wait(e)),
         }
     }
 }

@@ -26,20 +26,32 @@ pub const SUBJECT_MAX_CHARS: usize = 200;
 pub enum MailConfigError {
     #[error("--smtp-server needs --smtp-from and at least one --smtp-to")]
     Incomplete,
-    #[error("--{option} {value:?} is not a mail address ({reason}); write it as name@example.org")]
+    #[error("--{option} {value:?} is not a mail address ({source}); write it as name@example.org")]
     Address {
         option: &'static str,
         value: String,
-        reason: String,
+        #[source]
+        source: lettre::address::AddressError,
     },
     #[error("--smtp-server {0:?}: expected HOST or HOST:PORT with a port from 1 to 65535")]
     Server(String),
     #[error("--smtp-user is set but no password: set {PASSWORD_ENV} or --smtp-password-file")]
     NoPassword,
-    #[error("cannot read --smtp-password-file {path}: {reason}")]
-    PasswordFile { path: PathBuf, reason: String },
-    #[error("--smtp-server {server}: {reason}")]
-    Tls { server: String, reason: String },
+    #[error(
+        "cannot read --smtp-password-file {path}: {}",
+        crate::error::io_reason(source)
+    )]
+    PasswordFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("--smtp-server {server}: {source}")]
+    Tls {
+        server: String,
+        #[source]
+        source: lettre::transport::smtp::Error,
+    },
 }
 
 /// How to secure the SMTP connection.
@@ -90,11 +102,12 @@ impl MailConfig {
             return Err(MailConfigError::Incomplete);
         }
         let parse = |option, v: &str| {
-            v.parse::<Mailbox>().map_err(|e| MailConfigError::Address {
-                option,
-                value: v.to_string(),
-                reason: e.to_string(),
-            })
+            v.parse::<Mailbox>()
+                .map_err(|source| MailConfigError::Address {
+                    option,
+                    value: v.to_string(),
+                    source,
+                })
         };
         let from = parse("smtp-from", from)?;
         let to =
@@ -106,9 +119,9 @@ impl MailConfig {
             Some(user) => {
                 let password = match &a.password_file {
                     Some(path) => std::fs::read_to_string(path)
-                        .map_err(|e| MailConfigError::PasswordFile {
+                        .map_err(|source| MailConfigError::PasswordFile {
                             path: path.clone(),
-                            reason: crate::error::io_reason(&e),
+                            source,
                         })?
                         .lines()
                         .next()
@@ -132,9 +145,9 @@ impl MailConfig {
     }
 
     fn transport(&self) -> Result<SmtpTransport, MailConfigError> {
-        let tls_err = |e: lettre::transport::smtp::Error| MailConfigError::Tls {
+        let tls_err = |source| MailConfigError::Tls {
             server: self.host.clone(),
-            reason: e.to_string(),
+            source,
         };
         let builder = match self.tls {
             SmtpTls::None => {
@@ -349,18 +362,41 @@ fn worker(cfg: MailConfig, rx: mpsc::Receiver<Batch>, out: &Mutex<Out>) {
     }
 }
 
-fn send(cfg: &MailConfig, subject: &str, body: String) -> Result<(), String> {
+/// Why one alert mail was not sent (said on the console, which adds "will retry next cycle").
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("{0}")]
+    Message(#[source] lettre::error::Error),
+    #[error("{0}")]
+    Config(#[source] MailConfigError),
+    /// lettre's messages name the failing step; `server` (host, and port when given) says
+    /// where, for the operator.
+    #[error("{server}: {source}")]
+    Smtp {
+        server: String,
+        #[source]
+        source: lettre::transport::smtp::Error,
+    },
+}
+
+fn send(cfg: &MailConfig, subject: &str, body: String) -> Result<(), SendError> {
     let mut b = Message::builder().from(cfg.from.clone()).subject(subject);
     for t in &cfg.to {
         b = b.to(t.clone());
     }
-    let msg = b.body(body).map_err(|e| e.to_string())?;
-    let transport = cfg.transport().map_err(|e| e.to_string())?;
-    transport.send(&msg).map(|_| ()).map_err(|e| {
-        // lettre's messages name the failing step; add the server for the operator.
-        let port = cfg.port.map(|p| format!(":{p}")).unwrap_or_default();
-        format!("{}{port}: {e}", cfg.host)
-    })
+    let msg = b.body(body).map_err(SendError::Message)?;
+    let transport = cfg.transport().map_err(SendError::Config)?;
+    transport
+        .send(&msg)
+        .map(|_| ())
+        .map_err(|source| SendError::Smtp {
+            server: format!(
+                "{}{}",
+                cfg.host,
+                cfg.port.map(|p| format!(":{p}")).unwrap_or_default()
+            ),
+            source,
+        })
 }
 
 #[cfg(test)]

@@ -20,8 +20,21 @@ pub enum AlertError {
     Mail(#[from] mail::MailConfigError),
     #[error(transparent)]
     Sound(#[from] sound::SoundError),
-    #[error("cannot read --state-file {path}: {reason}; fix or delete it")]
-    StateRead { path: PathBuf, reason: String },
+    #[error(
+        "cannot read --state-file {path}: {}; fix or delete it",
+        crate::error::io_reason(source)
+    )]
+    StateRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read --state-file {path}: {source}; fix or delete it")]
+    StateParse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("--on-alert {0}: no such program; give the path of an executable")]
     NoProgram(PathBuf),
 }
@@ -140,19 +153,20 @@ pub(crate) fn join_within(worker: std::thread::JoinHandle<()>, wait: Duration) -
 fn load_state(path: &Path) -> Result<AlertState, AlertError> {
     match std::fs::read_to_string(path) {
         Ok(text) if text.trim().is_empty() => Ok(AlertState::default()),
-        Ok(text) => AlertState::from_json(&text).map_err(|e| AlertError::StateRead {
+        Ok(text) => AlertState::from_json(&text).map_err(|source| AlertError::StateParse {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            source,
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(AlertState::default()),
-        Err(e) => Err(AlertError::StateRead {
+        Err(source) => Err(AlertError::StateRead {
             path: path.to_path_buf(),
-            reason: crate::error::io_reason(&e),
+            source,
         }),
     }
 }
 
-/// Writes the state next to `path` and renames it over, so a crash leaves the old or the new.
+/// Writes the state to a temporary file next to `path`, flushed to disk, and renames it over,
+/// so a crash leaves the old or the new. The temporary file is removed if any step fails.
 pub fn save_state(path: &Path, state: &AlertState) -> std::io::Result<()> {
     let dir = path
         .parent()
@@ -162,18 +176,19 @@ pub fn save_state(path: &Path, state: &AlertState) -> std::io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "state".into());
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(state.to_json().as_bytes())?;
-        f.write_all(b"\n")?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    let prefix = format!(".{name}.tmp");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix);
+    // The same permissions as a file created the ordinary way (tempfile's own are private).
+    if let Some(p) = crate::platform::fs::ordinary_file_permissions() {
+        builder.permissions(p);
     }
-    result
+    let mut f = builder.tempfile_in(dir)?;
+    f.write_all(state.to_json().as_bytes())?;
+    f.write_all(b"\n")?;
+    f.as_file().sync_all()?;
+    f.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// Feeds each cycle to the counters and hands the resulting events to mail and hook.
@@ -247,5 +262,90 @@ impl Sink for AlertSink {
             m.finish(wait);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Record, Test, Verdict};
+
+    fn down_state() -> AlertState {
+        let mut st = AlertState::default();
+        let rec = Record {
+            cycle: 1,
+            at: chrono::Local::now(),
+            test: Test::TargetPing,
+            result: Verdict::Fail,
+            address: "127.0.0.2".into(),
+            name: "web".into(),
+            reason: None,
+            ping: None,
+            duration: Duration::ZERO,
+        };
+        st.observe(Policy::default(), 1, &[rec]);
+        st
+    }
+
+    #[test]
+    fn state_is_saved_whole_with_ordinary_permissions_and_no_leftovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, "old").unwrap();
+        let st = down_state();
+        save_state(&path, &st).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{}\n", st.to_json())
+        );
+        assert_eq!(load_state(&path).unwrap(), st);
+        // Readable by whoever could read a file vpnmon created plainly, as before.
+        let plain = dir.path().join("plain");
+        std::fs::File::create(&plain).unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions(),
+            std::fs::metadata(&plain).unwrap().permissions()
+        );
+        let mut names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["plain", "state.json"]);
+    }
+
+    #[test]
+    fn a_failed_save_leaves_the_old_state_and_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory where the file should be: the rename over it fails.
+        let path = dir.path().join("state.json");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("keep"), "x").unwrap();
+        assert!(save_state(&path, &down_state()).is_err());
+        assert!(path.join("keep").exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn unreadable_state_files_name_the_file_and_keep_the_cause() {
+        use std::error::Error;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, "{not json").unwrap();
+        let e = load_state(&path).unwrap_err();
+        let cause = AlertState::from_json("{not json").unwrap_err().to_string();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "cannot read --state-file {}: {cause}; fix or delete it",
+                path.display()
+            )
+        );
+        assert!(e.source().is_some());
+        // A directory cannot be read as a file: the I/O reason, without "(os error N)".
+        let e = load_state(dir.path()).unwrap_err();
+        assert!(matches!(e, AlertError::StateRead { .. }), "{e:?}");
+        assert!(!e.to_string().contains("os error"), "{e}");
+        assert!(e.source().is_some());
     }
 }

@@ -21,12 +21,32 @@ const FINISH_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SoundError {
-    #[error("cannot read --sound-file {path}: {reason}; give a readable WAV file")]
-    Read { path: PathBuf, reason: String },
     #[error(
-        "--sound-file {path} is not a WAV file vpnmon can play ({reason}); give a PCM WAV file"
+        "cannot read --sound-file {path}: {}; give a readable WAV file",
+        crate::error::io_reason(source)
     )]
-    Decode { path: PathBuf, reason: String },
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "--sound-file {path} is not a WAV file vpnmon can play ({source}); give a PCM WAV file"
+    )]
+    Decode {
+        path: PathBuf,
+        #[source]
+        source: rodio::decoder::DecoderError,
+    },
+}
+
+/// Why a beep could not be played (said once, before falling back to the terminal bell).
+#[derive(Debug, thiserror::Error)]
+pub enum PlayError {
+    #[error("{0}")]
+    Device(#[source] rodio::DeviceSinkError),
+    #[error("cannot decode the sound file: {0}")]
+    Decode(#[source] rodio::decoder::DecoderError),
 }
 
 /// How many beeps a cycle's records call for, as the original: 3 when the gateway ping, VPN open
@@ -53,13 +73,13 @@ fn load_sound(path: Option<&Path>) -> Result<Sound, SoundError> {
     let Some(path) = path else {
         return Ok(Sound::Tone);
     };
-    let bytes = std::fs::read(path).map_err(|e| SoundError::Read {
+    let bytes = std::fs::read(path).map_err(|source| SoundError::Read {
         path: path.to_path_buf(),
-        reason: crate::error::io_reason(&e),
+        source,
     })?;
-    rodio::Decoder::new_wav(Cursor::new(bytes.clone())).map_err(|e| SoundError::Decode {
+    rodio::Decoder::new_wav(Cursor::new(bytes.clone())).map_err(|source| SoundError::Decode {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        source,
     })?;
     Ok(Sound::File(std::sync::Arc::new(bytes)))
 }
@@ -166,11 +186,11 @@ impl Sink for SoundSink {
 }
 
 /// Plays `n` beeps on the default device, opened for this and dropped after.
-fn play(sound: &Sound, n: usize) -> Result<(), String> {
+fn play(sound: &Sound, n: usize) -> Result<(), PlayError> {
     use rodio::Source;
     let mut device =
         crate::platform::quiet_audio_errors(rodio::DeviceSinkBuilder::open_default_sink)
-            .map_err(|e| e.to_string())?;
+            .map_err(PlayError::Device)?;
     device.log_on_drop(false);
     let player = rodio::Player::connect_new(device.mixer());
     for _ in 0..n {
@@ -185,7 +205,7 @@ fn play(sound: &Sound, n: usize) -> Result<(), String> {
             Sound::File(bytes) => {
                 match rodio::Decoder::new_wav(Cursor::new(bytes.as_ref().clone())) {
                     Ok(d) => player.append(d),
-                    Err(e) => return Err(format!("cannot decode the sound file: {e}")),
+                    Err(e) => return Err(PlayError::Decode(e)),
                 }
             }
         }

@@ -1,7 +1,32 @@
-//! The few OS-specific bits. Everything else is portable.
+//! The few OS-specific bits. Everything else is portable and has no `#[cfg]`.
+//!
+//! One file per OS family: `unix.rs` (Linux and macOS alike), `linux.rs` (what only Linux
+//! has: /proc via procfs, `SO_RCVBUFFORCE`, ALSA), `other_unix.rs` (macOS and the BSDs) and
+//! `windows.rs`. The module declarations below are the only place that chooses; every OS file
+//! provides the same set of functions, and the rest of the crate reaches them through the
+//! OS-neutral paths re-exported here (`platform::net`, `platform::pty`, `platform::process`, …).
 
-pub mod net;
-pub mod pty;
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(all(unix, not(target_os = "linux")))]
+mod other_unix;
+#[cfg(unix)]
+mod unix;
+#[cfg(windows)]
+mod windows;
+
+#[cfg(target_os = "linux")]
+use linux as os;
+#[cfg(all(unix, not(target_os = "linux")))]
+use other_unix as os;
+#[cfg(windows)]
+use windows as os;
+
+pub use os::{is_sharing_violation, quiet_audio_errors};
+
+/// Whether this build is for Windows, for code that picks between plain values (a vendor's
+/// install paths) with `if` instead of `#[cfg]`.
+pub const WINDOWS: bool = cfg!(windows);
 
 use tokio_util::sync::CancellationToken;
 
@@ -9,83 +34,65 @@ use tokio_util::sync::CancellationToken;
 /// terminal goes away); a second one exits at once with status 130.
 pub fn watch_signals(cancel: CancellationToken) {
     tokio::spawn(async move {
-        wait_for_stop().await;
+        os::wait_for_stop().await;
         cancel.cancel();
-        wait_for_stop().await;
+        os::wait_for_stop().await;
         eprintln!("---- vpnmon stopped at once (second Control-C) ----");
         std::process::exit(130);
     });
 }
 
-#[cfg(unix)]
-async fn wait_for_stop() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).ok();
-    let mut hup = signal(SignalKind::hangup()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async { match term.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
-        _ = async { match hup.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+/// The OS-specific bits of ICMP: the socket receive buffer, errno words, permission hints,
+/// and whether a tunnel's interface exists.
+pub mod net {
+    pub use super::os::{interface_present, io_words, raise_rcvbuf, ICMP_PERMISSION_HINT};
+}
+
+/// The OS-specific side of driving a client through a pseudo-terminal (expectrl's session):
+/// waiting for output, how the client ended, ending it.
+pub mod pty {
+    pub use super::os::{exit_text, kill_and_reap, output, pid};
+    pub use expectrl::session::OsSession;
+}
+
+/// Files: what differs in how the OS creates them.
+pub mod fs {
+    pub use super::os::{ordinary_file_permissions, owned_by_me, owner_only_permissions};
+}
+
+/// Other programs: ending them by exact name, signalling children, listing by name, and what
+/// a child may inherit.
+pub mod process {
+    pub use super::os::{
+        await_exit, can_await_exit, interrupt, interrupt_pid, is_alive, isolate,
+        kill_by_exact_name, list_named,
+    };
+
+    /// One process that was asked to end.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Ended {
+        pub name: String,
+        /// The process id, when the platform tells it.
+        pub pid: Option<u32>,
     }
-}
 
-#[cfg(windows)]
-async fn wait_for_stop() {
-    use tokio::signal::windows;
-    let mut close = windows::ctrl_close().ok();
-    let mut brk = windows::ctrl_break().ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async { match close.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
-        _ = async { match brk.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+    impl std::fmt::Display for Ended {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            match self.pid {
+                Some(p) => write!(f, "{} (pid {p})", self.name),
+                None => f.write_str(&self.name),
+            }
+        }
     }
-}
 
-pub mod process;
+    /// Environment variables that carry secrets to vpnmon; no child program is given them.
+    pub const SECRET_ENV: &[&str] = &["VPNMON_PASSWORD", "VPNMON_SMTP_PASSWORD"];
 
-/// Runs `f` (which opens the audio device) with alsa-lib's complaints about a missing device
-/// (~20 lines) captured for this thread instead of written to the user's terminal. Other
-/// threads' output to stderr is untouched.
-#[cfg(target_os = "linux")]
-pub fn quiet_audio_errors<T>(f: impl FnOnce() -> T) -> T {
-    // Each call starts an empty capture buffer; what alsa-lib says there is dropped.
-    let _captured = alsa::Output::local_error_handler();
-    f()
-}
-
-#[cfg(not(target_os = "linux"))]
-pub fn quiet_audio_errors<T>(f: impl FnOnce() -> T) -> T {
-    f()
-}
-
-/// Whether an I/O error means another program holds the file (Windows' sharing and lock
-/// violations; elsewhere such a file shows as permission denied).
-pub fn is_sharing_violation(e: &std::io::Error) -> bool {
-    // ERROR_SHARING_VIOLATION, ERROR_LOCK_VIOLATION
-    cfg!(windows) && matches!(e.raw_os_error(), Some(32) | Some(33))
-}
-
-/// Permissions for a private directory or script (0700) where the OS has modes; `None` elsewhere
-/// (the user's profile directory is private there).
-#[cfg(unix)]
-pub fn private_permissions() -> Option<std::fs::Permissions> {
-    use std::os::unix::fs::PermissionsExt;
-    Some(std::fs::Permissions::from_mode(0o700))
-}
-
-#[cfg(not(unix))]
-pub fn private_permissions() -> Option<std::fs::Permissions> {
-    None
-}
-
-/// Whether a file belongs to the user vpnmon runs as (true where files have no owner id).
-#[cfg(unix)]
-pub fn owned_by_me(meta: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    meta.uid() == nix::unistd::geteuid().as_raw()
-}
-
-#[cfg(not(unix))]
-pub fn owned_by_me(_meta: &std::fs::Metadata) -> bool {
-    true
+    /// Removes the secret variables from what `cmd` will pass to its program.
+    pub fn without_secrets(cmd: &mut std::process::Command) -> &mut std::process::Command {
+        for k in SECRET_ENV {
+            cmd.env_remove(k);
+        }
+        cmd
+    }
 }

@@ -87,8 +87,16 @@ pub trait Prober: Send + Sync {
 
 /// Why ICMP cannot be used at all on this machine.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ProbeError(pub String);
+pub enum ProbeError {
+    /// The system refused the socket for lack of permission: say how to grant it.
+    #[error(
+        "cannot open an ICMP socket (permission denied): {hint}",
+        hint = crate::platform::net::ICMP_PERMISSION_HINT
+    )]
+    PermissionDenied(#[source] std::io::Error),
+    #[error("cannot open an ICMP socket: {}", crate::error::io_reason(.0))]
+    Socket(#[source] std::io::Error),
+}
 
 /// Receive buffer asked for (bytes). 4 MB held 2,000 replies in flight in our measurements.
 const WANT_RCVBUF: usize = 4 << 20;
@@ -116,8 +124,7 @@ impl IcmpProber {
     /// Opens the IPv4 ICMP socket (datagram if the OS allows it, else raw). Fails with one
     /// message that says what to do when neither is permitted.
     pub fn new() -> Result<IcmpProber, ProbeError> {
-        let v4 = Client::new(&Config::builder().kind(ICMP::V4).build())
-            .map_err(|e| permission_hint(&e))?;
+        let v4 = Client::new(&Config::builder().kind(ICMP::V4).build()).map_err(permission_hint)?;
         let buf = raise_rcvbuf(&v4);
         let max_in_flight = (buf / BYTES_PER_REPLY).clamp(64, 4096);
         Ok(IcmpProber {
@@ -291,20 +298,15 @@ fn raise_rcvbuf(client: &Client) -> usize {
     crate::platform::net::raise_rcvbuf(&client.get_socket(), WANT_RCVBUF)
 }
 
-fn permission_hint(e: &std::io::Error) -> ProbeError {
+fn permission_hint(e: std::io::Error) -> ProbeError {
     let denied = matches!(e.kind(), std::io::ErrorKind::PermissionDenied)
         || e.raw_os_error() == Some(1)
         || e.raw_os_error() == Some(13);
-    if !denied {
-        return ProbeError(format!(
-            "cannot open an ICMP socket: {}",
-            crate::error::io_reason(e)
-        ));
+    if denied {
+        ProbeError::PermissionDenied(e)
+    } else {
+        ProbeError::Socket(e)
     }
-    let what = crate::platform::net::ICMP_PERMISSION_HINT;
-    ProbeError(format!(
-        "cannot open an ICMP socket (permission denied): {what}"
-    ))
 }
 
 #[cfg(test)]
@@ -334,12 +336,32 @@ mod tests {
             o.reason.as_deref(),
             Some("no reply to 2 echo requests within 1.5 s")
         );
-        #[cfg(unix)]
-        {
-            let e = SurgeError::IOError(std::io::Error::from_raw_os_error(libc::ENETUNREACH));
-            let o = summarize(opts(2), vec![], &[e], ms(3));
-            assert_eq!(o.reason.as_deref(), Some("network unreachable"));
-        }
+        // A network error's words (platform::net::io_words, whose mapping is tested in the
+        // platform files) beat the timeout text.
+        let io = || std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let o = summarize(opts(2), vec![], &[SurgeError::IOError(io())], ms(3));
+        assert_eq!(o.reason, Some(crate::platform::net::io_words(&io())));
+        assert_eq!(o.reason.as_deref(), Some("connection refused"));
+    }
+
+    #[test]
+    fn socket_errors_say_what_to_do_and_keep_their_cause() {
+        use std::error::Error;
+        let e = permission_hint(std::io::Error::from_raw_os_error(1));
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "cannot open an ICMP socket (permission denied): {}",
+                crate::platform::net::ICMP_PERMISSION_HINT
+            )
+        );
+        assert!(e.source().is_some());
+        let e = permission_hint(std::io::Error::other("no buffer space"));
+        assert_eq!(e.to_string(), "cannot open an ICMP socket: no buffer space");
+        assert_eq!(
+            e.source().map(|s| s.to_string()).as_deref(),
+            Some("no buffer space")
+        );
     }
 
     #[test]

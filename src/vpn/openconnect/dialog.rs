@@ -215,7 +215,7 @@ impl Dialog {
             .stderr(Stdio::piped());
         // Its own process group (a terminal's Ctrl-C reaches only vpnmon, which logs off in
         // order), and ended when vpnmon dies.
-        crate::platform::process::own_group_tied_to_parent(&mut c);
+        crate::platform::process::isolate(&mut c);
         c
     }
 

@@ -46,7 +46,7 @@ impl ScriptFile {
                 .write(true)
                 .create_new(true)
                 .open(&path)?;
-            if let Some(p) = crate::platform::private_permissions() {
+            if let Some(p) = crate::platform::fs::owner_only_permissions() {
                 f.set_permissions(p)?;
             }
             f.write_all(SCRIPT.as_bytes())?;
@@ -88,7 +88,7 @@ pub fn make_private_dir(base: &Path) -> std::io::Result<tempfile::TempDir> {
     let mut b = tempfile::Builder::new();
     let prefix = format!("{SCRIPT_DIR_PREFIX}{}-", std::process::id());
     b.prefix(&prefix).rand_bytes(16);
-    if let Some(p) = crate::platform::private_permissions() {
+    if let Some(p) = crate::platform::fs::owner_only_permissions() {
         b.permissions(p);
     }
     b.tempdir_in(base)
@@ -165,7 +165,7 @@ pub fn clean_up_stale() {
             let Ok(meta) = std::fs::symlink_metadata(entry.path()) else {
                 continue;
             };
-            if !crate::platform::owned_by_me(&meta) {
+            if !crate::platform::fs::owned_by_me(&meta) {
                 continue;
             }
             if meta.is_dir() {

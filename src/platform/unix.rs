@@ -1,0 +1,218 @@
+//! What every Unix (Linux, macOS, the BSDs) does alike, through nix's safe wrappers. The
+//! kernel-specific rest is in `linux.rs` / `other_unix.rs`, which re-export this file.
+
+use nix::errno::Errno;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+// ---- signals ------------------------------------------------------------------------------
+
+/// Waits for Ctrl-C (SIGINT), SIGTERM, or SIGHUP (the terminal went away).
+pub async fn wait_for_stop() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut hup = signal(SignalKind::hangup()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+        _ = async { match hup.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+// ---- files --------------------------------------------------------------------------------
+
+/// Whether an I/O error means another program holds the file: never on Unix, where such a
+/// file shows as permission denied.
+pub fn is_sharing_violation(_e: &std::io::Error) -> bool {
+    false
+}
+
+/// The permissions `File::create` gives a new file (read-write for all, less the umask), for
+/// files created another way (tempfile makes its files private).
+pub fn ordinary_file_permissions() -> Option<std::fs::Permissions> {
+    use std::os::unix::fs::PermissionsExt;
+    Some(std::fs::Permissions::from_mode(0o666))
+}
+
+/// Read, write and (for directories and scripts) run for the owner only, less the umask: for
+/// private directories and files (with tempfile's `Builder::permissions` or `OpenOptions`).
+pub fn owner_only_permissions() -> Option<std::fs::Permissions> {
+    use std::os::unix::fs::PermissionsExt;
+    Some(std::fs::Permissions::from_mode(0o700))
+}
+
+/// Whether a file or directory belongs to the user vpnmon runs as (effective uid), so that
+/// clean-up never removes another user's things.
+pub fn owned_by_me(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    meta.uid() == nix::unistd::geteuid().as_raw()
+}
+
+// ---- net ----------------------------------------------------------------------------------
+
+/// What to do when no ICMP socket may be opened.
+pub const ICMP_PERMISSION_HINT: &str =
+    "allow unprivileged ping with `sudo sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"`, \
+     or give vpnmon raw sockets with `sudo setcap cap_net_raw+ep /path/to/vpnmon`, or run it as root";
+
+/// Plain words for the network errors a ping can meet.
+pub fn io_words(e: &std::io::Error) -> String {
+    match e.raw_os_error().map(Errno::from_raw) {
+        Some(Errno::ENETUNREACH) => "network unreachable".into(),
+        Some(Errno::EHOSTUNREACH) => "no route to host".into(),
+        Some(Errno::EACCES) | Some(Errno::EPERM) => {
+            "sending was refused by the local firewall or permissions".into()
+        }
+        _ => crate::error::io_reason(e),
+    }
+}
+
+/// Raises a socket's receive buffer to `want` bytes (forcing past `rmem_max` where the kernel
+/// allows it and we are privileged) and returns the size in effect.
+pub fn raise_rcvbuf(socket: &surge_ping::AsyncSocket, want: usize) -> usize {
+    // surge-ping hands out only the raw descriptor (no `AsFd`), and borrowing a descriptor
+    // owned elsewhere has no safe wrapper: the only `unsafe` in this file.
+    #[allow(unsafe_code)]
+    // SAFETY: the descriptor belongs to `socket`, which is borrowed for this whole call and so
+    // stays open while `fd` lives; `fd` does not escape this function.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(socket.get_native_sock()) };
+    super::os::force_rcvbuf(fd, want);
+    let sock = socket2::SockRef::from(&fd);
+    if sock.recv_buffer_size().unwrap_or(0) < want {
+        let _ = sock.set_recv_buffer_size(want);
+    }
+    sock.recv_buffer_size().unwrap_or(212_992)
+}
+
+/// Whether a network interface of this name exists (a tun device is up).
+pub fn interface_present(name: &str) -> bool {
+    nix::net::if_::if_nametoindex(name).is_ok_and(|i| i != 0)
+}
+
+// ---- pty ----------------------------------------------------------------------------------
+
+use super::pty::OsSession;
+
+/// How the client ended, once it has (`None` while it runs).
+pub fn exit_text(session: &OsSession) -> Option<String> {
+    use expectrl::process::unix::WaitStatus;
+    match session.get_process().status() {
+        Ok(WaitStatus::Exited(_, 0)) => Some("the client ended its output and exited".into()),
+        Ok(WaitStatus::Exited(_, c)) => Some(format!("the client exited with status {c}")),
+        Ok(WaitStatus::Signaled(_, sig, _)) => Some(format!("the client crashed ({sig:?})")),
+        Ok(WaitStatus::StillAlive) => None,
+        Ok(_) => None,
+        Err(_) => Some("the client's output ended".into()),
+    }
+}
+
+/// A reader of what the client writes to its terminal, for a reader thread (the session itself
+/// is only written to): a duplicate of the terminal's master side, in blocking mode.
+pub fn output(session: &mut OsSession) -> std::io::Result<std::fs::File> {
+    session
+        .get_process()
+        .get_raw_handle()
+        .map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+/// The client's process id.
+pub fn pid(session: &OsSession) -> Option<u32> {
+    u32::try_from(session.get_process().pid().as_raw()).ok()
+}
+
+/// Ends the client at once and reaps it (the caller knows its status was not collected yet, so
+/// the pid cannot have been reused).
+pub fn kill_and_reap(session: &mut OsSession) {
+    if let Some(p) = pid(session) {
+        let _ = signal_pid(p, Some(Signal::SIGKILL));
+    }
+    let _ = session.get_process_mut().wait();
+}
+
+// ---- processes ----------------------------------------------------------------------------
+
+/// Sends `sig` to a process by id; ids beyond `i32` (none on Unix) are ignored.
+fn signal_pid(pid: u32, sig: Option<Signal>) -> nix::Result<()> {
+    let raw = i32::try_from(pid).map_err(|_| Errno::ESRCH)?;
+    kill(Pid::from_raw(raw), sig)
+}
+
+/// Asks a child to stop as Ctrl-C would (SIGINT), so it can log off.
+pub fn interrupt(child: &std::process::Child) {
+    let _ = signal_pid(child.id(), Some(Signal::SIGINT));
+}
+
+/// Sends SIGINT to a process by id.
+pub fn interrupt_pid(pid: u32) {
+    let _ = signal_pid(pid, Some(Signal::SIGINT));
+}
+
+/// Whether a process with this id exists (any owner: "no permission" still means it exists).
+pub fn is_alive(pid: u32) -> bool {
+    !matches!(signal_pid(pid, None), Err(Errno::ESRCH))
+}
+
+/// Starts the child in its own process group, so a terminal's Ctrl-C reaches vpnmon only
+/// (which then logs the child off), and where the kernel can, has it get SIGTERM when vpnmon
+/// dies.
+pub fn isolate(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+    super::os::end_with_parent(cmd);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_errors_in_plain_words() {
+        let words = |e: Errno| io_words(&std::io::Error::from_raw_os_error(e as i32));
+        assert_eq!(words(Errno::ENETUNREACH), "network unreachable");
+        assert_eq!(words(Errno::EHOSTUNREACH), "no route to host");
+        assert_eq!(
+            words(Errno::EPERM),
+            "sending was refused by the local firewall or permissions"
+        );
+        assert_eq!(words(Errno::EACCES), words(Errno::EPERM));
+        // Anything else: the system's words without "(os error N)".
+        assert_eq!(words(Errno::ENOENT), "No such file or directory");
+    }
+
+    #[test]
+    fn a_reaped_child_is_not_alive_and_we_are() {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        c.wait().unwrap();
+        assert!(!is_alive(c.id()));
+        assert!(is_alive(std::process::id()));
+    }
+
+    #[test]
+    fn own_files_are_mine() {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        assert!(owned_by_me(&f.as_file().metadata().unwrap()));
+        // / belongs to root: mine only when running as root.
+        let root = std::fs::metadata("/").unwrap();
+        assert_eq!(owned_by_me(&root), nix::unistd::geteuid().is_root());
+    }
+
+    #[test]
+    fn an_isolated_child_has_its_own_process_group() {
+        let mut cmd = std::process::Command::new("sleep");
+        cmd.arg("30");
+        isolate(&mut cmd);
+        let mut child = cmd.spawn().unwrap();
+        let pid = Pid::from_raw(child.id() as i32);
+        let group = nix::unistd::getpgid(Some(pid));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(group, Ok(pid));
+    }
+
+    #[test]
+    fn the_loopback_interface_is_present() {
+        assert!(interface_present("lo") || interface_present("lo0"));
+        assert!(!interface_present("vpnmon-no-such-if"));
+        assert!(!interface_present("nul\0byte"));
+    }
+}

@@ -1,0 +1,163 @@
+//! Windows: console control events, sharing violations, raw ICMP, ConPTY sessions, and other
+//! programs ended by image name with `taskkill` (as the original did).
+
+use super::process::{without_secrets, Ended};
+use super::pty::OsSession;
+use std::process::{Command, Stdio};
+
+// ---- signals ------------------------------------------------------------------------------
+
+/// Waits for Ctrl-C, Ctrl-Break or the console window being closed.
+pub async fn wait_for_stop() {
+    use tokio::signal::windows;
+    let mut close = windows::ctrl_close().ok();
+    let mut brk = windows::ctrl_break().ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match close.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+        _ = async { match brk.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+// ---- files and audio ----------------------------------------------------------------------
+
+/// Whether an I/O error means another program holds the file (an editor or a virus scanner
+/// with the datalog open).
+pub fn is_sharing_violation(e: &std::io::Error) -> bool {
+    // ERROR_SHARING_VIOLATION, ERROR_LOCK_VIOLATION
+    matches!(e.raw_os_error(), Some(32) | Some(33))
+}
+
+/// New files get their permissions from the folder on Windows: nothing to set.
+pub fn ordinary_file_permissions() -> Option<std::fs::Permissions> {
+    None
+}
+
+/// No Unix modes on Windows: a new file or folder inherits the folder's access list.
+pub fn owner_only_permissions() -> Option<std::fs::Permissions> {
+    None
+}
+
+/// Ownership is not compared on Windows: everything in the user's temporary folder counts.
+pub fn owned_by_me(_meta: &std::fs::Metadata) -> bool {
+    true
+}
+
+/// Windows' audio stack writes nothing to the console: the device is opened as it is.
+pub fn quiet_audio_errors<T>(f: impl FnOnce() -> T) -> T {
+    f()
+}
+
+// ---- net ----------------------------------------------------------------------------------
+
+/// What to do when no ICMP socket may be opened.
+pub const ICMP_PERMISSION_HINT: &str =
+    "run vpnmon as administrator (ICMP needs a raw socket on Windows)";
+
+/// Plain words for the network errors a ping can meet: the system's own.
+pub fn io_words(e: &std::io::Error) -> String {
+    crate::error::io_reason(e)
+}
+
+/// Windows keeps large default buffers for raw sockets; nothing to raise.
+pub fn raise_rcvbuf(_socket: &surge_ping::AsyncSocket, want: usize) -> usize {
+    want
+}
+
+/// Tunnel interfaces are not looked up by name on Windows.
+pub fn interface_present(_name: &str) -> bool {
+    false
+}
+
+// ---- pty ----------------------------------------------------------------------------------
+
+/// How the client ended, once it has (`None` while it runs).
+pub fn exit_text(session: &OsSession) -> Option<String> {
+    if session.get_process().is_alive() {
+        return None;
+    }
+    Some(match session.get_process().wait(Some(0)) {
+        Ok(0) => "the client ended its output and exited".into(),
+        Ok(c) => format!("the client exited with status {c:#x}"),
+        Err(_) => "the client's output ended".into(),
+    })
+}
+
+/// A reader of what the client writes to its pseudo-console, for a reader thread.
+pub fn output(session: &mut OsSession) -> std::io::Result<std::fs::File> {
+    session
+        .get_process_mut()
+        .output()
+        .map(std::fs::File::from)
+        .map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+/// The client's process id.
+pub fn pid(session: &OsSession) -> Option<u32> {
+    Some(session.get_process().pid())
+}
+
+/// Ends the client at once and waits for it.
+pub fn kill_and_reap(session: &mut OsSession) {
+    // Closing the pseudo-console alone does not end the program: terminate it, then wait.
+    if session.get_process().is_alive() {
+        let _ = session.get_process_mut().exit(1);
+        let _ = session.get_process().wait(Some(2000));
+    }
+}
+
+/// Exits of children cannot be awaited here without a handle: callers check every few ms.
+pub fn can_await_exit() -> bool {
+    false
+}
+
+/// See `can_await_exit`.
+pub fn await_exit(_pid: u32) -> bool {
+    false
+}
+
+// ---- processes ----------------------------------------------------------------------------
+
+/// Ends every process whose image name is exactly `<name>.exe` for one of `names`, through
+/// `taskkill /F /IM` (as the original). Returns the image names of which at least one was
+/// ended (taskkill does not say the pids).
+pub fn kill_by_exact_name(names: &[&str]) -> Vec<Ended> {
+    let mut ended = Vec::new();
+    for name in names {
+        let image = format!("{name}.exe");
+        // taskkill /IM matches the image name exactly; status 0 means one was ended.
+        let ok = without_secrets(&mut Command::new("taskkill"))
+            .args(["/F", "/IM", &image])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            ended.push(Ended {
+                name: image,
+                pid: None,
+            });
+        }
+    }
+    ended
+}
+
+/// No process groups or parent-death signal to set on Windows.
+pub fn isolate(_cmd: &mut std::process::Command) {}
+
+/// No signals on Windows: a no-op (the caller kills after its grace period).
+pub fn interrupt(_child: &std::process::Child) {}
+
+/// No signals on Windows: a no-op.
+pub fn interrupt_pid(_pid: u32) {}
+
+/// Whether a process with this id exists: not told here, so true, and callers leave the
+/// process's things alone.
+pub fn is_alive(_pid: u32) -> bool {
+    true
+}
+
+/// No process listing here: none are found, which only means no stale clean-up.
+pub fn list_named(_name: &str) -> Vec<(u32, Vec<String>)> {
+    Vec::new()
+}
