@@ -289,12 +289,12 @@ impl DatalogWriter {
     }
 
     #[cfg(test)]
-    fn with_append(self, append: Box<AppendFn>) -> Self {
+    pub(crate) fn with_append(self, append: Box<AppendFn>) -> Self {
         self.configure(|f| f.append = append)
     }
 
     #[cfg(test)]
-    fn with_rename(self, rename: Box<RenameFn>) -> Self {
+    pub(crate) fn with_rename(self, rename: Box<RenameFn>) -> Self {
         self.configure(|f| f.rename = rename)
     }
 

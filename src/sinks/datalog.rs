@@ -26,3 +26,103 @@ impl Sink for DatalogWriter {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datalog::DatalogError;
+    use crate::record::{Record, Test, Verdict};
+    use chrono::{Local, TimeZone};
+    use std::time::Duration;
+
+    fn report(cycle: u64) -> CycleReport {
+        let at = Local.with_ymd_and_hms(2024, 3, 1, 0, 0, 0).unwrap();
+        CycleReport {
+            cycle,
+            of: None,
+            started: at,
+            finished: at,
+            records: vec![Record {
+                cycle,
+                at,
+                test: Test::VpnPing,
+                result: Verdict::Good,
+                address: "gw.example".into(),
+                name: "VPN Gateway".into(),
+                reason: None,
+                ping: None,
+                duration: Duration::ZERO,
+            }],
+            cancelled: false,
+        }
+    }
+
+    /// On the async runtime (one worker thread, as nothing may block it): a stop while the
+    /// sink waits out a busy file's 600 s pause ends the wait at once, with one last try.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_stop_ends_the_busy_wait_without_blocking_the_runtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let cancel = CancellationToken::new();
+        let c2 = cancel.clone();
+        let tries = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let t2 = tries.clone();
+        let (said_tx, mut said) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let mut sink = DatalogSink::new(&dir.path().join("d.csv"))
+            .with_retries(5, Duration::from_secs(600))
+            .with_messages(Box::new(move |m| {
+                let _ = said_tx.send(m.to_string());
+            }))
+            .with_append(Box::new(move |_, _| {
+                t2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied))
+            }));
+        // The stop comes from a task on the same one-thread runtime, once the sink says it is
+        // waiting: it runs only because the waiting sink leaves the runtime free.
+        let stopper = tokio::spawn(async move {
+            let m = said.recv().await.unwrap();
+            c2.cancel();
+            m
+        });
+        let started = std::time::Instant::now();
+        let e = sink.cycle_end(&report(4), &cancel).await.unwrap_err();
+        assert!(stopper
+            .await
+            .unwrap()
+            .contains("retrying in 600 s (try 2 of 5)"));
+        assert!(started.elapsed() < Duration::from_secs(30));
+        assert!(
+            matches!(e, SinkError::Datalog(DatalogError::BusyWhenStopped { .. })),
+            "{e:?}"
+        );
+        assert_eq!(tries.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert!(sink
+            .finish(RunEnd::Stopped {
+                cycles: 4,
+                vpn_closed: true
+            })
+            .await
+            .is_ok());
+    }
+
+    /// A writer thread that dies (a bug) is an error naming the lost rows, not a hang.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_dead_writer_thread_is_an_error_not_a_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = DatalogSink::new(&dir.path().join("d.csv"))
+            .with_append(Box::new(|_, _| panic!("a bug in the writer")));
+        let cancel = CancellationToken::new();
+        let e = sink.cycle_end(&report(2), &cancel).await.unwrap_err();
+        assert!(
+            matches!(e, SinkError::Datalog(DatalogError::Writer { .. })),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string()
+                .ends_with("the 1 row of cycle 2 was not written"),
+            "{e}"
+        );
+        // The next cycle says so too.
+        let e = sink.cycle_end(&report(3), &cancel).await.unwrap_err();
+        assert!(e.to_string().contains("is not running"), "{e}");
+    }
+}
