@@ -5,7 +5,7 @@
 //! option is declared once and is automatically settable from the params file under its long name.
 
 use crate::alert::mail::SmtpTls;
-use crate::sinks::datalog::{parse_size, DatalogFormat, RotateEvery};
+use crate::datalog::{parse_size, DatalogFormat, RotateEvery};
 use crate::vpn::{Secret, VpnClientKind};
 use clap::{ArgAction, Args, CommandFactory, Parser};
 use std::collections::HashMap;

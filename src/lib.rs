@@ -11,7 +11,9 @@
 pub mod alert;
 pub mod cli;
 pub mod cycle;
+pub mod datalog;
 pub mod error;
+pub mod millis;
 pub mod monitor;
 pub mod platform;
 pub mod probe;

@@ -91,6 +91,36 @@ impl fmt::Display for Verdict {
     }
 }
 
+/// What a check is: the test and the address and name it was about. The alerts count failures
+/// per check (their state file stores it as `{"test", "address", "name"}`); the report groups
+/// rows by it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct CheckId {
+    pub test: Test,
+    pub address: String,
+    pub name: String,
+}
+
+impl CheckId {
+    /// The check a record is about.
+    pub fn of(rec: &Record) -> CheckId {
+        CheckId {
+            test: rec.test,
+            address: rec.address.clone(),
+            name: rec.name.clone(),
+        }
+    }
+
+    /// Words for a person: `target web (127.0.0.2)`, `gateway ping of Site (gw.example)`.
+    pub fn describe(&self) -> String {
+        match self.test {
+            Test::VpnPing => format!("gateway ping of {} ({})", self.name, self.address),
+            Test::VpnOpen => format!("VPN open of {} ({})", self.name, self.address),
+            _ => format!("target {} ({})", self.name, self.address),
+        }
+    }
+}
+
 /// Echo statistics of one ping test.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct PingStats {

@@ -49,14 +49,16 @@ pub fn parse(shown: &str, bytes: &[u8]) -> TargetList {
         {
             continue;
         }
+        // The first comma ends the address (an address holds none); the rest is the name,
+        // which may hold commas, quoted by a spreadsheet or not (`HPE ProCurve, rack 2`).
         let Some((addr, name)) = line.split_once(',') else {
             list.warnings.push(format!(
                 "{shown}:{line_no}: ignored: expected address,name (for example 10.1.1.10,File server)"
             ));
             continue;
         };
-        let address = addr.trim().trim_matches('"').to_string();
-        let name = unquote(name.trim());
+        let address = csv_text(addr.trim());
+        let name = csv_text(name.trim());
         match host_of(&address) {
             Some(host) => list.targets.push(Target {
                 address,
@@ -71,12 +73,20 @@ pub fn parse(shown: &str, bytes: &[u8]) -> TargetList {
     list
 }
 
-/// A spreadsheet quotes a name holding a comma: `"Rack 1, left"`.
-fn unquote(s: &str) -> String {
-    if s.len() >= 2 && s.starts_with('"') && s.ends_with('"') {
-        s[1..s.len() - 1].replace("\"\"", "\"")
-    } else {
-        s.to_string()
+/// Text as CSV fields (the `csv` crate): a quoted field is unquoted (`"Rack 1, left"`, a quote
+/// inside doubled), and commas outside quotes are kept as they are. Trimmed first by the caller,
+/// so a quote after the spaces that follow a comma still opens a field. Only `\n` ends a record
+/// (none is left in a line), so a stray `\r` stays in the text as it was written.
+fn csv_text(s: &str) -> String {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_reader(s.as_bytes());
+    let mut rec = csv::StringRecord::new();
+    match rdr.read_record(&mut rec) {
+        Ok(true) => rec.iter().collect::<Vec<_>>().join(","),
+        _ => s.to_string(),
     }
 }
 
@@ -155,6 +165,30 @@ mod tests {
                 "t.csv:9: ignored: 'not a host!' is not an IP address, host name or URL",
             ]
         );
+    }
+
+    /// Quoted names and addresses as a spreadsheet writes them, and as people type them.
+    #[test]
+    fn quoted_fields_are_read_as_csv() {
+        let text = "\"10.0.0.1\",\"Rack 1, left\"\n10.0.0.2, \"Rack 2, \"\"B\"\"\" \n\
+                    10.0.0.3,\"\"\"Quoted\"\"\"\n10.0.0.4,Say \"hi\", then go\n10.0.0.5,\n";
+        let l = parse("t.csv", text.as_bytes());
+        let got: Vec<(&str, &str)> = l
+            .targets
+            .iter()
+            .map(|t| (t.address.as_str(), t.name.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("10.0.0.1", "Rack 1, left"),
+                ("10.0.0.2", "Rack 2, \"B\""),
+                ("10.0.0.3", "\"Quoted\""),
+                ("10.0.0.4", "Say \"hi\", then go"),
+                ("10.0.0.5", ""),
+            ]
+        );
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 mod core_support;
 
 use assert_cmd::Command;
-use vpnmon::sinks::datalog::JsonRecord;
+use vpnmon::datalog::JsonRecord;
 
 fn vpnmon(dir: &std::path::Path) -> Command {
     let mut c = Command::cargo_bin("vpnmon").unwrap();

@@ -50,7 +50,7 @@ fn synth(plan: &[Step], first_cycle: u64, start_min: i64) -> String {
                 "{c},{},{},{test},{res},{addr},{}\n",
                 t.format("%Y/%m/%d"),
                 t.format("%H:%M:%S"),
-                vpnmon::sinks::datalog::quote(name)
+                vpnmon::datalog::quote(name)
             ));
         };
         row(
@@ -222,8 +222,9 @@ fn rotated_pieces_and_restarts_read_as_one_history() {
 fn every_datalog_format_reports_the_same() {
     use chrono::TimeZone;
     use std::time::Duration;
+    use vpnmon::datalog::DatalogFormat;
     use vpnmon::record::{PingStats, Record, Test, Verdict};
-    use vpnmon::sinks::datalog::{DatalogFormat, DatalogSink};
+    use vpnmon::sinks::datalog::DatalogSink;
     let dir = tempfile::tempdir().unwrap();
     let cancel = tokio_util::sync::CancellationToken::new();
     let mut outs = Vec::new();

@@ -417,7 +417,7 @@ mod tests {
         use crate::record::{Test, Verdict};
         Event {
             kind,
-            check: super::super::state::CheckId {
+            check: crate::record::CheckId {
                 test: Test::TargetPing,
                 address: format!("10.0.0.{i}"),
                 name: format!("host{i}"),

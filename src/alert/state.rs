@@ -6,45 +6,22 @@
 //! in a cycle when its verdict is Fail; Good or Warn (it answered) count as up. A check that was
 //! not performed in a cycle (targets are not pinged when the VPN did not open) keeps its counter.
 
-use crate::record::{Record, Test, Verdict};
+use crate::record::{CheckId, Record, Test, Verdict};
 use chrono::{DateTime, Local};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Which check a record is about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CheckId {
-    pub test: Test,
-    pub address: String,
-    pub name: String,
+/// The check a record counts for; `None` for tests that are not alerted on (VPN close).
+fn alerted_check(rec: &Record) -> Option<CheckId> {
+    match rec.test {
+        Test::VpnPing | Test::VpnOpen | Test::TargetPing => Some(CheckId::of(rec)),
+        Test::VpnClose => None,
+    }
 }
 
-impl CheckId {
-    /// The check a record belongs to; `None` for tests that are not alerted on (VPN close).
-    pub fn of(rec: &Record) -> Option<CheckId> {
-        match rec.test {
-            Test::VpnPing | Test::VpnOpen | Test::TargetPing => Some(CheckId {
-                test: rec.test,
-                address: rec.address.clone(),
-                name: rec.name.clone(),
-            }),
-            Test::VpnClose => None,
-        }
-    }
-
-    /// Words for a person: `target web (127.0.0.2)`, `gateway ping of Site (gw.example)`.
-    pub fn describe(&self) -> String {
-        match self.test {
-            Test::VpnPing => format!("gateway ping of {} ({})", self.name, self.address),
-            Test::VpnOpen => format!("VPN open of {} ({})", self.name, self.address),
-            _ => format!("target {} ({})", self.name, self.address),
-        }
-    }
-
-    /// The key used in the state file.
-    fn key(&self) -> String {
-        format!("{}|{}|{}", self.test.as_str(), self.address, self.name)
-    }
+/// The key of a check in the state file.
+fn key(check: &CheckId) -> String {
+    format!("{}|{}|{}", check.test.as_str(), check.address, check.name)
 }
 
 /// What the counters remember of one check.
@@ -118,7 +95,7 @@ pub struct AlertState {
 
 impl AlertState {
     pub fn get(&self, check: &CheckId) -> Option<&CheckState> {
-        self.checks.get(&check.key())
+        self.checks.get(&key(check))
     }
 
     /// Feeds one cycle's records; returns the events they call for, in record order.
@@ -126,12 +103,12 @@ impl AlertState {
         let after = policy.after.max(1);
         let mut events = Vec::new();
         for rec in records {
-            let Some(check) = CheckId::of(rec) else {
+            let Some(check) = alerted_check(rec) else {
                 continue;
             };
             let st = self
                 .checks
-                .entry(check.key())
+                .entry(key(&check))
                 .or_insert_with(|| CheckState {
                     check: check.clone(),
                     failures: 0,
@@ -182,7 +159,7 @@ impl AlertState {
     pub fn from_json(text: &str) -> Result<AlertState, serde_json::Error> {
         let list: Vec<CheckState> = serde_json::from_str(text)?;
         Ok(AlertState {
-            checks: list.into_iter().map(|c| (c.check.key(), c)).collect(),
+            checks: list.into_iter().map(|c| (key(&c.check), c)).collect(),
         })
     }
 }

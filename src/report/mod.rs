@@ -6,8 +6,11 @@ pub mod read;
 pub mod stats;
 pub mod svg;
 
+use crate::datalog::read::{from_naive, to_naive, ReadError};
+use crate::datalog::schema::CsvText;
+use crate::millis::{opt_ms_text, round_ms};
 use clap::{Parser, ValueEnum};
-use read::{from_naive, History};
+use read::History;
 use stats::{Outage, Summary};
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -55,13 +58,13 @@ fn parse_time(s: &str, end_of_day: bool) -> Result<i64, String> {
     let t = s.trim().replace('/', "-").replace('T', " ");
     for f in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"] {
         if let Ok(d) = chrono::NaiveDateTime::parse_from_str(&t, f) {
-            return Ok(read::to_naive(d));
+            return Ok(to_naive(d));
         }
     }
     if let Ok(d) = chrono::NaiveDate::parse_from_str(&t, "%Y-%m-%d") {
         let (h, m, sec) = if end_of_day { (23, 59, 59) } else { (0, 0, 0) };
         if let Some(dt) = d.and_hms_opt(h, m, sec) {
-            return Ok(read::to_naive(dt));
+            return Ok(to_naive(dt));
         }
     }
     Err("expected a date such as 2024-05-01 or a time such as \"2024-05-01 08:00\"".into())
@@ -93,19 +96,6 @@ pub fn human_duration(secs: i64) -> String {
     } else {
         format!("{sec}s")
     }
-}
-
-/// Milliseconds to the microsecond, trailing zeros dropped (`0.052`, `12.5`, `30`).
-fn opt_ms(v: Option<f64>) -> String {
-    v.map(|v| {
-        let s = format!("{v:.3}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    })
-    .unwrap_or_default()
-}
-
-fn round_ms(v: Option<f64>) -> Option<f64> {
-    v.map(|v| (v * 1000.0).round() / 1000.0)
 }
 
 fn pct(v: f64) -> String {
@@ -143,7 +133,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error(transparent)]
-    Read(#[from] read::ReadError),
+    Read(#[from] ReadError),
     #[error(
         "cannot write the SVG file {path}: {reason}; check that its folder exists and is writable"
     )]
@@ -151,7 +141,8 @@ pub enum ReportError {
 }
 
 /// Reads, summarizes, writes the SVG if asked, and returns the text for stdout. Lines of a
-/// file that cannot be read are skipped and named through `warn` (see [`read::Skipped`]).
+/// file that cannot be read are skipped and named through `warn` (see
+/// [`crate::datalog::read::Skipped`]).
 pub fn run(cli: &ReportCli, warn: &mut dyn FnMut(&str)) -> Result<String, ReportError> {
     let mut h = History::new();
     for f in &cli.files {
@@ -250,9 +241,9 @@ fn table(h: &History, s: &Summary, files: usize) -> String {
             c.warn.to_string(),
             c.fail.to_string(),
             c.outages.len().to_string(),
-            opt_ms(c.rtt_min),
-            opt_ms(c.rtt_avg),
-            opt_ms(c.rtt_max),
+            opt_ms_text(c.rtt_min),
+            opt_ms_text(c.rtt_avg),
+            opt_ms_text(c.rtt_max),
         ]);
     }
     let right = [
@@ -295,54 +286,68 @@ fn table(h: &History, s: &Summary, files: usize) -> String {
     out
 }
 
-fn csv_line(fields: &[String]) -> String {
-    let mut l = fields
-        .iter()
-        .map(|f| crate::sinks::datalog::quote(f))
-        .collect::<Vec<_>>()
-        .join(",");
-    l.push('\n');
-    l
-}
-
 /// Two CSV tables separated by an empty line: the checks, then the outages.
 fn csv(h: &History, s: &Summary) -> String {
-    let mut out = String::from("test,address,name,cycles,good,warn,fail,availability_pct,outages,rtt_min_ms,rtt_avg_ms,rtt_max_ms\n");
+    let mut checks = CsvText::new();
+    checks.row([
+        "test",
+        "address",
+        "name",
+        "cycles",
+        "good",
+        "warn",
+        "fail",
+        "availability_pct",
+        "outages",
+        "rtt_min_ms",
+        "rtt_avg_ms",
+        "rtt_max_ms",
+    ]);
     for c in &s.checks {
         let k = &h.checks[c.check as usize];
-        out.push_str(&csv_line(&[
-            k.test.as_str().into(),
-            k.address.clone(),
-            k.name.clone(),
-            c.cycles.to_string(),
-            c.good.to_string(),
-            c.warn.to_string(),
-            c.fail.to_string(),
-            pct(c.availability()),
-            c.outages.len().to_string(),
-            opt_ms(c.rtt_min),
-            opt_ms(c.rtt_avg),
-            opt_ms(c.rtt_max),
-        ]));
+        checks.row([
+            k.test.as_str(),
+            &k.address,
+            &k.name,
+            &c.cycles.to_string(),
+            &c.good.to_string(),
+            &c.warn.to_string(),
+            &c.fail.to_string(),
+            &pct(c.availability()),
+            &c.outages.len().to_string(),
+            &opt_ms_text(c.rtt_min),
+            &opt_ms_text(c.rtt_avg),
+            &opt_ms_text(c.rtt_max),
+        ]);
     }
-    out.push('\n');
-    out.push_str("test,address,name,start,end,duration_s,cycles,ongoing\n");
+    let mut outages = CsvText::new();
+    outages.row([
+        "test",
+        "address",
+        "name",
+        "start",
+        "end",
+        "duration_s",
+        "cycles",
+        "ongoing",
+    ]);
     for c in &s.checks {
         let k = &h.checks[c.check as usize];
         for o in &c.outages {
-            out.push_str(&csv_line(&[
-                k.test.as_str().into(),
-                k.address.clone(),
-                k.name.clone(),
-                time_text(o.start),
-                time_text(o.end),
-                o.duration().to_string(),
-                o.cycles.to_string(),
-                o.ongoing.to_string(),
-            ]));
+            outages.row([
+                k.test.as_str(),
+                &k.address,
+                &k.name,
+                &time_text(o.start),
+                &time_text(o.end),
+                &o.duration().to_string(),
+                &o.cycles.to_string(),
+                &o.ongoing.to_string(),
+            ]);
         }
     }
-    out
+    // An empty line between the tables (a CSV writer would write an empty record as `""`).
+    checks.into_string() + "\n" + &outages.into_string()
 }
 
 #[derive(serde::Serialize)]
@@ -411,9 +416,9 @@ fn json(h: &History, s: &Summary) -> String {
                     warn: c.warn,
                     fail: c.fail,
                     availability_pct: (c.availability() * 100.0).round() / 100.0,
-                    rtt_min_ms: round_ms(c.rtt_min),
-                    rtt_avg_ms: round_ms(c.rtt_avg),
-                    rtt_max_ms: round_ms(c.rtt_max),
+                    rtt_min_ms: c.rtt_min.map(round_ms),
+                    rtt_avg_ms: c.rtt_avg.map(round_ms),
+                    rtt_max_ms: c.rtt_max.map(round_ms),
                     outages: c.outages.iter().map(JsonOutage::of).collect(),
                 }
             })

@@ -1,24 +1,16 @@
-//! Reading datalogs of every format vpnmon writes (the original's 7 columns, `extended` with its
-//! header, `jsonl`) into one history. Times are kept as the wall-clock time written in the file
-//! (the local time of the monitoring machine), as seconds on a naive scale.
+//! The report's history: every row of the datalogs read, compact, with each check interned once.
+//! Reading the files (any format, bad lines skipped and named) is `crate::datalog::read`'s.
 
-use crate::record::{Test, Verdict};
-use crate::sinks::datalog::JsonRecord;
+use crate::datalog::read::{ReadError, Reader, Skipped};
+use crate::datalog::DatalogRow;
+use crate::record::{CheckId, Verdict};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-
-/// What a check is: the test and the address and name it was about.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct CheckKey {
-    pub test: Test,
-    pub address: String,
-    pub name: String,
-}
+use std::path::Path;
 
 /// One row of a datalog, compact.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Row {
-    /// Naive local time in seconds (see [`to_naive`]).
+    /// Naive local time in seconds (see [`crate::datalog::read::to_naive`]).
     pub t: i64,
     pub cycle: u64,
     /// Index into [`History::checks`].
@@ -30,185 +22,13 @@ pub struct Row {
     pub rtt_max: f32,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    #[error("cannot read datalog file {path}: {reason}; check the file name")]
-    Io { path: PathBuf, reason: String },
-    #[error("{path}:{line}: {what}; is this a vpnmon datalog (vpnmon, extended or jsonl format)?")]
-    Bad {
-        path: PathBuf,
-        line: usize,
-        what: String,
-    },
-}
-
-/// How many lines of one file could not be read and were skipped (a line cut off by a power
-/// loss, a stray edit), with the first few for the warning.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Skipped {
-    pub path: PathBuf,
-    /// How many lines were skipped.
-    pub count: usize,
-    /// The first [`Skipped::SHOWN`]: line number and what was wrong.
-    pub first: Vec<(usize, String)>,
-    /// Lines read: rows and headers (blank lines do not count).
-    readable: usize,
-}
-
-impl Skipped {
-    /// How many skipped lines the warning names one by one.
-    pub const SHOWN: usize = 3;
-
-    fn new(path: &Path) -> Skipped {
-        Skipped {
-            path: path.to_path_buf(),
-            count: 0,
-            first: Vec::new(),
-            readable: 0,
-        }
-    }
-
-    /// The warning for standard error: `FILE:LINE: skipped: …` for the first few, then a count;
-    /// empty when nothing was skipped.
-    pub fn warning(&self) -> Vec<String> {
-        let p = self.path.display();
-        let mut out: Vec<String> = self
-            .first
-            .iter()
-            .map(|(n, what)| format!("{p}:{n}: skipped: {what}"))
-            .collect();
-        if self.count > self.first.len() {
-            out.push(format!(
-                "{p}: {} more bad lines skipped ({} in all)",
-                self.count - self.first.len(),
-                self.count
-            ));
-        }
-        out
-    }
-
-    /// One line's outcome; `Ok(false)` is a blank line.
-    fn note(&mut self, n: usize, r: Result<bool, String>) {
-        match r {
-            Ok(true) => self.readable += 1,
-            Ok(false) => {}
-            Err(what) => {
-                self.count += 1;
-                if self.first.len() < Skipped::SHOWN {
-                    self.first.push((n, what));
-                }
-            }
-        }
-    }
-
-    /// Bad lines are skipped unless not one line of the file could be read: then it is most
-    /// likely not a datalog, and the first bad line is the error.
-    fn finish(self) -> Result<Skipped, ReadError> {
-        match self.first.first() {
-            Some((line, what)) if self.readable == 0 => Err(ReadError::Bad {
-                path: self.path.clone(),
-                line: *line,
-                what: what.clone(),
-            }),
-            _ => Ok(self),
-        }
-    }
-}
-
 /// Every row of the files read so far, in file order until [`History::sort`].
 #[derive(Debug, Default)]
 pub struct History {
-    pub checks: Vec<CheckKey>,
+    pub checks: Vec<CheckId>,
     pub rows: Vec<Row>,
     index: HashMap<String, u32>,
     keybuf: String,
-}
-
-/// Seconds of a naive date and time, on the scale [`from_naive`] reverses.
-pub fn to_naive(d: chrono::NaiveDateTime) -> i64 {
-    d.and_utc().timestamp()
-}
-
-pub fn from_naive(t: i64) -> chrono::NaiveDateTime {
-    chrono::DateTime::from_timestamp(t, 0)
-        .unwrap_or_default()
-        .naive_utc()
-}
-
-fn num(s: &[u8]) -> Option<u32> {
-    if s.is_empty() || s.len() > 4 {
-        return None;
-    }
-    let mut v = 0u32;
-    for &c in s {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v * 10 + (c - b'0') as u32;
-    }
-    Some(v)
-}
-
-/// `YYYY?MM?DD` and `HH:MM:SS` (any one-byte separators) into naive seconds.
-fn date_time(date: &str, time: &str) -> Option<i64> {
-    let (d, t) = (date.as_bytes(), time.as_bytes());
-    if d.len() != 10 || t.len() < 8 {
-        return None;
-    }
-    let day =
-        chrono::NaiveDate::from_ymd_opt(num(&d[0..4])? as i32, num(&d[5..7])?, num(&d[8..10])?)?;
-    let (h, m, s) = (num(&t[0..2])?, num(&t[3..5])?, num(&t[6..8])?);
-    if h > 23 || m > 59 || s > 60 {
-        return None;
-    }
-    // `NaiveDate::default()` is 1970-01-01, so the scale is the Unix one (see `from_naive`).
-    let days = day
-        .signed_duration_since(chrono::NaiveDate::default())
-        .num_days();
-    Some(days * 86_400 + (h * 3600 + m * 60 + s) as i64)
-}
-
-fn ms(s: &str) -> f32 {
-    if s.is_empty() {
-        f32::NAN
-    } else {
-        s.parse().unwrap_or(f32::NAN)
-    }
-}
-
-/// Splits a CSV line with Python csv's quoting (`"a, b"`, `""` inside quotes).
-fn split_quoted(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut chars = line.chars().peekable();
-    let mut in_q = false;
-    while let Some(c) = chars.next() {
-        match (in_q, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            (true, '"') => in_q = false,
-            (false, '"') if cur.is_empty() => in_q = true,
-            (false, ',') => out.push(std::mem::take(&mut cur)),
-            (_, c) => cur.push(c),
-        }
-    }
-    out.push(cur);
-    out
-}
-
-pub const EXTENDED_FIRST: &str = "cycle,date,time,";
-
-/// The last line of a file when it has no line end: every writer of datalogs ends each row with
-/// one, so the row was cut off (a power loss, or a write still under way), even if what is left
-/// happens to read as a row (a name cut short would count as a check of its own).
-fn cut_off(line: &str) -> Result<bool, String> {
-    if line.trim().is_empty() {
-        Ok(false)
-    } else {
-        Err("no line end, the row was cut off".into())
-    }
 }
 
 impl History {
@@ -216,168 +36,49 @@ impl History {
         History::default()
     }
 
-    fn check_index(&mut self, test: Test, address: &str, name: &str) -> u32 {
+    fn check_index(&mut self, r: &DatalogRow<'_>) -> u32 {
         self.keybuf.clear();
-        self.keybuf.push_str(test.as_str());
+        self.keybuf.push_str(r.test.as_str());
         self.keybuf.push('\0');
-        self.keybuf.push_str(address);
+        self.keybuf.push_str(r.address);
         self.keybuf.push('\0');
-        self.keybuf.push_str(name);
+        self.keybuf.push_str(r.name);
         if let Some(&i) = self.index.get(self.keybuf.as_str()) {
             return i;
         }
         let i = self.checks.len() as u32;
-        self.checks.push(CheckKey {
-            test,
-            address: address.to_string(),
-            name: name.to_string(),
+        self.checks.push(CheckId {
+            test: r.test,
+            address: r.address.to_string(),
+            name: r.name.to_string(),
         });
         self.index.insert(self.keybuf.clone(), i);
         i
     }
 
+    fn push(&mut self, r: DatalogRow<'_>) {
+        let check = self.check_index(&r);
+        let nan = |v: Option<f32>| v.unwrap_or(f32::NAN);
+        self.rows.push(Row {
+            t: r.t,
+            cycle: r.cycle,
+            check,
+            verdict: r.verdict,
+            rtt_min: nan(r.rtt_min_ms),
+            rtt_avg: nan(r.rtt_avg_ms),
+            rtt_max: nan(r.rtt_max_ms),
+        });
+    }
+
     /// Reads one datalog file, any format (also mixed, line by line), streaming. Lines that
     /// cannot be read are skipped and returned for a warning, unless no line could be read.
     pub fn read_file(&mut self, path: &Path) -> Result<Skipped, ReadError> {
-        use std::io::BufRead;
-        let io = |e: std::io::Error| ReadError::Io {
-            path: path.to_path_buf(),
-            reason: crate::error::io_reason(&e),
-        };
-        let f = std::fs::File::open(path).map_err(io)?;
-        let mut r = std::io::BufReader::with_capacity(1 << 20, f);
-        let mut buf = Vec::with_capacity(256);
-        let mut n = 0;
-        let mut skipped = Skipped::new(path);
-        loop {
-            buf.clear();
-            if r.read_until(b'\n', &mut buf).map_err(io)? == 0 {
-                return skipped.finish();
-            }
-            n += 1;
-            let line = String::from_utf8_lossy(&buf);
-            let line = if n == 1 {
-                line.strip_prefix('\u{FEFF}').unwrap_or(&line)
-            } else {
-                &line
-            };
-            let r = if buf.last() == Some(&b'\n') {
-                self.read_line(line)
-            } else {
-                cut_off(line)
-            };
-            skipped.note(n, r);
-        }
+        Reader::new().read_file(path, |r| self.push(r))
     }
 
     /// Reads datalog text as [`History::read_file`] does; `path` only names it in messages.
     pub fn read_str(&mut self, path: &Path, text: &str) -> Result<Skipped, ReadError> {
-        let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
-        let mut skipped = Skipped::new(path);
-        let mut lines = text.split('\n').enumerate().peekable();
-        while let Some((i, line)) = lines.next() {
-            let r = if lines.peek().is_some() {
-                self.read_line(line)
-            } else {
-                cut_off(line)
-            };
-            skipped.note(i + 1, r);
-        }
-        skipped.finish()
-    }
-
-    /// One line (with or without its line end) of any format: `Ok(true)` for a row or a
-    /// header, `Ok(false)` for a blank line, or what is wrong with it.
-    fn read_line(&mut self, line: &str) -> Result<bool, String> {
-        let line = line.strip_suffix('\n').unwrap_or(line);
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        if line.trim().is_empty() {
-            return Ok(false);
-        }
-        if line.starts_with(EXTENDED_FIRST) {
-            return Ok(true);
-        }
-        if line.starts_with('{') {
-            self.json_line(line)?;
-        } else if line.contains('"') {
-            let f = split_quoted(line);
-            let f: Vec<&str> = f.iter().map(String::as_str).collect();
-            self.csv_fields(&f)?;
-        } else {
-            let mut f = [""; 14];
-            let mut k = 0;
-            for part in line.split(',') {
-                if k < f.len() {
-                    f[k] = part;
-                }
-                k += 1;
-            }
-            if k > f.len() {
-                return Err(format!("{k} columns, expected 7 or 14"));
-            }
-            self.csv_fields(&f[..k])?;
-        }
-        Ok(true)
-    }
-
-    fn csv_fields(&mut self, f: &[&str]) -> Result<(), String> {
-        if f.len() != 7 && f.len() != 14 {
-            return Err(format!("{} columns, expected 7 or 14", f.len()));
-        }
-        let cycle: u64 = f[0]
-            .trim()
-            .parse()
-            .map_err(|_| format!("bad cycle number `{}`", f[0]))?;
-        let t = date_time(f[1], f[2]).ok_or_else(|| {
-            format!(
-                "bad date/time `{} {}` (expected YYYY/MM/DD,HH:MM:SS)",
-                f[1], f[2]
-            )
-        })?;
-        let test = Test::parse(f[3]).ok_or_else(|| format!("unknown test `{}`", f[3]))?;
-        let verdict = Verdict::parse(f[4]).ok_or_else(|| format!("unknown result `{}`", f[4]))?;
-        let (rtt_min, rtt_avg, rtt_max) = if f.len() == 14 {
-            (ms(f[10]), ms(f[11]), ms(f[12]))
-        } else {
-            (f32::NAN, f32::NAN, f32::NAN)
-        };
-        let check = self.check_index(test, f[5], f[6]);
-        self.rows.push(Row {
-            t,
-            cycle,
-            check,
-            verdict,
-            rtt_min,
-            rtt_avg,
-            rtt_max,
-        });
-        Ok(())
-    }
-
-    fn json_line(&mut self, line: &str) -> Result<(), String> {
-        let j: JsonRecord = serde_json::from_str(line).map_err(|e| format!("bad JSON: {e}"))?;
-        // The wall-clock part as written (the offset is the writer's own local offset).
-        // `get`, not slicing: a time with non-ASCII characters is bad input, not a panic.
-        let t = match (j.time.get(0..10), j.time.get(11..19)) {
-            (Some(d), Some(t)) => date_time(d, t),
-            _ => None,
-        }
-        .ok_or_else(|| format!("bad time `{}` (expected ISO 8601)", j.time))?;
-        let test = Test::parse(&j.test).ok_or_else(|| format!("unknown test `{}`", j.test))?;
-        let verdict =
-            Verdict::parse(&j.result).ok_or_else(|| format!("unknown result `{}`", j.result))?;
-        let f = |v: Option<f64>| v.map_or(f32::NAN, |v| v as f32);
-        let check = self.check_index(test, &j.address, &j.name);
-        self.rows.push(Row {
-            t,
-            cycle: j.cycle,
-            check,
-            verdict,
-            rtt_min: f(j.rtt_min_ms),
-            rtt_avg: f(j.rtt_avg_ms),
-            rtt_max: f(j.rtt_max_ms),
-        });
-        Ok(())
+        Reader::new().read_str(path, text, |r| self.push(r))
     }
 
     /// Puts the rows of all files in time order and drops exact duplicates (the same row read
@@ -402,6 +103,8 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::datalog::read::from_naive;
+    use crate::datalog::schema::HEADER_START;
 
     #[test]
     fn reads_all_formats_alike() {
@@ -487,7 +190,7 @@ mod tests {
         let s = h
             .read_str(
                 Path::new("x"),
-                &format!("{EXTENDED_FIRST}test,result\n1,2022/0"),
+                &format!("{HEADER_START}test,result\n1,2022/0"),
             )
             .unwrap();
         assert_eq!(

@@ -3,8 +3,9 @@
 //! per pixel column (the worst verdict of the cycles in it wins) so the file stays small.
 
 use super::human_duration;
-use super::read::{from_naive, History};
+use super::read::History;
 use super::stats::Summary;
+use crate::datalog::read::from_naive;
 use crate::record::Verdict;
 use std::fmt::Write as _;
 

@@ -2,6 +2,7 @@
 //! date and the time. Extra facts (RTT, a Fail's reason, durations) follow at the end of a line.
 
 use super::{RunEnd, Sink, SinkError};
+use crate::millis::console_ms;
 use crate::record::{CycleReport, Record, Tally, Test, Verdict};
 use chrono::{DateTime, Local};
 use std::io::Write;
@@ -55,15 +56,6 @@ pub fn record_line(r: &Record) -> String {
     s
 }
 
-fn ms(d: Duration) -> String {
-    let v = d.as_secs_f64() * 1000.0;
-    if v < 10.0 {
-        format!("{v:.2} ms")
-    } else {
-        format!("{v:.0} ms")
-    }
-}
-
 fn extras(r: &Record) -> String {
     let mut parts = Vec::new();
     if let Some(reason) = &r.reason {
@@ -72,7 +64,7 @@ fn extras(r: &Record) -> String {
     match (&r.ping, r.test) {
         (Some(p), _) if r.result != Verdict::Fail => {
             if let Some(avg) = p.rtt_avg {
-                parts.push(format!("rtt {}", ms(avg)));
+                parts.push(format!("rtt {}", console_ms(avg)));
             }
         }
         (None, Test::VpnOpen | Test::VpnClose) => {

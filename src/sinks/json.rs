@@ -3,8 +3,8 @@
 //! go to the second writer (stderr) so stdout stays pure JSON lines.
 
 use super::Sink;
+use crate::datalog::format_json_row;
 use crate::record::Record;
-use crate::sinks::datalog::format_json_row;
 use std::io::Write;
 
 pub struct JsonSink<W: Write + Send, E: Write + Send> {
@@ -45,8 +45,8 @@ impl<W: Write + Send, E: Write + Send> Sink for JsonSink<W, E> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::datalog::JsonRecord;
     use crate::record::{PingStats, Test, Verdict};
-    use crate::sinks::datalog::JsonRecord;
     use chrono::{Local, TimeZone};
     use std::time::Duration;
 

@@ -44,7 +44,7 @@ impl RunEnd {
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     #[error(transparent)]
-    Datalog(#[from] datalog::DatalogError),
+    Datalog(#[from] crate::datalog::DatalogError),
 }
 
 /// One output of the monitor. Every method has a default, so a sink implements only what it

@@ -1,0 +1,463 @@
+//! Reading datalogs of every format vpnmon writes (the original's 7 columns, `extended` with its
+//! header, `jsonl`) back into rows, streaming, line by line (a file may mix formats). Times are
+//! kept as the wall-clock time written in the file (the local time of the monitoring machine),
+//! as seconds on a naive scale. A line that cannot be read is skipped and named, unless no line
+//! of the file could be read.
+
+use super::schema::{JsonRecord, COLUMNS, EXTENDED_COLUMNS, HEADER_START};
+use crate::record::{Test, Verdict};
+use std::io::{Cursor, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// One row of a datalog as read, any format.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DatalogRow<'a> {
+    pub cycle: u64,
+    /// The date and time columns as naive seconds (see [`to_naive`]).
+    pub t: i64,
+    pub test: Test,
+    pub verdict: Verdict,
+    pub address: &'a str,
+    pub name: &'a str,
+    /// Round-trip times in ms (extended and jsonl; `None` where unknown or unreadable).
+    pub rtt_min_ms: Option<f32>,
+    pub rtt_avg_ms: Option<f32>,
+    pub rtt_max_ms: Option<f32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read datalog file {path}: {reason}; check the file name")]
+    Io { path: PathBuf, reason: String },
+    #[error("{path}:{line}: {what}; is this a vpnmon datalog (vpnmon, extended or jsonl format)?")]
+    Bad {
+        path: PathBuf,
+        line: usize,
+        what: String,
+    },
+}
+
+/// How many lines of one file could not be read and were skipped (a line cut off by a power
+/// loss, a stray edit), with the first few for the warning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub path: PathBuf,
+    /// How many lines were skipped.
+    pub count: usize,
+    /// The first [`Skipped::SHOWN`]: line number and what was wrong.
+    pub first: Vec<(usize, String)>,
+    /// Lines read: rows and headers (blank lines do not count).
+    readable: usize,
+}
+
+impl Skipped {
+    /// How many skipped lines the warning names one by one.
+    pub const SHOWN: usize = 3;
+
+    fn new(path: &Path) -> Skipped {
+        Skipped {
+            path: path.to_path_buf(),
+            count: 0,
+            first: Vec::new(),
+            readable: 0,
+        }
+    }
+
+    /// The warning for standard error: `FILE:LINE: skipped: …` for the first few, then a count;
+    /// empty when nothing was skipped.
+    pub fn warning(&self) -> Vec<String> {
+        let p = self.path.display();
+        let mut out: Vec<String> = self
+            .first
+            .iter()
+            .map(|(n, what)| format!("{p}:{n}: skipped: {what}"))
+            .collect();
+        if self.count > self.first.len() {
+            out.push(format!(
+                "{p}: {} more bad lines skipped ({} in all)",
+                self.count - self.first.len(),
+                self.count
+            ));
+        }
+        out
+    }
+
+    /// One line's outcome; `Ok(false)` is a blank line.
+    fn note(&mut self, n: usize, r: Result<bool, String>) {
+        match r {
+            Ok(true) => self.readable += 1,
+            Ok(false) => {}
+            Err(what) => {
+                self.count += 1;
+                if self.first.len() < Skipped::SHOWN {
+                    self.first.push((n, what));
+                }
+            }
+        }
+    }
+
+    /// Bad lines are skipped unless not one line of the file could be read: then it is most
+    /// likely not a datalog, and the first bad line is the error.
+    fn finish(self) -> Result<Skipped, ReadError> {
+        match self.first.first() {
+            Some((line, what)) if self.readable == 0 => Err(ReadError::Bad {
+                path: self.path.clone(),
+                line: *line,
+                what: what.clone(),
+            }),
+            _ => Ok(self),
+        }
+    }
+}
+
+/// Seconds of a naive date and time, on the scale [`from_naive`] reverses.
+pub fn to_naive(d: chrono::NaiveDateTime) -> i64 {
+    d.and_utc().timestamp()
+}
+
+pub fn from_naive(t: i64) -> chrono::NaiveDateTime {
+    chrono::DateTime::from_timestamp(t, 0)
+        .unwrap_or_default()
+        .naive_utc()
+}
+
+fn num(s: &[u8]) -> Option<u32> {
+    if s.is_empty() || s.len() > 4 {
+        return None;
+    }
+    let mut v = 0u32;
+    for &c in s {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (c - b'0') as u32;
+    }
+    Some(v)
+}
+
+/// `YYYY?MM?DD` and `HH:MM:SS` (any one-byte separators) into naive seconds.
+fn date_time(date: &str, time: &str) -> Option<i64> {
+    let (d, t) = (date.as_bytes(), time.as_bytes());
+    if d.len() != 10 || t.len() < 8 {
+        return None;
+    }
+    let day =
+        chrono::NaiveDate::from_ymd_opt(num(&d[0..4])? as i32, num(&d[5..7])?, num(&d[8..10])?)?;
+    let (h, m, s) = (num(&t[0..2])?, num(&t[3..5])?, num(&t[6..8])?);
+    if h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    // `NaiveDate::default()` is 1970-01-01, so the scale is the Unix one (see `from_naive`).
+    let days = day
+        .signed_duration_since(chrono::NaiveDate::default())
+        .num_days();
+    Some(days * 86_400 + (h * 3600 + m * 60 + s) as i64)
+}
+
+/// An RTT column: empty is unknown, and so is a value that is not a number.
+fn ms(s: &str) -> Option<f32> {
+    s.parse().ok()
+}
+
+/// The last line of a file when it has no line end: every writer of datalogs ends each row with
+/// one, so the row was cut off (a power loss, or a write still under way), even if what is left
+/// happens to read as a row (a name cut short would count as a check of its own).
+fn cut_off(line: &str) -> Result<bool, String> {
+    if line.trim().is_empty() {
+        Ok(false)
+    } else {
+        Err("no line end, the row was cut off".into())
+    }
+}
+
+/// The field counts of a CSV row: the original's, or extended.
+const ORIGINAL_LEN: usize = COLUMNS.len();
+const EXTENDED_LEN: usize = COLUMNS.len() + EXTENDED_COLUMNS.len();
+/// Where the RTT columns are in an extended row.
+const RTT_MIN: usize = ORIGINAL_LEN + 3;
+
+/// Reads datalog lines, reusing its buffers from line to line (a year of rows is millions).
+pub struct Reader {
+    /// The `csv` crate's reader over one line at a time: each line is one record, so a stray
+    /// quote never swallows the lines after it. Only `\n` ends a record; a lone `\r` is data.
+    csv: csv::Reader<Cursor<Vec<u8>>>,
+    record: csv::StringRecord,
+}
+
+impl Default for Reader {
+    fn default() -> Self {
+        Reader::new()
+    }
+}
+
+impl Reader {
+    pub fn new() -> Reader {
+        let mut csv = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_reader(Cursor::new(Vec::new()));
+        // No header detection: every line is a record.
+        csv.set_byte_headers(csv::ByteRecord::new());
+        Reader {
+            csv,
+            record: csv::StringRecord::new(),
+        }
+    }
+
+    /// Reads one datalog file, any format, streaming; calls `row` for each row. Lines that
+    /// cannot be read are skipped and returned for a warning, unless no line could be read.
+    pub fn read_file(
+        &mut self,
+        path: &Path,
+        mut row: impl FnMut(DatalogRow<'_>),
+    ) -> Result<Skipped, ReadError> {
+        use std::io::BufRead;
+        let io = |e: std::io::Error| ReadError::Io {
+            path: path.to_path_buf(),
+            reason: crate::error::io_reason(&e),
+        };
+        let f = std::fs::File::open(path).map_err(io)?;
+        let mut r = std::io::BufReader::with_capacity(1 << 20, f);
+        let mut buf = Vec::with_capacity(256);
+        let mut n = 0;
+        let mut skipped = Skipped::new(path);
+        loop {
+            buf.clear();
+            if r.read_until(b'\n', &mut buf).map_err(io)? == 0 {
+                return skipped.finish();
+            }
+            n += 1;
+            let line = String::from_utf8_lossy(&buf);
+            let line = if n == 1 {
+                line.strip_prefix('\u{FEFF}').unwrap_or(&line)
+            } else {
+                &line
+            };
+            let r = if buf.last() == Some(&b'\n') {
+                self.read_line(line, &mut row)
+            } else {
+                cut_off(line)
+            };
+            skipped.note(n, r);
+        }
+    }
+
+    /// Reads datalog text as [`Reader::read_file`] does; `path` only names it in messages.
+    pub fn read_str(
+        &mut self,
+        path: &Path,
+        text: &str,
+        mut row: impl FnMut(DatalogRow<'_>),
+    ) -> Result<Skipped, ReadError> {
+        let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+        let mut skipped = Skipped::new(path);
+        let mut lines = text.split('\n').enumerate().peekable();
+        while let Some((i, line)) = lines.next() {
+            let r = if lines.peek().is_some() {
+                self.read_line(line, &mut row)
+            } else {
+                cut_off(line)
+            };
+            skipped.note(i + 1, r);
+        }
+        skipped.finish()
+    }
+
+    /// One line (with or without its line end) of any format: `Ok(true)` for a row or a
+    /// header, `Ok(false)` for a blank line, or what is wrong with it.
+    fn read_line(
+        &mut self,
+        line: &str,
+        row: &mut impl FnMut(DatalogRow<'_>),
+    ) -> Result<bool, String> {
+        let line = line.strip_suffix('\n').unwrap_or(line);
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.trim().is_empty() {
+            return Ok(false);
+        }
+        if line.starts_with(HEADER_START) {
+            return Ok(true);
+        }
+        if line.starts_with('{') {
+            json_line(line, row)?;
+        } else {
+            self.csv_line(line, row)?;
+        }
+        Ok(true)
+    }
+
+    fn csv_line(&mut self, line: &str, row: &mut impl FnMut(DatalogRow<'_>)) -> Result<(), String> {
+        let buf = self.csv.get_mut().get_mut();
+        buf.clear();
+        buf.extend_from_slice(line.as_bytes());
+        // Back to the start of the new line, with the parser's state reset.
+        self.csv
+            .seek_raw(SeekFrom::Start(0), csv::Position::new())
+            .and_then(|_| self.csv.read_record(&mut self.record))
+            .map_err(|e| format!("cannot read this line as CSV ({e})"))?;
+        let f = &self.record;
+        if f.len() != ORIGINAL_LEN && f.len() != EXTENDED_LEN {
+            return Err(format!(
+                "{} columns, expected {ORIGINAL_LEN} or {EXTENDED_LEN}",
+                f.len()
+            ));
+        }
+        let cycle: u64 = f[0]
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad cycle number `{}`", &f[0]))?;
+        let t = date_time(&f[1], &f[2]).ok_or_else(|| {
+            format!(
+                "bad date/time `{} {}` (expected YYYY/MM/DD,HH:MM:SS)",
+                &f[1], &f[2]
+            )
+        })?;
+        let test = Test::parse(&f[3]).ok_or_else(|| format!("unknown test `{}`", &f[3]))?;
+        let verdict = Verdict::parse(&f[4]).ok_or_else(|| format!("unknown result `{}`", &f[4]))?;
+        let rtt = |i: usize| {
+            if f.len() == EXTENDED_LEN {
+                ms(&f[RTT_MIN + i])
+            } else {
+                None
+            }
+        };
+        row(DatalogRow {
+            cycle,
+            t,
+            test,
+            verdict,
+            address: &f[5],
+            name: &f[6],
+            rtt_min_ms: rtt(0),
+            rtt_avg_ms: rtt(1),
+            rtt_max_ms: rtt(2),
+        });
+        Ok(())
+    }
+}
+
+fn json_line(line: &str, row: &mut impl FnMut(DatalogRow<'_>)) -> Result<(), String> {
+    let j: JsonRecord = serde_json::from_str(line).map_err(|e| format!("bad JSON: {e}"))?;
+    // The wall-clock part as written (the offset is the writer's own local offset).
+    // `get`, not slicing: a time with non-ASCII characters is bad input, not a panic.
+    let t = match (j.time.get(0..10), j.time.get(11..19)) {
+        (Some(d), Some(t)) => date_time(d, t),
+        _ => None,
+    }
+    .ok_or_else(|| format!("bad time `{}` (expected ISO 8601)", j.time))?;
+    let test = Test::parse(&j.test).ok_or_else(|| format!("unknown test `{}`", j.test))?;
+    let verdict =
+        Verdict::parse(&j.result).ok_or_else(|| format!("unknown result `{}`", j.result))?;
+    let f = |v: Option<f64>| v.map(|v| v as f32);
+    row(DatalogRow {
+        cycle: j.cycle,
+        t,
+        test,
+        verdict,
+        address: &j.address,
+        name: &j.name,
+        rtt_min_ms: f(j.rtt_min_ms),
+        rtt_avg_ms: f(j.rtt_avg_ms),
+        rtt_max_ms: f(j.rtt_max_ms),
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Cycle, address, name and average RTT of a row.
+    type Got = (u64, String, String, Option<f32>);
+
+    fn rows(text: &str) -> Result<Vec<Got>, ReadError> {
+        let mut out = Vec::new();
+        Reader::new().read_str(Path::new("x"), text, |r| {
+            out.push((
+                r.cycle,
+                r.address.to_string(),
+                r.name.to_string(),
+                r.rtt_avg_ms,
+            ))
+        })?;
+        Ok(out)
+    }
+
+    /// The `csv` crate reads what the writer quotes, one line at a time, and a stray quote
+    /// stays within its line.
+    #[test]
+    fn quoted_fields_and_stray_quotes_stay_on_their_line() {
+        let text = "1,2022/09/07,18:20:33,Target ping,Good,10.0.0.1,\"Rack 1, \"\"left\"\"\"\n\
+                    2,2022/09/07,18:20:34,Target ping,Good,10.0.0.2,\"open quote, never closed\n\
+                    3,2022/09/07,18:20:35,Target ping,Good,10.0.0.3,say \"hi\"\n\
+                    4,2022/09/07,18:20:36,Target ping,Good,10.0.0.4,cr\rinside\n";
+        assert_eq!(
+            rows(text).unwrap(),
+            [
+                (1, "10.0.0.1".into(), "Rack 1, \"left\"".into(), None),
+                (
+                    2,
+                    "10.0.0.2".into(),
+                    "open quote, never closed".into(),
+                    None
+                ),
+                (3, "10.0.0.3".into(), "say \"hi\"".into(), None),
+                (4, "10.0.0.4".into(), "cr\rinside".into(), None),
+            ]
+        );
+    }
+
+    /// What the writer writes, the reader reads back: every format, names that need quoting.
+    #[test]
+    fn reads_back_what_the_writer_writes() {
+        use crate::datalog::schema::{format_record, EXTENDED_HEADER};
+        use crate::datalog::DatalogFormat;
+        use crate::record::{PingStats, Record};
+        use chrono::TimeZone;
+        use std::time::Duration;
+        let names = ["plain", "Rack 1, left", "say \"hi\"", "a\rb", ""];
+        let records: Vec<Record> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Record {
+                cycle: i as u64 + 1,
+                at: chrono::Local
+                    .with_ymd_and_hms(2024, 6, 1, 10, 0, 0)
+                    .unwrap(),
+                test: Test::TargetPing,
+                result: Verdict::Warn,
+                address: format!("10.0.0.{i}"),
+                name: n.to_string(),
+                reason: Some("1 of 2, lost".into()),
+                ping: Some(PingStats {
+                    sent: 2,
+                    received: 1,
+                    rtt_min: Some(Duration::from_micros(1500)),
+                    rtt_avg: Some(Duration::from_micros(2500)),
+                    rtt_max: Some(Duration::from_micros(3500)),
+                }),
+                duration: Duration::from_millis(5),
+            })
+            .collect();
+        for format in [
+            DatalogFormat::Vpnmon,
+            DatalogFormat::Extended,
+            DatalogFormat::Jsonl,
+        ] {
+            let mut text: String = if format == DatalogFormat::Extended {
+                EXTENDED_HEADER.into()
+            } else {
+                String::new()
+            };
+            text.extend(records.iter().map(|r| format_record(format, r)));
+            let got = rows(&text).unwrap();
+            let rtt = (format != DatalogFormat::Vpnmon).then_some(2.5);
+            let want: Vec<_> = records
+                .iter()
+                .map(|r| (r.cycle, r.address.clone(), r.name.clone(), rtt))
+                .collect();
+            assert_eq!(got, want, "{format:?}");
+        }
+    }
+}

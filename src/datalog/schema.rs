@@ -1,0 +1,354 @@
+//! The datalog's columns and formats, and vpnmon's CSV dialect. The one place that decides what
+//! a row looks like; [`super::read`] reads back exactly these.
+
+use super::DatalogFormat;
+use crate::millis::{ms, ms_text, round_duration_ms};
+use crate::record::Record;
+use std::time::Duration;
+
+/// The original's columns, in order. The `vpnmon` format writes no header line for them.
+pub const COLUMNS: [&str; 7] = ["cycle", "date", "time", "test", "result", "address", "name"];
+
+/// The columns the `extended` format adds after [`COLUMNS`] (empty where unknown).
+pub const EXTENDED_COLUMNS: [&str; 7] = [
+    "duration_ms",
+    "sent",
+    "received",
+    "rtt_min_ms",
+    "rtt_avg_ms",
+    "rtt_max_ms",
+    "reason",
+];
+
+/// The extended format's header line ([`COLUMNS`] then [`EXTENDED_COLUMNS`]).
+pub const EXTENDED_HEADER: &str = "cycle,date,time,test,result,address,name,duration_ms,sent,received,rtt_min_ms,rtt_avg_ms,rtt_max_ms,reason\n";
+
+/// How a header line starts; no row does (a row starts with its cycle number).
+pub const HEADER_START: &str = "cycle,date,time,";
+
+/// The date and time columns' formats (local wall-clock time).
+pub const DATE_FORMAT: &str = "%Y/%m/%d";
+pub const TIME_FORMAT: &str = "%H:%M:%S";
+
+/// vpnmon's CSV dialect, for every CSV file it writes (datalog rows, the report's CSV): as
+/// Python's csv module writes by default (QUOTE_MINIMAL, `\n` line ends), so a field is quoted
+/// only when it holds a comma, a quote or a line break (`\r` or `\n`), and a quote inside is
+/// doubled. Flexible: records may differ in length (the report writes two tables).
+pub fn csv_writer<W: std::io::Write>(w: W) -> csv::Writer<W> {
+    csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::Necessary)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .double_quote(true)
+        .flexible(true)
+        .from_writer(w)
+}
+
+/// CSV lines in vpnmon's dialect, built in memory.
+pub struct CsvText(csv::Writer<Vec<u8>>);
+
+impl Default for CsvText {
+    fn default() -> Self {
+        CsvText::new()
+    }
+}
+
+impl CsvText {
+    pub fn new() -> CsvText {
+        CsvText(csv_writer(Vec::new()))
+    }
+
+    /// Adds one record (with its line end).
+    pub fn row<I, T>(&mut self, fields: I)
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<[u8]>,
+    {
+        // Writing to memory cannot fail: the only errors are the sink's I/O errors.
+        let _ = self.0.write_record(fields);
+    }
+
+    pub fn into_string(self) -> String {
+        // Flushing into memory cannot fail; the fields were `&str`s, so the text is UTF-8.
+        let bytes = self.0.into_inner().map_err(|e| e.into_error());
+        String::from_utf8(bytes.unwrap_or_default())
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
+}
+
+/// One field in vpnmon's CSV dialect: quoted only where it holds a comma, quote or line break.
+pub fn quote(field: &str) -> String {
+    if field.is_empty() {
+        // Alone in a record, an empty field is written `""`; among others it is empty.
+        return String::new();
+    }
+    let mut out = CsvText::new();
+    out.row([field]);
+    let mut s = out.into_string();
+    s.pop(); // the line end
+    s
+}
+
+fn original_fields(r: &Record) -> [String; 7] {
+    [
+        r.cycle.to_string(),
+        r.at.format(DATE_FORMAT).to_string(),
+        r.at.format(TIME_FORMAT).to_string(),
+        r.test.as_str().to_string(),
+        r.result.as_str().to_string(),
+        r.address.clone(),
+        r.name.clone(),
+    ]
+}
+
+fn extended_fields(r: &Record) -> [String; 7] {
+    let p = r.ping;
+    let opt = |d: Option<Duration>| d.map(|d| ms_text(ms(d))).unwrap_or_default();
+    [
+        ms_text(ms(r.duration)),
+        p.map(|p| p.sent.to_string()).unwrap_or_default(),
+        p.map(|p| p.received.to_string()).unwrap_or_default(),
+        opt(p.and_then(|p| p.rtt_min)),
+        opt(p.and_then(|p| p.rtt_avg)),
+        opt(p.and_then(|p| p.rtt_max)),
+        r.reason.clone().unwrap_or_default(),
+    ]
+}
+
+fn add_row(out: &mut CsvText, format: DatalogFormat, r: &Record) {
+    match format {
+        DatalogFormat::Vpnmon => out.row(original_fields(r)),
+        DatalogFormat::Extended => out.row(original_fields(r).iter().chain(&extended_fields(r))),
+        // Not CSV; `rows` handles it.
+        DatalogFormat::Jsonl => {}
+    }
+}
+
+/// The original's row: `cycle,YYYY/MM/DD,HH:MM:SS,test,result,address,name` and its line end.
+pub fn format_row(r: &Record) -> String {
+    let mut out = CsvText::new();
+    add_row(&mut out, DatalogFormat::Vpnmon, r);
+    out.into_string()
+}
+
+/// An extended row: the original's columns, then [`EXTENDED_COLUMNS`].
+pub fn format_extended_row(r: &Record) -> String {
+    let mut out = CsvText::new();
+    add_row(&mut out, DatalogFormat::Extended, r);
+    out.into_string()
+}
+
+/// The JSON object of a record (the `jsonl` datalog format and `--json` on stdout share it).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct JsonRecord {
+    pub cycle: u64,
+    /// ISO 8601 with the UTC offset, seconds precision: `2022-09-07T18:20:47+02:00`.
+    pub time: String,
+    pub test: String,
+    pub result: String,
+    pub address: String,
+    pub name: String,
+    pub duration_ms: Option<f64>,
+    pub sent: Option<u32>,
+    pub received: Option<u32>,
+    pub rtt_min_ms: Option<f64>,
+    pub rtt_avg_ms: Option<f64>,
+    pub rtt_max_ms: Option<f64>,
+    pub reason: Option<String>,
+}
+
+/// The `time` field's format.
+pub const JSON_TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%:z";
+
+impl JsonRecord {
+    pub fn of(r: &Record) -> JsonRecord {
+        let p = r.ping;
+        JsonRecord {
+            cycle: r.cycle,
+            time: r.at.format(JSON_TIME_FORMAT).to_string(),
+            test: r.test.as_str().to_string(),
+            result: r.result.as_str().to_string(),
+            address: r.address.clone(),
+            name: r.name.clone(),
+            duration_ms: Some(round_duration_ms(r.duration)),
+            sent: p.map(|p| p.sent),
+            received: p.map(|p| p.received),
+            rtt_min_ms: p.and_then(|p| p.rtt_min).map(round_duration_ms),
+            rtt_avg_ms: p.and_then(|p| p.rtt_avg).map(round_duration_ms),
+            rtt_max_ms: p.and_then(|p| p.rtt_max).map(round_duration_ms),
+            reason: r.reason.clone(),
+        }
+    }
+}
+
+/// One JSON line (with its newline) for a record.
+pub fn format_json_row(r: &Record) -> String {
+    // Serializing plain strings and numbers cannot fail.
+    let mut s = serde_json::to_string(&JsonRecord::of(r)).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// A record's row in `format`.
+pub fn format_record(format: DatalogFormat, r: &Record) -> String {
+    rows(format, std::slice::from_ref(r))
+}
+
+/// The rows of `records` in `format`, each with its line end (no header).
+pub fn rows(format: DatalogFormat, records: &[Record]) -> String {
+    if format == DatalogFormat::Jsonl {
+        return records.iter().map(format_json_row).collect();
+    }
+    let mut out = CsvText::new();
+    for r in records {
+        add_row(&mut out, format, r);
+    }
+    out.into_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Test, Verdict};
+    use chrono::{Local, TimeZone};
+
+    pub(crate) fn rec(test: Test, result: Verdict, address: &str, name: &str) -> Record {
+        Record {
+            cycle: 1,
+            at: Local.with_ymd_and_hms(2022, 9, 7, 18, 20, 47).unwrap(),
+            test,
+            result,
+            address: address.into(),
+            name: name.into(),
+            reason: Some("not in the row".into()),
+            ping: None,
+            duration: Duration::ZERO,
+        }
+    }
+
+    /// Every row of a real datalog of the original, rebuilt from its fields, comes out
+    /// byte-identical.
+    #[test]
+    fn rows_match_the_original_bytes() {
+        let fixture = include_str!("../../tests/data/vpnmon-original-datalog.csv");
+        let mut rebuilt = String::new();
+        for line in fixture.lines() {
+            let f: Vec<&str> = line.splitn(7, ',').collect();
+            let at = chrono::NaiveDateTime::parse_from_str(
+                &format!("{} {}", f[1], f[2]),
+                "%Y/%m/%d %H:%M:%S",
+            )
+            .unwrap();
+            let mut r = rec(
+                Test::parse(f[3]).unwrap(),
+                Verdict::parse(f[4]).unwrap(),
+                f[5],
+                f[6],
+            );
+            r.cycle = f[0].parse().unwrap();
+            r.at = Local.from_local_datetime(&at).single().unwrap();
+            rebuilt.push_str(&format_row(&r));
+        }
+        assert_eq!(fixture.lines().count(), 114);
+        assert_eq!(rebuilt, fixture);
+    }
+
+    #[test]
+    fn quoting_only_where_needed() {
+        let r = rec(
+            Test::TargetPing,
+            Verdict::Fail,
+            "10.0.0.1",
+            "Rack 1, \"left\"",
+        );
+        assert_eq!(
+            format_row(&r),
+            "1,2022/09/07,18:20:47,Target ping,Fail,10.0.0.1,\"Rack 1, \"\"left\"\"\"\n"
+        );
+    }
+
+    /// The rule the hand-written quoting had (Python's QUOTE_MINIMAL): quoted exactly when a
+    /// field holds a comma, quote, CR or LF; nothing else (spaces, `#`, empty, non-ASCII).
+    #[test]
+    fn quoting_is_pythons_minimal_rule() {
+        fn minimal(field: &str) -> String {
+            if field.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", field.replace('"', "\"\""))
+            } else {
+                field.to_string()
+            }
+        }
+        for f in [
+            "",
+            " ",
+            "plain",
+            " lead and trail ",
+            "a,b",
+            "say \"hi\"",
+            "\"",
+            "line\nbreak",
+            "cr\ronly",
+            "crlf\r\n",
+            "#hash",
+            "tab\there",
+            "semi;colon",
+            "'single'",
+            "Zürich, Bâle",
+            "\\back\\slash",
+        ] {
+            assert_eq!(quote(f), minimal(f), "{f:?}");
+            let mut r = rec(Test::TargetPing, Verdict::Good, f, f);
+            r.cycle = 3;
+            let expected = format!(
+                "3,2022/09/07,18:20:47,Target ping,Good,{},{}\n",
+                minimal(f),
+                minimal(f)
+            );
+            assert_eq!(format_row(&r), expected, "{f:?}");
+        }
+    }
+
+    #[test]
+    fn extended_header_is_the_columns() {
+        let joined: Vec<&str> = COLUMNS.iter().chain(&EXTENDED_COLUMNS).copied().collect();
+        assert_eq!(EXTENDED_HEADER, format!("{}\n", joined.join(",")));
+        assert!(EXTENDED_HEADER.starts_with(HEADER_START));
+    }
+
+    #[test]
+    fn extended_and_json_rows() {
+        let mut r = rec(Test::TargetPing, Verdict::Warn, "10.0.0.1", "Rack, A");
+        r.duration = Duration::from_micros(1_002_500);
+        r.reason = Some("1 of 2 echo replies".into());
+        r.ping = Some(crate::record::PingStats {
+            sent: 2,
+            received: 1,
+            rtt_min: Some(Duration::from_micros(1500)),
+            rtt_avg: Some(Duration::from_micros(1500)),
+            rtt_max: Some(Duration::from_micros(1500)),
+        });
+        assert_eq!(
+            format_extended_row(&r),
+            "1,2022/09/07,18:20:47,Target ping,Warn,10.0.0.1,\"Rack, A\",1002.5,2,1,1.5,1.5,1.5,1 of 2 echo replies\n"
+        );
+        let j = format_json_row(&r);
+        let offset = r.at.format("%:z").to_string();
+        assert!(
+            j.starts_with(&format!("{{\"cycle\":1,\"time\":\"2022-09-07T18:20:47{offset}\",\"test\":\"Target ping\",\"result\":\"Warn\"")),
+            "{j}"
+        );
+        let back: JsonRecord = serde_json::from_str(&j).unwrap();
+        assert_eq!(back, JsonRecord::of(&r));
+        // The default format stays the original's.
+        assert_eq!(format_record(DatalogFormat::Vpnmon, &r), format_row(&r));
+        // A cycle's rows are each record's row, in order.
+        let two = [r.clone(), rec(Test::VpnClose, Verdict::Good, "gw", "G")];
+        for format in [
+            DatalogFormat::Vpnmon,
+            DatalogFormat::Extended,
+            DatalogFormat::Jsonl,
+        ] {
+            let each: String = two.iter().map(|r| format_record(format, r)).collect();
+            assert_eq!(rows(format, &two), each, "{format:?}");
+        }
+    }
+}
