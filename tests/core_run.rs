@@ -346,6 +346,52 @@ fn sigterm_during_the_wait_stops_within_a_second() {
     stop_during_wait(Signal::SIGTERM);
 }
 
+/// A target that never answers holds the sweep for 30 s; Ctrl-C ends it at once, keeps the
+/// cycle's completed test and invents no result for the cut sweep. (core_netns does the same with
+/// real ICMP in a namespace, as root.)
+#[test]
+fn ctrl_c_during_a_sweep_stops_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t.csv"),
+        "127.0.0.2,Answers\n198.18.0.9,Never answers\n",
+    )
+    .unwrap();
+    let mut c = cmd(dir.path());
+    c.args(["--vpnclient", "none", "--vpnurlip", "127.0.0.1"])
+        .args(["--targets", "t.csv", "--datalog", "d.csv"])
+        .args([
+            "--cycles",
+            "3",
+            "--delay",
+            "0",
+            "--timeout",
+            "30",
+            "--quiet",
+        ]);
+    let mut run = Running::spawn(c);
+    // The gateway's line comes when its ping is done; the sweep starts right after.
+    run.wait_line("-- VPN ping", Duration::from_secs(10));
+    run.signal(Signal::SIGINT);
+    let out = run.finish(Duration::from_secs(5));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.took < Duration::from_secs(1),
+        "stopped in {:?}",
+        out.took
+    );
+    assert!(
+        out.stdout.ends_with(
+            "-- VPN ping ----------- Good VPN Gateway  (rtt 0.10 ms)\n\
+             ---- vpnmon stopped with Control-C ----\nVPN connection closed\nDatalog file closed\n"
+        ),
+        "{}",
+        out.stdout
+    );
+    let log = std::fs::read_to_string(dir.path().join("d.csv")).unwrap();
+    assert_eq!(rows(&log), ["1,VPN ping,Good,127.0.0.1,VPN Gateway"]);
+}
+
 #[test]
 fn unreadable_datalog_is_fatal_with_one_line() {
     let dir = tempfile::tempdir().unwrap();

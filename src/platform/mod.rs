@@ -8,24 +8,53 @@ use tokio_util::sync::CancellationToken;
 /// Cancels `cancel` on the first Ctrl-C (SIGINT) or SIGTERM (and SIGHUP on Unix, when the
 /// terminal goes away); a second one exits at once with status 130.
 pub fn watch_signals(cancel: CancellationToken) {
+    // Registered now, not at the watcher task's first poll: a stop in the first moments of a
+    // run must be caught (not the signal's default action) and not lost.
+    let mut stops = StopSignals::register();
     tokio::spawn(async move {
-        wait_for_stop().await;
+        stops.recv().await;
         cancel.cancel();
-        wait_for_stop().await;
+        stops.recv().await;
         eprintln!("---- vpnmon stopped at once (second Control-C) ----");
         std::process::exit(130);
     });
 }
 
+/// SIGINT, SIGTERM and SIGHUP, each registered once for the whole run.
 #[cfg(unix)]
-async fn wait_for_stop() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).ok();
-    let mut hup = signal(SignalKind::hangup()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async { match term.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
-        _ = async { match hup.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+struct StopSignals(Vec<tokio::signal::unix::Signal>);
+
+#[cfg(unix)]
+impl StopSignals {
+    fn register() -> StopSignals {
+        use tokio::signal::unix::{signal, SignalKind};
+        let kinds = [
+            SignalKind::interrupt(),
+            SignalKind::terminate(),
+            SignalKind::hangup(),
+        ];
+        StopSignals(kinds.into_iter().filter_map(|k| signal(k).ok()).collect())
+    }
+
+    async fn recv(&mut self) {
+        if self.0.is_empty() {
+            return std::future::pending().await;
+        }
+        futures::future::select_all(self.0.iter_mut().map(|s| Box::pin(s.recv()))).await;
+    }
+}
+
+#[cfg(windows)]
+struct StopSignals;
+
+#[cfg(windows)]
+impl StopSignals {
+    fn register() -> StopSignals {
+        StopSignals
+    }
+
+    async fn recv(&mut self) {
+        wait_for_stop().await
     }
 }
 
