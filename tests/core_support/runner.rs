@@ -206,12 +206,8 @@ impl Running {
         let (tx, exited) = channel();
         std::thread::spawn(move || {
             // Waits for the exit without reaping (WNOWAIT): the pid stays this child's.
-            loop {
-                match waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT) {
-                    Err(nix::errno::Errno::EINTR) => continue,
-                    _ => break,
-                }
-            }
+            let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
+            while let Err(nix::errno::Errno::EINTR) = waitid(Id::Pid(pid), flags) {}
             let _ = tx.send(());
         });
         Ok(Running {
