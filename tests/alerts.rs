@@ -1,17 +1,21 @@
 //! Alerts for real: the `vpnmon` binary beeping into an ALSA file device, mailing a real SMTP
-//! server on loopback, and running a hook program.
+//! server on loopback, and running a hook program. Pings are answered by the built-in fake
+//! (`--debug-fake-ping`: 127.0.0.0/8 answers, names such as `dead.invalid` do not resolve, without
+//! asking the machine's resolver), so any user runs them; the recovery test pings for real in a
+//! network namespace of its own (root).
 //!
 //! The SMTP server is a few lines of std::net below rather than Python's aiosmtpd: Python's
 //! stdlib `smtpd` is gone since 3.12 and aiosmtpd would be one more thing CI must install.
 
 mod core_support;
-use assert_cmd::Command;
-use core_support::{is_root, Netns};
+use core_support::{is_root, run, Finished, Netns, Running};
+use nix::sys::signal::Signal;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -36,14 +40,32 @@ impl Dir {
     }
 }
 
-/// The binary with a params file of its own, the datalog and targets in `dir`.
+/// How long any one vpnmon run may take.
+const DEADLINE: Duration = Duration::from_secs(120);
+
+/// Runs a command to its end within `DEADLINE`.
+trait Finish {
+    fn finish(&mut self) -> Finished;
+}
+
+impl Finish for Command {
+    fn finish(&mut self) -> Finished {
+        run(self, DEADLINE)
+    }
+}
+
+/// The binary with a params file of its own, the datalog and targets in `dir`, pings answered
+/// by the fake prober.
 fn vpnmon(dir: &Dir, targets: &str) -> Command {
-    let mut c = Command::cargo_bin("vpnmon").expect("binary");
-    c.current_dir(dir.tmp.path())
-        .env("RUST_BACKTRACE", "0")
-        .env_remove("VPNMON_PASSWORD")
-        .env_remove("VPNMON_SMTP_PASSWORD")
-        .arg("--params")
+    let mut c = vpnmon_real_icmp(dir, targets);
+    c.arg("--debug-fake-ping");
+    c
+}
+
+/// `vpnmon` pinging for real.
+fn vpnmon_real_icmp(dir: &Dir, targets: &str) -> Command {
+    let mut c = core_support::vpnmon(dir.tmp.path());
+    c.arg("--params")
         .arg(dir.write("params.csv", ""))
         .arg("--targets")
         .arg(dir.write("targets.csv", targets))
@@ -54,15 +76,15 @@ fn vpnmon(dir: &Dir, targets: &str) -> Command {
 }
 
 fn stdout_of(c: &mut Command) -> String {
-    let out = c.output().expect("runs");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let out = c.finish();
     assert!(
-        out.status.success(),
-        "vpnmon failed: {}\n{text}\n{}",
+        out.success(),
+        "vpnmon failed: {}\n{}\n{}",
         out.status,
-        String::from_utf8_lossy(&out.stderr)
+        out.stdout,
+        out.stderr
     );
-    text
+    out.stdout
 }
 
 fn datalog_rows(dir: &Dir) -> Vec<Vec<String>> {
@@ -143,7 +165,9 @@ fn dead_gateway_beeps_three_times() {
             .args(["--cycles", "1", "--vpnurlip", "no-such-gw.invalid"]),
     );
     assert!(
-        out.contains("VPN ping") || out.contains("no-such-gw"),
+        out.contains(
+            "-- VPN ping ----------- Fail VPN Gateway  (cannot resolve host name 'no-such-gw.invalid')"
+        ),
         "{out}"
     );
     assert_eq!(count_bursts(&wav), 3);
@@ -243,10 +267,9 @@ fn no_sound_device_falls_back_to_the_bell_and_says_so_once() {
     let out = vpnmon(&dir, "127.0.0.1,alive\ndead.invalid,d\n")
         .env("ALSA_CONFIG_PATH", &conf)
         .args(["--cycles", "3"])
-        .output()
-        .expect("runs");
-    assert!(out.status.success());
-    let stdout = String::from_utf8_lossy(&out.stdout);
+        .finish();
+    assert!(out.success());
+    let stdout = &out.stdout;
     assert_eq!(
         stdout.matches("No sound device").count(),
         1,
@@ -254,7 +277,7 @@ fn no_sound_device_falls_back_to_the_bell_and_says_so_once() {
     );
     assert_eq!(stdout.matches('\x07').count(), 3, "one bell per cycle");
     // ALSA's own complaints stay off the terminal.
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = &out.stderr;
     assert!(!stderr.contains("ALSA"), "ALSA noise on stderr:\n{stderr}");
     assert_eq!(datalog_rows(&dir).len(), 6);
 }
@@ -266,10 +289,9 @@ fn a_bad_sound_file_is_one_clear_error() {
     let out = vpnmon(&dir, "127.0.0.1,alive\n")
         .args(["--cycles", "1", "--sound-file"])
         .arg(&bad)
-        .output()
-        .expect("runs");
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+        .finish();
+    assert!(!out.success());
+    let stderr = &out.stderr;
     assert!(
         stderr.contains("--sound-file") && stderr.contains("bad.wav"),
         "{stderr}"
@@ -518,8 +540,8 @@ fn smtp_password_from_file_or_env_logs_in_and_is_never_shown() {
             cmd.env("VPNMON_SMTP_PASSWORD", PW_ENV);
             PW_ENV
         };
-        let out = cmd.output().expect("runs");
-        assert!(out.status.success());
+        let out = cmd.finish();
+        assert!(out.success());
         let mails = smtp.mails();
         assert_eq!(mails.len(), 1);
         assert_eq!(
@@ -528,8 +550,8 @@ fn smtp_password_from_file_or_env_logs_in_and_is_never_shown() {
         );
         let shown = format!(
             "{}{}{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
+            out.stdout,
+            out.stderr,
             std::fs::read_to_string(dir.path("datalog.csv")).unwrap_or_default(),
             mails[0].data
         );
@@ -541,10 +563,9 @@ fn smtp_password_from_file_or_env_logs_in_and_is_never_shown() {
         .args(["--cycles", "1"])
         .args(smtp_args(1))
         .args(["--smtp-user", "bob"])
-        .output()
-        .expect("runs");
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+        .finish();
+    assert!(!out.success());
+    let stderr = &out.stderr;
     assert!(stderr.contains("VPNMON_SMTP_PASSWORD"), "{stderr}");
 }
 
@@ -598,10 +619,9 @@ fn a_corrupt_state_file_is_one_clear_error() {
     let out = vpnmon(&dir, "127.0.0.1,alive\n")
         .args(["--cycles", "1", "--quiet", "--state-file"])
         .arg(&state)
-        .output()
-        .expect("runs");
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+        .finish();
+    assert!(!out.success());
+    let stderr = &out.stderr;
     assert!(
         stderr.contains("--state-file") && stderr.contains("state.json"),
         "{stderr}"
@@ -622,58 +642,31 @@ fn a_hanging_smtp_server_delays_neither_the_cycles_nor_ctrl_c() {
         }
     });
     let dir = Dir::new();
-    let bin = assert_cmd::cargo::cargo_bin("vpnmon");
-    let mut child = std::process::Command::new(bin)
-        .current_dir(dir.tmp.path())
-        .env("RUST_BACKTRACE", "0")
-        .arg("--params")
-        .arg(dir.write("params.csv", ""))
-        .arg("--targets")
-        .arg(dir.write("targets.csv", "dead.invalid,web\n127.0.0.1,alive\n"))
-        .arg("--datalog")
-        .arg(dir.path("datalog.csv"))
-        .args([
-            "--vpnclient",
-            "none",
-            "--cycles",
-            "-1",
-            "--delay",
-            "1",
-            "--quiet",
-        ])
-        .args(["--alert-after", "1", "--timeout", "0.5"])
-        .args(smtp_args(port))
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    // The mail of cycle 1 hangs; cycles 2 and 3 must still come on time.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while datalog_rows(&dir).iter().filter(|r| r[0] == "3").count() < 2 {
-        assert!(
-            Instant::now() < deadline,
-            "cycles held up by the SMTP server"
-        );
-        assert!(
-            child.try_wait().expect("wait").is_none(),
-            "vpnmon ended early"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut c = vpnmon(&dir, "dead.invalid,web\n127.0.0.1,alive\n");
+    c.args(["--cycles", "-1", "--delay", "1", "--quiet"])
+        .args(["--alert-after", "1"])
+        .args(smtp_args(port));
+    let mut run = Running::spawn(c);
+    // The mail of cycle 1 hangs; cycles 2 and 3 must still come on time (a cycle's rows are
+    // written before its end line).
+    run.wait_line(
+        "End vpnmon test cycle 3 of Infinite",
+        Duration::from_secs(20),
+    );
+    assert_eq!(datalog_rows(&dir).iter().filter(|r| r[0] == "3").count(), 2);
     assert!(
         !held.lock().expect("lock").is_empty(),
         "vpnmon never connected"
     );
-    let stopped = Instant::now();
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let out = child.wait_with_output().expect("wait");
-    let took = stopped.elapsed();
-    eprintln!("stop with a mail in flight took {took:?}");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
+    run.signal(Signal::SIGINT);
+    let out = run.finish(Duration::from_secs(30));
+    eprintln!("stop with a mail in flight took {:?}", out.took);
+    let stdout = &out.stdout;
+    assert!(out.success(), "{stdout}");
     assert!(
-        took < Duration::from_secs(5),
-        "stop took {took:?}\n{stdout}"
+        out.took < Duration::from_secs(5),
+        "stop took {:?}\n{stdout}",
+        out.took
     );
     assert!(stdout.contains("stopped with Control-C"), "{stdout}");
 }
@@ -721,12 +714,13 @@ fn down_then_recovered_mails_once_each_across_cycles() {
     ns.ip(&ROUTE).expect("add the route");
     let smtp = SmtpServer::start_on(listener_in(&ns).expect("listener in netns"));
     let dir = Dir::new();
-    let bin = assert_cmd::cargo::cargo_bin("vpnmon");
-    let mut child = std::process::Command::new("ip")
-        .args(["netns", "exec", &ns.name])
-        .arg(&bin)
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", &ns.name])
+        .arg(core_support::vpnmon_bin())
         .current_dir(dir.tmp.path())
         .env("RUST_BACKTRACE", "0")
+        .env_remove("VPNMON_PASSWORD")
+        .env_remove("VPNMON_SMTP_PASSWORD")
         .arg("--params")
         .arg(dir.write("params.csv", ""))
         .arg("--targets")
@@ -744,27 +738,17 @@ fn down_then_recovered_mails_once_each_across_cycles() {
             "--timeout",
             "0.5",
         ])
-        .args(smtp_args(smtp.port))
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    // After cycle 3's records are written, bring 127.0.0.9 back.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while datalog_rows(&dir).iter().filter(|r| r[0] == "3").count() < 2 {
-        assert!(Instant::now() < deadline, "cycle 3 never finished");
-        assert!(
-            child.try_wait().expect("wait").is_none(),
-            "vpnmon ended early"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        .args(smtp_args(smtp.port));
+    let mut run = Running::spawn(c);
+    // After cycle 3's records are written (before its end line), bring 127.0.0.9 back.
+    run.wait_line("End vpnmon test cycle 3 of 5", Duration::from_secs(60));
     let mails_after_3 = smtp.mails();
     let mut del = ROUTE;
     del[1] = "del";
     ns.ip(&del).expect("delete the route");
-    let out = child.wait_with_output().expect("wait");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
+    let out = run.finish(Duration::from_secs(60));
+    let stdout = &out.stdout;
+    assert!(out.success(), "{stdout}");
 
     let rows = datalog_rows(&dir);
     let nine: Vec<&str> = rows
@@ -857,10 +841,9 @@ fn incomplete_mail_settings_are_one_clear_error() {
     let dir = Dir::new();
     let out = vpnmon(&dir, "127.0.0.1,alive\n")
         .args(["--cycles", "1", "--smtp-server", "127.0.0.1:2525"])
-        .output()
-        .expect("runs");
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+        .finish();
+    assert!(!out.success());
+    let stderr = &out.stderr;
     assert!(stderr.contains("--smtp-from"), "{stderr}");
 }
 
@@ -896,11 +879,10 @@ fn json_stdout_stays_json_lines_with_alerts_mail_and_hook() {
         .arg("--on-alert")
         .arg(&hook)
         .args(smtp_args(port))
-        .output()
-        .expect("runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{}\n{stdout}\n{stderr}", out.status);
+        .finish();
+    let stdout = &out.stdout;
+    let stderr = &out.stderr;
+    assert!(out.success(), "{}\n{stdout}\n{stderr}", out.status);
     let mut objects = 0;
     for line in stdout.lines() {
         let v: serde_json::Value = serde_json::from_str(line)
@@ -933,50 +915,26 @@ fn a_closed_stdout_neither_kills_vpnmon_nor_its_alert_threads() {
     let smtp = SmtpServer::start();
     let dir = Dir::new();
     let hook = failing_hook(&dir);
-    let stderr_path = dir.path("stderr.txt");
-    let bin = assert_cmd::cargo::cargo_bin("vpnmon");
-    let mut child = std::process::Command::new(bin)
-        .current_dir(dir.tmp.path())
-        .env("RUST_BACKTRACE", "0")
-        .arg("--params")
-        .arg(dir.write("params.csv", ""))
-        .arg("--targets")
-        .arg(dir.write("targets.csv", "dead.invalid,web\n127.0.0.1,alive\n"))
-        .arg("--datalog")
-        .arg(dir.path("datalog.csv"))
-        .args(["--vpnclient", "none", "--cycles", "4", "--delay", "1"])
-        .args(["--quiet", "--timeout", "0.5"])
+    let mut c = vpnmon(&dir, "dead.invalid,web\n127.0.0.1,alive\n");
+    c.args(["--cycles", "4", "--delay", "1", "--quiet"])
         // An event in every cycle: down in cycle 1, then a reminder each cycle.
         .args(["--alert-after", "1", "--alert-repeat", "1", "--on-alert"])
         .arg(&hook)
-        .args(smtp_args(smtp.port))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
-        .spawn()
-        .expect("spawn");
+        .args(smtp_args(smtp.port));
+    let mut run = Running::spawn(c);
     // As `vpnmon ... | head -1`: read one line, then close the pipe. Cycles 2-4 come at least a
     // --delay later and write to the closed pipe.
-    {
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut first)
-            .expect("read a line");
-        assert!(!first.is_empty(), "no output at all");
-    }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("wait") {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("vpnmon did not end within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-    assert_eq!(status.code(), Some(0), "{status}\n{stderr}");
+    assert!(
+        matches!(
+            run.next_line(Duration::from_secs(30)),
+            core_support::Next::Line(_)
+        ),
+        "no output at all"
+    );
+    run.close_stdout();
+    let out = run.finish(Duration::from_secs(60));
+    let stderr = &out.stderr;
+    assert_eq!(out.code, Some(0), "{}\n{stderr}", out.status);
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(datalog_rows(&dir).len(), 8, "datalog incomplete");
     // The hook thread survived its failure reports: called in every cycle.

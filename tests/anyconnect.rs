@@ -1,34 +1,25 @@
 //! The Cisco AnyConnect driver end to end: the real `vpnmon` binary drives `vpncli-sim` (a
-//! stand-in for Cisco's CLI that prints the reference transcripts) through a pseudo-terminal.
-//! Gateway and targets are on 127.0.0.x (real ICMP on loopback).
+//! stand-in for Cisco's CLI that prints the reference transcripts, tests/sim/vpncli_sim.rs)
+//! through a pseudo-terminal. Gateway and targets are on 127.0.0.x, answered by the built-in fake
+//! prober (`--debug-fake-ping`), so any user runs these.
+//!
+//! The scenarios are one table (`scenario`): each row names the simulator's behaviour, the
+//! options, and what must come of it: the datalog rows, the exit code, console lines, the
+//! simulator's state, and for the Ctrl-C rows when the signal is sent. Every row also checks that
+//! the password is nowhere (console, datalog, simulator state), that no simulator is left running
+//! and that no tunnel is left up.
 #![cfg(unix)]
 
 mod core_support;
-use core_support::{icmp_available, is_root, Netns};
+use core_support::{run, vpncli_sim, wait_until, Finished, Running};
 use nix::sys::signal::Signal;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::sync::{RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
+use test_case::test_case;
 
 const PASSWORD: &str = "Pw-7f3k9Zq";
-const SIM: &str = env!("CARGO_BIN_EXE_vpncli-sim");
-
-/// Skips the test (with a SKIPPED line) when ICMP sockets are not allowed.
-macro_rules! need_icmp {
-    ($name:literal) => {
-        if !icmp_available() {
-            eprintln!(concat!(
-                "SKIPPED ",
-                $name,
-                ": no ICMP socket allowed for this user"
-            ));
-            return;
-        }
-    };
-}
 
 /// Tests that start a program named like Cisco's take this exclusively: every vpnmon run ends
 /// such programs by name, so it would disturb them.
@@ -38,84 +29,511 @@ fn shared() -> RwLockReadGuard<'static, ()> {
     NAMES.read().unwrap_or_else(|e| e.into_inner())
 }
 
-struct Case {
-    dir: tempfile::TempDir,
-    env: Vec<(String, String)>,
-    user: Option<String>,
-    /// Pass `--vpncli` on the command line (else the test puts it in the params file).
-    vpncli_arg: bool,
+// ---- The table --------------------------------------------------------------------------------
+
+#[test_case(good("ok", 2).open_says("Connected to 127.0.0.1").state_has("password=right\n")
+    ; "connects and disconnects with the 4x client")]
+#[test_case(good("ok", 1).env("VPNCLI_SIM_VERSION", "5") ; "connects with the 5x client")]
+#[test_case(good("ok", 1)
+        .vpnmon_env("VPNMON_PASSWORD", PASSWORD)
+        .vpnmon_env("VPNMON_SMTP_PASSWORD", "smtp-secret")
+        .state_has("secret_env=none\n")
+        .state_has("password=right\n")
+    ; "secrets in vpnmons environment are not handed to the client")]
+#[test_case(good("groups", 1).state_has("group=VPN\n") ; "keeps the offered group")]
+#[test_case(good("groups", 1).args(&["--group", "Sec-LAIR"]).state_has("group=Sec-LAIR\n")
+    ; "chooses the group asked for")]
+#[test_case(good("banner", 1) ; "accepts a login banner")]
+#[test_case(good("ok", 1)
+        .env("VPNCLI_SIM_CONNECTED_TO", "site-anywhere-1.example.edu")
+        .open_says("Connected to site-anywhere-1.example.edu")
+    ; "a profile may connect to another name")]
+#[test_case(good("unknown_state", 1) ; "an unknown first state is fine")]
+#[test_case(good("ok", 1)
+        .state_before("host=other\ntunnel=up\nuser=alice\n")
+        // The bracketed previous user was replaced by ours.
+        .state_has("user=bob\n")
+    ; "a tunnel already up is disconnected first")]
+#[test_case(good("ok", 1)
+        .no_user()
+        .state_before("tunnel=down\nuser=alice\n")
+        .state_has("user=alice\n")
+        .state_has("password=right\n")
+    ; "without a username the bracketed previous user is kept")]
+#[test_case(good("early_prompt", 1) ; "a prompt before the connection notices is waited out")]
+#[test_case(good("groups", 1)
+        .vpncli_in_params("group,Cert-VPN\nvpn-timeout,5\n")
+        .state_has("group=Cert-VPN\n")
+    ; "options come from the params file too")]
+// The simulator loses lines typed within 200 ms of its last output, as vpncli did.
+#[test_case(good("ok", 1).env("VPNCLI_SIM_DROP_FAST_MS", "200").args(&["--vpncli-delay", "300"])
+    ; "pacing keeps a client that drops fast input working")]
+#[test_case(good("ok", 1)
+        .env("VPNCLI_SIM_DROP_FAST_MS", "200")
+        .args(&["--vpncli-delay", "0", "--vpn-timeout", "1"])
+        .rows(&[(1, "VPN ping", "Good"), (1, "VPN open", "Fail")])
+        .open_says("Fail VPN Gateway  (the VPN client did not answer within 1 s")
+    ; "without pacing a client that drops fast input times out")]
+#[test_case(good("cert", 1).args(&["--accept-untrusted-cert"])
+    ; "untrusted certificate accepted when asked")]
+#[test_case(good("ok", 1)
+        .vpnurl("198.18.0.1")
+        .rows(&[(1, "VPN ping", "Fail")])
+        .never_says("VPN open()")
+        .sim_never_runs()
+    ; "a gateway that does not answer is not opened")]
+#[test_case(open_fails("cert", "the gateway's certificate cannot be verified")
+        .says("Connect Anyway? [y/n]:")
+        // It did not go on to log in.
+        .state_lacks("password=")
+    ; "untrusted certificate is refused by default")]
+#[test_case(open_fails("cert_linux", "the gateway's certificate cannot be verified")
+    ; "untrusted certificate linux wording is refused")]
+#[test_case(open_fails("ok", "login failed")
+        .password("not-the-password")
+        .state_has("password=wrong\n")
+        // One try per cycle: the diagnostics show the re-asked username once.
+        .says_times("Login failed.", 2)
+        .never_says("not-the-password")
+    ; "wrong password fails once without looping")]
+#[test_case(open_fails("echo_password", "login failed").says("  >> notice: password ******** received")
+    ; "a client that shows the password has it masked in diagnostics")]
+// The simulator also prints `you typed PASSWORD` with the password ending the line: the trailing
+// space must not let it escape the mask (the row checks PASSWORD, without the space, is nowhere).
+#[test_case(open_fails("echo_password", "login failed")
+        .password(&format!("{PASSWORD} "))
+        .says("  >> notice: you typed ********")
+    ; "a password ending in a space is masked where it ends a line")]
+#[test_case(open_fails("busy", "another AnyConnect application is running")
+    ; "another anyconnect application running")]
+#[test_case(open_fails("dns", "the gateway's name could not be resolved") ; "name resolution failure")]
+#[test_case(open_fails("timeout", "the connection attempt timed out") ; "connection attempt timed out")]
+#[test_case(open_fails("failed", "the connection attempt failed") ; "connection attempt failed")]
+#[test_case(open_fails("driver", "the VPN client driver reported an error") ; "driver error")]
+#[test_case(open_fails("retry", "the client asked to try connecting again")
+    ; "please try connecting again")]
+#[test_case(open_fails("sso", "the gateway needs a sign-in the CLI cannot do") ; "sso only gateway")]
+#[test_case(open_fails("passcode", "the gateway asks for a second factor")
+    ; "passcode prompt is unsupported")]
+#[test_case(open_fails("second_password", "the gateway asks for a second factor")
+    ; "second password prompt is unsupported")]
+#[test_case(open_fails("answer", "the gateway asks for a second factor")
+    ; "answer prompt is unsupported")]
+#[test_case(open_fails("eof", "the client ended its output and exited") ; "end of output mid login")]
+// The agent keeps the half-made tunnel after the CLI dies; the driver takes it down with a fresh
+// CLI (two per cycle).
+#[test_case(open_fails("crash", "the client crashed (SIGABRT)").clients_at_least(4)
+    ; "client crash after connecting leaves no tunnel")]
+#[test_case(open_fails("hang", "the VPN client did not answer within 1 s")
+        .args(&["--vpn-timeout", "1"])
+        .within(Duration::from_secs(10))
+    ; "client hang times out")]
+// Stopped in the open: no open row (not a result), no close row.
+#[test_case(stopped("hang", On::State("phase=contacting")).rows(&[(1, "VPN ping", "Good")])
+    ; "control c during a hung connect")]
+#[test_case(stopped("hang", On::State("phase=contacting"))
+        .signal(Signal::SIGTERM)
+        .rows(&[(1, "VPN ping", "Good")])
+    ; "sigterm during a hung connect")]
+// The first stop takes its grace (the hung client is sent `disconnect`, given 300 ms, then
+// ended); a second Control-C within it must not wait for that. The process exits from the
+// signal watcher at once, so the cut cycle's rows are not checked.
+#[test_case(stopped("hang", On::State("phase=contacting"))
+        .second_signal_after(Duration::from_millis(100))
+        .code(130)
+        .took_under(Duration::from_millis(500))
+        .unsaid("---- vpnmon stopped with Control-C ----")
+        .rows_unchecked()
+    ; "a second control c exits at once")]
+// The client crashes with the tunnel coming up; the fresh client started to take it down hangs
+// before its prompt. A Control-C then waits only the recovery grace (2 s), not --vpn-timeout,
+// and says the tunnel may still be up.
+#[test_case(stopped("crash_hang", On::State("phase=stuck"))
+        .cycles(1)
+        .args(&["--vpn-timeout", "60"])
+        .took_under(Duration::from_secs(4))
+        .says("did not answer within 2 s after Control-C; the tunnel may still be up")
+        .rows(&[(1, "VPN ping", "Good"), (1, "VPN open", "Fail")])
+        .tunnel_may_stay_up()
+    ; "control c while a recovery client hangs")]
+// The agent already holds the tunnel (state: Connecting); the driver must disconnect it.
+#[test_case(stopped("slow_connect", On::State("tunnel=up")).rows(&[(1, "VPN ping", "Good")])
+    ; "control c while the tunnel comes up")]
+// A target that never answers keeps the sweep busy for 30 s; Ctrl-C must end it and still
+// disconnect. The sweep's lines come when every host has answered: none is invented.
+#[test_case(stopped("ok", On::Line("-- VPN open() --------- Good"))
+        .cycles(1)
+        .targets("127.0.0.2,host two\n198.18.0.9,silent host\n")
+        .args(&["--timeout", "30"])
+        .state_at_signal("tunnel=up")
+        .never_says("-- ping 198.18.0.9")
+        .says("-- VPN close() -------- Good")
+        .rows(&[(1, "VPN ping", "Good"), (1, "VPN open", "Good"), (1, "VPN close", "Good")])
+    ; "control c during the sweep")]
+// The client answers `disconnect` with `Disconnecting` only, so the driver asks `state` after the
+// --vpncli-delay pause; a Ctrl-C in that pause must not wait it out.
+#[test_case(stopped("lazy_disconnect", On::State("phase=disconnect_pending"))
+        .args(&["--vpncli-delay", "1500"])
+        .says("-- VPN close() -------- Good")
+        .rows(&good_rows(1))
+    ; "control c during a pacing pause of the disconnect")]
+// Cut short, the close is not a result (no row); the guard close at the end finishes it.
+#[test_case(stopped("slow_disconnect", On::State("phase=disconnecting"))
+        .says("-- ping 127.0.0.3")
+        .rows(&good_rows(1)[..4])
+    ; "control c during close")]
+fn scenario(s: Scenario) {
+    let _g = shared();
+    let bed = Bed::new(&s);
+    let out = match s.stop {
+        None => run(bed.command(&s), s.within),
+        Some(stop) => {
+            let mut vpnmon = Running::spawn(bed.command(&s));
+            match stop.on {
+                On::State(marker) => wait_until(
+                    &format!("{marker} in the simulator's state"),
+                    Duration::from_secs(30),
+                    || bed.state().contains(marker),
+                ),
+                On::Line(line) => {
+                    vpnmon.wait_line(line, Duration::from_secs(30));
+                }
+            }
+            if let Some(want) = s.state_at_signal {
+                assert!(bed.state().contains(want), "{}", bed.state());
+            }
+            vpnmon.signal(stop.signal);
+            if let Some(after) = stop.second_after {
+                // Lands inside the first stop's grace period.
+                std::thread::sleep(after);
+                vpnmon.signal(stop.signal);
+            }
+            let out = vpnmon.finish(Duration::from_secs(10));
+            eprintln!("STOP vpnmon exited {:?} after the signal", out.took);
+            assert!(
+                out.took < stop.took_under,
+                "took {:?}\n{}",
+                out.took,
+                out.stdout
+            );
+            out
+        }
+    };
+    bed.check(&s, &out);
 }
 
-impl Case {
-    fn new(scenario: &str) -> Case {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("targets.csv"),
-            "127.0.0.2,host two\n127.0.0.3,host three\n",
-        )
-        .unwrap();
-        let env = vec![
-            ("VPNCLI_SIM_SCENARIO".to_string(), scenario.to_string()),
-            ("VPNCLI_SIM_PASSWORD".to_string(), PASSWORD.to_string()),
-        ];
-        Case {
-            dir,
-            env,
-            user: Some("bob".into()),
-            vpncli_arg: true,
+// ---- What a row says ------------------------------------------------------------------------
+
+/// When a row's signal is sent.
+#[derive(Clone, Copy, Debug)]
+enum On {
+    /// Once the simulator's state file holds this.
+    State(&'static str),
+    /// Once vpnmon printed a line containing this.
+    Line(&'static str),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Stop {
+    on: On,
+    signal: Signal,
+    second_after: Option<Duration>,
+    took_under: Duration,
+}
+
+/// A row of the table: the simulator's behaviour, vpnmon's options, and what must come of it.
+#[derive(Clone, Debug)]
+struct Scenario {
+    sim: &'static str,
+    sim_env: Vec<(String, String)>,
+    vpnmon_env: Vec<(String, String)>,
+    cycles: u32,
+    password: String,
+    user: Option<&'static str>,
+    vpnurl: &'static str,
+    targets: &'static str,
+    args: Vec<String>,
+    /// `--vpncli SIM` on the command line (else none, or in the params file).
+    vpncli_arg: bool,
+    /// A params file: `vpncli,SIM` and these lines.
+    params: Option<&'static str>,
+    state_before: Option<&'static str>,
+    within: Duration,
+    stop: Option<Stop>,
+    state_at_signal: Option<&'static str>,
+    // Expected:
+    code: i32,
+    /// (cycle, test, result) of every datalog row; `None`: not checked.
+    rows: Option<Vec<(u32, &'static str, &'static str)>>,
+    says: Vec<String>,
+    says_times: Vec<(&'static str, usize)>,
+    never_says: Vec<&'static str>,
+    /// Each must be in the `VPN open()` line (of every cycle).
+    open_says: Vec<String>,
+    state_has: Vec<&'static str>,
+    state_lacks: Vec<&'static str>,
+    clients_at_least: usize,
+    sim_runs: bool,
+    tunnel_down: bool,
+}
+
+/// The rows of `cycles` good cycles: gateway ping, open, two targets, close.
+fn good_rows(cycles: u32) -> Vec<(u32, &'static str, &'static str)> {
+    (1..=cycles)
+        .flat_map(|c| {
+            [
+                ("VPN ping", "Good"),
+                ("VPN open", "Good"),
+                ("Target ping", "Good"),
+                ("Target ping", "Good"),
+                ("VPN close", "Good"),
+            ]
+            .map(|(t, r)| (c, t, r))
+        })
+        .collect()
+}
+
+fn completed(cycles: u32) -> String {
+    if cycles == 1 {
+        "1 vpnmon test cycle completed.".to_string()
+    } else {
+        format!("{cycles} vpnmon test cycles completed.")
+    }
+}
+
+/// A good run: open, both targets, close, in every cycle.
+fn good(sim: &'static str, cycles: u32) -> Scenario {
+    Scenario {
+        sim,
+        sim_env: Vec::new(),
+        vpnmon_env: Vec::new(),
+        cycles,
+        password: PASSWORD.to_string(),
+        user: Some("bob"),
+        vpnurl: "127.0.0.1",
+        targets: "127.0.0.2,host two\n127.0.0.3,host three\n",
+        args: Vec::new(),
+        vpncli_arg: true,
+        params: None,
+        state_before: None,
+        within: Duration::from_secs(60),
+        stop: None,
+        state_at_signal: None,
+        code: 0,
+        rows: Some(good_rows(cycles)),
+        says: vec![completed(cycles)],
+        says_times: Vec::new(),
+        never_says: Vec::new(),
+        open_says: Vec::new(),
+        state_has: Vec::new(),
+        state_lacks: Vec::new(),
+        clients_at_least: 1,
+        sim_runs: true,
+        tunnel_down: true,
+    }
+}
+
+/// A failed open in each of two cycles, with the reason and the client's last lines: the
+/// monitor goes on.
+fn open_fails(sim: &'static str, reason: &str) -> Scenario {
+    let rows = [1, 2]
+        .into_iter()
+        .flat_map(|c| [(c, "VPN ping", "Good"), (c, "VPN open", "Fail")])
+        .collect::<Vec<_>>();
+    good(sim, 2)
+        .rows(&rows)
+        .open_says(&format!("Fail VPN Gateway  ({reason}"))
+        .says("---- Start diagnostic information ----")
+        .says("---- End diagnostic information ----")
+}
+
+/// Three cycles asked for, stopped by Ctrl-C when `on` happens: exit 0 within a second.
+fn stopped(sim: &'static str, on: On) -> Scenario {
+    let mut s = good(sim, 3);
+    s.says = vec!["---- vpnmon stopped with Control-C ----".to_string()];
+    s.never_says.push("vpnmon test cycles completed");
+    s.stop = Some(Stop {
+        on,
+        signal: Signal::SIGINT,
+        second_after: None,
+        took_under: Duration::from_secs(1),
+    });
+    s
+}
+
+impl Scenario {
+    fn env(mut self, k: &str, v: &str) -> Self {
+        self.sim_env.push((k.into(), v.into()));
+        self
+    }
+    fn vpnmon_env(mut self, k: &str, v: &str) -> Self {
+        self.vpnmon_env.push((k.into(), v.into()));
+        self
+    }
+    fn args(mut self, a: &[&str]) -> Self {
+        self.args.extend(a.iter().map(|s| s.to_string()));
+        self
+    }
+    fn cycles(mut self, n: u32) -> Self {
+        self.cycles = n;
+        self
+    }
+    fn password(mut self, p: &str) -> Self {
+        self.password = p.into();
+        self
+    }
+    fn no_user(mut self) -> Self {
+        self.user = None;
+        self
+    }
+    fn vpnurl(mut self, u: &'static str) -> Self {
+        self.vpnurl = u;
+        self
+    }
+    fn targets(mut self, t: &'static str) -> Self {
+        self.targets = t;
+        self
+    }
+    fn vpncli_in_params(mut self, lines: &'static str) -> Self {
+        self.params = Some(lines);
+        self.vpncli_arg = false;
+        self
+    }
+    fn no_vpncli(mut self) -> Self {
+        self.vpncli_arg = false;
+        self
+    }
+    fn state_before(mut self, s: &'static str) -> Self {
+        self.state_before = Some(s);
+        self
+    }
+    fn within(mut self, d: Duration) -> Self {
+        self.within = d;
+        self
+    }
+    fn signal(mut self, sig: Signal) -> Self {
+        self.stop.as_mut().expect("a stop row").signal = sig;
+        self
+    }
+    fn second_signal_after(mut self, d: Duration) -> Self {
+        self.stop.as_mut().expect("a stop row").second_after = Some(d);
+        self
+    }
+    fn took_under(mut self, d: Duration) -> Self {
+        self.stop.as_mut().expect("a stop row").took_under = d;
+        self
+    }
+    fn state_at_signal(mut self, s: &'static str) -> Self {
+        self.state_at_signal = Some(s);
+        self
+    }
+    fn code(mut self, c: i32) -> Self {
+        self.code = c;
+        self
+    }
+    fn rows(mut self, r: &[(u32, &'static str, &'static str)]) -> Self {
+        self.rows = Some(r.to_vec());
+        self
+    }
+    fn rows_unchecked(mut self) -> Self {
+        self.rows = None;
+        self
+    }
+    fn says(mut self, line: &str) -> Self {
+        self.says.push(line.into());
+        self
+    }
+    fn unsaid(mut self, line: &str) -> Self {
+        self.says.retain(|l| l != line);
+        self
+    }
+    fn says_times(mut self, text: &'static str, n: usize) -> Self {
+        self.says_times.push((text, n));
+        self
+    }
+    fn never_says(mut self, text: &'static str) -> Self {
+        self.never_says.push(text);
+        self
+    }
+    fn open_says(mut self, text: &str) -> Self {
+        self.open_says.push(text.into());
+        self
+    }
+    fn state_has(mut self, s: &'static str) -> Self {
+        self.state_has.push(s);
+        self
+    }
+    fn state_lacks(mut self, s: &'static str) -> Self {
+        self.state_lacks.push(s);
+        self
+    }
+    fn clients_at_least(mut self, n: usize) -> Self {
+        self.clients_at_least = n;
+        self
+    }
+    fn sim_never_runs(mut self) -> Self {
+        self.sim_runs = false;
+        self.says.retain(|l| !l.contains("completed"));
+        self.says.push(completed(self.cycles));
+        self
+    }
+    fn tunnel_may_stay_up(mut self) -> Self {
+        self.tunnel_down = false;
+        self
+    }
+}
+
+// ---- The test bed ---------------------------------------------------------------------------
+
+/// A row's directory: targets, datalog, the simulator's state and pid files.
+struct Bed {
+    dir: tempfile::TempDir,
+}
+
+impl Bed {
+    fn new(s: &Scenario) -> Bed {
+        let bed = Bed {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        std::fs::write(bed.path("targets.csv"), s.targets).unwrap();
+        if let Some(st) = s.state_before {
+            std::fs::write(bed.path("state"), st).unwrap();
         }
+        if let Some(lines) = s.params {
+            let params = format!("vpncli,{}\n{lines}", vpncli_sim().display());
+            std::fs::write(bed.path("vpnmon_params.csv"), params).unwrap();
+        }
+        bed
     }
 
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
-    fn env(mut self, k: &str, v: &str) -> Case {
-        self.env.push((k.to_string(), v.to_string()));
-        self
-    }
-
-    fn command(&self, cycles: u32, password: &str, extra: &[&str]) -> Command {
-        self.command_in(&[], cycles, password, extra)
-    }
-
-    /// The vpnmon command, run through `wrapper` (such as `ip netns exec NAME`) when given.
-    fn command_in(&self, wrapper: &[&str], cycles: u32, password: &str, extra: &[&str]) -> Command {
-        let vpnmon = assert_cmd::cargo::cargo_bin("vpnmon");
-        let mut c = match wrapper.split_first() {
-            Some((prog, rest)) => {
-                let mut c = Command::new(prog);
-                c.args(rest).arg(&vpnmon);
-                c
-            }
-            None => Command::new(&vpnmon),
-        };
-        c.current_dir(self.dir.path())
-            .env("RUST_BACKTRACE", "0")
+    /// vpnmon with the simulator as its client, in the bed's directory.
+    fn command(&self, s: &Scenario) -> Command {
+        let mut c = core_support::vpnmon(self.dir.path());
+        c.env("VPNCLI_SIM_SCENARIO", s.sim)
+            .env("VPNCLI_SIM_PASSWORD", PASSWORD)
             .env("VPNCLI_SIM_STATE", self.path("state"))
             .env("VPNCLI_SIM_PIDS", self.path("pids"))
-            .env_remove("VPNMON_PASSWORD")
+            .arg("--debug-fake-ping")
             .args(["--vpnclient", "anyconnect"])
-            .args(["-vpnurlip", "127.0.0.1", "-pass", password])
+            .args(["-vpnurlip", s.vpnurl, "-pass", &s.password])
             .args(["--targets", "targets.csv", "--datalog", "datalog.csv"])
-            .args(["--cycles", &cycles.to_string(), "--delay", "0"])
+            .args(["--cycles", &s.cycles.to_string(), "--delay", "0"])
             .args(["--vpncli-delay", "0", "--quiet"])
-            .args(extra);
-        if self.vpncli_arg {
-            c.args(["--vpncli", SIM]);
+            .args(&s.args);
+        if s.vpncli_arg {
+            c.arg("--vpncli").arg(vpncli_sim());
         }
-        if let Some(u) = &self.user {
+        if let Some(u) = s.user {
             c.args(["-user", u]);
         }
-        for (k, v) in &self.env {
+        for (k, v) in s.sim_env.iter().chain(&s.vpnmon_env) {
             c.env(k, v);
         }
         c
-    }
-
-    fn run(&self, cycles: u32, password: &str, extra: &[&str]) -> Run {
-        let out = self.command(cycles, password, extra).output().unwrap();
-        Run::new(self, out)
     }
 
     fn state(&self) -> String {
@@ -127,541 +545,140 @@ impl Case {
     }
 
     /// (cycle, test, result) of each datalog row.
-    fn rows(&self) -> Vec<(String, String, String)> {
+    fn rows(&self) -> Vec<(u32, String, String)> {
         self.datalog()
             .lines()
             .map(|l| {
                 let f: Vec<&str> = l.split(',').collect();
-                (f[0].to_string(), f[3].to_string(), f[4].to_string())
+                (f[0].parse().unwrap(), f[3].to_string(), f[4].to_string())
             })
             .collect()
     }
 
-    /// Every simulator this case started has ended (waits a little for the kernel).
+    /// Pids of the simulators this bed started.
+    fn clients(&self) -> Vec<String> {
+        std::fs::read_to_string(self.path("pids"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Every simulator this bed started has ended (it may take the kernel a moment).
     fn assert_no_sim_left(&self) {
-        let pids = std::fs::read_to_string(self.path("pids")).unwrap_or_default();
-        assert!(!pids.trim().is_empty(), "the simulator never ran");
-        let end = Instant::now() + Duration::from_secs(3);
-        for pid in pids.lines() {
-            let comm = format!("/proc/{pid}/comm");
-            loop {
-                let alive = std::fs::read_to_string(&comm)
-                    .map(|c| c.trim() == "vpncli-sim")
-                    .unwrap_or(false)
-                    && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                        .unwrap_or_default()
-                        .contains(") Z ");
-                if !alive {
-                    break;
-                }
-                assert!(Instant::now() < end, "simulator {pid} left running");
-                std::thread::sleep(Duration::from_millis(20));
-            }
+        for pid in self.clients() {
+            wait_until(
+                &format!("simulator {pid} to end"),
+                Duration::from_secs(3),
+                || {
+                    let alive = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                        .is_ok_and(|c| c.trim() == core_support::sim::SIM_NAME)
+                        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                            .unwrap_or_default()
+                            .contains(") Z ");
+                    !alive
+                },
+            );
         }
     }
 
-    fn assert_tunnel_down(&self) {
-        let st = self.state();
-        assert!(!st.contains("tunnel=up"), "tunnel left up: {st}");
-    }
-}
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn new(case: &Case, out: Output) -> Run {
-        let r = Run {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
-        r.assert_secret_kept(case);
-        r
-    }
-
-    fn assert_secret_kept(&self, case: &Case) {
+    fn assert_secret_kept(&self, out: &Finished) {
         for (what, text) in [
-            ("stdout", &self.stdout),
-            ("stderr", &self.stderr),
-            ("datalog", &case.datalog()),
-            ("simulator state", &case.state()),
+            ("stdout", &out.stdout),
+            ("stderr", &out.stderr),
+            ("datalog", &self.datalog()),
+            ("simulator state", &self.state()),
         ] {
             assert!(!text.contains(PASSWORD), "password in {what}:\n{text}");
         }
     }
 
-    fn line_with(&self, needle: &str) -> &str {
-        self.stdout
-            .lines()
-            .find(|l| l.contains(needle))
-            .unwrap_or_else(|| {
-                panic!(
-                    "no line with {needle:?} in:\n{}{}",
-                    self.stdout, self.stderr
-                )
-            })
+    /// Everything a row expects of a finished run.
+    fn check(&self, s: &Scenario, out: &Finished) {
+        let all = format!("{}\n--- stderr:\n{}", out.stdout, out.stderr);
+        self.assert_secret_kept(out);
+        assert_eq!(out.code, Some(s.code), "{all}");
+        if let Some(want) = &s.rows {
+            let want: Vec<(u32, String, String)> = want
+                .iter()
+                .map(|(c, t, r)| (*c, t.to_string(), r.to_string()))
+                .collect();
+            assert_eq!(self.rows(), want, "{all}");
+        }
+        for line in &s.says {
+            assert!(
+                out.stdout.contains(line.as_str()),
+                "{line:?} missing in:\n{all}"
+            );
+        }
+        for (text, n) in &s.says_times {
+            assert_eq!(out.stdout.matches(text).count(), *n, "{text:?} in:\n{all}");
+        }
+        for text in &s.never_says {
+            assert!(!out.stdout.contains(text), "{text:?} in:\n{all}");
+        }
+        if !s.open_says.is_empty() {
+            let opens: Vec<&str> = out
+                .stdout
+                .lines()
+                .filter(|l| l.contains("-- VPN open() --------- "))
+                .collect();
+            let want = s
+                .rows
+                .as_ref()
+                .map_or(1, |r| r.iter().filter(|(_, t, _)| *t == "VPN open").count());
+            assert_eq!(opens.len(), want, "{all}");
+            for l in opens {
+                for text in &s.open_says {
+                    assert!(l.contains(text.as_str()), "open line {l:?} lacks {text:?}");
+                }
+            }
+        }
+        let state = self.state();
+        for want in &s.state_has {
+            assert!(state.contains(want), "{want:?} not in the state:\n{state}");
+        }
+        for not in &s.state_lacks {
+            assert!(!state.contains(not), "{not:?} in the state:\n{state}");
+        }
+        let clients = self.clients();
+        if s.sim_runs {
+            assert!(
+                clients.len() >= s.clients_at_least,
+                "{} simulators ran, expected at least {}",
+                clients.len(),
+                s.clients_at_least
+            );
+        } else {
+            assert!(clients.is_empty(), "the simulator ran: {clients:?}");
+        }
+        self.assert_no_sim_left();
+        if s.tunnel_down {
+            assert!(!state.contains("tunnel=up"), "tunnel left up: {state}");
+        }
     }
 }
 
-/// A good run: open, both targets, close, per cycle.
-fn check_good(case: &Case, run: &Run, cycles: u32) {
-    assert_eq!(run.code, Some(0), "{}{}", run.stdout, run.stderr);
-    let want: Vec<(String, String, String)> = (1..=cycles)
-        .flat_map(|c| {
-            [
-                ("VPN ping", "Good"),
-                ("VPN open", "Good"),
-                ("Target ping", "Good"),
-                ("Target ping", "Good"),
-                ("VPN close", "Good"),
-            ]
-            .map(|(t, r)| (c.to_string(), t.to_string(), r.to_string()))
-        })
-        .collect();
-    assert_eq!(case.rows(), want, "{}", run.stdout);
-    assert!(
-        run.stdout
-            .contains(&format!("{cycles} vpnmon test cycles completed"))
-            || cycles == 1
-    );
-    case.assert_no_sim_left();
-    case.assert_tunnel_down();
-}
-
-/// A failed open in each of two cycles: the monitor goes on, nothing is left behind.
-fn check_fail(scenario: &str, password: &str, extra: &[&str], reason: &str) -> (Case, Run) {
-    let _g = shared();
-    let case = Case::new(scenario);
-    let run = case.run(2, password, extra);
-    assert_eq!(run.code, Some(0), "{}{}", run.stdout, run.stderr);
-    let line = run.line_with("-- VPN open() --------- ");
-    assert!(
-        line.contains(&format!("Fail VPN Gateway  ({reason}")),
-        "open line {line:?} lacks {reason:?}"
-    );
-    let want: Vec<(String, String, String)> = ["1", "2"]
-        .iter()
-        .flat_map(|c| {
-            [("VPN ping", "Good"), ("VPN open", "Fail")]
-                .map(|(t, r)| (c.to_string(), t.to_string(), r.to_string()))
-        })
-        .collect();
-    assert_eq!(case.rows(), want, "{}", run.stdout);
-    assert!(run
-        .stdout
-        .contains("---- Start diagnostic information ----"));
-    assert!(run.stdout.contains("---- End diagnostic information ----"));
-    assert!(run.stdout.contains("2 vpnmon test cycles completed"));
-    case.assert_no_sim_left();
-    case.assert_tunnel_down();
-    (case, run)
-}
-
-#[test]
-fn connects_and_disconnects_with_the_4x_client() {
-    need_icmp!("connects_and_disconnects_with_the_4x_client");
-    let _g = shared();
-    let case = Case::new("ok");
-    let run = case.run(2, PASSWORD, &[]);
-    check_good(&case, &run, 2);
-    assert!(run
-        .line_with("-- VPN open() --------- Good")
-        .contains("Connected to 127.0.0.1"));
-    assert!(case.state().contains("password=right"));
-}
-
-#[test]
-fn secrets_in_vpnmons_environment_are_not_handed_to_the_client() {
-    need_icmp!("secrets_in_vpnmons_environment_are_not_handed_to_the_client");
-    let _g = shared();
-    let case = Case::new("ok");
-    let out = case
-        .command(1, PASSWORD, &[])
-        .env("VPNMON_PASSWORD", PASSWORD)
-        .env("VPNMON_SMTP_PASSWORD", "smtp-secret")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let state = case.state();
-    assert!(state.contains("secret_env=none"), "{state}");
-    assert!(state.contains("password=right"), "{state}");
-    case.assert_no_sim_left();
-}
-
-#[test]
-fn connects_with_the_5x_client() {
-    need_icmp!("connects_with_the_5x_client");
-    let _g = shared();
-    let case = Case::new("ok").env("VPNCLI_SIM_VERSION", "5");
-    let run = case.run(1, PASSWORD, &[]);
-    check_good(&case, &run, 1);
-}
-
-#[test]
-fn keeps_the_offered_group_or_chooses_one() {
-    need_icmp!("keeps_the_offered_group_or_chooses_one");
-    let _g = shared();
-    let case = Case::new("groups");
-    let run = case.run(1, PASSWORD, &[]);
-    check_good(&case, &run, 1);
-    assert!(case.state().contains("group=VPN\n"), "{}", case.state());
-    let case = Case::new("groups");
-    let run = case.run(1, PASSWORD, &["--group", "Sec-LAIR"]);
-    check_good(&case, &run, 1);
-    assert!(
-        case.state().contains("group=Sec-LAIR\n"),
-        "{}",
-        case.state()
-    );
-}
-
-#[test]
-fn accepts_a_login_banner() {
-    need_icmp!("accepts_a_login_banner");
-    let _g = shared();
-    let case = Case::new("banner");
-    let run = case.run(1, PASSWORD, &[]);
-    check_good(&case, &run, 1);
-}
-
-#[test]
-fn a_profile_may_connect_to_another_name() {
-    need_icmp!("a_profile_may_connect_to_another_name");
-    let _g = shared();
-    let case = Case::new("ok").env("VPNCLI_SIM_CONNECTED_TO", "site-anywhere-1.example.edu");
-    let run = case.run(1, PASSWORD, &[]);
-    check_good(&case, &run, 1);
-    assert!(run
-        .line_with("VPN open()")
-        .contains("Connected to site-anywhere-1.example.edu"));
-}
-
-#[test]
-fn an_unknown_first_state_is_fine() {
-    need_icmp!("an_unknown_first_state_is_fine");
-    let _g = shared();
-    let case = Case::new("unknown_state");
-    let run = case.run(1, PASSWORD, &[]);
-    check_good(&case, &run, 1);
-}
-
-#[test]
-fn a_tunnel_already_up_is_disconnected_first() {
-    need_icmp!("a_tunnel_already_up_is_disconnected_first");
-    let _g = shared();
-    let case = Case::new("ok");
-    std::fs::write(case.path("state"), "host=other\ntunnel=up\nuser=alice\n").unwrap();
-    let run = case.run(1, PASSWORD, &[]);
-    check_good(&case, &run, 1);
-    // The bracketed previous user was replaced by ours.
-    assert!(case.state().contains("user=bob\n"), "{}", case.state());
-}
-
-#[test]
-fn without_a_username_the_bracketed_previous_user_is_kept() {
-    need_icmp!("without_a_username_the_bracketed_previous_user_is_kept");
-    let _g = shared();
-    let mut case = Case::new("ok");
-    case.user = None;
-    std::fs::write(case.path("state"), "tunnel=down\nuser=alice\n").unwrap();
-    let run = case.run(1, PASSWORD, &[]);
-    check_good(&case, &run, 1);
-    assert!(case.state().contains("user=alice\n"), "{}", case.state());
-    assert!(
-        case.state().contains("password=right\n"),
-        "{}",
-        case.state()
-    );
-}
-
-#[test]
-fn a_prompt_before_the_connection_notices_is_waited_out() {
-    need_icmp!("a_prompt_before_the_connection_notices_is_waited_out");
-    let _g = shared();
-    let case = Case::new("early_prompt");
-    let run = case.run(1, PASSWORD, &[]);
-    check_good(&case, &run, 1);
-}
-
-#[test]
-fn options_come_from_the_params_file_too() {
-    need_icmp!("options_come_from_the_params_file_too");
-    let _g = shared();
-    let mut case = Case::new("groups");
-    case.vpncli_arg = false;
-    std::fs::write(
-        case.path("vpnmon_params.csv"),
-        format!("vpncli,{SIM}\ngroup,Cert-VPN\nvpn-timeout,5\n"),
-    )
-    .unwrap();
-    let run = case.run(1, PASSWORD, &[]);
-    check_good(&case, &run, 1);
-    assert!(
-        case.state().contains("group=Cert-VPN\n"),
-        "{}",
-        case.state()
-    );
-}
-
-#[test]
-fn pacing_keeps_a_client_that_drops_fast_input_working() {
-    need_icmp!("pacing_keeps_a_client_that_drops_fast_input_working");
-    // The simulator loses lines typed within 200 ms of its last output, as vpncli did.
-    let _g = shared();
-    let case = Case::new("ok").env("VPNCLI_SIM_DROP_FAST_MS", "200");
-    let run = case.run(1, PASSWORD, &["--vpncli-delay", "300"]);
-    check_good(&case, &run, 1);
-    let case = Case::new("ok").env("VPNCLI_SIM_DROP_FAST_MS", "200");
-    let run = case.run(1, PASSWORD, &["--vpncli-delay", "0", "--vpn-timeout", "1"]);
-    assert_eq!(run.code, Some(0));
-    assert!(
-        run.line_with("VPN open()")
-            .contains("Fail VPN Gateway  (the VPN client did not answer within 1 s"),
-        "{}",
-        run.stdout
-    );
-    case.assert_no_sim_left();
-    case.assert_tunnel_down();
-}
-
-#[test]
-fn untrusted_certificate_is_refused_by_default() {
-    need_icmp!("untrusted_certificate_is_refused_by_default");
-    let (case, run) = check_fail(
-        "cert",
-        PASSWORD,
-        &[],
-        "the gateway's certificate cannot be verified",
-    );
-    assert!(run.stdout.contains("Connect Anyway? [y/n]:"));
-    assert!(!case.state().contains("password="), "it went on to log in");
-}
-
-#[test]
-fn untrusted_certificate_linux_wording_is_refused() {
-    need_icmp!("untrusted_certificate_linux_wording_is_refused");
-    check_fail(
-        "cert_linux",
-        PASSWORD,
-        &[],
-        "the gateway's certificate cannot be verified",
-    );
-}
-
-#[test]
-fn untrusted_certificate_accepted_when_asked() {
-    need_icmp!("untrusted_certificate_accepted_when_asked");
-    let _g = shared();
-    let case = Case::new("cert");
-    let run = case.run(1, PASSWORD, &["--accept-untrusted-cert"]);
-    check_good(&case, &run, 1);
-}
-
-#[test]
-fn wrong_password_fails_once_without_looping() {
-    need_icmp!("wrong_password_fails_once_without_looping");
-    let (case, run) = check_fail("ok", "not-the-password", &[], "login failed");
-    assert!(case.state().contains("password=wrong"));
-    // One try per cycle: the diagnostics show the re-asked username once.
-    assert_eq!(
-        run.stdout.matches("Login failed.").count(),
-        2,
-        "{}",
-        run.stdout
-    );
-    assert!(!run.stdout.contains("not-the-password"));
-}
-
-#[test]
-fn a_client_that_shows_the_password_has_it_masked_in_diagnostics() {
-    need_icmp!("a_client_that_shows_the_password_has_it_masked_in_diagnostics");
-    let (_case, run) = check_fail("echo_password", PASSWORD, &[], "login failed");
-    // check_fail has verified the password is nowhere in the output or the datalog.
-    assert!(
-        run.stdout
-            .contains("  >> notice: password ******** received"),
-        "{}",
-        run.stdout
-    );
-}
-
-#[test]
-fn a_password_ending_in_a_space_is_masked_where_it_ends_a_line() {
-    need_icmp!("a_password_ending_in_a_space_is_masked_where_it_ends_a_line");
-    // The simulator also prints `you typed PASSWORD` with the password ending the line: the
-    // trailing space must not let it escape the mask. (check_fail checks PASSWORD, without the
-    // space, is nowhere in the output or the datalog.)
-    let with_space = format!("{PASSWORD} ");
-    let (_case, run) = check_fail("echo_password", &with_space, &[], "login failed");
-    assert!(
-        run.stdout.contains("  >> notice: you typed ********"),
-        "{}",
-        run.stdout
-    );
-}
-
-#[test]
-fn another_anyconnect_application_running() {
-    need_icmp!("another_anyconnect_application_running");
-    check_fail(
-        "busy",
-        PASSWORD,
-        &[],
-        "another AnyConnect application is running",
-    );
-}
-
-#[test]
-fn name_resolution_failure() {
-    need_icmp!("name_resolution_failure");
-    check_fail(
-        "dns",
-        PASSWORD,
-        &[],
-        "the gateway's name could not be resolved",
-    );
-}
-
-#[test]
-fn connection_attempt_timed_out() {
-    need_icmp!("connection_attempt_timed_out");
-    check_fail("timeout", PASSWORD, &[], "the connection attempt timed out");
-}
-
-#[test]
-fn connection_attempt_failed() {
-    need_icmp!("connection_attempt_failed");
-    check_fail("failed", PASSWORD, &[], "the connection attempt failed");
-}
-
-#[test]
-fn driver_error() {
-    need_icmp!("driver_error");
-    check_fail(
-        "driver",
-        PASSWORD,
-        &[],
-        "the VPN client driver reported an error",
-    );
-}
-
-#[test]
-fn please_try_connecting_again() {
-    need_icmp!("please_try_connecting_again");
-    check_fail(
-        "retry",
-        PASSWORD,
-        &[],
-        "the client asked to try connecting again",
-    );
-}
-
-#[test]
-fn sso_only_gateway() {
-    need_icmp!("sso_only_gateway");
-    check_fail(
-        "sso",
-        PASSWORD,
-        &[],
-        "the gateway needs a sign-in the CLI cannot do",
-    );
-}
-
-#[test]
-fn passcode_prompt_is_unsupported() {
-    need_icmp!("passcode_prompt_is_unsupported");
-    check_fail(
-        "passcode",
-        PASSWORD,
-        &[],
-        "the gateway asks for a second factor",
-    );
-}
-
-#[test]
-fn second_password_prompt_is_unsupported() {
-    need_icmp!("second_password_prompt_is_unsupported");
-    check_fail(
-        "second_password",
-        PASSWORD,
-        &[],
-        "the gateway asks for a second factor",
-    );
-}
-
-#[test]
-fn answer_prompt_is_unsupported() {
-    need_icmp!("answer_prompt_is_unsupported");
-    check_fail(
-        "answer",
-        PASSWORD,
-        &[],
-        "the gateway asks for a second factor",
-    );
-}
-
-#[test]
-fn end_of_output_mid_login() {
-    need_icmp!("end_of_output_mid_login");
-    check_fail(
-        "eof",
-        PASSWORD,
-        &[],
-        "the client ended its output and exited",
-    );
-}
-
-#[test]
-fn client_crash_after_connecting_leaves_no_tunnel() {
-    need_icmp!("client_crash_after_connecting_leaves_no_tunnel");
-    // The agent keeps the half-made tunnel after the CLI dies; the driver takes it down with a
-    // fresh CLI.
-    let (case, _run) = check_fail("crash", PASSWORD, &[], "the client crashed (SIGABRT)");
-    let pids = std::fs::read_to_string(case.path("pids")).unwrap();
-    assert!(
-        pids.lines().count() >= 4,
-        "no recovery client was run: {pids}"
-    );
-}
-
-#[test]
-fn client_hang_times_out() {
-    need_icmp!("client_hang_times_out");
-    let t = Instant::now();
-    check_fail(
-        "hang",
-        PASSWORD,
-        &["--vpn-timeout", "1"],
-        "the VPN client did not answer within 1 s",
-    );
-    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
-}
+// ---- Start-up and other programs --------------------------------------------------------------
 
 #[test]
 fn missing_client_is_one_error_at_start_up() {
-    // vpnmon opens its ICMP socket before it looks for the client.
-    need_icmp!("missing_client_is_one_error_at_start_up");
     let _g = shared();
-    let mut case = Case::new("ok");
-    case.vpncli_arg = false;
-    let missing = case.path("no-such-vpncli");
-    let out = case
-        .command(1, PASSWORD, &["--vpncli", missing.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let s = good("ok", 1).no_vpncli();
+    let bed = Bed::new(&s);
+    let missing = bed.path("no-such-vpncli");
+    let mut c = bed.command(&s);
+    c.arg("--vpncli").arg(&missing);
+    let out = run(c, Duration::from_secs(30));
+    assert_eq!(out.code, Some(1));
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
     assert!(
-        err.contains("--vpncli") && err.contains("no-such-vpncli"),
-        "{err}"
+        out.stderr.contains("--vpncli") && out.stderr.contains("no-such-vpncli"),
+        "{}",
+        out.stderr
     );
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("Start vpnmon test cycle"));
-    assert!(!case.path("pids").exists());
+    assert!(!out.stdout.contains("Start vpnmon test cycle"));
+    assert!(!bed.path("pids").exists());
 
     // Without --vpncli: the standard places, all named in the one line.
     let places = [
@@ -672,329 +689,48 @@ fn missing_client_is_one_error_at_start_up() {
         eprintln!("SKIPPED missing_client (standard places): a Cisco client is installed");
         return;
     }
-    let out = case.command(1, PASSWORD, &[]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let out = run(bed.command(&s), Duration::from_secs(30));
+    assert_eq!(out.code, Some(1));
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
     for p in places {
-        assert!(err.contains(p), "{p} not named in {err}");
+        assert!(out.stderr.contains(p), "{p} not named in {}", out.stderr);
     }
 }
 
 #[test]
 fn other_instances_are_ended_by_exact_name_and_reported() {
-    need_icmp!("other_instances_are_ended_by_exact_name_and_reported");
     let _g = NAMES.write().unwrap_or_else(|e| e.into_inner());
-    let case = Case::new("ok");
+    let s = good("ok", 1);
+    let bed = Bed::new(&s);
     // A program named like Cisco's GUI, and one whose name only starts like it.
-    let gui = case.path("vpnui");
-    let near = case.path("vpnuix");
+    let gui = bed.path("vpnui");
+    let near = bed.path("vpnuix");
     std::fs::copy("/bin/sleep", &gui).unwrap();
     std::fs::copy("/bin/sleep", &near).unwrap();
-    let mut a = KillOnDrop(Command::new(&gui).arg("60").spawn().unwrap());
-    let mut b = KillOnDrop(Command::new(&near).arg("60").spawn().unwrap());
-    let pid = a.0.id();
-    wait_until(Duration::from_secs(5), || {
+    let mut a = Command::new(&gui);
+    a.arg("60");
+    let mut a = Running::spawn(a);
+    let mut b = Command::new(&near);
+    b.arg("60");
+    let mut b = Running::spawn(b);
+    let pid = a.pid();
+    wait_until("vpnui to show its name", Duration::from_secs(5), || {
         std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "vpnui")
     });
-    let run = case.run(1, PASSWORD, &[]);
-    check_good(&case, &run, 1);
-    let line = run.line_with("VPN open()");
+    let out = run(bed.command(&s), Duration::from_secs(60));
+    bed.check(&s, &out);
+    let line = out.line_with("VPN open()");
     assert!(
         line.contains(&format!(
             "ended other Cisco client programs: vpnui (pid {pid})"
         )),
         "{line}"
     );
-    wait_until(Duration::from_secs(5), || {
-        matches!(a.0.try_wait(), Ok(Some(_)))
-    });
-    assert!(matches!(b.0.try_wait(), Ok(None)), "vpnuix was ended too");
-}
-
-struct KillOnDrop(Child);
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + limit;
-    while !f() {
-        assert!(Instant::now() < end, "condition not met within {limit:?}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-// ---- Control-C ------------------------------------------------------------------------------
-
-/// A vpnmon run whose output is read line by line as it comes.
-struct Live {
-    child: KillOnDrop,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Live {
-    fn start(mut cmd: Command) -> Live {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        Live {
-            child: KillOnDrop(child),
-            lines: rx,
-            seen: Vec::new(),
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.0.id()
-    }
-
-    /// Waits for a console line containing `needle`.
-    fn wait_line(&mut self, needle: &str, limit: Duration) -> String {
-        let end = Instant::now() + limit;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) => {
-                    self.seen.push(l.clone());
-                    if l.contains(needle) {
-                        return l;
-                    }
-                }
-                Err(_) => panic!("no line with {needle:?}; saw:\n{}", self.seen.join("\n")),
-            }
-        }
-    }
-
-    fn signal(&self, sig: nix::sys::signal::Signal) {
-        let pid = nix::unistd::Pid::from_raw(self.pid() as i32);
-        nix::sys::signal::kill(pid, sig).unwrap();
-    }
-
-    /// Waits for the exit; returns (code, time it took, rest of stdout).
-    fn wait_exit(&mut self, limit: Duration) -> (Option<i32>, Duration, String) {
-        let t = Instant::now();
-        loop {
-            if let Some(st) = self.child.0.try_wait().unwrap() {
-                let took = t.elapsed();
-                eprintln!("STOP vpnmon exited {took:?} after the signal");
-                while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(2)) {
-                    self.seen.push(l);
-                }
-                return (st.code(), took, self.seen.join("\n"));
-            }
-            assert!(t.elapsed() < limit, "vpnmon did not exit within {limit:?}");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-}
-
-fn ctrl_c_case(scenario: &str, marker: &str) -> (Case, Option<i32>, Duration, String) {
-    stop_case(scenario, marker, Signal::SIGINT)
-}
-
-fn stop_case(scenario: &str, marker: &str, sig: Signal) -> (Case, Option<i32>, Duration, String) {
-    let _g = shared();
-    let case = Case::new(scenario);
-    let mut live = Live::start(case.command(3, PASSWORD, &[]));
-    wait_until(Duration::from_secs(20), || case.state().contains(marker));
-    live.signal(sig);
-    let (code, took, out) = live.wait_exit(Duration::from_secs(10));
-    assert!(!out.contains(PASSWORD));
-    assert!(!case.datalog().contains(PASSWORD));
-    case.assert_no_sim_left();
-    case.assert_tunnel_down();
-    (case, code, took, out)
-}
-
-#[test]
-fn control_c_during_a_hung_connect() {
-    need_icmp!("control_c_during_a_hung_connect");
-    let (case, code, took, out) = ctrl_c_case("hang", "phase=contacting");
-    assert_eq!(code, Some(0), "{out}");
-    assert!(took < Duration::from_secs(1), "took {took:?}");
     assert!(
-        out.contains("---- vpnmon stopped with Control-C ----"),
-        "{out}"
+        a.try_wait_exit(Duration::from_secs(5)).is_some(),
+        "vpnui was not ended"
     );
-    // Stopped in the open: no open row (not a result), no close row.
-    assert!(!case.datalog().contains("VPN open"), "{}", case.datalog());
-}
-
-#[test]
-fn a_second_control_c_exits_at_once() {
-    need_icmp!("a_second_control_c_exits_at_once");
-    let _g = shared();
-    let case = Case::new("hang");
-    let mut live = Live::start(case.command(3, PASSWORD, &[]));
-    wait_until(Duration::from_secs(20), || {
-        case.state().contains("phase=contacting")
-    });
-    live.signal(Signal::SIGINT);
-    // The first stop takes its grace (the hung client is sent `disconnect`, given 300 ms, then
-    // ended); a second Control-C within it must not wait for that.
-    std::thread::sleep(Duration::from_millis(100));
-    live.signal(Signal::SIGINT);
-    let (code, took, out) = live.wait_exit(Duration::from_secs(5));
-    assert_eq!(code, Some(130), "{out}");
-    assert!(took < Duration::from_millis(500), "took {took:?}");
-    assert!(!out.contains(PASSWORD));
-    case.assert_no_sim_left();
-}
-
-#[test]
-fn control_c_while_a_recovery_client_hangs() {
-    need_icmp!("control_c_while_a_recovery_client_hangs");
-    // The client crashes with the tunnel coming up; the fresh client started to take it down
-    // hangs before its prompt. A Control-C then waits only the recovery grace (2 s), not
-    // --vpn-timeout, and says the tunnel may still be up.
-    let _g = shared();
-    let case = Case::new("crash_hang");
-    let mut live = Live::start(case.command(1, PASSWORD, &["--vpn-timeout", "60"]));
-    wait_until(Duration::from_secs(20), || {
-        case.state().contains("phase=stuck")
-    });
-    live.signal(Signal::SIGINT);
-    let (code, took, out) = live.wait_exit(Duration::from_secs(10));
-    assert_eq!(code, Some(0), "{out}");
-    assert!(took < Duration::from_secs(4), "took {took:?}");
-    assert!(
-        out.contains("---- vpnmon stopped with Control-C ----"),
-        "{out}"
-    );
-    assert!(
-        out.contains("did not answer within 2 s after Control-C; the tunnel may still be up"),
-        "{out}"
-    );
-    assert!(!out.contains(PASSWORD));
-    case.assert_no_sim_left();
-}
-
-#[test]
-fn sigterm_during_a_hung_connect() {
-    need_icmp!("sigterm_during_a_hung_connect");
-    let (_case, code, took, out) = stop_case("hang", "phase=contacting", Signal::SIGTERM);
-    assert_eq!(code, Some(0), "{out}");
-    assert!(took < Duration::from_secs(1), "took {took:?}");
-    assert!(
-        out.contains("---- vpnmon stopped with Control-C ----"),
-        "{out}"
-    );
-}
-
-#[test]
-fn control_c_during_the_sweep() {
-    need_icmp!("control_c_during_the_sweep");
-    // A target that never answers (its echo requests are dropped inside a namespace of our own)
-    // keeps the sweep busy for 30 s; Ctrl-C must end it and still disconnect.
-    let _g = shared();
-    let ns = match Netns::new(format!("acsweep{}", std::process::id())) {
-        Ok(ns) => ns,
-        Err(e) if !is_root() => {
-            eprintln!("SKIPPED control_c_during_the_sweep: cannot make a network namespace ({e})");
-            return;
-        }
-        Err(e) => panic!("cannot make a network namespace as root: {e}"),
-    };
-    if let Err(e) = ns.exec(
-        "nft",
-        &["add table inet acsweep; add chain inet acsweep in { type filter hook input priority 0; }; add rule inet acsweep in ip daddr 127.0.0.9 icmp type echo-request drop"],
-    ) {
-        assert!(!is_root(), "nft in the namespace failed as root: {e}");
-        eprintln!("SKIPPED control_c_during_the_sweep: nft in the namespace failed ({e})");
-        return;
-    }
-    let case = Case::new("ok");
-    std::fs::write(
-        case.path("targets.csv"),
-        "127.0.0.2,host two\n127.0.0.9,silent host\n",
-    )
-    .unwrap();
-    let wrapper = ["ip", "netns", "exec", ns.name.as_str()];
-    let mut live = Live::start(case.command_in(&wrapper, 1, PASSWORD, &["--timeout", "30"]));
-    live.wait_line("-- VPN open() --------- Good", Duration::from_secs(20));
-    assert!(case.state().contains("tunnel=up"));
-    live.signal(Signal::SIGINT);
-    let (code, took, out) = live.wait_exit(Duration::from_secs(10));
-    assert_eq!(code, Some(0), "{out}");
-    assert!(took < Duration::from_secs(1), "took {took:?}");
-    assert!(
-        out.contains("---- vpnmon stopped with Control-C ----"),
-        "{out}"
-    );
-    // The sweep was cut short (its lines come when every host has answered) and the tunnel
-    // was closed after it.
-    assert!(!out.contains("-- ping 127.0.0.9"), "{out}");
-    assert!(out.contains("-- VPN close() -------- Good"), "{out}");
-    assert!(!out.contains(PASSWORD));
-    case.assert_no_sim_left();
-    case.assert_tunnel_down();
-}
-
-#[test]
-fn control_c_while_the_tunnel_comes_up() {
-    need_icmp!("control_c_while_the_tunnel_comes_up");
-    // The agent already holds the tunnel (state: Connecting); the driver must disconnect it.
-    let (_case, code, took, out) = ctrl_c_case("slow_connect", "tunnel=up");
-    assert_eq!(code, Some(0), "{out}");
-    assert!(took < Duration::from_secs(1), "took {took:?}");
-    assert!(
-        out.contains("---- vpnmon stopped with Control-C ----"),
-        "{out}"
-    );
-}
-
-#[test]
-fn control_c_during_a_pacing_pause_of_the_disconnect() {
-    need_icmp!("control_c_during_a_pacing_pause_of_the_disconnect");
-    // The client answers `disconnect` with `Disconnecting` only, so the driver asks `state`
-    // after the --vpncli-delay pause; a Ctrl-C in that pause must not wait it out.
-    let _g = shared();
-    let case = Case::new("lazy_disconnect");
-    let mut live = Live::start(case.command(3, PASSWORD, &["--vpncli-delay", "1500"]));
-    wait_until(Duration::from_secs(30), || {
-        case.state().contains("phase=disconnect_pending")
-    });
-    live.signal(Signal::SIGINT);
-    let (code, took, out) = live.wait_exit(Duration::from_secs(10));
-    assert_eq!(code, Some(0), "{out}");
-    assert!(took < Duration::from_secs(1), "took {took:?}");
-    assert!(
-        out.contains("---- vpnmon stopped with Control-C ----"),
-        "{out}"
-    );
-    assert!(out.contains("-- VPN close() -------- Good"), "{out}");
-    assert!(!out.contains(PASSWORD));
-    case.assert_no_sim_left();
-    case.assert_tunnel_down();
-}
-
-#[test]
-fn control_c_during_close() {
-    need_icmp!("control_c_during_close");
-    let (_case, code, took, out) = ctrl_c_case("slow_disconnect", "phase=disconnecting");
-    assert_eq!(code, Some(0), "{out}");
-    assert!(took < Duration::from_secs(1), "took {took:?}");
-    assert!(
-        out.contains("---- vpnmon stopped with Control-C ----"),
-        "{out}"
-    );
-    assert!(out.contains("-- ping 127.0.0.3"), "{out}");
+    assert!(!b.has_exited(), "vpnuix was ended too");
 }
 
 // ---- Soak -----------------------------------------------------------------------------------
@@ -1010,30 +746,25 @@ fn rss_kib(pid: u32) -> u64 {
 
 #[test]
 fn soak_1000_cycles_memory_stays_flat() {
-    need_icmp!("soak_1000_cycles_memory_stays_flat");
     let _g = shared();
-    let case = Case::new("ok");
+    let s = good("ok", 1000);
+    let bed = Bed::new(&s);
     let t = Instant::now();
-    let mut live = Live::start(case.command(1000, PASSWORD, &[]));
+    let mut live = Running::spawn(bed.command(&s));
     live.wait_line("Start vpnmon test cycle 100 ", Duration::from_secs(300));
     let at100 = rss_kib(live.pid());
     live.wait_line("Start vpnmon test cycle 1000 ", Duration::from_secs(600));
     let at1000 = rss_kib(live.pid());
-    let (code, _, out) = live.wait_exit(Duration::from_secs(60));
+    let out = live.finish(Duration::from_secs(60));
     eprintln!(
         "SOAK vpnmon RSS: cycle 100 {at100} KiB, cycle 1000 {at1000} KiB, growth {} KiB; 1000 cycles in {:.1} s",
         at1000 as i64 - at100 as i64,
         t.elapsed().as_secs_f64()
     );
-    assert_eq!(code, Some(0));
-    assert!(out.contains("1000 vpnmon test cycles completed"), "{out}");
-    let rows = case.rows();
-    assert_eq!(rows.len(), 5000);
-    assert!(rows.iter().all(|r| r.2 == "Good"), "a cycle failed");
+    // Rows, exit code, the password, no simulator or tunnel left.
+    bed.check(&s, &out);
     assert!(
         at1000 <= at100 + 1024,
         "RSS grew from {at100} KiB to {at1000} KiB"
     );
-    case.assert_no_sim_left();
-    case.assert_tunnel_down();
 }

@@ -4,7 +4,8 @@
 
 mod core_support;
 
-use core_support::{vpnmon_bin, Lab, Running, DEAD_HOST, FLAKY_HOST, GOOD_HOST};
+use core_support::{run, vpnmon_bin, Lab, Running, DEAD_HOST, FLAKY_HOST, GOOD_HOST};
+use nix::sys::signal::Signal;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -29,9 +30,8 @@ fn good_flaky_and_dead_hosts_over_cycles() {
         format!("127.0.0.1,Loopback\n{GOOD_HOST},Good host\n{FLAKY_HOST},Flaky host\n{DEAD_HOST},Dead host\n"),
     )
     .unwrap();
-    let out = lab
-        .command_in_client(&vpnmon_bin())
-        .current_dir(dir.path())
+    let mut c = lab.command_in_client(&vpnmon_bin());
+    c.current_dir(dir.path())
         .env("RUST_BACKTRACE", "0")
         .args([
             "--vpnclient",
@@ -53,16 +53,10 @@ fn good_flaky_and_dead_hosts_over_cycles() {
             "--timeout",
             "0.3",
             "--quiet",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        ]);
+    let out = run(c, Duration::from_secs(120));
+    let stdout = &out.stdout;
+    assert_eq!(out.code, Some(0), "{stdout}\n{}", out.stderr);
     let log = std::fs::read_to_string(dir.path().join("d.csv")).unwrap();
     let mut results: HashMap<&str, Vec<&str>> = HashMap::new();
     for l in log.lines() {
@@ -96,8 +90,8 @@ fn good_flaky_and_dead_hosts_over_cycles() {
     );
 }
 
-fn stop_during_sweep(sig: libc::c_int, test: &str) {
-    let Some(lab) = lab(if sig == libc::SIGINT { "b" } else { "c" }, test) else {
+fn stop_during_sweep(sig: Signal, test: &str) {
+    let Some(lab) = lab(if sig == Signal::SIGINT { "b" } else { "c" }, test) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -133,13 +127,17 @@ fn stop_during_sweep(sig: libc::c_int, test: &str) {
     run.wait_line("-- VPN ping", Duration::from_secs(10));
     // `ip netns exec` execs vpnmon in place, so the child's pid is vpnmon's.
     run.signal(sig);
-    let (code, took) = run.wait_exit(Duration::from_secs(5));
-    let (out, _) = run.drain();
-    assert_eq!(code, Some(0), "{out}");
-    assert!(took < Duration::from_secs(1), "stopped in {took:?}");
+    let end = run.finish(Duration::from_secs(5));
+    let out = &end.stdout;
+    assert_eq!(end.code, Some(0), "{out}");
+    assert!(
+        end.took < Duration::from_secs(1),
+        "stopped in {:?}",
+        end.took
+    );
     assert!(
         out.ends_with(
-            "---- vpnmon stopped with Control-C ----\nVPN connection closed\nDatalog file closed"
+            "---- vpnmon stopped with Control-C ----\nVPN connection closed\nDatalog file closed\n"
         ),
         "{out}"
     );
@@ -156,13 +154,16 @@ fn stop_during_sweep(sig: libc::c_int, test: &str) {
 
 #[test]
 fn ctrl_c_during_a_sweep_stops_within_a_second() {
-    stop_during_sweep(libc::SIGINT, "ctrl_c_during_a_sweep_stops_within_a_second");
+    stop_during_sweep(
+        Signal::SIGINT,
+        "ctrl_c_during_a_sweep_stops_within_a_second",
+    );
 }
 
 #[test]
 fn sigterm_during_a_sweep_stops_within_a_second() {
     stop_during_sweep(
-        libc::SIGTERM,
+        Signal::SIGTERM,
         "sigterm_during_a_sweep_stops_within_a_second",
     );
 }
@@ -188,30 +189,22 @@ fn a_thousand_targets_give_no_false_timeouts() {
         text.push_str(&format!("{addr},host {i}\n"));
     }
     std::fs::write(dir.path().join("t.csv"), text).unwrap();
-    let out = lab
-        .command_in_client(&vpnmon_bin())
-        .current_dir(dir.path())
-        .args([
-            "--vpnclient",
-            "none",
-            "--targets",
-            "t.csv",
-            "--datalog",
-            "d.csv",
-            "--cycles",
-            "2",
-            "--delay",
-            "0",
-            "--quiet",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut c = lab.command_in_client(&vpnmon_bin());
+    c.current_dir(dir.path()).args([
+        "--vpnclient",
+        "none",
+        "--targets",
+        "t.csv",
+        "--datalog",
+        "d.csv",
+        "--cycles",
+        "2",
+        "--delay",
+        "0",
+        "--quiet",
+    ]);
+    let out = run(c, Duration::from_secs(120));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
     let log = std::fs::read_to_string(dir.path().join("d.csv")).unwrap();
     let mut false_fails = 0;
     let mut dead_fails = 0;

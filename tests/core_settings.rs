@@ -1,8 +1,9 @@
 //! Both option forms and the precedence defaults < params file < command line, table-driven,
 //! through the library's one merge (`settings::load`), plus the binary's own messages.
 
+mod core_support;
+
 use std::ffi::OsString;
-use std::process::Command;
 use std::time::Duration;
 use vpnmon::settings::{self, Settings};
 use vpnmon::vpn::VpnClientKind;
@@ -166,24 +167,20 @@ fn usage_and_params_errors() {
     );
 }
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_vpnmon"));
-    c.env("RUST_BACKTRACE", "0").env_remove("VPNMON_PASSWORD");
-    c
+/// The binary in `dir` with `args`, run to its end.
+fn bin(dir: &std::path::Path, args: &[&str]) -> core_support::Finished {
+    let mut c = core_support::vpnmon(dir);
+    c.args(args);
+    core_support::run(c, Duration::from_secs(60))
 }
 
 #[test]
 fn binary_exit_codes_and_one_line_errors() {
     let dir = tempfile::tempdir().unwrap();
     // No params file in the working directory, no vpnurlip: usage error, exit 2.
-    let out = bin()
-        .current_dir(dir.path())
-        .args(["-user", "bob", "-pass", "Pw-9f3k"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let out = bin(dir.path(), &["-user", "bob", "-pass", "Pw-9f3k"]);
+    assert_eq!(out.code, Some(2));
+    let (stdout, stderr) = (&out.stdout, &out.stderr);
     assert_eq!(stdout.trim(), "Running without a vpnmon params file");
     assert!(
         stderr.starts_with("Error: Cannot run without a VPN site URL or IP address."),
@@ -197,35 +194,28 @@ fn binary_exit_codes_and_one_line_errors() {
         "password,Pw-9f3k\ndelay,soon\n",
     )
     .unwrap();
-    let out = bin()
-        .current_dir(dir.path())
-        .args(["--vpnclient", "none"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let out = bin(dir.path(), &["--vpnclient", "none"]);
+    assert_eq!(out.code, Some(1));
+    let stderr = &out.stderr;
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(
         stderr.contains("vpnmon_params.csv:2: bad value for delay"),
         "{stderr}"
     );
-    for text in [
-        stderr.as_ref(),
-        String::from_utf8_lossy(&out.stdout).as_ref(),
-    ] {
+    for text in [stderr, &out.stdout] {
         assert!(!text.contains("Pw-9f3k"), "password leaked: {text}");
     }
 
     // -v prints the version, -vpnurlip is not read as -v.
-    let out = bin().arg("-v").output().unwrap();
+    let out = bin(dir.path(), &["-v"]);
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
+        out.stdout.trim(),
         format!("vpnmon {}", env!("CARGO_PKG_VERSION"))
     );
-    let out = bin().arg("-V").output().unwrap();
-    assert!(out.status.success());
-    let out = bin().current_dir(dir.path()).args(["-h"]).output().unwrap();
-    let help = String::from_utf8_lossy(&out.stdout);
+    let out = bin(dir.path(), &["-V"]);
+    assert!(out.success());
+    let out = bin(dir.path(), &["-h"]);
+    let help = &out.stdout;
     assert!(help.contains("-vpnname, -vpnurlip, -user, -pass"), "{help}");
     assert!(help.contains("--vpnclient"));
 }

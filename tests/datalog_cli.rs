@@ -1,65 +1,52 @@
-//! The datalog options through the real binary (`--vpnclient none`, pinging 127.0.0.x only):
-//! `--json` on stdout, `--datalog-format`, rotation options from the params file, bad sizes.
+//! The datalog options through the real binary (`--vpnclient none`, pings answered by the
+//! built-in fake, so any user runs them): `--json` on stdout, `--datalog-format`, rotation
+//! options from the params file, bad sizes, Ctrl-C while the datalog is busy.
 
 mod core_support;
 
-use assert_cmd::Command;
+use core_support::{run, Finished, Running};
+use std::process::Command;
+use std::time::Duration;
 use vpnmon::datalog::JsonRecord;
 
+/// vpnmon in `dir`, answering pings from the fake prober.
 fn vpnmon(dir: &std::path::Path) -> Command {
-    let mut c = Command::cargo_bin("vpnmon").unwrap();
-    c.current_dir(dir)
-        .env("RUST_BACKTRACE", "0")
-        .env_remove("VPNMON_PASSWORD")
-        .timeout(std::time::Duration::from_secs(120));
+    let mut c = core_support::vpnmon(dir);
+    c.arg("--debug-fake-ping");
     c
 }
 
-fn can_ping() -> bool {
-    let ok = core_support::icmp_available();
-    if !ok {
-        eprintln!(
-            "SKIPPED datalog_cli: cannot open an ICMP socket here (needs root or ping_group_range)"
-        );
-    }
-    ok
+fn output(c: Command) -> Finished {
+    run(c, Duration::from_secs(120))
 }
 
 #[test]
 fn json_replaces_the_console_and_extended_datalog_has_header_and_timings() {
-    if !can_ping() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("t.csv"),
         "127.0.0.1,Loopback\n127.0.0.2,Loop two\n",
     )
     .unwrap();
-    let out = vpnmon(dir.path())
-        .args([
-            "--vpnclient",
-            "none",
-            "--targets",
-            "t.csv",
-            "--cycles",
-            "2",
-            "--delay",
-            "0",
-            "--datalog",
-            "d.csv",
-            "--datalog-format",
-            "extended",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let mut c = vpnmon(dir.path());
+    c.args([
+        "--vpnclient",
+        "none",
+        "--targets",
+        "t.csv",
+        "--cycles",
+        "2",
+        "--delay",
+        "0",
+        "--datalog",
+        "d.csv",
+        "--datalog-format",
+        "extended",
+        "--json",
+    ]);
+    let out = output(c);
+    assert!(out.success(), "{}", out.stderr);
+    let stdout = out.stdout.clone();
     let recs: Vec<JsonRecord> = stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
@@ -81,7 +68,7 @@ fn json_replaces_the_console_and_extended_datalog_has_header_and_timings() {
         assert_eq!(r.sent, Some(2));
     }
     // The operator's notices went to stderr.
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Running without a vpnmon params file"));
+    assert!(out.stderr.contains("Running without a vpnmon params file"));
     let log = std::fs::read_to_string(dir.path().join("d.csv")).unwrap();
     let mut lines = log.lines();
     assert_eq!(
@@ -98,11 +85,9 @@ fn json_replaces_the_console_and_extended_datalog_has_header_and_timings() {
         assert_eq!(f[8], "2");
     }
     // The report reads it back.
-    let rep = vpnmon(dir.path())
-        .args(["report", "d.csv"])
-        .output()
-        .unwrap();
-    let rep = String::from_utf8(rep.stdout).unwrap();
+    let mut c = core_support::vpnmon(dir.path());
+    c.args(["report", "d.csv"]);
+    let rep = output(c).stdout;
     assert!(
         rep.starts_with("vpnmon report: 4 rows from 1 file, 2 cycles"),
         "{rep}"
@@ -111,9 +96,6 @@ fn json_replaces_the_console_and_extended_datalog_has_header_and_timings() {
 
 #[test]
 fn params_file_sets_format_and_rotation() {
-    if !can_ping() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("t.csv"), "127.0.0.1,Loopback\n").unwrap();
     // Each jsonl row is ~250 bytes: a 300-byte limit puts every cycle in its own file.
@@ -122,26 +104,21 @@ fn params_file_sets_format_and_rotation() {
         "datalog-format,jsonl\ndatalog-max-size,300\ndatalog-keep,2\ndatalog,d.jsonl\n",
     )
     .unwrap();
-    let out = vpnmon(dir.path())
-        .args([
-            "--params",
-            "p.csv",
-            "--vpnclient",
-            "none",
-            "--targets",
-            "t.csv",
-            "--cycles",
-            "4",
-            "--delay",
-            "0",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut c = vpnmon(dir.path());
+    c.args([
+        "--params",
+        "p.csv",
+        "--vpnclient",
+        "none",
+        "--targets",
+        "t.csv",
+        "--cycles",
+        "4",
+        "--delay",
+        "0",
+    ]);
+    let out = output(c);
+    assert!(out.success(), "{}", out.stderr);
     let read = |n: &str| -> Vec<JsonRecord> {
         std::fs::read_to_string(dir.path().join(n))
             .unwrap()
@@ -159,12 +136,11 @@ fn params_file_sets_format_and_rotation() {
 #[test]
 fn a_bad_size_names_the_option() {
     let dir = tempfile::tempdir().unwrap();
-    let out = vpnmon(dir.path())
-        .args(["--datalog-max-size", "10parsecs"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8(out.stderr).unwrap();
+    let mut c = core_support::vpnmon(dir.path());
+    c.args(["--datalog-max-size", "10parsecs"]);
+    let out = output(c);
+    assert_eq!(out.code, Some(2));
+    let err = out.stderr;
     assert!(
         err.contains("'--datalog-max-size <SIZE>': expected a size such as 10MB, 512KB or 1GB"),
         "{err}"
@@ -183,7 +159,7 @@ impl Unwritable {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o444))
             .map_err(|e| e.to_string())?;
         let guard = Unwritable(p.to_path_buf());
-        if unsafe { libc::geteuid() } == 0 {
+        if core_support::is_root() {
             let out = std::process::Command::new("chattr")
                 .arg("+i")
                 .arg(p)
@@ -203,7 +179,7 @@ impl Unwritable {
 #[cfg(unix)]
 impl Drop for Unwritable {
     fn drop(&mut self) {
-        if unsafe { libc::geteuid() } == 0 {
+        if core_support::is_root() {
             let _ = std::process::Command::new("chattr")
                 .arg("-i")
                 .arg(&self.0)
@@ -217,11 +193,6 @@ impl Drop for Unwritable {
 #[cfg(unix)]
 #[test]
 fn ctrl_c_while_the_datalog_is_busy_says_which_rows_were_lost() {
-    use std::io::BufRead;
-    use std::time::{Duration, Instant};
-    if !can_ping() {
-        return;
-    }
     // In the target dir, whose file system takes `chattr +i` more likely than a tmpfs /tmp.
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     std::fs::write(
@@ -242,79 +213,30 @@ fn ctrl_c_while_the_datalog_is_busy_says_which_rows_were_lost() {
         eprintln!("SKIPPED ctrl_c_while_the_datalog_is_busy_says_which_rows_were_lost: the datalog stays writable here");
         return;
     }
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("vpnmon"))
-        .current_dir(dir.path())
-        .env("RUST_BACKTRACE", "0")
-        .env_remove("VPNMON_PASSWORD")
-        .args([
-            "--vpnclient",
-            "none",
-            "--targets",
-            "t.csv",
-            "--cycles",
-            "1",
-            "--delay",
-            "0",
-            "--datalog",
-            "d.csv",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Kills the child if the test fails before it ends.
-    struct Reap(std::process::Child);
-    impl Drop for Reap {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let stderr = child.stderr.take().unwrap();
-    let mut child = Reap(child);
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
+    let mut c = vpnmon(dir.path());
+    c.args([
+        "--vpnclient",
+        "none",
+        "--targets",
+        "t.csv",
+        "--cycles",
+        "1",
+        "--delay",
+        "0",
+        "--datalog",
+        "d.csv",
+    ]);
+    let mut run = Running::spawn(c);
+    run.wait_stderr_line("the retry notice", Duration::from_secs(60), |l| {
+        l.contains("is in use by another program") && l.contains("retrying in 15 s (try 2 of 5)")
     });
-    let mut err = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(l) => {
-                let retrying = l.contains("is in use by another program")
-                    && l.contains("retrying in 15 s (try 2 of 5)");
-                err.push(l);
-                if retrying {
-                    break;
-                }
-            }
-            Err(e) => panic!("no retry message ({e}); stderr so far: {err:?}"),
-        }
-    }
-    let stopped = Instant::now();
-    unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
-    let code = loop {
-        if let Some(s) = child.0.try_wait().unwrap() {
-            break s.code();
-        }
-        assert!(
-            stopped.elapsed() < Duration::from_secs(10),
-            "still waiting for the busy file after Ctrl-C"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    // The rest of stderr (the reader ends when the child's stderr closes).
-    err.extend(rx.iter());
-    assert_eq!(code, Some(1), "{err:?}");
+    run.signal(nix::sys::signal::Signal::SIGINT);
+    // The wait for the busy file ends at once; the deadline is only a guard.
+    let out = run.finish(Duration::from_secs(10));
+    let err: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(out.code, Some(1), "{err:?}");
     // The reason is the system's: "permission denied", or "operation not permitted" for root.
-    let last = err.last().map(String::as_str).unwrap_or_default();
+    let last = err.last().copied().unwrap_or_default();
     assert!(
         last.starts_with(
             "Error: vpnmon was stopped while the datalog file d.csv was in use by another program ("

@@ -6,22 +6,19 @@
 //! missing prerequisite (/dev/net/tun, a lab program) fails the test. Labs left by a test process
 //! that was killed are torn down by the next run. Every child process is waited on with a deadline.
 
+mod core_support;
+
+use core_support::{is_root, poll_until, vpnmon_bin, Next, Running};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Output};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn lab_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab")
-}
-
-fn vpnmon_bin() -> PathBuf {
-    assert_cmd::cargo::cargo_bin("vpnmon")
 }
 
 /// How long any one helper program or vpnmon run may take before the test kills it and fails.
@@ -45,11 +42,6 @@ fn search_path() -> std::ffi::OsString {
         }
     }
     std::env::join_paths(dirs).unwrap_or_default()
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
 }
 
 /// What the lab lacks on this machine, if anything.
@@ -79,48 +71,12 @@ fn missing_prerequisite() -> Option<String> {
 
 /// Runs `cmd` to its end or kills it at `within`; None if it had to be killed.
 fn run_within(mut cmd: Command, within: Duration) -> Option<Output> {
-    cmd.env("PATH", search_path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().ok()?;
-    let reader = |r: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut v = Vec::new();
-            if let Some(mut r) = r {
-                let _ = r.read_to_end(&mut v);
-            }
-            v
-        })
-    };
-    let out = reader(
-        child
-            .stdout
-            .take()
-            .map(|r| Box::new(r) as Box<dyn Read + Send>),
-    );
-    let err = reader(
-        child
-            .stderr
-            .take()
-            .map(|r| Box::new(r) as Box<dyn Read + Send>),
-    );
-    let deadline = Instant::now() + within;
-    let status = loop {
-        if let Ok(Some(st)) = child.try_wait() {
-            break st;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    cmd.env("PATH", search_path());
+    let out = Running::try_spawn(cmd).ok()?.finish_within(within)?;
     Some(Output {
-        status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
+        status: out.status,
+        stdout: out.stdout.into_bytes(),
+        stderr: out.stderr.into_bytes(),
     })
 }
 
@@ -445,104 +401,10 @@ fn match_rows(got: &[String], want: &[String]) -> Vec<String> {
     wild
 }
 
-/// A running vpnmon: killed and reaped on drop (also on panic). `log` holds every line of its
-/// stdout and stderr, for the password check.
-struct Running {
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Running {
-    /// Waits for the exit, killing it and failing the test at the deadline.
-    fn wait_within(&mut self, within: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                return st;
-            }
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("vpnmon did not exit within {within:?} (killed)");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn text(&self) -> String {
-        self.log.lock().map(|l| l.join("\n")).unwrap_or_default()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Spawns vpnmon with stdout piped line by line into a channel (stderr only into the log).
-fn spawn_lines(mut cmd: Command) -> (Running, Receiver<String>) {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn vpnmon");
-    let (tx, rx) = mpsc::channel();
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let out = child.stdout.take().expect("stdout");
-    let l = log.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if let Ok(mut l) = l.lock() {
-                l.push(line.clone());
-            }
-            let _ = tx.send(line);
-        }
-    });
-    let err = child.stderr.take().expect("stderr");
-    let l = log.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            if let Ok(mut l) = l.lock() {
-                l.push(line);
-            }
-        }
-    });
-    (Running { child, log }, rx)
-}
-
-/// Waits for a line containing all of `needles`; panics at the deadline.
-fn wait_line(rx: &Receiver<String>, needles: &[&str], within: Duration) -> String {
-    let deadline = Instant::now() + within;
-    let mut seen = Vec::new();
-    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        match rx.recv_timeout(left) {
-            Ok(l) => {
-                if needles.iter().all(|n| l.contains(n)) {
-                    return l;
-                }
-                seen.push(l);
-            }
-            Err(_) => break,
-        }
-    }
-    panic!(
-        "no line with {needles:?} within {within:?}; saw:\n{}",
-        seen.join("\n")
-    );
-}
-
-fn poll_until(within: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
-    let t = Instant::now();
-    while t.elapsed() < within {
-        if f() {
-            return Some(t.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    f().then(|| t.elapsed())
+/// Spawns vpnmon with its stdout and stderr read line by line (the shared runner: killed and
+/// reaped on drop, also on panic).
+fn spawn_lines(cmd: Command) -> Running {
+    Running::spawn(cmd)
 }
 
 // (a) Five cycles with delay 0: exact rows; nothing left behind.
@@ -713,8 +575,8 @@ fn e_worker_killed_mid_sweep_is_reported_and_next_cycle_recovers() {
     ) else {
         return;
     };
-    let (mut run, rx) = spawn_lines(lab.vpnmon(&["--cycles=2", "--pings=5", "--timeout=3"]));
-    wait_line(&rx, &["VPN open()", "Good"], Duration::from_secs(30));
+    let mut run = spawn_lines(lab.vpnmon(&["--cycles=2", "--pings=5", "--timeout=3"]));
+    run.wait_line_with_all(&["VPN open()", "Good"], Duration::from_secs(30));
     let opened = Instant::now();
     let users = lab.gateway_users();
     assert_eq!(users.len(), 1, "{users:?}");
@@ -734,7 +596,7 @@ fn e_worker_killed_mid_sweep_is_reported_and_next_cycle_recovers() {
         "the drop came {:?} after the open, maybe after the sweep; the test proves nothing",
         opened.elapsed()
     );
-    let close = wait_line(&rx, &["VPN close()"], Duration::from_secs(30));
+    let close = run.wait_line_with_all(&["VPN close()"], Duration::from_secs(30));
     let close = close
         .split_once("-- ")
         .map(|(_, r)| r.to_string())
@@ -746,7 +608,7 @@ fn e_worker_killed_mid_sweep_is_reported_and_next_cycle_recovers() {
         ),
         "{close}"
     );
-    let status = run.wait_within(Duration::from_secs(60));
+    let status = run.wait_exit(Duration::from_secs(60));
     lab.assert_no_password_in("output", &run.text());
     assert!(status.success(), "{}", run.text());
     let rows = lab.rows();
@@ -837,8 +699,8 @@ fn f_ctrl_c_while_connected_cleans_up_within_a_second() {
         use std::os::unix::process::CommandExt;
         cmd.process_group(0);
     }
-    let (mut run, rx) = spawn_lines(cmd);
-    let line = wait_line(&rx, &["VPN open()", "Good"], Duration::from_secs(20));
+    let mut run = spawn_lines(cmd);
+    let line = run.wait_line_with_all(&["VPN open()", "Good"], Duration::from_secs(20));
     let dev = line
         .split_whitespace()
         .find(|w| w.starts_with("vpnmon"))
@@ -867,9 +729,8 @@ fn f_ctrl_c_while_connected_cleans_up_within_a_second() {
         !environ.contains("VPNMON_PASSWORD"),
         "VPNMON_PASSWORD inherited"
     );
-    let pgid = nix::unistd::Pid::from_raw(-(run.child.id() as i32));
     let t = Instant::now();
-    nix::sys::signal::kill(pgid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    run.signal_group(nix::sys::signal::Signal::SIGINT);
     let gone = poll_until(Duration::from_secs(3), || {
         lab.openconnects().is_empty() && lab.tun_devices().is_empty()
     });
@@ -878,7 +739,7 @@ fn f_ctrl_c_while_connected_cleans_up_within_a_second() {
         gone <= Duration::from_secs(1),
         "openconnect/tun gone only after {gone:?}"
     );
-    let status = run.wait_within(Duration::from_secs(5));
+    let status = run.wait_exit(Duration::from_secs(5));
     let whole = t.elapsed();
     lab.assert_no_password_in("output", &run.text());
     assert_eq!(status.code(), Some(0), "{}", run.text());
@@ -905,12 +766,11 @@ fn f_sigkill_while_connected_leaves_no_tunnel() {
     let Some(lab) = Lab::up("f_sigkill_while_connected_leaves_no_tunnel", 11) else {
         return;
     };
-    let (mut run, rx) = spawn_lines(lab.vpnmon(&["--cycles=1", "--timeout=10"]));
-    wait_line(&rx, &["VPN open()", "Good"], Duration::from_secs(20));
+    let mut run = spawn_lines(lab.vpnmon(&["--cycles=1", "--timeout=10"]));
+    run.wait_line_with_all(&["VPN open()", "Good"], Duration::from_secs(20));
     assert_eq!(lab.openconnects().len(), 1);
     assert_eq!(lab.script_dirs().len(), 1);
-    run.child.kill().expect("SIGKILL vpnmon");
-    let _ = run.child.wait();
+    run.kill();
     let gone = poll_until(Duration::from_secs(3), || {
         lab.openconnects().is_empty() && lab.tun_devices().is_empty()
     });
@@ -976,17 +836,17 @@ fn d_vpn_timeout_with_a_hanging_gateway() {
         let out = lab.gw_exec(&args);
         assert!(out.status.success(), "nft {rule}: {}", text(&out.stderr));
     }
-    let (mut run, rx) = spawn_lines(lab.vpnmon(&["--cycles=1", "--vpn-timeout=1"]));
-    wait_line(&rx, &["VPN ping", "Good"], Duration::from_secs(20));
+    let mut run = spawn_lines(lab.vpnmon(&["--cycles=1", "--vpn-timeout=1"]));
+    run.wait_line_with_all(&["VPN ping", "Good"], Duration::from_secs(20));
     let t = Instant::now();
-    let open = wait_line(&rx, &["VPN open()"], Duration::from_secs(10));
+    let open = run.wait_line_with_all(&["VPN open()"], Duration::from_secs(10));
     let took = t.elapsed();
     assert!(
         open.contains("Fail") && open.contains("did not bring the tunnel up within 1 s"),
         "{open}"
     );
     assert!(took <= Duration::from_millis(1600), "open took {took:?}");
-    let status = run.wait_within(Duration::from_secs(10));
+    let status = run.wait_exit(Duration::from_secs(10));
     assert!(status.success(), "{}", run.text());
     assert_eq!(
         lab.rows(),
@@ -1017,31 +877,27 @@ fn g_fifty_cycles_leave_nothing_and_rss_is_stable() {
         return;
     };
     let t = Instant::now();
-    let (mut run, rx) = spawn_lines(lab.vpnmon(&["--cycles=50", "--pings=1", "--timeout=0.2"]));
-    let pid = run.child.id();
-    wait_line(
-        &rx,
-        &["End vpnmon test cycle 5 of 50"],
-        Duration::from_secs(120),
-    );
+    let mut run = spawn_lines(lab.vpnmon(&["--cycles=50", "--pings=1", "--timeout=0.2"]));
+    let pid = run.pid();
+    run.wait_line_with_all(&["End vpnmon test cycle 5 of 50"], Duration::from_secs(120));
     let rss5 = rss_kb(pid).expect("rss at cycle 5");
     let mut most = 0;
     let mut rss45 = None;
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         most = most.max(lab.top_level_openconnects());
-        match rx.recv_timeout(Duration::from_millis(20)) {
-            Ok(l) => {
+        match run.next_line(Duration::from_millis(20)) {
+            Next::Line(l) => {
                 if l.contains("End vpnmon test cycle 45 of 50") {
                     rss45 = rss_kb(pid);
                 }
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Next::Timeout => {}
+            Next::Closed => break,
         }
         assert!(Instant::now() < deadline, "50 cycles took over 5 minutes");
     }
-    let status = run.wait_within(Duration::from_secs(60));
+    let status = run.wait_exit(Duration::from_secs(60));
     let took = t.elapsed();
     assert!(status.success());
     assert!(most <= 1, "{most} openconnect processes at once");
@@ -1078,19 +934,18 @@ fn h_ctrl_c_during_a_hanging_open() {
         let out = lab.gw_exec(&args);
         assert!(out.status.success(), "nft {rule}: {}", text(&out.stderr));
     }
-    let (mut run, rx) = spawn_lines(lab.vpnmon(&["--cycles=1"]));
-    wait_line(&rx, &["VPN ping", "Good"], Duration::from_secs(20));
+    let mut run = spawn_lines(lab.vpnmon(&["--cycles=1"]));
+    run.wait_line_with_all(&["VPN ping", "Good"], Duration::from_secs(20));
     let started = poll_until(Duration::from_secs(10), || !lab.openconnects().is_empty());
     assert!(started.is_some(), "openconnect never started");
-    let pid = nix::unistd::Pid::from_raw(run.child.id() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    run.signal(nix::sys::signal::Signal::SIGINT);
     let gone = poll_until(Duration::from_secs(3), || lab.openconnects().is_empty())
         .unwrap_or_else(|| panic!("openconnect still running 3 s after Ctrl-C"));
     assert!(
         gone <= Duration::from_secs(1),
         "openconnect gone after {gone:?}"
     );
-    let status = run.wait_within(Duration::from_secs(3));
+    let status = run.wait_exit(Duration::from_secs(3));
     assert_eq!(status.code(), Some(0), "{}", run.text());
     lab.assert_no_password_in("output", &run.text());
     assert_eq!(lab.rows(), ["1,VPN ping,Good,198.18.1.1,Lab Gateway"]);

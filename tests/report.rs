@@ -1,23 +1,27 @@
 //! `vpnmon report` through the real binary: exact outage tables from synthetic datalogs, the
 //! original fixture, rotated pieces read as one history, every datalog format, the SVG timeline.
 
-use assert_cmd::Command;
-use std::path::Path;
+mod core_support;
 
-fn vpnmon() -> Command {
-    let mut c = Command::cargo_bin("vpnmon").unwrap();
-    c.env("RUST_BACKTRACE", "0");
-    c
+use core_support::Finished;
+use std::path::Path;
+use std::time::Duration;
+
+/// `vpnmon report ARGS…` run to its end (cwd: the package, for tests/data).
+fn report_run(args: &[&str]) -> Finished {
+    let mut c = core_support::vpnmon(Path::new(env!("CARGO_MANIFEST_DIR")));
+    c.arg("report").args(args);
+    core_support::run(c, Duration::from_secs(60))
 }
 
 fn report(args: &[&str]) -> String {
-    let out = vpnmon().arg("report").args(args).output().unwrap();
+    let out = report_run(args);
     assert!(
-        out.status.success(),
+        out.success(),
         "vpnmon report {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+        out.stderr
     );
-    String::from_utf8(out.stdout).unwrap()
+    out.stdout
 }
 
 /// Verdicts per check per cycle: `plan[cycle-1]` says which checks are not Good.
@@ -357,37 +361,31 @@ fn bad_input_is_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
     // Not one line of it reads as a datalog: an error, naming the first bad line.
     let f = write(dir.path(), "notes.csv", "\nhello world\nsee you, then\n");
-    let out = vpnmon().args(["report", &f]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8(out.stderr).unwrap();
+    let out = report_run(&[&f]);
+    assert_eq!(out.code, Some(1));
+    let err = out.stderr;
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
         err.contains("notes.csv:2: 1 columns, expected 7 or 14"),
         "{err}"
     );
-    let out = vpnmon()
-        .args(["report", "/nonexistent/vpnmon_datalog.csv"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr)
-        .starts_with("Error: cannot read datalog file /nonexistent/vpnmon_datalog.csv"));
-    let out = vpnmon()
-        .args(["report", "--since", "soon", &f])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--since"));
+    let out = report_run(&["/nonexistent/vpnmon_datalog.csv"]);
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr
+            .starts_with("Error: cannot read datalog file /nonexistent/vpnmon_datalog.csv"),
+        "{}",
+        out.stderr
+    );
+    let out = report_run(&["--since", "soon", &f]);
+    assert_eq!(out.code, Some(2));
+    assert!(out.stderr.contains("--since"), "{}", out.stderr);
 }
 
 /// `run` of `vpnmon report`: exit code, stdout, stderr.
 fn report_out(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = vpnmon().arg("report").args(args).output().unwrap();
-    (
-        out.status.code(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
+    let out = report_run(args);
+    (out.code, out.stdout, out.stderr)
 }
 
 /// A line cut off by a power loss (the row after it appended to the cut one after the restart,

@@ -33,10 +33,13 @@ use tokio_util::sync::CancellationToken;
 /// Cancels `cancel` on the first Ctrl-C (SIGINT) or SIGTERM (and SIGHUP on Unix, when the
 /// terminal goes away); a second one exits at once with status 130.
 pub fn watch_signals(cancel: CancellationToken) {
+    // Registered now, not at the watcher task's first poll: a stop in the first moments of a
+    // run must be caught (not the signal's default action) and not lost.
+    let mut stops = os::StopSignals::register();
     tokio::spawn(async move {
-        os::wait_for_stop().await;
+        stops.recv().await;
         cancel.cancel();
-        os::wait_for_stop().await;
+        stops.recv().await;
         eprintln!("---- vpnmon stopped at once (second Control-C) ----");
         std::process::exit(130);
     });

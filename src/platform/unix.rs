@@ -7,15 +7,27 @@ use nix::unistd::Pid;
 
 // ---- signals ------------------------------------------------------------------------------
 
-/// Waits for Ctrl-C (SIGINT), SIGTERM, or SIGHUP (the terminal went away).
-pub async fn wait_for_stop() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).ok();
-    let mut hup = signal(SignalKind::hangup()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async { match term.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
-        _ = async { match hup.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+/// SIGINT, SIGTERM and SIGHUP (the terminal went away), each registered once for the whole run.
+pub struct StopSignals(Vec<tokio::signal::unix::Signal>);
+
+impl StopSignals {
+    /// Installs the handlers now (must run inside the tokio runtime).
+    pub fn register() -> StopSignals {
+        use tokio::signal::unix::{signal, SignalKind};
+        let kinds = [
+            SignalKind::interrupt(),
+            SignalKind::terminate(),
+            SignalKind::hangup(),
+        ];
+        StopSignals(kinds.into_iter().filter_map(|k| signal(k).ok()).collect())
+    }
+
+    /// The next stop signal.
+    pub async fn recv(&mut self) {
+        if self.0.is_empty() {
+            return std::future::pending().await;
+        }
+        futures::future::select_all(self.0.iter_mut().map(|s| Box::pin(s.recv()))).await;
     }
 }
 

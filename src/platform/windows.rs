@@ -7,15 +7,31 @@ use std::process::{Command, Stdio};
 
 // ---- signals ------------------------------------------------------------------------------
 
-/// Waits for Ctrl-C, Ctrl-Break or the console window being closed.
-pub async fn wait_for_stop() {
-    use tokio::signal::windows;
-    let mut close = windows::ctrl_close().ok();
-    let mut brk = windows::ctrl_break().ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async { match close.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
-        _ = async { match brk.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+/// Ctrl-C, Ctrl-Break and the console window closing, each registered once for the whole run.
+pub struct StopSignals {
+    c: Option<tokio::signal::windows::CtrlC>,
+    close: Option<tokio::signal::windows::CtrlClose>,
+    brk: Option<tokio::signal::windows::CtrlBreak>,
+}
+
+impl StopSignals {
+    /// Installs the handlers now (must run inside the tokio runtime).
+    pub fn register() -> StopSignals {
+        use tokio::signal::windows;
+        StopSignals {
+            c: windows::ctrl_c().ok(),
+            close: windows::ctrl_close().ok(),
+            brk: windows::ctrl_break().ok(),
+        }
+    }
+
+    /// The next stop signal.
+    pub async fn recv(&mut self) {
+        tokio::select! {
+            _ = async { match self.c.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+            _ = async { match self.close.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+            _ = async { match self.brk.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+        }
     }
 }
 

@@ -138,6 +138,9 @@ impl<W: Write + Send> Sink for ConsoleSink<W> {
     }
 
     fn waiting(&mut self, delay: Duration, next: DateTime<Local>) {
+        // The line carries the time of its event (the monitor's now, `next - delay`) like every
+        // other line: the sink reads no clock of its own.
+        let now = next - chrono::Duration::from_std(delay).unwrap_or_default();
         let text = if delay.is_zero() {
             "Waiting to run next test cycle.".to_string()
         } else {
@@ -146,7 +149,7 @@ impl<W: Write + Send> Sink for ConsoleSink<W> {
                 next.format("%H:%M:%S")
             )
         };
-        self.line(Local::now(), &text);
+        self.line(now, &text);
     }
 
     async fn finish(&mut self, end: RunEnd) -> Result<(), SinkError> {
