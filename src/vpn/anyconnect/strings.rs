@@ -5,7 +5,7 @@ use crate::vpn::VpnErrorKind;
 
 /// Where the installers put the CLI, newest product first.
 pub fn standard_places() -> &'static [&'static str] {
-    if cfg!(windows) {
+    if crate::platform::WINDOWS {
         &[
             r"C:\Program Files (x86)\Cisco\Cisco Secure Client\vpncli.exe",
             r"C:\Program Files (x86)\Cisco\Cisco AnyConnect Secure Mobility Client\vpncli.exe",
@@ -21,7 +21,7 @@ pub fn standard_places() -> &'static [&'static str] {
 /// Programs of the product that must not run while we drive the CLI (exact process names; the
 /// GUI, and other copies of the CLI).
 pub fn other_instances() -> &'static [&'static str] {
-    if cfg!(windows) {
+    if crate::platform::WINDOWS {
         &["vpnui", "vpncli"]
     } else {
         &["vpnui", "vpn", "vpncli"]

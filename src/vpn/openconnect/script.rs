@@ -35,7 +35,7 @@ impl ScriptFile {
         };
         let dir = make_private_dir(&base).map_err(|e| err(&base, e))?;
         let path = dir.path().join(SCRIPT_NAME);
-        if !shell_safe(&path) && cfg!(unix) {
+        if !shell_safe(&path) && !crate::platform::WINDOWS {
             return Err(err(
                 &path,
                 std::io::Error::other("the path is not shell-safe"),
@@ -75,11 +75,11 @@ pub fn shell_safe(p: &Path) -> bool {
 /// else /tmp.
 fn script_base_dir() -> Option<PathBuf> {
     let tmp = std::env::temp_dir();
-    if !cfg!(unix) || shell_safe(&tmp) {
+    if crate::platform::WINDOWS || shell_safe(&tmp) {
         return Some(tmp);
     }
     let fallback = PathBuf::from("/tmp");
-    (cfg!(unix) && fallback.is_dir()).then_some(fallback)
+    (!crate::platform::WINDOWS && fallback.is_dir()).then_some(fallback)
 }
 
 /// Creates `base/vpnmon-oc-<pid>-<random>`, private (0700), never reusing an existing entry.
@@ -146,7 +146,7 @@ pub fn clean_up_stale() {
         std::thread::sleep(STALE_RECHECK);
     }
     let mut bases = vec![std::env::temp_dir()];
-    if cfg!(unix) && !bases.iter().any(|b| b == Path::new("/tmp")) {
+    if !crate::platform::WINDOWS && !bases.iter().any(|b| b == Path::new("/tmp")) {
         bases.push(PathBuf::from("/tmp"));
     }
     for base in bases {
