@@ -105,7 +105,21 @@ const WANT_RCVBUF: usize = 4 << 20;
 const BYTES_PER_REPLY: usize = 1024;
 const PAYLOAD: [u8; 16] = *b"vpnmon-echo-0123";
 
+/// How a host name becomes addresses: the machine's resolver, or a stand-in in tests (which
+/// must never ask the machine's resolver).
+type Lookup = fn(String) -> BoxFuture<'static, std::io::Result<Vec<IpAddr>>>;
+
+fn system_lookup(host: String) -> BoxFuture<'static, std::io::Result<Vec<IpAddr>>> {
+    Box::pin(async move {
+        Ok(tokio::net::lookup_host((host.as_str(), 0))
+            .await?
+            .map(|a| a.ip())
+            .collect())
+    })
+}
+
 pub struct IcmpProber {
+    lookup: Lookup,
     v4: Client,
     v6: OnceLock<Result<Client, String>>,
     in_flight: Arc<Semaphore>,
@@ -128,6 +142,7 @@ impl IcmpProber {
         let buf = raise_rcvbuf(&v4);
         let max_in_flight = (buf / BYTES_PER_REPLY).clamp(64, 4096);
         Ok(IcmpProber {
+            lookup: system_lookup,
             v4,
             v6: OnceLock::new(),
             in_flight: Arc::new(Semaphore::new(max_in_flight)),
@@ -169,7 +184,7 @@ impl IcmpProber {
             reason: Some(reason),
             duration: start.elapsed(),
         };
-        let ip = match resolve(host).await {
+        let ip = match resolve(host, self.lookup).await {
             Ok(ip) => ip,
             Err(reason) => return fail(reason, 0),
         };
@@ -273,21 +288,17 @@ fn seconds(d: Duration) -> String {
 
 /// An IP address as written, or the first address of a host name (IPv4 preferred: a VPN tunnel
 /// usually carries IPv4 only).
-async fn resolve(host: &str) -> Result<IpAddr, String> {
+async fn resolve(host: &str, lookup: Lookup) -> Result<IpAddr, String> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(ip);
     }
-    let lookup = tokio::net::lookup_host((host, 0));
-    match tokio::time::timeout(Duration::from_secs(10), lookup).await {
-        Ok(Ok(addrs)) => {
-            let addrs: Vec<IpAddr> = addrs.map(|a| a.ip()).collect();
-            addrs
-                .iter()
-                .find(|a| a.is_ipv4())
-                .or_else(|| addrs.first())
-                .copied()
-                .ok_or_else(|| format!("host name '{host}' has no address"))
-        }
+    match tokio::time::timeout(Duration::from_secs(10), lookup(host.to_string())).await {
+        Ok(Ok(addrs)) => addrs
+            .iter()
+            .find(|a| a.is_ipv4())
+            .or_else(|| addrs.first())
+            .copied()
+            .ok_or_else(|| format!("host name '{host}' has no address")),
         Ok(Err(_)) => Err(format!("cannot resolve host name '{host}'")),
         Err(_) => Err(format!("resolving host name '{host}' timed out")),
     }
@@ -371,16 +382,52 @@ mod tests {
         assert_ne!(a, b);
     }
 
-    /// Real ICMP on loopback: every 127.0.0.0/8 address answers.
+    /// A resolver that knows no name (tests never ask the machine's resolver).
+    fn no_names(host: String) -> BoxFuture<'static, std::io::Result<Vec<IpAddr>>> {
+        Box::pin(async move {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no such host {host}"),
+            ))
+        })
+    }
+
+    #[tokio::test]
+    async fn names_are_resolved_through_the_lookup_ipv4_first() {
+        fn both(_: String) -> BoxFuture<'static, std::io::Result<Vec<IpAddr>>> {
+            Box::pin(async { Ok(vec!["::1".parse().unwrap(), "127.0.0.3".parse().unwrap()]) })
+        }
+        fn none(_: String) -> BoxFuture<'static, std::io::Result<Vec<IpAddr>>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+        assert_eq!(resolve("gw", both).await, Ok("127.0.0.3".parse().unwrap()));
+        assert_eq!(
+            resolve("gw", none).await,
+            Err("host name 'gw' has no address".to_string())
+        );
+        assert_eq!(
+            resolve("bad", no_names).await,
+            Err("cannot resolve host name 'bad'".to_string())
+        );
+        // An address as written is never looked up.
+        assert_eq!(
+            resolve("127.0.0.9", no_names).await,
+            Ok("127.0.0.9".parse().unwrap())
+        );
+    }
+
+    /// Real ICMP on loopback: every 127.0.0.0/8 address answers; a name that cannot be resolved
+    /// (through a stand-in resolver) fails without an echo.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn loopback_answers_and_bad_names_fail() {
-        let p = match IcmpProber::new() {
+        let mut p = match IcmpProber::new() {
             Ok(p) => p,
             Err(e) => {
                 eprintln!("SKIPPED loopback_answers_and_bad_names_fail: {e}");
                 return;
             }
         };
+        p.lookup = no_names;
         let hosts: Vec<String> = vec![
             "127.0.0.1".into(),
             "127.0.0.2".into(),
@@ -401,6 +448,7 @@ mod tests {
             out[3].reason.as_deref(),
             Some("cannot resolve host name 'no-such-host.invalid'")
         );
+        assert_eq!(out[3].stats.sent, 0);
         assert_eq!(out[0].stats.received, 2);
     }
 }

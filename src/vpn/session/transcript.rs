@@ -84,12 +84,14 @@ impl Redaction {
     }
 
     /// `text` as a whole (a detail for the console, such as "Connected to …") with the rule
-    /// applied. The text is complete, so an unfinished match at its end is not the password.
+    /// applied. Such a text is often one line of the client's output, which may end where the
+    /// password was wrapped onto the next line: a cut-off start of it at the end is treated as
+    /// in the diagnostics (masked when it is half of it or more).
     pub fn apply(&self, text: &str) -> String {
         let mut s = RedactingStream::default();
         let mut out = Vec::new();
         s.push(self, text.as_bytes(), &mut out);
-        out.extend_from_slice(&s.pending);
+        out.extend_from_slice(&s.cut_off(self));
         String::from_utf8_lossy(&out).into_owned()
     }
 }
@@ -353,8 +355,10 @@ mod tests {
             ),
             vec!["  >> state: Connected to x********x."]
         );
-        // A complete text ending in the start of the password is not the password.
+        // A text ending in a short start of the password keeps it (it gives little away)...
         assert_eq!(t.redact("host Pw-7"), "host Pw-7");
+        // ...but one line of a password wrapped onto the next gives half or more of it away.
+        assert_eq!(t.redact("Connected to Pw-7f3k9"), "Connected to ********");
     }
 
     #[test]
