@@ -145,6 +145,11 @@ impl Monitor {
         };
         let (end, finish_errors) = self.end(end).await;
         match outcome {
+            // What failed in the cycles and what failed while finishing are both said.
+            Err(MonitorError::Sinks(mut errors)) => {
+                errors.extend(finish_errors);
+                Err(MonitorError::Sinks(errors))
+            }
             Err(e) => Err(e),
             Ok(_) if !finish_errors.is_empty() => Err(MonitorError::Sinks(finish_errors)),
             Ok(_) => Ok(end),
@@ -490,5 +495,62 @@ mod tests {
             });
             assert_eq!(notice, !closed, "{seen:?}");
         }
+    }
+
+    /// A sink that fails every cycle's write, as a full disk would.
+    struct FailingSink;
+
+    #[async_trait::async_trait]
+    impl Sink for FailingSink {
+        async fn cycle_end(
+            &mut self,
+            rep: &CycleReport,
+            _c: &CancellationToken,
+        ) -> Result<(), SinkError> {
+            Err(crate::datalog::DatalogError::Access {
+                path: "full.csv".into(),
+                reason: "No space left on device".into(),
+                lost: crate::datalog::Lost {
+                    cycle: rep.cycle,
+                    rows: rep.records.len(),
+                },
+            }
+            .into())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_sink_neither_silences_the_others_nor_skips_the_end() {
+        let vpn = FakeVpn::new(vec![FakeOpen::Succeed]);
+        let log = vpn.log.clone();
+        let (mut m, spy, _) = monitor(
+            &["--cycles", "3", "--delay", "0"],
+            vpn,
+            TableProber::new(&[("gw.example", 2)]),
+        );
+        // The failing sink comes first, as the datalog does in `run::sinks_for`.
+        m.sinks.insert(0, Box::new(FailingSink));
+        let err = m.run().await.unwrap_err();
+        assert!(
+            matches!(&err, MonitorError::Sinks(v) if v.len() == 1),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .contains("the 3 rows of cycle 1 were not written"),
+            "{err}"
+        );
+        let seen = spy.0.lock().unwrap().clone();
+        // The other sink still got the cycle, and the run's end, after the failure.
+        assert_eq!(
+            seen[seen.len() - 2..],
+            [
+                "end 1 rows 3 cancelled false".to_string(),
+                "finish Failed { cycles: 0, vpn_closed: true }".to_string(),
+            ],
+            "{seen:?}"
+        );
+        // One close in the cycle, one guard close in end().
+        assert_eq!(log.calls().iter().filter(|c| *c == "close").count(), 2);
     }
 }
