@@ -38,24 +38,41 @@ pub enum RunError {
     Monitor(#[from] MonitorError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    /// `vpnmon report`'s command line: clap renders it (help, usage errors).
+    #[error("{0}")]
+    ReportUsage(#[source] clap::Error),
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportError),
+}
+
+/// What a successful run of the program did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Done {
+    /// The monitor ran and ended like this.
+    Monitor(RunEnd),
+    /// `vpnmon report` printed its report.
+    Report,
 }
 
 /// The one mapping from a run's outcome to the exit status.
-pub fn exit_code(outcome: &Result<RunEnd, RunError>) -> i32 {
+pub fn exit_code(outcome: &Result<Done, RunError>) -> i32 {
     match outcome {
+        Ok(Done::Report) => EXIT_OK,
         // A stop asked for by the user exits 0 even when the close could not be confirmed (the
         // console said so); a run that ended by itself with a tunnel that would not close is an
         // error.
-        Ok(RunEnd::Stopped { .. }) => EXIT_OK,
-        Ok(RunEnd::Completed { vpn_closed, .. }) => {
+        Ok(Done::Monitor(RunEnd::Stopped { .. })) => EXIT_OK,
+        Ok(Done::Monitor(RunEnd::Completed { vpn_closed, .. })) => {
             if *vpn_closed {
                 EXIT_OK
             } else {
                 EXIT_FATAL
             }
         }
-        Ok(RunEnd::Failed { .. }) => EXIT_FATAL,
-        Err(RunError::Settings(SettingsError::Clap(e))) => e.exit_code(),
+        Ok(Done::Monitor(RunEnd::Failed { .. })) => EXIT_FATAL,
+        Err(RunError::Settings(SettingsError::Clap(e))) | Err(RunError::ReportUsage(e)) => {
+            e.exit_code()
+        }
         Err(RunError::Settings(SettingsError::Usage(_))) => EXIT_USAGE,
         Err(_) => EXIT_FATAL,
     }
@@ -64,18 +81,32 @@ pub fn exit_code(outcome: &Result<RunEnd, RunError>) -> i32 {
 /// Runs vpnmon with `args` (program name first) and returns the process exit code.
 pub fn main_with_args(args: Vec<OsString>) -> i32 {
     // `vpnmon report FILE…` has its own parser; the monitor's (legacy-option) parsing is untouched.
-    if args.get(1).is_some_and(|a| a == "report") {
-        return crate::report::main(args);
-    }
-    let outcome = run(args);
+    let outcome = if args.get(1).is_some_and(|a| a == "report") {
+        report(args)
+    } else {
+        run(args).map(Done::Monitor)
+    };
     match &outcome {
-        Err(RunError::Settings(SettingsError::Clap(e))) => {
+        Err(RunError::Settings(SettingsError::Clap(e))) | Err(RunError::ReportUsage(e)) => {
             let _ = e.print();
         }
         Err(e) => eprintln!("Error: {e}"),
         Ok(_) => {}
     }
     exit_code(&outcome)
+}
+
+/// `vpnmon report`: reads the datalogs, prints the report on stdout, warnings on stderr.
+fn report(args: Vec<OsString>) -> Result<Done, RunError> {
+    let cli = crate::report::parse(args).map_err(RunError::ReportUsage)?;
+    let mut warn = |line: &str| eprintln!("{line}");
+    let out = crate::report::run(&cli, &mut warn)?;
+    use std::io::Write;
+    let mut so = std::io::stdout().lock();
+    // A closed stdout (`vpnmon report … | head`) is not an error of the report.
+    let _ = so.write_all(out.as_bytes());
+    let _ = so.flush();
+    Ok(Done::Report)
 }
 
 fn run(args: Vec<OsString>) -> Result<RunEnd, RunError> {
@@ -164,4 +195,69 @@ pub fn sinks_for(settings: &Settings) -> Result<Vec<Box<dyn Sink>>, alert::Alert
         Output::Console => sinks.push(Box::new(ConsoleSink::new(std::io::stdout()))),
     }
     Ok(sinks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes() {
+        let end = |e| Ok(Done::Monitor(e));
+        let cases: Vec<(Result<Done, RunError>, i32)> = vec![
+            (Ok(Done::Report), 0),
+            (
+                end(RunEnd::Completed {
+                    cycles: 2,
+                    vpn_closed: true,
+                }),
+                0,
+            ),
+            // A run that ended by itself with a tunnel that would not close is an error …
+            (
+                end(RunEnd::Completed {
+                    cycles: 2,
+                    vpn_closed: false,
+                }),
+                1,
+            ),
+            // … a stop asked for by the user is not (the console said what was left).
+            (
+                end(RunEnd::Stopped {
+                    cycles: 1,
+                    vpn_closed: false,
+                }),
+                0,
+            ),
+            (
+                end(RunEnd::Failed {
+                    cycles: 1,
+                    vpn_closed: true,
+                }),
+                1,
+            ),
+            (Err(RunError::Settings(SettingsError::Usage("x".into()))), 2),
+            (
+                Err(RunError::Settings(SettingsError::Params("p.csv:1".into()))),
+                1,
+            ),
+            (
+                Err(RunError::Settings(
+                    settings::from_command_line(["vpnmon", "--bogus"]).unwrap_err(),
+                )),
+                2,
+            ),
+            (
+                Err(RunError::ReportUsage(
+                    crate::report::parse(vec!["vpnmon".into(), "report".into(), "--bogus".into()])
+                        .unwrap_err(),
+                )),
+                2,
+            ),
+            (Err(RunError::Runtime(std::io::Error::other("x"))), 1),
+        ];
+        for (outcome, want) in cases {
+            assert_eq!(exit_code(&outcome), want, "{outcome:?}");
+        }
+    }
 }

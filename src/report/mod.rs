@@ -102,32 +102,10 @@ fn pct(v: f64) -> String {
     format!("{v:.2}")
 }
 
-/// Runs the report; `args` are the whole command line (`vpnmon report …`). Returns the exit code.
-pub fn main(args: Vec<OsString>) -> i32 {
+/// Parses `vpnmon report …` (`args` as the process got them: program name, `report`, options).
+pub fn parse(args: Vec<OsString>) -> Result<ReportCli, clap::Error> {
     let rest = args.into_iter().skip(2);
-    let cli = match ReportCli::try_parse_from(
-        std::iter::once(OsString::from("vpnmon report")).chain(rest),
-    ) {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            return e.exit_code();
-        }
-    };
-    let mut warn = |line: &str| eprintln!("{line}");
-    match run(&cli, &mut warn) {
-        Ok(out) => {
-            use std::io::Write;
-            let mut so = std::io::stdout().lock();
-            let _ = so.write_all(out.as_bytes());
-            let _ = so.flush();
-            0
-        }
-        Err(e) => {
-            eprintln!("Error: {e}");
-            1
-        }
-    }
+    ReportCli::try_parse_from(std::iter::once(OsString::from("vpnmon report")).chain(rest))
 }
 
 #[derive(Debug, thiserror::Error)]
