@@ -206,11 +206,13 @@ pub fn rows(format: DatalogFormat, records: &[Record]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::record::{Test, Verdict};
     use chrono::{Local, TimeZone};
 
+    /// A record of the original's fixture day with the fields a row shows (shared by the
+    /// datalog's tests).
     pub(crate) fn rec(test: Test, result: Verdict, address: &str, name: &str) -> Record {
         Record {
             cycle: 1,

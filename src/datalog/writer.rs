@@ -379,23 +379,10 @@ impl DatalogWriter {
 mod tests {
     use super::*;
     use crate::datalog::rotate::{rotated_path, rotating_path};
+    use crate::datalog::schema::tests::rec;
     use crate::datalog::schema::{format_record, format_row, JsonRecord};
     use crate::record::{Test, Verdict};
     use chrono::{DateTime, Local, TimeZone};
-
-    fn rec(test: Test, result: Verdict, address: &str, name: &str) -> Record {
-        Record {
-            cycle: 1,
-            at: Local.with_ymd_and_hms(2022, 9, 7, 18, 20, 47).unwrap(),
-            test,
-            result,
-            address: address.into(),
-            name: name.into(),
-            reason: Some("not in the row".into()),
-            ping: None,
-            duration: Duration::ZERO,
-        }
-    }
 
     #[test]
     fn write_creates_then_appends_and_other_errors_name_the_lost_rows() {
