@@ -57,7 +57,8 @@ pub fn parse(shown: &str, bytes: &[u8]) -> TargetList {
             ));
             continue;
         };
-        let address = csv_text(addr.trim());
+        // Quotes around an address are dropped, however many (an address holds none).
+        let address = addr.trim().trim_matches('"').to_string();
         let name = csv_text(name.trim());
         match host_of(&address) {
             Some(host) => list.targets.push(Target {
@@ -73,20 +74,30 @@ pub fn parse(shown: &str, bytes: &[u8]) -> TargetList {
     list
 }
 
-/// Text as CSV fields (the `csv` crate): a quoted field is unquoted (`"Rack 1, left"`, a quote
-/// inside doubled), and commas outside quotes are kept as they are. Trimmed first by the caller,
-/// so a quote after the spaces that follow a comma still opens a field. Only `\n` ends a record
-/// (none is left in a line), so a stray `\r` stays in the text as it was written.
+/// A name as a spreadsheet writes it: a field quoted whole (`"Rack 1, left"`, a quote inside
+/// doubled) is read as one CSV field (the `csv` crate); anything else stays as written, commas
+/// and quotes included (`Rack 1,"left"`, `"Main" server`). A name that only starts and ends with
+/// a quote but is not one well-formed field (`"a"b"`) keeps the rule vpnmon always had: the
+/// outer quotes go and doubled quotes become one.
 fn csv_text(s: &str) -> String {
+    let Some(inner) = s
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .filter(|_| s.len() >= 2)
+    else {
+        return s.to_string();
+    };
+    if inner.replace("\"\"", "").contains('"') {
+        return inner.replace("\"\"", "\"");
+    }
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
-        .flexible(true)
         .terminator(csv::Terminator::Any(b'\n'))
         .from_reader(s.as_bytes());
     let mut rec = csv::StringRecord::new();
     match rdr.read_record(&mut rec) {
-        Ok(true) => rec.iter().collect::<Vec<_>>().join(","),
-        _ => s.to_string(),
+        Ok(true) if rec.len() == 1 => rec[0].to_string(),
+        _ => inner.replace("\"\"", "\""),
     }
 }
 
@@ -186,6 +197,33 @@ mod tests {
                 ("10.0.0.3", "\"Quoted\""),
                 ("10.0.0.4", "Say \"hi\", then go"),
                 ("10.0.0.5", ""),
+            ]
+        );
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    }
+
+    /// Quotes that are not one whole field read as they always did (the names reach the
+    /// datalog, and an address with a stray quote is still pinged).
+    #[test]
+    fn stray_quotes_read_as_before() {
+        let text = "10.0.0.1,\"Main\" server\n10.0.0.2,Rack 1,\"left\"\n10.0.0.3,\"open\n\
+                    10.0.0.4,\"a\"b\"\n10.0.0.5,\"A\" \"B\"\n10.0.0.6\",x\n\"\"10.0.0.7\"\",\"\n";
+        let l = parse("t.csv", text.as_bytes());
+        let got: Vec<(&str, &str)> = l
+            .targets
+            .iter()
+            .map(|t| (t.address.as_str(), t.name.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("10.0.0.1", "\"Main\" server"),
+                ("10.0.0.2", "Rack 1,\"left\""),
+                ("10.0.0.3", "\"open"),
+                ("10.0.0.4", "a\"b"),
+                ("10.0.0.5", "A\" \"B"),
+                ("10.0.0.6", "x"),
+                ("10.0.0.7", "\""),
             ]
         );
         assert!(l.warnings.is_empty(), "{:?}", l.warnings);
