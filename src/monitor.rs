@@ -16,7 +16,8 @@ use tokio_util::sync::CancellationToken;
 /// the time the caller sees one.
 #[derive(Debug, thiserror::Error)]
 pub enum MonitorError {
-    #[error("Failed to read the vpnmon targets file {}: {}; check its path and permissions", path.display(), crate::error::io_reason(source))]
+    /// Worded as vpnmon always did: the advice, then the system's reason as it words it.
+    #[error("Failed to read the vpnmon targets file {}; check its path and permissions: {source}", path.display())]
     Targets {
         path: PathBuf,
         #[source]

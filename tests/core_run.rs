@@ -421,3 +421,24 @@ fn unreadable_datalog_is_fatal_with_one_line() {
     );
     assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
 }
+
+/// A targets file that exists but cannot be read ends the run with the message vpnmon always
+/// gave: the advice, then the system's reason as it words it.
+#[test]
+fn unreadable_targets_file_is_fatal_with_the_systems_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("tdir")).unwrap();
+    let mut c = cmd(dir.path());
+    c.args(["--vpnclient", "none", "--vpnurlip", "127.0.0.1"])
+        .args(["--targets", "tdir", "--datalog", "d.csv"])
+        .args(["--cycles", "1", "--delay", "0", "--quiet"]);
+    let out = run(c, DEADLINE);
+    assert_eq!(out.code, Some(1), "{}\n{}", out.stdout, out.stderr);
+    let reason = std::fs::read(dir.path().join("tdir")).unwrap_err();
+    assert_eq!(
+        out.stderr,
+        format!(
+            "Error: Failed to read the vpnmon targets file tdir; check its path and permissions: {reason}\n"
+        )
+    );
+}
