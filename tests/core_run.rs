@@ -6,21 +6,13 @@
 
 mod core_support;
 
-use core_support::{icmp_available, run, vpnmon, Running};
+use core_support::{icmp_available, run, vpnmon, vpnmon_fake_ping, Running};
 use nix::sys::signal::Signal;
 use regex::Regex;
-use std::process::Command;
 use std::time::Duration;
 
 const PASSWORD: &str = "Zq7-secret-pw";
 const DEADLINE: Duration = Duration::from_secs(60);
-
-/// vpnmon in `dir` with the fake prober.
-fn cmd(dir: &std::path::Path) -> Command {
-    let mut c = vpnmon(dir);
-    c.arg("--debug-fake-ping");
-    c
-}
 
 /// The datalog's rows without their date and time: `cycle,test,result,address,name`.
 fn rows(log: &str) -> Vec<String> {
@@ -46,7 +38,7 @@ fn loopback_run_prints_the_original_lines_and_appends_exact_rows() {
         "0,2022/09/07,18:20:33,VPN ping,Good,old,Old\n",
     )
     .unwrap();
-    let mut c = cmd(dir.path());
+    let mut c = vpnmon_fake_ping(dir.path());
     c.args([
         "-vpnurlip",
         "127.0.0.9",
@@ -132,7 +124,7 @@ fn good_warn_and_fail_targets_give_their_rows_lines_and_tally() {
         "127.0.0.2,Answers\n198.19.0.7,Answers once\n198.18.0.9,Never answers\n",
     )
     .unwrap();
-    let mut c = cmd(dir.path());
+    let mut c = vpnmon_fake_ping(dir.path());
     c.args(["--vpnclient", "none", "--vpnurlip", "127.0.0.1"])
         .args(["--targets", "t.csv", "--datalog", "d.csv"])
         .args([
@@ -181,7 +173,7 @@ fn good_warn_and_fail_targets_give_their_rows_lines_and_tally() {
 fn a_dead_gateway_without_a_vpn_client_fails_its_row_and_the_targets_are_still_pinged() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("t.csv"), "127.0.0.2,Answers\n").unwrap();
-    let mut c = cmd(dir.path());
+    let mut c = vpnmon_fake_ping(dir.path());
     c.args(["--vpnclient", "none", "--vpnurlip", "198.18.0.1"])
         .args(["--targets", "t.csv", "--datalog", "d.csv"])
         .args([
@@ -252,7 +244,7 @@ fn targets_file_is_reread_every_cycle() {
     let dir = tempfile::tempdir().unwrap();
     let targets = dir.path().join("t.csv");
     std::fs::write(&targets, "127.0.0.1,First\n").unwrap();
-    let mut c = cmd(dir.path());
+    let mut c = vpnmon_fake_ping(dir.path());
     c.args([
         "--vpnclient",
         "none",
@@ -295,7 +287,7 @@ fn targets_file_is_reread_every_cycle() {
 fn stop_during_wait(sig: Signal) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("t.csv"), "127.0.0.1,One\n127.0.0.2,Two\n").unwrap();
-    let mut c = cmd(dir.path());
+    let mut c = vpnmon_fake_ping(dir.path());
     c.args([
         "--vpnclient",
         "none",
@@ -357,7 +349,7 @@ fn ctrl_c_during_a_sweep_stops_within_a_second() {
         "127.0.0.2,Answers\n198.18.0.9,Never answers\n",
     )
     .unwrap();
-    let mut c = cmd(dir.path());
+    let mut c = vpnmon_fake_ping(dir.path());
     c.args(["--vpnclient", "none", "--vpnurlip", "127.0.0.1"])
         .args(["--targets", "t.csv", "--datalog", "d.csv"])
         .args([
@@ -397,7 +389,7 @@ fn unreadable_datalog_is_fatal_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("t.csv"), "127.0.0.1,One\n").unwrap();
     std::fs::create_dir(dir.path().join("adir")).unwrap();
-    let mut c = cmd(dir.path());
+    let mut c = vpnmon_fake_ping(dir.path());
     c.args([
         "--vpnclient",
         "none",
@@ -428,7 +420,7 @@ fn unreadable_datalog_is_fatal_with_one_line() {
 fn unreadable_targets_file_is_fatal_with_the_systems_reason() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("tdir")).unwrap();
-    let mut c = cmd(dir.path());
+    let mut c = vpnmon_fake_ping(dir.path());
     c.args(["--vpnclient", "none", "--vpnurlip", "127.0.0.1"])
         .args(["--targets", "tdir", "--datalog", "d.csv"])
         .args(["--cycles", "1", "--delay", "0", "--quiet"]);

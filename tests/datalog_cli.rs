@@ -4,17 +4,10 @@
 
 mod core_support;
 
-use core_support::{run, Finished, Running};
+use core_support::{run, vpnmon_fake_ping, Finished, Running};
 use std::process::Command;
 use std::time::Duration;
 use vpnmon::datalog::JsonRecord;
-
-/// vpnmon in `dir`, answering pings from the fake prober.
-fn vpnmon(dir: &std::path::Path) -> Command {
-    let mut c = core_support::vpnmon(dir);
-    c.arg("--debug-fake-ping");
-    c
-}
 
 fn output(c: Command) -> Finished {
     run(c, Duration::from_secs(120))
@@ -28,7 +21,7 @@ fn json_replaces_the_console_and_extended_datalog_has_header_and_timings() {
         "127.0.0.1,Loopback\n127.0.0.2,Loop two\n",
     )
     .unwrap();
-    let mut c = vpnmon(dir.path());
+    let mut c = vpnmon_fake_ping(dir.path());
     c.args([
         "--vpnclient",
         "none",
@@ -104,7 +97,7 @@ fn params_file_sets_format_and_rotation() {
         "datalog-format,jsonl\ndatalog-max-size,300\ndatalog-keep,2\ndatalog,d.jsonl\n",
     )
     .unwrap();
-    let mut c = vpnmon(dir.path());
+    let mut c = vpnmon_fake_ping(dir.path());
     c.args([
         "--params",
         "p.csv",
@@ -213,7 +206,7 @@ fn ctrl_c_while_the_datalog_is_busy_says_which_rows_were_lost() {
         eprintln!("SKIPPED ctrl_c_while_the_datalog_is_busy_says_which_rows_were_lost: the datalog stays writable here");
         return;
     }
-    let mut c = vpnmon(dir.path());
+    let mut c = vpnmon_fake_ping(dir.path());
     c.args([
         "--vpnclient",
         "none",

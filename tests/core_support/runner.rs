@@ -33,6 +33,14 @@ pub fn vpnmon(dir: &Path) -> Command {
     c
 }
 
+/// `vpnmon` in `dir` answering pings from the built-in fake (`--debug-fake-ping`), so the test
+/// runs for any user.
+pub fn vpnmon_fake_ping(dir: &Path) -> Command {
+    let mut c = vpnmon(dir);
+    c.arg("--debug-fake-ping");
+    c
+}
+
 /// One output stream's lines, each as written (with its line end): those a wait has looked at,
 /// and those still to come.
 struct Lines {
