@@ -178,17 +178,21 @@ mod tests {
         );
     }
 
+    /// The (address, name) of each target read.
+    fn pairs(l: &TargetList) -> Vec<(&str, &str)> {
+        l.targets
+            .iter()
+            .map(|t| (t.address.as_str(), t.name.as_str()))
+            .collect()
+    }
+
     /// Quoted names and addresses as a spreadsheet writes them, and as people type them.
     #[test]
     fn quoted_fields_are_read_as_csv() {
         let text = "\"10.0.0.1\",\"Rack 1, left\"\n10.0.0.2, \"Rack 2, \"\"B\"\"\" \n\
                     10.0.0.3,\"\"\"Quoted\"\"\"\n10.0.0.4,Say \"hi\", then go\n10.0.0.5,\n";
         let l = parse("t.csv", text.as_bytes());
-        let got: Vec<(&str, &str)> = l
-            .targets
-            .iter()
-            .map(|t| (t.address.as_str(), t.name.as_str()))
-            .collect();
+        let got = pairs(&l);
         assert_eq!(
             got,
             [
@@ -209,11 +213,7 @@ mod tests {
         let text = "10.0.0.1,\"Main\" server\n10.0.0.2,Rack 1,\"left\"\n10.0.0.3,\"open\n\
                     10.0.0.4,\"a\"b\"\n10.0.0.5,\"A\" \"B\"\n10.0.0.6\",x\n\"\"10.0.0.7\"\",\"\n";
         let l = parse("t.csv", text.as_bytes());
-        let got: Vec<(&str, &str)> = l
-            .targets
-            .iter()
-            .map(|t| (t.address.as_str(), t.name.as_str()))
-            .collect();
+        let got = pairs(&l);
         assert_eq!(
             got,
             [
