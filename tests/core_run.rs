@@ -24,6 +24,25 @@ fn rows(log: &str) -> Vec<String> {
         .collect()
 }
 
+/// A temporary folder with the targets file `t.csv`, and vpnmon (fake prober) in it without a
+/// VPN client: gateway `gateway`, datalog `d.csv`, `cycles` cycles with no delay, each echo
+/// waited for `timeout` seconds, quiet.
+fn without_vpn(
+    targets: &str,
+    gateway: &str,
+    cycles: u32,
+    timeout: &str,
+) -> (tempfile::TempDir, std::process::Command) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.csv"), targets).unwrap();
+    let mut c = vpnmon_fake_ping(dir.path());
+    c.args(["--vpnclient", "none", "--vpnurlip", gateway])
+        .args(["--targets", "t.csv", "--datalog", "d.csv"])
+        .args(["--cycles", &cycles.to_string(), "--delay", "0"])
+        .args(["--timeout", timeout, "--quiet"]);
+    (dir, c)
+}
+
 #[test]
 fn loopback_run_prints_the_original_lines_and_appends_exact_rows() {
     let dir = tempfile::tempdir().unwrap();
@@ -118,24 +137,12 @@ fn loopback_run_prints_the_original_lines_and_appends_exact_rows() {
 
 #[test]
 fn good_warn_and_fail_targets_give_their_rows_lines_and_tally() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("t.csv"),
+    let (dir, c) = without_vpn(
         "127.0.0.2,Answers\n198.19.0.7,Answers once\n198.18.0.9,Never answers\n",
-    )
-    .unwrap();
-    let mut c = vpnmon_fake_ping(dir.path());
-    c.args(["--vpnclient", "none", "--vpnurlip", "127.0.0.1"])
-        .args(["--targets", "t.csv", "--datalog", "d.csv"])
-        .args([
-            "--cycles",
-            "2",
-            "--delay",
-            "0",
-            "--timeout",
-            "0.2",
-            "--quiet",
-        ]);
+        "127.0.0.1",
+        2,
+        "0.2",
+    );
     let out = run(c, DEADLINE);
     assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
     let log = std::fs::read_to_string(dir.path().join("d.csv")).unwrap();
@@ -171,20 +178,7 @@ fn good_warn_and_fail_targets_give_their_rows_lines_and_tally() {
 
 #[test]
 fn a_dead_gateway_without_a_vpn_client_fails_its_row_and_the_targets_are_still_pinged() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("t.csv"), "127.0.0.2,Answers\n").unwrap();
-    let mut c = vpnmon_fake_ping(dir.path());
-    c.args(["--vpnclient", "none", "--vpnurlip", "198.18.0.1"])
-        .args(["--targets", "t.csv", "--datalog", "d.csv"])
-        .args([
-            "--cycles",
-            "1",
-            "--delay",
-            "0",
-            "--timeout",
-            "0.2",
-            "--quiet",
-        ]);
+    let (dir, c) = without_vpn("127.0.0.2,Answers\n", "198.18.0.1", 1, "0.2");
     let out = run(c, DEADLINE);
     assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
     let log = std::fs::read_to_string(dir.path().join("d.csv")).unwrap();
@@ -343,24 +337,12 @@ fn sigterm_during_the_wait_stops_within_a_second() {
 /// real ICMP in a namespace, as root.)
 #[test]
 fn ctrl_c_during_a_sweep_stops_within_a_second() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("t.csv"),
+    let (dir, c) = without_vpn(
         "127.0.0.2,Answers\n198.18.0.9,Never answers\n",
-    )
-    .unwrap();
-    let mut c = vpnmon_fake_ping(dir.path());
-    c.args(["--vpnclient", "none", "--vpnurlip", "127.0.0.1"])
-        .args(["--targets", "t.csv", "--datalog", "d.csv"])
-        .args([
-            "--cycles",
-            "3",
-            "--delay",
-            "0",
-            "--timeout",
-            "30",
-            "--quiet",
-        ]);
+        "127.0.0.1",
+        3,
+        "30",
+    );
     let mut run = Running::spawn(c);
     // The gateway's line comes when its ping is done; the sweep starts right after.
     run.wait_line("-- VPN ping", Duration::from_secs(10));
