@@ -22,19 +22,43 @@ pub struct TargetList {
     pub found: bool,
 }
 
-/// Reads `path`. A missing file is no error (no targets); an unreadable one is.
+/// Reads `path` through the bounded, non-blocking reader (`input`): a missing file is no error
+/// (no targets); a file that is not a regular file, too large or not text is, with the reason as
+/// the error's text.
 pub fn read(path: &Path) -> std::io::Result<TargetList> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(parse(&path.display().to_string(), &bytes)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TargetList::default()),
-        Err(e) => Err(e),
+    match crate::input::read_bounded(path) {
+        Ok(bytes) => match crate::input::decode(&bytes) {
+            Ok(text) => Ok(parse_text(&crate::text::shown_path(path), &text)),
+            Err(e) => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                e.to_string(),
+            )),
+        },
+        Err(e) if e.is_not_found() => Ok(TargetList::default()),
+        Err(crate::input::InputError::Io(e)) => Err(e),
+        Err(e) => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            e.to_string(),
+        )),
     }
 }
 
-/// Parses a targets file's bytes; `shown` names it in warnings.
+/// Parses a targets file's bytes (any encoding `input::decode` reads); `shown` names it in
+/// warnings. Bytes that are not text give one warning and no targets.
 pub fn parse(shown: &str, bytes: &[u8]) -> TargetList {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let text = String::from_utf8_lossy(bytes);
+    match crate::input::decode(bytes) {
+        Ok(text) => parse_text(shown, &text),
+        Err(e) => TargetList {
+            found: true,
+            warnings: vec![format!("{shown}: {e}")],
+            ..TargetList::default()
+        },
+    }
+}
+
+/// Parses a targets file's decoded text; `shown` names it in warnings.
+pub fn parse_text(shown: &str, text: &str) -> TargetList {
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
     let mut list = TargetList {
         found: true,
         ..TargetList::default()
@@ -59,16 +83,23 @@ pub fn parse(shown: &str, bytes: &[u8]) -> TargetList {
         };
         // Quotes around an address are dropped, however many (an address holds none).
         let address = addr.trim().trim_matches('"').to_string();
+        if name.contains('\0') {
+            list.warnings.push(format!(
+                "{shown}:{line_no}: ignored: the name of {} holds a NUL character",
+                quoted(&address)
+            ));
+            continue;
+        }
         let name = csv_text(name.trim());
-        match host_of(&address) {
-            Some(host) => list.targets.push(Target {
+        match check_address(&address) {
+            Ok(host) => list.targets.push(Target {
                 address,
                 host,
                 name,
             }),
-            None => list.warnings.push(format!(
-                "{shown}:{line_no}: ignored: '{address}' is not an IP address, host name or URL"
-            )),
+            Err(why) => list
+                .warnings
+                .push(format!("{shown}:{line_no}: ignored: {why}")),
         }
     }
     list
@@ -101,42 +132,219 @@ fn csv_text(s: &str) -> String {
     }
 }
 
-/// The host to ping for an address as a user writes it: an IPv4/IPv6 address (optionally in
-/// brackets), a host name, or a URL (`https://vpn.example.org:443/path` → `vpn.example.org`).
+/// The host to ping for an address as a user writes it, or `None` (see `check_address`).
 pub fn host_of(address: &str) -> Option<String> {
+    check_address(address).ok()
+}
+
+/// An address as a message shows it: quoted, control characters escaped, cut when long.
+fn quoted(address: &str) -> String {
+    format!("'{}'", crate::text::shown(address))
+}
+
+/// The host to ping for an address as a user writes it — a dotted-quad IPv4 address (exactly
+/// four decimal numbers 0-255), an IPv6 address (in brackets or not, a zone id such as
+/// `fe80::1%eth0` accepted), a host name valid per RFC 1123, optionally with `:port` or `/path`,
+/// or a URL (`https://vpn.example.org:443/path` → `vpn.example.org`) — or why it is none of
+/// these, as one line naming the address. Short and numeric forms that some programs read as
+/// another address (`127.1`, `0x7f.0.0.1`, `010.1.1.1`, `1.2.3`) are refused, so nothing
+/// downstream (a resolver with `inet_aton` rules) can turn a typo into a different host; so are
+/// the unspecified, broadcast and multicast addresses, which are not one host.
+pub fn check_address(address: &str) -> Result<String, String> {
     let a = address.trim();
     if a.is_empty() {
-        return None;
+        return Err("the address is empty".into());
     }
-    if a.parse::<std::net::IpAddr>().is_ok() {
-        return Some(a.to_string());
-    }
-    if a.contains("://") {
-        let url = url::Url::parse(a).ok()?;
-        return match url.host()? {
-            url::Host::Domain(d) => Some(d.to_string()),
-            url::Host::Ipv4(ip) => Some(ip.to_string()),
-            url::Host::Ipv6(ip) => Some(ip.to_string()),
-        };
-    }
-    if let Some(inner) = a.strip_prefix('[').and_then(|r| r.split(']').next()) {
-        return inner
-            .parse::<std::net::Ipv6Addr>()
-            .ok()
-            .map(|ip| ip.to_string());
+    if let Some((scheme, rest)) = a.split_once("://") {
+        if url::Url::parse(a).is_err() || scheme.is_empty() {
+            return Err(format!("{} is not a valid URL", quoted(a)));
+        }
+        // The host as written, not as the URL parser normalises it (a WHATWG parser reads
+        // `http://127.1/` as 127.0.0.1).
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        return host_and_port(a, authority);
     }
     // host, host:port, host/path
-    let host = a.split('/').next().unwrap_or(a);
-    let host = match host.rsplit_once(':') {
-        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) && !h.contains(':') => h,
-        _ => host,
+    host_and_port(a, a.split('/').next().unwrap_or(a))
+}
+
+/// `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address; `whole` names it in reasons.
+fn host_and_port(whole: &str, s: &str) -> Result<String, String> {
+    if let Some(rest) = s.strip_prefix('[') {
+        let Some((inner, after)) = rest.split_once(']') else {
+            return Err(format!("{} has a '[' without its ']'", quoted(whole)));
+        };
+        if !(after.is_empty() || after.strip_prefix(':').is_some_and(valid_port)) {
+            return Err(format!("{} has a bad port after ']'", quoted(whole)));
+        }
+        return ipv6(whole, inner);
+    }
+    match s.matches(':').count() {
+        0 => host(whole, s),
+        1 => {
+            let (h, port) = s.split_once(':').unwrap_or((s, ""));
+            if !valid_port(port) {
+                return Err(format!(
+                    "{} has a bad port '{}' (a number from 1 to 65535)",
+                    quoted(whole),
+                    crate::text::shown(port)
+                ));
+            }
+            host(whole, h)
+        }
+        _ => ipv6(whole, s),
+    }
+}
+
+fn valid_port(p: &str) -> bool {
+    !p.is_empty()
+        && p.len() <= 5
+        && p.bytes().all(|b| b.is_ascii_digit())
+        && p.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n))
+}
+
+fn ipv6(whole: &str, s: &str) -> Result<String, String> {
+    let (addr, zone) = match s.split_once('%') {
+        Some((a, z)) => (a, Some(z)),
+        None => (s, None),
     };
-    let valid = !host.is_empty()
-        && host.len() <= 253
-        && host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_');
-    valid.then(|| host.to_string())
+    let Ok(ip) = addr.parse::<std::net::Ipv6Addr>() else {
+        return Err(format!("{} is not a valid IPv6 address", quoted(whole)));
+    };
+    let q = quoted(whole);
+    special(&q, &std::net::IpAddr::V6(ip))?;
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        special(&q, &std::net::IpAddr::V4(v4))?;
+    }
+    match zone {
+        None => Ok(ip.to_string()),
+        Some(z)
+            if !z.is_empty()
+                && z.len() <= 64
+                && z.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) =>
+        {
+            Ok(format!("{ip}%{z}"))
+        }
+        Some(_) => Err(format!(
+            "{} has a bad zone id after '%' (an interface name or number)",
+            quoted(whole)
+        )),
+    }
+}
+
+/// Unspecified, broadcast and multicast addresses are not one host to ping; `q` is the address
+/// as quoted in messages.
+fn special(q: &str, ip: &std::net::IpAddr) -> Result<(), String> {
+    let why = if ip.is_unspecified() {
+        "is the unspecified address, which is no host"
+    } else if ip.is_multicast() {
+        "is a multicast address, not one host"
+    } else if matches!(ip, std::net::IpAddr::V4(v4) if v4.is_broadcast()) {
+        "is the broadcast address, not one host"
+    } else {
+        return Ok(());
+    };
+    Err(format!("{q} {why}"))
+}
+
+/// A host name (RFC 1123) or a dotted-quad IPv4 address. A name whose last label is numeric
+/// (`1.2.3`, `0x7f.0.0.1`, `10.1.10`) is an IPv4 address attempt and must be a full one.
+fn host(whole: &str, h: &str) -> Result<String, String> {
+    let q = quoted(whole);
+    if h.is_empty() {
+        return Err(format!("{q} has no host"));
+    }
+    if !h
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
+    {
+        return Err(format!("{q} is not an IP address, host name or URL"));
+    }
+    let name = h.strip_suffix('.').unwrap_or(h);
+    let last = name.rsplit('.').next().unwrap_or("");
+    let numeric = |l: &str| {
+        !l.is_empty()
+            && (l.bytes().all(|b| b.is_ascii_digit())
+                || (l.len() > 2
+                    && l[..2].eq_ignore_ascii_case("0x")
+                    && l[2..].bytes().all(|b| b.is_ascii_hexdigit()))
+                || l.eq_ignore_ascii_case("0x"))
+    };
+    if numeric(last) || (h.ends_with('.') && h.bytes().all(|b| b.is_ascii_digit() || b == b'.')) {
+        return ipv4(&q, h);
+    }
+    if name.is_empty() {
+        return Err(format!("{q} has no host"));
+    }
+    if name.len() > 253 {
+        return Err(format!(
+            "{q} is not a host name: longer than 253 characters"
+        ));
+    }
+    for label in name.split('.') {
+        if label.is_empty() {
+            return Err(format!(
+                "{q} is not a host name: it has an empty label (two dots in a row, or a dot at the start)"
+            ));
+        }
+        if label.len() > 63 {
+            return Err(format!(
+                "{q} is not a host name: a label is longer than 63 characters"
+            ));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!(
+                "{q} is not a host name: a label starts or ends with '-'"
+            ));
+        }
+        if label.contains('_') {
+            return Err(format!(
+                "{q} is not a host name: '_' is not allowed (RFC 1123: letters, digits, '-' and '.')"
+            ));
+        }
+    }
+    Ok(h.to_string())
+}
+
+/// Exactly four decimal numbers 0-255 without leading zeros.
+fn ipv4(q: &str, h: &str) -> Result<String, String> {
+    let parts: Vec<&str> = h.split('.').collect();
+    if parts.len() != 4 {
+        return Err(format!(
+            "{q} is not an IPv4 address: it has {} part{}, an IPv4 address has 4 (such as 10.1.1.10)",
+            parts.len(),
+            if parts.len() == 1 { "" } else { "s" }
+        ));
+    }
+    for p in &parts {
+        if p.is_empty() {
+            return Err(format!("{q} is not an IPv4 address: it has an empty part"));
+        }
+        if !p.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!(
+                "{q} is not an IPv4 address: '{}' is not a decimal number from 0 to 255",
+                crate::text::shown(p)
+            ));
+        }
+        if p.len() > 1 && p.starts_with('0') {
+            return Err(format!(
+                "{q} is not an IPv4 address: '{p}' has a leading zero (some programs read it as octal)"
+            ));
+        }
+        if p.len() > 3 || p.parse::<u16>().map_or(true, |n| n > 255) {
+            return Err(format!(
+                "{q} is not an IPv4 address: {} is above 255",
+                crate::text::shown(p)
+            ));
+        }
+    }
+    let ip: std::net::Ipv4Addr = h
+        .parse()
+        .map_err(|_| format!("{q} is not an IPv4 address"))?;
+    special(q, &std::net::IpAddr::V4(ip))?;
+    Ok(ip.to_string())
 }
 
 #[cfg(test)]
@@ -227,6 +435,77 @@ mod tests {
             ]
         );
         assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    }
+
+    #[test]
+    fn addresses_mean_what_they_say() {
+        for (a, host) in [
+            ("10.1.1.10", "10.1.1.10"),
+            ("127.0.0.1:22", "127.0.0.1"),
+            ("::1", "::1"),
+            ("[::1]:443", "::1"),
+            ("fe80::1%eth0", "fe80::1%eth0"),
+            ("[fe80::1%2]", "fe80::1%2"),
+            ("vpn.example.org", "vpn.example.org"),
+            ("vpn.example.org.", "vpn.example.org."),
+            ("a-1.example", "a-1.example"),
+            ("localhost", "localhost"),
+            ("https://vpn.example.org:8443/x?y#z", "vpn.example.org"),
+            ("https://user@10.0.0.1/", "10.0.0.1"),
+            ("https://[2001:db8::1]:443/", "2001:db8::1"),
+            ("1.2.3.4a", "1.2.3.4a"),
+        ] {
+            assert_eq!(check_address(a), Ok(host.to_string()), "{a}");
+        }
+        for (a, why) in [
+            ("127.1", "'127.1' is not an IPv4 address: it has 2 parts, an IPv4 address has 4 (such as 10.1.1.10)"),
+            ("1.2.3", "'1.2.3' is not an IPv4 address: it has 3 parts, an IPv4 address has 4 (such as 10.1.1.10)"),
+            ("0x7f.0.0.1", "'0x7f.0.0.1' is not an IPv4 address: '0x7f' is not a decimal number from 0 to 255"),
+            ("0x7f", "'0x7f' is not an IPv4 address: it has 1 part, an IPv4 address has 4 (such as 10.1.1.10)"),
+            ("999.1.1.1", "'999.1.1.1' is not an IPv4 address: 999 is above 255"),
+            ("010.1.1.1", "'010.1.1.1' is not an IPv4 address: '010' has a leading zero (some programs read it as octal)"),
+            ("1.2.3.4.", "'1.2.3.4.' is not an IPv4 address: it has 5 parts, an IPv4 address has 4 (such as 10.1.1.10)"),
+            ("1..2.3", "'1..2.3' is not an IPv4 address: it has an empty part"),
+            ("a..b", "'a..b' is not a host name: it has an empty label (two dots in a row, or a dot at the start)"),
+            ("-a.example", "'-a.example' is not a host name: a label starts or ends with '-'"),
+            ("my_host", "'my_host' is not a host name: '_' is not allowed (RFC 1123: letters, digits, '-' and '.')"),
+            ("0.0.0.0", "'0.0.0.0' is the unspecified address, which is no host"),
+            ("::", "'::' is the unspecified address, which is no host"),
+            ("255.255.255.255", "'255.255.255.255' is the broadcast address, not one host"),
+            ("224.0.0.1", "'224.0.0.1' is a multicast address, not one host"),
+            ("ff02::1", "'ff02::1' is a multicast address, not one host"),
+            ("::ffff:224.0.0.1", "'::ffff:224.0.0.1' is a multicast address, not one host"),
+            ("http://127.1/", "'http://127.1/' is not an IPv4 address: it has 2 parts, an IPv4 address has 4 (such as 10.1.1.10)"),
+            ("http://", "'http://' is not a valid URL"),
+            ("host:99999", "'host:99999' has a bad port '99999' (a number from 1 to 65535)"),
+            ("fe80::1%", "'fe80::1%' has a bad zone id after '%' (an interface name or number)"),
+            ("1:2:3", "'1:2:3' is not a valid IPv6 address"),
+            ("a\x1b[31mb", "'a\\e[31mb' is not an IP address, host name or URL"),
+            ("", "the address is empty"),
+        ] {
+            assert_eq!(check_address(a), Err(why.to_string()), "{a}");
+        }
+        let long = format!("{}.example", "a".repeat(64));
+        assert!(check_address(&long)
+            .unwrap_err()
+            .ends_with("a label is longer than 63 characters"));
+    }
+
+    #[test]
+    fn utf16_files_and_nul_names() {
+        let mut le = vec![0xFF, 0xFE];
+        for u in "127.0.0.1,Zürich\r\n127.0.0.2,a\0b\r\n".encode_utf16() {
+            le.extend(u.to_le_bytes());
+        }
+        let l = parse("t.csv", &le);
+        assert_eq!(pairs(&l), [("127.0.0.1", "Zürich")]);
+        assert_eq!(
+            l.warnings,
+            ["t.csv:2: ignored: the name of '127.0.0.2' holds a NUL character"]
+        );
+        let l = parse("t.csv", b"127.0.0.1,Caf\xe9\n");
+        assert!(l.targets.is_empty());
+        assert_eq!(l.warnings, ["t.csv: line 1 is not UTF-8 text (byte 0xE9; a Windows code page such as cp1252?); save the file as UTF-8"]);
     }
 
     #[test]

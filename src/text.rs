@@ -1,0 +1,102 @@
+//! Safe display of values that came from a file or the network: control characters escaped
+//! (no raw NUL, ESC or BEL from input reaches a terminal) and long values cut with `…`.
+//! A leaf module: imports nothing of the crate. The datalog keeps values as they are (CSV-escaped
+//! by its writer); this is for messages and console lines only.
+
+use std::fmt::Write as _;
+
+/// How many characters of a value a message shows before cutting it with `…`.
+pub const MAX_SHOWN: usize = 80;
+
+/// `value` with every control character escaped (`\0`, `\e`, `\a`, `\t`, `\r`, `\n`, otherwise
+/// `\x7f`, `\u{202e}`). Backslashes stay as written, so Windows paths read naturally. Not cut.
+pub fn escape(value: &str) -> String {
+    if !value.chars().any(needs_escape) {
+        return value.to_string();
+    }
+    let mut out = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        push_escaped(&mut out, c);
+    }
+    out
+}
+
+/// `value` escaped as `escape` does and cut after `MAX_SHOWN` characters with `…`, for messages.
+pub fn shown(value: &str) -> String {
+    shown_max(value, MAX_SHOWN)
+}
+
+/// `shown` with another limit (at least 1 character is kept).
+pub fn shown_max(value: &str, max: usize) -> String {
+    let max = max.max(1);
+    let mut out = String::new();
+    for (n, c) in value.chars().enumerate() {
+        if n == max {
+            out.push('…');
+            return out;
+        }
+        push_escaped(&mut out, c);
+    }
+    out
+}
+
+/// A path as `shown` shows a value (its lossy UTF-8 form).
+pub fn shown_path(path: &std::path::Path) -> String {
+    shown_max(&path.to_string_lossy(), 4 * MAX_SHOWN)
+}
+
+/// Characters that must not reach a terminal raw: C0 and C1 controls, DEL, and the Unicode
+/// line/paragraph separators and bidirectional overrides (which reorder what the operator sees).
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
+fn push_escaped(out: &mut String, c: char) {
+    if !needs_escape(c) {
+        out.push(c);
+        return;
+    }
+    match c {
+        '\0' => out.push_str("\\0"),
+        '\x1b' => out.push_str("\\e"),
+        '\x07' => out.push_str("\\a"),
+        '\t' => out.push_str("\\t"),
+        '\r' => out.push_str("\\r"),
+        '\n' => out.push_str("\\n"),
+        c if (c as u32) < 0x100 => {
+            let _ = write!(out, "\\x{:02x}", c as u32);
+        }
+        c => {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape("plain name, ü"), "plain name, ü");
+        assert_eq!(
+            escape("a\0b\x1b[31mc\x07d\te\r\nf\x7fg\u{9b}h\u{202e}i"),
+            "a\\0b\\e[31mc\\ad\\te\\r\\nf\\x7fg\\x9bh\\u{202e}i"
+        );
+        assert_eq!(escape(r"C:\vpn\targets.csv"), r"C:\vpn\targets.csv");
+    }
+
+    #[test]
+    fn long_values_are_cut_with_an_ellipsis() {
+        let long = "x".repeat(10_000_000);
+        let s = shown(&long);
+        assert_eq!(s.chars().count(), MAX_SHOWN + 1);
+        assert!(s.ends_with('…'));
+        assert_eq!(shown(&"y".repeat(MAX_SHOWN)), "y".repeat(MAX_SHOWN));
+        assert_eq!(shown_max("\x1b\x1b\x1b", 2), "\\e\\e…");
+    }
+}
