@@ -15,6 +15,7 @@ use std::path::PathBuf;
 const AFTER_HELP: &str = "\
 Every long option also works with one dash, as in the original vpnmon:
   -vpnname, -vpnurlip, -user, -pass, -targets, -cycles, -delay, -datalog, -quiet
+and may be shortened to any unambiguous beginning (-cyc 1 -del 0 -qui, --cyc 1).
 Every option can also be set in the params file (vpnmon_params.csv) as a line
   name,value    (for example: vpnurlip,vpn.example.org   or   quiet,True)
 Precedence: built-in defaults < params file < command line.
@@ -44,7 +45,7 @@ pub struct Cli {
     pub vpnname: Option<String>,
 
     /// URL or IP address of the facility's VPN gateway on the Internet.
-    #[arg(long, value_name = "VPNADDRESS")]
+    #[arg(long, value_name = "VPNADDRESS", value_parser = parse_address)]
     pub vpnurlip: Option<String>,
 
     /// VPN account username (also -user).
@@ -66,11 +67,11 @@ pub struct Cli {
     #[arg(long, value_name = "TARGETSFILE")]
     pub targets: Option<PathBuf>,
 
-    /// Number of test cycles; -1 runs until stopped [default: 200]
+    /// Number of test cycles; -1 (any negative number) runs until stopped [default: 200]
     #[arg(long, value_name = "CYCLES", allow_negative_numbers = true, value_parser = parse_cycles)]
     pub cycles: Option<i64>,
 
-    /// Seconds to wait between test cycles [default: 1800]
+    /// Seconds to wait between test cycles, at most 604800 (7 days) [default: 1800]
     #[arg(long, value_name = "SECONDS", value_parser = parse_delay)]
     pub delay: Option<u64>,
 
@@ -99,7 +100,7 @@ pub struct Cli {
     #[arg(long, value_name = "N", value_parser = parse_pings)]
     pub pings: Option<u32>,
 
-    /// Seconds to wait for each echo reply, fractions allowed [default: 1]
+    /// Seconds to wait for each echo reply, fractions allowed, at most 3600 [default: 1]
     #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
     pub timeout: Option<f64>,
 
@@ -261,19 +262,37 @@ fn parse_secret(s: &str) -> Result<Secret, String> {
     Ok(Secret::new(s))
 }
 
+/// A number of cycles; any negative number runs until stopped (as the original did), 0 is none.
 fn parse_cycles(s: &str) -> Result<i64, String> {
     match s.trim().parse::<i64>() {
-        Ok(n) if n == -1 || n >= 1 => Ok(n),
-        _ => {
-            Err("expected a whole number of cycles (1 or more), or -1 to run until stopped".into())
-        }
+        Ok(n) if n != 0 => Ok(n.max(-1)),
+        _ => Err(
+            "expected a whole number of cycles (1 or more), or -1 (any negative number) to run until stopped"
+                .into(),
+        ),
     }
 }
 
+/// The longest pause between cycles: 7 days.
+pub const MAX_DELAY_SECS: u64 = 7 * 24 * 3600;
+
 fn parse_delay(s: &str) -> Result<u64, String> {
-    s.trim()
-        .parse::<u64>()
-        .map_err(|_| "expected a whole number of seconds (0 or more)".to_string())
+    match s.trim().parse::<u64>() {
+        Ok(n) if n <= MAX_DELAY_SECS => Ok(n),
+        _ => Err(format!(
+            "expected a whole number of seconds from 0 to {MAX_DELAY_SECS} (7 days)"
+        )),
+    }
+}
+
+/// The gateway's address: the same rules as a targets file's (`targets::check_address`).
+fn parse_address(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        // Not given (the params template has `vpnurlip,`); settings decides whether it must be.
+        return Ok(String::new());
+    }
+    crate::targets::check_address(s).map(|_| s.to_string())
 }
 
 fn parse_pings(s: &str) -> Result<u32, String> {
@@ -287,7 +306,10 @@ fn parse_pings(s: &str) -> Result<u32, String> {
 pub fn parse_seconds(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 && v <= 3600.0 => Ok(v),
-        _ => Err("expected a number of seconds greater than 0, such as 1 or 0.5".into()),
+        _ => Err(
+            "expected a number of seconds greater than 0 and at most 3600 (1 hour), such as 1 or 0.5"
+                .into(),
+        ),
     }
 }
 
@@ -314,11 +336,15 @@ pub struct OptionSpec {
     pub takes_value: bool,
     /// The value may only be joined with `=` (`--quiet=false`).
     pub optional_value: bool,
+    /// Hidden from the help: reachable by its full name only, never by a prefix.
+    pub hidden: bool,
 }
 
 /// Every long name and alias of the command (`user` → username), lower-case.
 pub fn option_table() -> HashMap<String, OptionSpec> {
-    let cmd = Cli::command();
+    let mut cmd = Cli::command();
+    // Built, so that clap's own --help is in the table too (`-hel` is a prefix of it).
+    cmd.build();
     let mut table = HashMap::new();
     for arg in cmd.get_arguments() {
         let Some(long) = arg.get_long() else { continue };
@@ -328,6 +354,7 @@ pub fn option_table() -> HashMap<String, OptionSpec> {
             long: long.to_string(),
             takes_value: takes && !optional,
             optional_value: optional,
+            hidden: arg.is_hide_set(),
         };
         let mut names = vec![long.to_string()];
         names.extend(
@@ -343,10 +370,39 @@ pub fn option_table() -> HashMap<String, OptionSpec> {
     table
 }
 
+/// The option a long name stands for: the option of that exact name (or alias), else the one
+/// option whose name begins with it (argparse's habit: `-cyc` is `-cycles`), hidden options by
+/// their full name only. `Err` lists the candidates of an ambiguous beginning; `Ok(None)` when no
+/// option begins with it.
+pub fn resolve_long<'a>(
+    table: &'a HashMap<String, OptionSpec>,
+    name: &str,
+) -> Result<Option<&'a OptionSpec>, Vec<String>> {
+    let lower = name.to_ascii_lowercase();
+    if let Some(spec) = table.get(&lower) {
+        return Ok(Some(spec));
+    }
+    let mut found: Vec<&OptionSpec> = table
+        .iter()
+        .filter(|(n, spec)| !spec.hidden && n.starts_with(&lower))
+        .map(|(_, spec)| spec)
+        .collect();
+    found.sort_by(|a, b| a.long.cmp(&b.long));
+    found.dedup_by(|a, b| a.long == b.long);
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(Some(found[0])),
+        _ => Err(found.iter().map(|s| format!("--{}", s.long)).collect()),
+    }
+}
+
 /// Rewrites the original's `-name value` long options (and `--name value`) into `--name=value`
 /// so clap neither reads `-vpnurlip` as the cluster `-v -p -n …` nor refuses a value that begins
-/// with `-` (`-pass -s3cret`). Stops at `--`; leaves unknown tokens to clap's own error.
-pub fn rewrite_legacy(args: Vec<OsString>) -> Vec<OsString> {
+/// with `-` (`-pass -s3cret`), and completes unambiguous beginnings of names (`-cyc`, `--del`).
+/// Stops at `--`; leaves unknown tokens to clap's own error. An ambiguous beginning is a usage
+/// error (exit 2) listing the candidates. clap's `infer_long_args` is not used: it knows nothing
+/// of the single-dash form, and its error for an ambiguous beginning does not list candidates.
+pub fn rewrite_legacy(args: Vec<OsString>) -> Result<Vec<OsString>, clap::Error> {
     let table = option_table();
     let mut out = Vec::with_capacity(args.len());
     let mut it = args.into_iter();
@@ -377,8 +433,18 @@ pub fn rewrite_legacy(args: Vec<OsString>) -> Vec<OsString> {
             Some((n, v)) => (n, Some(v)),
             None => (body, None),
         };
-        let spec = if name.len() > 1 {
-            table.get(&name.to_ascii_lowercase())
+        // Numbers (`-1` as a value clap will refuse) and one-letter flags are not long names.
+        let spec = if name.len() > 1 && !name.starts_with(|c: char| c.is_ascii_digit()) {
+            resolve_long(&table, name).map_err(|candidates| {
+                Cli::command().error(
+                    clap::error::ErrorKind::UnknownArgument,
+                    format!(
+                        "the option '{}' is ambiguous: it could be {} (write more of its name)",
+                        crate::text::shown(s.split('=').next().unwrap_or(s)),
+                        candidates.join(", ")
+                    ),
+                )
+            })?
         } else {
             None
         };
@@ -399,7 +465,7 @@ pub fn rewrite_legacy(args: Vec<OsString>) -> Vec<OsString> {
             None => out.push(format!("--{}", spec.long).into()),
         }
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -410,6 +476,7 @@ mod tests {
         let mut v: Vec<OsString> = vec!["vpnmon".into()];
         v.extend(args.iter().map(OsString::from));
         rewrite_legacy(v)
+            .unwrap()
             .into_iter()
             .skip(1)
             .map(|s| s.to_string_lossy().into_owned())
@@ -441,9 +508,39 @@ mod tests {
             (&["-vpnname=Site A"], &["--vpnname=Site A"]),
             (&["--", "-vpnurlip"], &["--", "-vpnurlip"]),
             (&["-bogus", "x"], &["-bogus", "x"]),
+            // argparse's habit: unambiguous beginnings of long names, in both forms.
+            (
+                &["-cyc", "1", "-del", "1", "-qui"],
+                &["--cycles=1", "--delay=1", "--quiet"],
+            ),
+            (
+                &["--cyc", "-3", "--us=bob"],
+                &["--cycles=-3", "--username=bob"],
+            ),
+            (
+                &["-vpnu", "gw", "-pas", "x"],
+                &["--vpnurlip=gw", "--password=x"],
+            ),
+            (&["-datalog", "d.csv"], &["--datalog=d.csv"]),
+            (&["-hel"], &["--help"]),
+            // Hidden options answer to their full name only.
+            (&["--debug"], &["--debug"]),
         ];
         for (input, want) in cases {
             assert_eq!(rw(input), *want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn ambiguous_beginnings_are_usage_errors_listing_the_candidates() {
+        for (arg, want) in [
+            ("-vpn", "the option '-vpn' is ambiguous: it could be --vpn-timeout, --vpncli, --vpncli-delay, --vpnclient, --vpnname, --vpnurlip (write more of its name)"),
+            ("--dat=x", "the option '--dat' is ambiguous: it could be --datalog, --datalog-format, --datalog-keep, --datalog-max-size, --datalog-rotate (write more of its name)"),
+        ] {
+            let e = rewrite_legacy(vec!["vpnmon".into(), arg.into()]).unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            let text = e.render().to_string();
+            assert_eq!(text.lines().next(), Some(format!("error: {want}").as_str()), "{text}");
         }
     }
 

@@ -233,6 +233,7 @@ mod tests {
             vpnurlip: "gw.example".into(),
             credentials: Credentials::default(),
             targets: PathBuf::from("t.csv"),
+            targets_explicit: false,
             client: crate::settings::ClientConfig::None,
         }
     }

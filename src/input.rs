@@ -1,7 +1,7 @@
 //! Reading the small input files users write (params, targets, alert state): bounded, never
 //! blocking, and decoded the one way for all of them. A leaf module: imports nothing of the crate.
 //!
-//! - Only regular files are read. A FIFO is opened with `O_NONBLOCK` (so the open itself cannot
+//! - Only regular files are read (and the null device, as an empty file). A FIFO is opened with `O_NONBLOCK` (so the open itself cannot
 //!   wait for a writer) and refused, as are directories, devices (`/dev/zero`) and sockets: a
 //!   start-up or a cycle never waits on a pipe, and Ctrl-C/SIGTERM are never held back by a read.
 //! - At most `MAX_INPUT_BYTES` are read; a larger file is refused without being held in memory.
@@ -79,11 +79,18 @@ pub fn read_text(path: &Path) -> Result<String, InputError> {
 /// The bytes of the regular file `path`, at most `MAX_INPUT_BYTES`, without ever blocking on a
 /// FIFO or reading a device.
 pub fn read_bounded(path: &Path) -> Result<Vec<u8>, InputError> {
-    refuse_device_name(path)?;
+    if refuse_device_name(path)? {
+        return Ok(Vec::new());
+    }
     let file = open_nonblocking(path)?;
     let meta = file.metadata()?;
     let ft = meta.file_type();
     if !ft.is_file() {
+        // `--params /dev/null` is the usual way to say "no params file": the null device reads
+        // as an empty file (it holds nothing and never blocks).
+        if is_null_device(&meta) {
+            return Ok(Vec::new());
+        }
         return Err(InputError::NotAFile(kind_of(&ft)));
     }
     if meta.len() > MAX_INPUT_BYTES {
@@ -118,12 +125,12 @@ fn open_nonblocking(path: &Path) -> Result<std::fs::File, InputError> {
     Ok(std::fs::File::open(path)?)
 }
 
-/// Windows' device names (`CON`, `NUL`, `COM1`, `\\.\pipe\x`) open a device whatever the folder;
+/// Windows' device names (`CON`, `COM1`, `\\.\pipe\x`) open a device whatever the folder;
 /// reading `CON` would wait for the keyboard. Refused by name on Windows; elsewhere the file type
-/// tells.
-fn refuse_device_name(path: &Path) -> Result<(), InputError> {
+/// tells. True for `NUL`, which reads as an empty file as `/dev/null` does.
+fn refuse_device_name(path: &Path) -> Result<bool, InputError> {
     if !cfg!(windows) {
-        return Ok(());
+        return Ok(false);
     }
     let s = path.to_string_lossy();
     if s.starts_with(r"\\.\") || s.starts_with(r"\\?\GLOBALROOT") {
@@ -134,14 +141,29 @@ fn refuse_device_name(path: &Path) -> Result<(), InputError> {
         .map(|s| s.to_string_lossy().trim_end().to_ascii_uppercase())
         .unwrap_or_default();
     let stem = stem.split('.').next().unwrap_or("");
-    let reserved = matches!(stem, "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$")
+    if stem == "NUL" {
+        return Ok(true);
+    }
+    let reserved = matches!(stem, "CON" | "PRN" | "AUX" | "CONIN$" | "CONOUT$")
         || ((stem.starts_with("COM") || stem.starts_with("LPT"))
             && stem.len() == 4
             && stem.as_bytes()[3].is_ascii_digit());
     if reserved {
         return Err(InputError::NotAFile("a device"));
     }
-    Ok(())
+    Ok(false)
+}
+
+#[cfg(unix)]
+fn is_null_device(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    meta.file_type().is_char_device()
+        && std::fs::metadata("/dev/null").is_ok_and(|null| null.rdev() == meta.rdev())
+}
+
+#[cfg(not(unix))]
+fn is_null_device(_meta: &std::fs::Metadata) -> bool {
+    false
 }
 
 fn kind_of(ft: &std::fs::FileType) -> &'static str {
@@ -292,5 +314,9 @@ mod tests {
         );
         f.set_len(3).unwrap();
         assert_eq!(read_bounded(&big).unwrap(), vec![0, 0, 0]);
+        assert_eq!(
+            read_bounded(Path::new("/dev/null")).unwrap(),
+            Vec::<u8>::new()
+        );
     }
 }

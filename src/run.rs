@@ -90,7 +90,15 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
         Err(RunError::Settings(SettingsError::Clap(e))) | Err(RunError::ReportUsage(e)) => {
             let _ = e.print();
         }
-        Err(e) => eprintln!("Error: {e}"),
+        Err(e) => {
+            // Never a panic on a closed or full stderr (`eprintln!` would panic: exit 101); the
+            // exit code still says what happened. A value from a file or the network inside the
+            // message cannot reach the terminal raw.
+            use std::io::Write;
+            let text = e.to_string();
+            let lines: Vec<String> = text.lines().map(crate::text::escape).collect();
+            let _ = writeln!(std::io::stderr(), "Error: {}", lines.join("\n"));
+        }
         Ok(_) => {}
     }
     exit_code(&outcome)
@@ -99,7 +107,10 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
 /// `vpnmon report`: reads the datalogs, prints the report on stdout, warnings on stderr.
 fn report(args: Vec<OsString>) -> Result<Done, RunError> {
     let cli = crate::report::parse(args).map_err(RunError::ReportUsage)?;
-    let mut warn = |line: &str| eprintln!("{line}");
+    let mut warn = |line: &str| {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "{line}");
+    };
     let out = crate::report::run(&cli, &mut warn)?;
     use std::io::Write;
     let mut so = std::io::stdout().lock();
@@ -127,6 +138,7 @@ fn run(args: Vec<OsString>) -> Result<RunEnd, RunError> {
         }
     }
     let settings = loaded?;
+    settings::check_files(&settings)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -9,6 +9,7 @@ use crate::alert::state::Policy;
 use crate::alert::AlertConfig;
 use crate::cli::{self, Cli};
 use crate::datalog::{DatalogConfig, RotateEvery};
+use crate::input::InputError;
 use crate::probe::ProbeConfig;
 use crate::sinks::Output;
 use crate::vpn::anyconnect::AnyConnectConfig;
@@ -34,6 +35,8 @@ pub struct Site {
     pub vpnurlip: String,
     pub credentials: Credentials,
     pub targets: PathBuf,
+    /// The targets file was named (`--targets`, or `targets` in the params file): it must exist.
+    pub targets_explicit: bool,
     pub client: ClientConfig,
 }
 
@@ -87,13 +90,20 @@ pub enum SettingsError {
     /// A usage error of our own (exit 2).
     #[error("{0}")]
     Usage(String),
-    /// The params file cannot be read.
-    #[error("Failed to read the vpnmon params file {}: {}; check the path and its permissions", path.display(), crate::error::io_reason(source))]
+    /// The params file cannot be read, or is not text.
+    #[error(
+        "Failed to read the vpnmon params file {}: {}",
+        crate::text::shown_path(path),
+        read_advice(source)
+    )]
     ParamsRead {
         path: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: InputError,
     },
+    /// The targets file named by `targets` does not exist (the default name may be missing).
+    #[error("The vpnmon targets file {} does not exist; check its path (without the targets option, vpnmon runs without a targets file when {DEFAULT_TARGETS} is missing)", crate::text::shown_path(.0))]
+    TargetsMissing(PathBuf),
     /// A bad line in the params file (`file:line: …`).
     #[error("{0}")]
     Params(String),
@@ -103,16 +113,17 @@ pub enum SettingsError {
 /// to the current directory. `notices` receives lines for the user (`Running without a vpnmon
 /// params file`, `x.csv:3: unknown parameter …`), also when loading then fails.
 pub fn load(args: Vec<OsString>, notices: &mut Vec<String>) -> Result<Settings, SettingsError> {
-    let args = cli::rewrite_legacy(args);
+    let args = cli::rewrite_legacy(args)?;
     // First pass over the command line alone: help/version/usage errors, and which params file.
     let first = Cli::try_parse_from(&args)?;
     let (params_path, explicit) = match &first.params {
         Some(p) => (p.clone(), true),
         None => (PathBuf::from(DEFAULT_PARAMS_FILE), false),
     };
-    let params_args = match std::fs::read(&params_path) {
+    // Bounded and never blocking (a FIFO or /dev/zero is refused), decoded as targets are.
+    let params_args = match crate::input::read_bounded(&params_path) {
         Ok(bytes) => Some(params_to_args(&params_path, &bytes, notices)?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+        Err(e) if e.is_not_found() && !explicit => {
             notices.push("Running without a vpnmon params file".to_string());
             None
         }
@@ -136,13 +147,36 @@ pub fn load(args: Vec<OsString>, notices: &mut Vec<String>) -> Result<Settings, 
     from_cli(cli, params_args.map(|_| params_path))
 }
 
+/// The reason a file could not be read, with the advice that fits it.
+fn read_advice(e: &InputError) -> String {
+    match e {
+        InputError::Io(_) => format!("{e}; check the path and its permissions"),
+        _ => e.to_string(),
+    }
+}
+
+/// Start-up checks of the files the settings name, before anything runs: a targets file named
+/// explicitly must exist (a missing default one means no targets, as the original said).
+pub fn check_files(settings: &Settings) -> Result<(), SettingsError> {
+    for site in &settings.sites {
+        if site.targets_explicit {
+            if let Err(e) = std::fs::metadata(&site.targets) {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    return Err(SettingsError::TargetsMissing(site.targets.clone()));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Settings from a command line alone (no params file): for tests and tools.
 pub fn from_command_line<I, T>(args: I) -> Result<Settings, SettingsError>
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString>,
 {
-    let args = cli::rewrite_legacy(args.into_iter().map(Into::into).collect());
+    let args = cli::rewrite_legacy(args.into_iter().map(Into::into).collect())?;
     from_cli(Cli::try_parse_from(args)?, None)
 }
 
@@ -155,8 +189,9 @@ fn from_cli(cli: Cli, params_file: Option<PathBuf>) -> Result<Settings, Settings
             "Cannot run without a VPN site URL or IP address. Give -vpnurlip ADDRESS (or vpnurlip,ADDRESS in the params file), or --vpnclient none to ping the targets without a VPN.".into(),
         ));
     }
+    // Any negative count runs until stopped (the original's rule); 0 is refused by the parser.
     let cycles = match cli.cycles.unwrap_or(DEFAULT_CYCLES) {
-        -1 => None,
+        n if n < 0 => None,
         n => Some(n as u64),
     };
     let vpn_timeout = cli.vpn_timeout.map(Duration::from_secs);
@@ -199,6 +234,7 @@ fn from_cli(cli: Cli, params_file: Option<PathBuf>) -> Result<Settings, Settings
             .targets
             .clone()
             .unwrap_or_else(|| PathBuf::from(DEFAULT_TARGETS)),
+        targets_explicit: cli.targets.is_some(),
         client,
     };
     let mut probe = ProbeConfig::default();
@@ -276,13 +312,15 @@ pub fn params_to_args(
     for key in NOT_IN_PARAMS_FILE {
         table.remove(*key);
     }
-    let shown = path.display();
-    let text = match std::str::from_utf8(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)) {
-        Ok(t) => t.to_string(),
-        // Spreadsheets on Windows may save in a legacy code page; read it as Latin-1 rather
-        // than refuse the file.
-        Err(_) => bytes.iter().map(|&b| b as char).collect(),
-    };
+    let shown = crate::text::shown_path(path);
+    // The one decoder of input files (UTF-8, UTF-16 with a byte-order mark). A legacy code page
+    // (cp1252) is refused with the line and the encoding to use rather than guessed: a guess
+    // would put a wrong password or VPN name in place without a word.
+    let text = crate::input::decode(bytes).map_err(|source| SettingsError::ParamsRead {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(&text);
     let mut out = Vec::new();
     for (i, raw) in text.split('\n').enumerate() {
         let line = i + 1;
@@ -318,22 +356,35 @@ pub fn params_to_args(
         // hide a default or the VPNMON_PASSWORD environment variable.
         if value.is_empty() {
             if !table.contains_key(&key) {
-                notices.push(format!("{shown}:{line}: unknown parameter '{key}' ignored"));
+                notices.push(format!(
+                    "{shown}:{line}: unknown parameter '{}' ignored",
+                    crate::text::shown(&key)
+                ));
             }
             continue;
         }
         let spec = match table.get(&key) {
             Some(s) if !NOT_PARAMS.contains(&s.long.as_str()) => s,
             _ => {
-                notices.push(format!("{shown}:{line}: unknown parameter '{key}' ignored"));
+                notices.push(format!(
+                    "{shown}:{line}: unknown parameter '{}' ignored",
+                    crate::text::shown(&key)
+                ));
                 continue;
             }
         };
+        if value.contains('\0') {
+            return Err(SettingsError::Params(format!(
+                "{shown}:{line}: bad value for {key}: it holds a NUL character (the line should read {key},VALUE)"
+            )));
+        }
         let arg = OsString::from(format!("--{}={value}", spec.long));
         // Check each entry alone so an error names its line, in the file's own terms.
         if let Err(e) = Cli::try_parse_from([OsString::from("vpnmon"), arg.clone()]) {
             if e.kind() != clap::error::ErrorKind::MissingRequiredArgument {
-                let detail = clap_detail(&e);
+                // The value as a message shows it: escaped, and cut when long.
+                let detail = clap_detail(&e).replace(&value, &crate::text::shown(&value));
+                let detail = crate::text::escape(&detail);
                 return Err(SettingsError::Params(format!(
                     "{shown}:{line}: bad value for {key}: {detail} (the line should read {key},VALUE)"
                 )));

@@ -155,6 +155,12 @@ pub fn check_address(address: &str) -> Result<String, String> {
     if a.is_empty() {
         return Err("the address is empty".into());
     }
+    if a.chars().any(char::is_control) {
+        return Err(format!(
+            "{} holds a control character, so it is not an IP address, host name or URL",
+            quoted(a)
+        ));
+    }
     if let Some((scheme, rest)) = a.split_once("://") {
         if url::Url::parse(a).is_err() || scheme.is_empty() {
             return Err(format!("{} is not a valid URL", quoted(a)));
@@ -480,7 +486,7 @@ mod tests {
             ("host:99999", "'host:99999' has a bad port '99999' (a number from 1 to 65535)"),
             ("fe80::1%", "'fe80::1%' has a bad zone id after '%' (an interface name or number)"),
             ("1:2:3", "'1:2:3' is not a valid IPv6 address"),
-            ("a\x1b[31mb", "'a\\e[31mb' is not an IP address, host name or URL"),
+            ("a\x1b[31mb", "'a\\e[31mb' holds a control character, so it is not an IP address, host name or URL"),
             ("", "the address is empty"),
         ] {
             assert_eq!(check_address(a), Err(why.to_string()), "{a}");

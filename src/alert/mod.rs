@@ -151,7 +151,7 @@ pub(crate) fn join_within(worker: std::thread::JoinHandle<()>, wait: Duration) -
 }
 
 fn load_state(path: &Path) -> Result<AlertState, AlertError> {
-    match std::fs::read_to_string(path) {
+    match crate::alert::state::read_state_text(path) {
         Ok(text) if text.trim().is_empty() => Ok(AlertState::default()),
         Ok(text) => AlertState::from_json(&text).map_err(|source| AlertError::StateParse {
             path: path.to_path_buf(),

@@ -164,6 +164,21 @@ impl AlertState {
     }
 }
 
+/// The state file's text, read through the bounded, non-blocking reader (`input`): a FIFO or a
+/// device (`/dev/zero`) is refused instead of blocking or filling memory, and more than
+/// `input::MAX_INPUT_BYTES` is refused. Errors other than the system's carry the reason as text.
+pub fn read_state_text(path: &std::path::Path) -> std::io::Result<String> {
+    use crate::input::{read_text, InputError};
+    match read_text(path) {
+        Ok(text) => Ok(text),
+        Err(InputError::Io(e)) => Err(e),
+        Err(e) => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            e.to_string(),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

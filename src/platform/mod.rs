@@ -40,7 +40,12 @@ pub fn watch_signals(cancel: CancellationToken) {
         stops.recv().await;
         cancel.cancel();
         stops.recv().await;
-        eprintln!("---- vpnmon stopped at once (second Control-C) ----");
+        // Not `eprintln!`: a closed stderr must not turn the exit into a panic.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "---- vpnmon stopped at once (second Control-C) ----"
+        );
         std::process::exit(130);
     });
 }

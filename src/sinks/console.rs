@@ -46,7 +46,8 @@ pub fn record_line(r: &Record) -> String {
         Test::VpnClose => "-- VPN close() -------- ".to_string(),
         Test::TargetPing => format!("-- ping {:<15} ", r.address),
     };
-    let mut s = format!("{head}{} {}", r.result, r.name);
+    // Names come from files: escaped and cut for the terminal (the datalog keeps them whole).
+    let mut s = format!("{head}{} {}", r.result, crate::text::shown(&r.name));
     let extra = extras(r);
     if !extra.is_empty() {
         s.push_str("  (");
@@ -100,7 +101,8 @@ impl<W: Write + Send> Sink for ConsoleSink<W> {
         }
         let _ = writeln!(self.out, "---- Start diagnostic information ----");
         for l in lines {
-            let _ = writeln!(self.out, "{l}");
+            // The client's own words: no raw control bytes to the terminal.
+            let _ = writeln!(self.out, "{}", crate::text::escape(l));
         }
         let _ = writeln!(self.out, "---- End diagnostic information ----");
         let _ = self.out.flush();
