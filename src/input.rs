@@ -216,13 +216,15 @@ pub fn decode(bytes: &[u8]) -> Result<String, InputError> {
             return Ok(text.into_owned());
         }
     }
+    let text = utf8(bytes)?;
+    // Valid UTF-8 with NUL bytes: most likely UTF-16 saved without a byte-order mark.
     if let Some(at) = bytes.iter().position(|&b| b == 0) {
         let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
         return Err(InputError::Encoding(format!(
             "line {line} holds a NUL byte, so this is not UTF-8 text (UTF-16 without a byte-order mark?); {SAVE_AS}"
         )));
     }
-    utf8(bytes)
+    Ok(text)
 }
 
 fn utf8(bytes: &[u8]) -> Result<String, InputError> {

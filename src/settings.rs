@@ -373,9 +373,19 @@ pub fn params_to_args(
                 continue;
             }
         };
-        if value.contains('\0') {
+        // A setting holds no control characters (and clap's messages would drop an escape
+        // sequence without a trace): refused, named escaped.
+        if let Some(c) = value.chars().find(|c| c.is_control() && *c != '\t') {
+            let what = if c == '\0' {
+                "a NUL character".to_string()
+            } else {
+                format!(
+                    "a control character ('{}')",
+                    crate::text::escape(&c.to_string())
+                )
+            };
             return Err(SettingsError::Params(format!(
-                "{shown}:{line}: bad value for {key}: it holds a NUL character (the line should read {key},VALUE)"
+                "{shown}:{line}: bad value for {key}: it holds {what} (the line should read {key},VALUE)"
             )));
         }
         let arg = OsString::from(format!("--{}={value}", spec.long));
