@@ -248,3 +248,45 @@ fn shipped_params_file_holds_the_defaults_and_keeps_the_env_password() {
         "from-the-environment"
     );
 }
+
+/// argparse's habits (issue 10.4): unambiguous beginnings of long names in both forms, any
+/// negative cycle count runs until stopped; 0 cycles, an ambiguous beginning and values above
+/// the stated maxima are usage errors naming the option.
+#[test]
+fn prefixes_negative_cycles_and_limits() {
+    for args in [
+        &["-cyc", "2", "-del", "0", "-qui", "-vpnclie", "none"][..],
+        &["--cyc", "2", "--del=0", "--qui", "--vpnclien=none"][..],
+    ] {
+        let (s, _) = load(None, args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        assert_eq!(s.schedule.cycles, Some(2), "{args:?}");
+        assert_eq!(s.schedule.delay, Duration::ZERO);
+        assert!(!s.alerts.beep);
+        assert_eq!(s.sites[0].client.kind(), VpnClientKind::None);
+    }
+    for n in ["-1", "-3", "-9223372036854775808"] {
+        let (s, _) = load(None, &["-cycles", n, "--vpnclient", "none"]).unwrap();
+        assert_eq!(s.schedule.cycles, None, "{n} runs until stopped");
+    }
+    let (s, _) = load(None, &["--delay", "604800", "--timeout", "3600", "--vpnclient", "none"])
+        .unwrap();
+    assert_eq!(s.schedule.delay, Duration::from_secs(7 * 24 * 3600));
+    assert_eq!(s.probe.target.timeout, Duration::from_secs(3600));
+    for (args, names) in [
+        (&["-cycles", "0"][..], "'--cycles <CYCLES>'"),
+        (&["--delay", "604801"][..], "'--delay <SECONDS>'"),
+        (&["--timeout", "3600.5"][..], "'--timeout <SECONDS>'"),
+        (&["-vpn", "x"][..], "--vpnname, --vpnurlip"),
+    ] {
+        let mut argv: Vec<OsString> = vec!["vpnmon".into()];
+        argv.extend(args.iter().map(OsString::from));
+        argv.extend(["--vpnclient".into(), "none".into()]);
+        match settings::load(argv, &mut Vec::new()) {
+            Err(settings::SettingsError::Clap(e)) => {
+                assert_eq!(e.exit_code(), 2, "{args:?}");
+                assert!(e.to_string().contains(names), "{args:?}: {e}");
+            }
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+}
