@@ -268,8 +268,18 @@ fn prefixes_negative_cycles_and_limits() {
         let (s, _) = load(None, &["-cycles", n, "--vpnclient", "none"]).unwrap();
         assert_eq!(s.schedule.cycles, None, "{n} runs until stopped");
     }
-    let (s, _) = load(None, &["--delay", "604800", "--timeout", "3600", "--vpnclient", "none"])
-        .unwrap();
+    let (s, _) = load(
+        None,
+        &[
+            "--delay",
+            "604800",
+            "--timeout",
+            "3600",
+            "--vpnclient",
+            "none",
+        ],
+    )
+    .unwrap();
     assert_eq!(s.schedule.delay, Duration::from_secs(7 * 24 * 3600));
     assert_eq!(s.probe.target.timeout, Duration::from_secs(3600));
     for (args, names) in [

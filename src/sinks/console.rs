@@ -51,7 +51,7 @@ pub fn record_line(r: &Record) -> String {
     let extra = extras(r);
     if !extra.is_empty() {
         s.push_str("  (");
-        s.push_str(&extra);
+        s.push_str(&crate::text::escape(&extra));
         s.push(')');
     }
     s
