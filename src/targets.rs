@@ -162,14 +162,15 @@ pub fn check_address(address: &str) -> Result<String, String> {
         ));
     }
     if let Some((scheme, rest)) = a.split_once("://") {
+        // The host as written, not as the URL parser normalises it (a WHATWG parser reads
+        // `http://127.1/` as 127.0.0.1), checked first so the reason names what is wrong.
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let host = host_and_port(a, authority)?;
         if url::Url::parse(a).is_err() || scheme.is_empty() {
             return Err(format!("{} is not a valid URL", quoted(a)));
         }
-        // The host as written, not as the URL parser normalises it (a WHATWG parser reads
-        // `http://127.1/` as 127.0.0.1).
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-        let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-        return host_and_port(a, authority);
+        return Ok(host);
     }
     // host, host:port, host/path
     host_and_port(a, a.split('/').next().unwrap_or(a))
@@ -482,7 +483,9 @@ mod tests {
             ("ff02::1", "'ff02::1' is a multicast address, not one host"),
             ("::ffff:224.0.0.1", "'::ffff:224.0.0.1' is a multicast address, not one host"),
             ("http://127.1/", "'http://127.1/' is not an IPv4 address: it has 2 parts, an IPv4 address has 4 (such as 10.1.1.10)"),
-            ("http://", "'http://' is not a valid URL"),
+            ("http://", "'http://' has no host"),
+            ("://gw.example", "'://gw.example' is not a valid URL"),
+            ("https://999.1.1.1/", "'https://999.1.1.1/' is not an IPv4 address: 999 is above 255"),
             ("host:99999", "'host:99999' has a bad port '99999' (a number from 1 to 65535)"),
             ("fe80::1%", "'fe80::1%' has a bad zone id after '%' (an interface name or number)"),
             ("1:2:3", "'1:2:3' is not a valid IPv6 address"),

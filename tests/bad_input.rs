@@ -166,7 +166,8 @@ const P: &[&str] = &["--params", "p.csv"];
 #[test_case("gw.example:0,x\n", "t.csv:1: ignored: 'gw.example:0' has a bad port '0' (a number from 1 to 65535)" ; "port zero")]
 #[test_case("fe80::1%,x\n", "t.csv:1: ignored: 'fe80::1%' has a bad zone id after '%' (an interface name or number)" ; "empty zone id")]
 #[test_case("http://127.1/,x\n", "t.csv:1: ignored: 'http://127.1/' is not an IPv4 address: it has 2 parts, an IPv4 address has 4 (such as 10.1.1.10)" ; "url with short ipv4")]
-#[test_case("http://,x\n", "t.csv:1: ignored: 'http://' is not a valid URL" ; "url without host")]
+#[test_case("http://,x\n", "t.csv:1: ignored: 'http://' has no host" ; "url without host")]
+#[test_case("https://gw.example:99999/,x\n", "t.csv:1: ignored: 'https://gw.example:99999/' has a bad port '99999' (a number from 1 to 65535)" ; "url with bad port")]
 #[test_case("127.0.0.1\x1b[31m,x\n", "t.csv:1: ignored: '127.0.0.1\\e[31m' holds a control character, so it is not an IP address, host name or URL" ; "esc in address")]
 #[test_case("lonely line\n", "t.csv:1: ignored: expected address,name (for example 10.1.1.10,File server)" ; "line without comma")]
 fn targets_address_rejected(text: &str, warning: &'static str) {
@@ -396,7 +397,7 @@ fn params_ten_megabyte_key_is_cut() {
 #[test_case(&["--vpnurlip", "255.255.255.255"], "error: invalid value '255.255.255.255' for '--vpnurlip <VPNADDRESS>': '255.255.255.255' is the broadcast address, not one host" ; "broadcast gateway")]
 #[test_case(&["--vpnurlip", "224.0.0.1"], "error: invalid value '224.0.0.1' for '--vpnurlip <VPNADDRESS>': '224.0.0.1' is a multicast address, not one host" ; "multicast gateway")]
 #[test_case(&["--vpnurlip", "ff02::1"], "error: invalid value 'ff02::1' for '--vpnurlip <VPNADDRESS>': 'ff02::1' is a multicast address, not one host" ; "ipv6 multicast gateway")]
-#[test_case(&["--vpnurlip", "https://999.1.1.1/"], "error: invalid value 'https://999.1.1.1/' for '--vpnurlip <VPNADDRESS>': 'https://999.1.1.1/' is not a valid URL" ; "url gateway above 255")]
+#[test_case(&["--vpnurlip", "https://999.1.1.1/"], "error: invalid value 'https://999.1.1.1/' for '--vpnurlip <VPNADDRESS>': 'https://999.1.1.1/' is not an IPv4 address: 999 is above 255" ; "url gateway above 255")]
 #[test_case(&["--delay", "604801"], "error: invalid value '604801' for '--delay <SECONDS>': expected a whole number of seconds from 0 to 604800 (7 days)" ; "delay above a week")]
 #[test_case(&["-delay", "18446744073709551615"], "error: invalid value '18446744073709551615' for '--delay <SECONDS>': expected a whole number of seconds from 0 to 604800 (7 days)" ; "delay u64 max")]
 #[test_case(&["--delay", "-5"], "error: invalid value '-5' for '--delay <SECONDS>': expected a whole number of seconds from 0 to 604800 (7 days)" ; "negative delay")]
