@@ -370,6 +370,11 @@ pub fn option_table() -> HashMap<String, OptionSpec> {
     table
 }
 
+/// The original vpnmon's options (their long names here).
+const ORIGINAL_OPTIONS: [&str; 9] = [
+    "vpnname", "vpnurlip", "username", "password", "targets", "cycles", "delay", "datalog", "quiet",
+];
+
 /// The option a long name stands for: the option of that exact name (or alias), else the one
 /// option whose name begins with it (argparse's habit: `-cyc` is `-cycles`), hidden options by
 /// their full name only. `Err` lists the candidates of an ambiguous beginning; `Ok(None)` when no
@@ -389,6 +394,16 @@ pub fn resolve_long<'a>(
         .collect();
     found.sort_by(|a, b| a.long.cmp(&b.long));
     found.dedup_by(|a, b| a.long == b.long);
+    // The original's argparse knew only its own options, so a beginning that was unique there
+    // (`-dat` for -datalog) keeps meaning that option although vpnmon added --datalog-format.
+    let original: Vec<&OptionSpec> = found
+        .iter()
+        .copied()
+        .filter(|s| ORIGINAL_OPTIONS.contains(&s.long.as_str()))
+        .collect();
+    if found.len() > 1 && original.len() == 1 {
+        return Ok(Some(original[0]));
+    }
     match found.len() {
         0 => Ok(None),
         1 => Ok(Some(found[0])),
@@ -522,6 +537,12 @@ mod tests {
                 &["--vpnurlip=gw", "--password=x"],
             ),
             (&["-datalog", "d.csv"], &["--datalog=d.csv"]),
+            // A beginning the original's own options made unique keeps its meaning, although
+            // vpnmon added --datalog-format, --delay-… and the like.
+            (
+                &["-dat", "d.csv", "--da=e.csv"],
+                &["--datalog=d.csv", "--datalog=e.csv"],
+            ),
             (&["-hel"], &["--help"]),
             // Hidden options answer to their full name only.
             (&["--debug"], &["--debug"]),
@@ -535,7 +556,8 @@ mod tests {
     fn ambiguous_beginnings_are_usage_errors_listing_the_candidates() {
         for (arg, want) in [
             ("-vpn", "the option '-vpn' is ambiguous: it could be --vpn-timeout, --vpncli, --vpncli-delay, --vpnclient, --vpnname, --vpnurlip (write more of its name)"),
-            ("--dat=x", "the option '--dat' is ambiguous: it could be --datalog, --datalog-format, --datalog-keep, --datalog-max-size, --datalog-rotate (write more of its name)"),
+            ("--vpnc=x", "the option '--vpnc' is ambiguous: it could be --vpncli, --vpncli-delay, --vpnclient (write more of its name)"),
+            ("--datalog-=x", "the option '--datalog-' is ambiguous: it could be --datalog-format, --datalog-keep, --datalog-max-size, --datalog-rotate (write more of its name)"),
         ] {
             let e = rewrite_legacy(vec!["vpnmon".into(), arg.into()]).unwrap_err();
             assert_eq!(e.exit_code(), 2);
