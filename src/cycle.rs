@@ -7,7 +7,7 @@ use crate::record::{Record, Test, Verdict};
 use crate::settings::Site;
 use crate::targets::{host_of, Target};
 use crate::vpn::{Deadline, VpnClient, VpnErrorKind, CLOSE_WITHIN};
-use chrono::Local;
+use chrono::{DateTime, Local};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -48,14 +48,12 @@ impl Recorder<'_> {
         name: &str,
         reason: Option<String>,
         ping: Option<&PingOutcome>,
+        at: DateTime<Local>,
         duration: Duration,
     ) {
-        // Stamped with the test's start, as the original's datalog (its `VPN open` row carries
-        // the time the open began, seconds before the first target row).
-        let started = Local::now() - chrono::Duration::from_std(duration).unwrap_or_default();
         let rec = Record {
             cycle: self.cycle,
-            at: started,
+            at,
             test,
             result,
             address: address.to_string(),
@@ -68,6 +66,8 @@ impl Recorder<'_> {
         self.records.push(rec);
     }
 
+    /// A ping's row carries the moment its first echo was sent, so rows in targets-file order
+    /// have the times their tests really began (the original pinged one after the other).
     fn push_ping(&mut self, test: Test, address: &str, name: &str, o: &PingOutcome) {
         self.push(
             test,
@@ -76,6 +76,7 @@ impl Recorder<'_> {
             name,
             o.reason.clone(),
             Some(o),
+            DateTime::<Local>::from(o.started),
             o.duration,
         );
     }
@@ -105,8 +106,8 @@ pub async fn run(
     };
 
     // 1. Gateway ping.
-    let gateway_good = if site.vpnurlip.is_empty() {
-        true
+    let gateway_good: Result<(), PingOutcome> = if site.vpnurlip.is_empty() {
+        Ok(())
     } else {
         let outcome = match host_of(&site.vpnurlip) {
             Some(host) => match prober.ping_many(&[host], input.gateway_ping, cancel).await {
@@ -120,19 +121,38 @@ pub async fn run(
                     "'{}' is not an IP address, host name or URL",
                     site.vpnurlip
                 )),
+                started: std::time::SystemTime::now(),
                 duration: Duration::ZERO,
             },
         };
         rec.push_ping(Test::VpnPing, &site.vpnurlip, &site.vpnname, &outcome);
-        outcome.verdict == Verdict::Good
+        (outcome.verdict == Verdict::Good)
+            .then_some(())
+            .ok_or(outcome)
     };
 
     // 2. Open, only when the gateway answered every ping.
     let mut opened = false;
     if let Some(client) = vpn.as_deref_mut() {
-        if !gateway_good || cancel.is_cancelled() {
-            return done(rec, cancel.is_cancelled(), diagnostics);
+        if cancel.is_cancelled() {
+            return done(rec, true, diagnostics);
         }
+        if let Err(ping) = gateway_good {
+            // As the original: a gateway that did not answer every ping is a failed open, with
+            // the ping's time (availability counts of the `VPN open` rows depend on it).
+            rec.push(
+                Test::VpnOpen,
+                Verdict::Fail,
+                &site.vpnurlip,
+                &site.vpnname,
+                Some(format!("not tried: the gateway ping was {}", ping.verdict)),
+                None,
+                DateTime::<Local>::from(ping.started),
+                Duration::ZERO,
+            );
+            return done(rec, false, diagnostics);
+        }
+        let at = Local::now();
         let t = Instant::now();
         let r = client.open(&site.vpnurlip, &site.credentials, cancel).await;
         match r {
@@ -145,6 +165,7 @@ pub async fn run(
                     &site.vpnname,
                     info.detail,
                     None,
+                    at,
                     t.elapsed(),
                 );
             }
@@ -162,6 +183,7 @@ pub async fn run(
                     &site.vpnname,
                     Some(e.reason),
                     None,
+                    at,
                     t.elapsed(),
                 );
                 // A failed open must leave nothing behind; close() is safe when nothing is open.
@@ -189,6 +211,7 @@ pub async fn run(
     // 4. Close, always when opened, also after a cancel.
     if opened {
         if let Some(client) = vpn {
+            let at = Local::now();
             let t = Instant::now();
             let r = client.close(Deadline::after(CLOSE_WITHIN), cancel).await;
             let (v, reason) = match r {
@@ -212,6 +235,7 @@ pub async fn run(
                 &site.vpnname,
                 reason,
                 None,
+                at,
                 t.elapsed(),
             );
         }
@@ -312,12 +336,22 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn gateway_not_good_means_no_open_and_no_sweep() {
+    async fn gateway_not_good_means_a_failed_open_row_no_open_and_no_sweep() {
         let p = TableProber::new(&[("gw.example", 1)]);
         let mut vpn = FakeVpn::new(vec![FakeOpen::Succeed]);
         let log = vpn.log.clone();
         let (out, _) = go(&p, Some(&mut vpn), &CancellationToken::new()).await;
-        assert_eq!(summary(&out), vec!["VPN ping Warn gw.example"]);
+        assert_eq!(
+            summary(&out),
+            vec!["VPN ping Warn gw.example", "VPN open Fail gw.example"]
+        );
+        // The open row carries the ping's time, as the original's did.
+        assert_eq!(out.records[0].at, out.records[1].at);
+        assert_eq!(
+            out.records[1].reason.as_deref(),
+            Some("not tried: the gateway ping was Warn")
+        );
+        assert!(!out.cancelled);
         assert!(log.calls().is_empty());
         assert_eq!(*p.pinged.lock().unwrap(), vec!["gw.example"]);
     }

@@ -183,18 +183,13 @@ pub fn prober_for(settings: &Settings) -> Result<Box<dyn Prober>, ProbeError> {
     Ok(Box::new(IcmpProber::new()?))
 }
 
-/// The outputs the settings ask for: the datalog, the alerts, and last the console (or JSON)
-/// so its closing lines come after the others have finished.
+/// The outputs the settings ask for: the datalog, the mail/hook alerts, the console (or JSON)
+/// after them so its closing lines come after theirs, and the sound last, so a bell rings after
+/// its line.
 pub fn sinks_for(settings: &Settings) -> Result<Vec<Box<dyn Sink>>, alert::AlertError> {
     let console = Console::for_output(settings.output);
     let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(DatalogSink::from_config(&settings.datalog))];
     let a = &settings.alerts;
-    if a.beep {
-        sinks.push(Box::new(alert::sound::SoundSink::new(
-            a.sound_file.as_deref(),
-            console.writer(),
-        )?));
-    }
     let site_names: Vec<&str> = settings.sites.iter().map(|s| s.vpnname.as_str()).collect();
     if let Some(sink) = AlertSink::build(a, &site_names.join(", "), console)? {
         sinks.push(Box::new(sink));
@@ -205,6 +200,14 @@ pub fn sinks_for(settings: &Settings) -> Result<Vec<Box<dyn Sink>>, alert::Alert
             std::io::stderr(),
         ))),
         Output::Console => sinks.push(Box::new(ConsoleSink::new(std::io::stdout()))),
+    }
+    // After the console: a bell rings right after its line, as the original's.
+    if a.beep {
+        sinks.push(Box::new(alert::sound::SoundSink::new(
+            a.sound_file.as_deref(),
+            console.bell_terminal(),
+            Box::new(std::io::stderr()),
+        )?));
     }
     Ok(sinks)
 }

@@ -256,30 +256,88 @@ fn quiet_plays_nothing() {
     assert_eq!(datalog_rows(&dir).len(), 2);
 }
 
-#[test]
-fn no_sound_device_falls_back_to_the_bell_and_says_so_once() {
-    let dir = Dir::new();
-    let conf = dir.write(
+/// An ALSA configuration naming a card ALSA cannot find: as on a machine without sound (ALSA
+/// complains on stderr).
+fn no_sound_device(dir: &Dir) -> PathBuf {
+    dir.write(
         "asound.conf",
-        // A card name ALSA cannot find: it complains on stderr, as on a machine without sound.
         "pcm.!default { type hw card nosuchcard }\nctl.!default { type hw card nosuchcard }\n",
-    );
+    )
+}
+
+#[test]
+fn no_sound_device_is_said_once_on_stderr_and_no_bell_goes_into_a_pipe() {
+    let dir = Dir::new();
     let out = vpnmon(&dir, "127.0.0.1,alive\ndead.invalid,d\n")
-        .env("ALSA_CONFIG_PATH", &conf)
+        .env("ALSA_CONFIG_PATH", no_sound_device(&dir))
         .args(["--cycles", "3"])
         .finish();
     assert!(out.success());
-    let stdout = &out.stdout;
-    assert_eq!(
-        stdout.matches("No sound device").count(),
-        1,
-        "fallback message not exactly once:\n{stdout}"
-    );
-    assert_eq!(stdout.matches('\x07').count(), 3, "one bell per cycle");
-    // ALSA's own complaints stay off the terminal.
     let stderr = &out.stderr;
+    assert_eq!(
+        stderr.matches("No sound device").count(),
+        1,
+        "fallback message not exactly once:\n{stderr}"
+    );
+    // Output that is not a terminal never gets a BEL byte (it would end up in log files).
+    assert_eq!(out.stdout.matches('\x07').count(), 0, "{}", out.stdout);
+    assert_eq!(stderr.matches('\x07').count(), 0, "{stderr}");
+    // ALSA's own complaints stay off the terminal.
     assert!(!stderr.contains("ALSA"), "ALSA noise on stderr:\n{stderr}");
     assert_eq!(datalog_rows(&dir).len(), 6);
+}
+
+/// Everything `cmd` writes to its terminal, each byte with the moment it arrived, until it ends.
+#[cfg(unix)]
+fn on_a_terminal(cmd: Command) -> Vec<(u8, std::time::Instant)> {
+    use std::io::Read;
+    let mut session = expectrl::session::Session::spawn(cmd).expect("spawn on a pty");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    // A PTY's reader gets EOF (or EIO on Linux) once the program and its children are gone.
+    while let Ok(n) = session.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        let at = std::time::Instant::now();
+        got.extend(buf[..n].iter().map(|&b| (b, at)));
+    }
+    got
+}
+
+/// The original's `sounder()`: 3 bells 0.3 s apart right after a gateway ping that is not Good, 1
+/// after each target line that is not Good — on a terminal.
+#[cfg(unix)]
+#[test]
+fn without_a_sound_device_the_terminal_bell_rings_as_the_original() {
+    let dir = Dir::new();
+    let mut c = vpnmon(&dir, "127.0.0.1,alive\ndead.invalid,d1\ndead2.invalid,d2\n");
+    c.env("ALSA_CONFIG_PATH", no_sound_device(&dir)).args([
+        "--cycles",
+        "1",
+        "--vpnurlip",
+        "no-such-gw.invalid",
+    ]);
+    let got = on_a_terminal(c);
+    let text =
+        String::from_utf8_lossy(&got.iter().map(|(b, _)| *b).collect::<Vec<_>>()).into_owned();
+    let bells: Vec<std::time::Instant> = got
+        .iter()
+        .filter(|(b, _)| *b == 0x07)
+        .map(|(_, t)| *t)
+        .collect();
+    assert_eq!(bells.len(), 3 + 1 + 1, "{text:?}");
+    // The gateway's three are 0.3 s apart.
+    for w in bells[..3].windows(2) {
+        let gap = w[1] - w[0];
+        assert!(gap >= Duration::from_millis(250), "{gap:?}: {text:?}");
+    }
+    // Each rang after its line: the first right after the gateway's line, before the targets'.
+    let first_bell = text.find('\x07').unwrap();
+    let gw_line = text.find("-- VPN ping").unwrap();
+    let target_line = text.find("-- ping 127.0.0.1").unwrap();
+    assert!(gw_line < first_bell && first_bell < target_line, "{text:?}");
+    assert_eq!(text.matches("No sound device").count(), 1, "{text:?}");
 }
 
 #[test]

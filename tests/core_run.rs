@@ -87,6 +87,8 @@ fn loopback_run_prints_the_original_lines_and_appends_exact_rows() {
         format!(r"  1 {p} End vpnmon test cycle 1 of 2  \(took [0-9]+\.[0-9]{{2}} s\)"),
         format!(r"  1 {p} vpnmon test cycle ping results:  Good: 2,  Warn: 0,  Fail: 0"),
         format!(r"  1 {p} Waiting to run next test cycle."),
+        // One empty line after the waiting line, as the original.
+        String::new(),
         format!(r"  2 {p} Start vpnmon test cycle 2 of 2"),
     ];
     let lines: Vec<&str> = stdout.lines().collect();
@@ -103,7 +105,9 @@ fn loopback_run_prints_the_original_lines_and_appends_exact_rows() {
             lines[i]
         );
     }
-    assert_eq!(lines.last(), Some(&"2 vpnmon test cycles completed."));
+    // The last line is prefixed like every other, with the original's words.
+    let last = Regex::new(&format!("^  2 {p} 2 vpnmon test cycles completed[.]$")).unwrap();
+    assert!(last.is_match(lines.last().unwrap()), "{stdout}");
     assert_eq!(
         stdout.matches("targets.csv:5").count(),
         1,
@@ -173,7 +177,7 @@ fn good_warn_and_fail_targets_give_their_rows_lines_and_tally() {
         "{}",
         out.stdout
     );
-    assert!(out.stdout.ends_with("\n2 vpnmon test cycles completed.\n"));
+    assert!(out.stdout.ends_with(" 2 vpnmon test cycles completed.\n"));
 }
 
 #[test]
@@ -197,7 +201,8 @@ fn a_dead_gateway_without_a_vpn_client_fails_its_row_and_the_targets_are_still_p
         out.stdout
     );
     // The gateway is always pinged twice; --pings is for the targets.
-    assert!(out.stdout.ends_with("\n1 vpnmon test cycle completed.\n"));
+    // The original's words, also for one cycle.
+    assert!(out.stdout.ends_with(" 1 vpnmon test cycles completed.\n"));
 }
 
 /// The one end-to-end test of real ICMP on loopback (the monitor's tests use the fake).
@@ -412,5 +417,85 @@ fn unreadable_targets_file_is_fatal_with_the_reason() {
     assert_eq!(
         out.stderr,
         "Error: Failed to read the vpnmon targets file tdir; check its path and permissions: it is a directory, not a regular file\n"
+    );
+}
+
+/// As the original: a gateway ping that is Fail or Warn is followed by a failed `VPN open` line
+/// and row with the ping's time (downstream availability counts depend on it); the client is
+/// never started.
+#[test_case::test_case("198.18.0.1", "Fail" ; "a dead gateway")]
+#[test_case::test_case("198.19.0.1", "Warn" ; "a gateway that answers some pings")]
+fn a_gateway_not_good_writes_a_failed_open_row_with_the_ping_s_time(gateway: &str, ping: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.csv"), "127.0.0.2,Behind\n").unwrap();
+    let mut c = vpnmon_fake_ping(dir.path());
+    c.args(["--vpnclient", "anyconnect", "--vpncli"])
+        .arg(core_support::sim::vpncli_sim())
+        // The simulator would record its start here: it must never run.
+        .env("VPNCLI_SIM_PIDS", dir.path().join("pids"))
+        .args(["--vpnurlip", gateway, "-user", "mon", "-pass", PASSWORD])
+        .args(["--targets", "t.csv", "--datalog", "d.csv"])
+        .args(["--cycles", "1", "--timeout", "0.2", "--quiet"]);
+    let out = run(c, DEADLINE);
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    let log = std::fs::read_to_string(dir.path().join("d.csv")).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    let when = &lines[0][2..21];
+    assert_eq!(
+        lines,
+        [
+            format!("1,{when},VPN ping,{ping},{gateway},VPN Gateway"),
+            format!("1,{when},VPN open,Fail,{gateway},VPN Gateway"),
+        ],
+        "{log}"
+    );
+    // The console: the original's line (vpnmon's reason at its end, in parentheses), with the
+    // ping's time.
+    let stamp = when.replace(',', " ");
+    let open = out.line_with("-- VPN open()");
+    assert_eq!(
+        open,
+        format!(
+            "  1 {stamp} -- VPN open() --------- Fail VPN Gateway  (not tried: the gateway ping was {ping})"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(out.line_with("-- VPN ping").starts_with(&format!(
+        "  1 {stamp} -- VPN ping ----------- {ping} VPN Gateway"
+    )));
+    assert!(!out.stdout.contains("-- ping 127.0.0.2"), "{}", out.stdout);
+    assert!(!dir.path().join("pids").exists(), "the client was started");
+    assert!(!out.stdout.contains(PASSWORD) && !out.stderr.contains(PASSWORD));
+}
+
+/// Each target row carries the moment its first echo was sent, so a dead target (whose test
+/// ends a timeout later) among fast ones keeps times in file order that never go backwards.
+#[test]
+fn target_rows_carry_their_start_times_in_file_order() {
+    let targets = "127.0.0.2,Fast one\n198.18.0.1,Dead\n127.0.0.3,Fast two\n127.0.0.4,Fast three\n";
+    // A timeout over a second, so an end-of-sweep stamp would be a different second.
+    let (dir, c) = without_vpn(targets, "127.0.0.1", 2, "1.2");
+    let out = run(c, DEADLINE);
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    let log = std::fs::read_to_string(dir.path().join("d.csv")).unwrap();
+    let stamps: Vec<&str> = log.lines().map(|l| &l[2..21]).collect();
+    assert_eq!(stamps.len(), 10, "{log}");
+    // Stamped at the sweep's end, the fast rows around the dead one would be a second later
+    // than it: the time would go backwards.
+    for w in stamps.windows(2) {
+        assert!(w[0] <= w[1], "time goes backwards: {w:?}\n{log}");
+    }
+    // Console lines stay in file order.
+    let order: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.split("-- ping ").nth(1))
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        ["127.0.0.2", "198.18.0.1", "127.0.0.3", "127.0.0.4"].repeat(2)
     );
 }

@@ -519,7 +519,7 @@ fn c_unverifiable_certificate_fails_and_cafile_works() {
 }
 
 // (d) ocserv stopped: gateway ping Good, open Fail (refused). Unreachable gateway: ping Fail,
-// no open attempted.
+// no open attempted, and its row says Fail (as the original).
 #[test]
 fn d_gateway_down_or_unreachable() {
     let _g = lock();
@@ -557,8 +557,21 @@ fn d_gateway_down_or_unreachable() {
     std::fs::remove_file(lab.datalog()).expect("remove datalog");
     let out = lab.run(&["--cycles=1", "--vpnurlip=198.18.1.99", "--timeout=0.3"]);
     assert!(out.status.success());
-    assert_eq!(lab.rows(), ["1,VPN ping,Fail,198.18.1.99,Lab Gateway"]);
-    assert!(!text(&out.stdout).contains("VPN open"));
+    // As the original: the open is not tried, and its row says Fail.
+    assert_eq!(
+        lab.rows(),
+        [
+            "1,VPN ping,Fail,198.18.1.99,Lab Gateway",
+            "1,VPN open,Fail,198.18.1.99,Lab Gateway",
+        ]
+    );
+    assert!(
+        text(&out.stdout).contains(
+            "-- VPN open() --------- Fail Lab Gateway  (not tried: the gateway ping was Fail)"
+        ),
+        "{}",
+        text(&out.stdout)
+    );
     lab.assert_clean();
 }
 

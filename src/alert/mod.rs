@@ -70,6 +70,17 @@ impl Console {
         }
     }
 
+    /// The terminal for the bell: this console when it is a terminal, else stderr when that is
+    /// one; none when both go to files or pipes (a BEL byte has no place in a log).
+    pub fn bell_terminal(self) -> Option<Out> {
+        use std::io::IsTerminal;
+        match self {
+            Console::Stdout if std::io::stdout().is_terminal() => Some(Box::new(std::io::stdout())),
+            _ if std::io::stderr().is_terminal() => Some(Box::new(std::io::stderr())),
+            _ => None,
+        }
+    }
+
     /// What a child program's stdout is connected to.
     pub fn stdio(self) -> std::process::Stdio {
         match self {

@@ -3,11 +3,12 @@
 //! The device is opened only when a beep is due and dropped right after (a null or file device
 //! consumes samples as fast as it can while open). No device: the terminal bell, said once.
 
-use crate::record::{CycleReport, Test, Verdict};
+use crate::record::{CycleReport, Record, Test, Verdict};
 use crate::sinks::{RunEnd, Sink, SinkError};
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -49,16 +50,47 @@ pub enum PlayError {
     Decode(#[source] rodio::decoder::DecoderError),
 }
 
-/// How many beeps a cycle's records call for, as the original: 3 when the gateway ping, VPN open
-/// or VPN close is not Good, 1 per target that is not Good.
-pub fn beeps_for(report: &CycleReport) -> usize {
-    report
-        .records
-        .iter()
-        .filter(|r| r.result != Verdict::Good)
-        .map(|r| if r.test == Test::TargetPing { 1 } else { 3 })
-        .sum()
+/// How many beeps a record calls for, as the original: 3 when the gateway ping is not Good or
+/// the VPN open or close failed, 1 per target that is not Good. `after_bad_gateway`: the
+/// cycle's gateway ping was not Good, so a failed `VPN open` row is its consequence (the open was
+/// not tried) and rings nothing more.
+pub fn beeps_for_record(r: &Record, after_bad_gateway: bool) -> usize {
+    match (r.test, r.result) {
+        (_, Verdict::Good) => 0,
+        (Test::TargetPing, _) => 1,
+        (Test::VpnOpen, _) if after_bad_gateway => 0,
+        _ => 3,
+    }
 }
+
+/// How many beeps a cycle's records call for (`beeps_for_record` over the cycle).
+pub fn beeps_for(report: &CycleReport) -> usize {
+    let mut bad_gateway = false;
+    let mut n = 0;
+    for r in &report.records {
+        n += beeps_for_record(r, bad_gateway);
+        bad_gateway |= r.test == Test::VpnPing && r.result != Verdict::Good;
+    }
+    n
+}
+
+/// What the sink asks its thread to do.
+enum Msg {
+    /// A beep is due for the first time: find out whether the device opens.
+    Probe,
+    /// A cycle ended that called for `n` beeps: the tone plays them together.
+    Cycle(usize),
+}
+
+/// Whether beeps can be played: found out at the first beep that is due.
+const UNKNOWN: u8 = 0;
+const TONE: u8 = 1;
+const BELL: u8 = 2;
+
+/// The pause between bells, as the original's `sounder()`.
+const BELL_GAP: Duration = Duration::from_millis(300);
+/// How long the first due beep waits to learn whether there is a sound device.
+const PROBE_WAIT: Duration = Duration::from_secs(2);
 
 /// What to play for one beep.
 #[derive(Clone)]
@@ -85,49 +117,113 @@ fn load_sound(path: Option<&Path>) -> Result<Sound, SoundError> {
 }
 
 pub struct SoundSink {
-    tx: Option<mpsc::Sender<usize>>,
+    tx: Option<mpsc::Sender<Msg>>,
     worker: Option<JoinHandle<()>>,
     done: mpsc::Receiver<()>,
     pending: usize,
+    /// This cycle's gateway ping was not Good.
+    bad_gateway: bool,
+    device: Arc<AtomicU8>,
+    bell: Bell,
+}
+
+/// The terminal for the bell fallback, shared with the sound thread; `None` when output goes
+/// to files or pipes (a BEL byte has no place there).
+#[derive(Clone)]
+struct Bell(Arc<Mutex<Option<Box<dyn Write + Send>>>>);
+
+impl Bell {
+    /// `n` bells, 0.3 s apart, as the original's `sounder()`.
+    fn ring(&self, n: usize) {
+        let Ok(mut t) = self.0.lock() else { return };
+        let Some(t) = t.as_mut() else { return };
+        for i in 0..n {
+            if i > 0 {
+                std::thread::sleep(BELL_GAP);
+            }
+            let _ = t.write_all(b"\x07");
+            let _ = t.flush();
+        }
+    }
+}
+
+/// The sound thread: opens the device when a beep is first due and plays each cycle's tone.
+struct Player {
+    sound: Sound,
+    device: Arc<AtomicU8>,
+    bell: Bell,
+    notices: Box<dyn Write + Send>,
+}
+
+impl Player {
+    fn no_device(&mut self, reason: PlayError) {
+        if self.device.swap(BELL, Ordering::SeqCst) != BELL {
+            // One write, so the line is not cut by the console's lines on the same terminal.
+            let line =
+                format!("No sound device ({reason}); beeping with the terminal bell instead\n");
+            let _ = self.notices.write_all(line.as_bytes());
+            let _ = self.notices.flush();
+        }
+    }
+
+    fn probe(&mut self) {
+        if self.device.load(Ordering::SeqCst) == UNKNOWN {
+            match probe_device() {
+                Ok(()) => self.device.store(TONE, Ordering::SeqCst),
+                Err(reason) => self.no_device(reason),
+            }
+        }
+    }
+
+    fn cycle(&mut self, n: usize) {
+        if self.device.load(Ordering::SeqCst) != TONE {
+            // Rung by the sink right after each line.
+            return;
+        }
+        if let Err(reason) = play(&self.sound, n) {
+            // The device went away since: this cycle's beeps as bells, and bells from now on.
+            self.no_device(reason);
+            self.bell.ring(n);
+        }
+    }
 }
 
 impl SoundSink {
-    /// `out` receives the terminal-bell fallback and its one-time notice (stderr with `--json`,
-    /// where stdout carries only JSON).
+    /// `bell` is the terminal for the bell fallback (`None` when output goes to files or pipes:
+    /// no BEL bytes there); `notices` gets the one-time "no sound device" line (stderr).
     pub fn new(
         sound_file: Option<&Path>,
-        mut out: Box<dyn Write + Send>,
+        bell: Option<Box<dyn Write + Send>>,
+        notices: Box<dyn Write + Send>,
     ) -> Result<SoundSink, SoundError> {
-        let sound = load_sound(sound_file)?;
-        let (tx, rx) = mpsc::channel::<usize>();
+        let device = Arc::new(AtomicU8::new(UNKNOWN));
+        let bell = Bell(Arc::new(Mutex::new(bell)));
+        let mut player = Player {
+            sound: load_sound(sound_file)?,
+            device: device.clone(),
+            bell: bell.clone(),
+            notices,
+        };
+        let (tx, rx) = mpsc::channel::<Msg>();
         let (done_tx, done) = mpsc::channel::<()>();
         let worker = std::thread::Builder::new()
             .name("vpnmon-sound".into())
             .spawn(move || {
-                let mut told_no_device = false;
-                while let Ok(mut n) = rx.recv() {
-                    // Cycles faster than their beeps: play only the latest cycle's tone, but ring
-                    // the bell for every cycle (it costs nothing).
-                    let mut all = n;
-                    let mut skipped = 0;
-                    while let Ok(later) = rx.try_recv() {
-                        n = later;
-                        all += later;
-                        skipped += 1;
-                    }
-                    for _ in 0..skipped {
-                        let _ = done_tx.send(());
-                    }
-                    if let Err(reason) = play(&sound, n) {
-                        if !told_no_device {
-                            told_no_device = true;
-                            let _ = writeln!(
-                                out,
-                                "No sound device ({reason}); beeping with the terminal bell instead"
-                            );
+                let mut queue = std::collections::VecDeque::new();
+                loop {
+                    if queue.is_empty() {
+                        match rx.recv() {
+                            Ok(m) => queue.push_back(m),
+                            Err(_) => break,
                         }
-                        let _ = out.write_all("\x07".repeat(all).as_bytes());
-                        let _ = out.flush();
+                    }
+                    queue.extend(rx.try_iter());
+                    let Some(m) = queue.pop_front() else { break };
+                    match m {
+                        Msg::Probe => player.probe(),
+                        // Cycles faster than their tones: play only the latest cycle's.
+                        Msg::Cycle(_) if queue.iter().any(|m| matches!(m, Msg::Cycle(_))) => {}
+                        Msg::Cycle(n) => player.cycle(n),
                     }
                     let _ = done_tx.send(());
                 }
@@ -138,27 +234,70 @@ impl SoundSink {
             worker,
             done,
             pending: 0,
+            bad_gateway: false,
+            device,
+            bell,
         })
+    }
+
+    fn send(&mut self, m: Msg) -> bool {
+        self.reap();
+        match &self.tx {
+            Some(tx) if tx.send(m).is_ok() => {
+                self.pending += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn reap(&mut self) {
+        while self.done.try_recv().is_ok() {
+            self.pending = self.pending.saturating_sub(1);
+        }
+    }
+
+    /// Whether there is a sound device, asked of the sound thread when a beep is first due
+    /// (waiting at most `PROBE_WAIT`; still unknown then: the tone's turn at the cycle's end).
+    fn device(&mut self) -> u8 {
+        if self.device.load(Ordering::SeqCst) == UNKNOWN && self.send(Msg::Probe) {
+            let deadline = Instant::now() + PROBE_WAIT;
+            while self.device.load(Ordering::SeqCst) == UNKNOWN {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match self.done.recv_timeout(left) {
+                    Ok(()) => self.pending = self.pending.saturating_sub(1),
+                    Err(_) => break,
+                }
+            }
+        }
+        self.device.load(Ordering::SeqCst)
     }
 }
 
 #[async_trait::async_trait]
 impl Sink for SoundSink {
+    fn cycle_start(&mut self, _cycle: u64, _of: Option<u64>, _at: chrono::DateTime<chrono::Local>) {
+        self.bad_gateway = false;
+    }
+
+    /// Without a sound device, the bells ring right after the record's line, before the next
+    /// one, as the original's `sounder()` did (3 take 0.6 s).
+    fn record(&mut self, r: &Record) {
+        let n = beeps_for_record(r, self.bad_gateway);
+        self.bad_gateway |= r.test == Test::VpnPing && r.result != Verdict::Good;
+        if n > 0 && self.device() == BELL {
+            self.bell.ring(n);
+        }
+    }
+
     async fn cycle_end(
         &mut self,
         report: &CycleReport,
         _cancel: &CancellationToken,
     ) -> Result<(), SinkError> {
-        while self.done.try_recv().is_ok() {
-            self.pending = self.pending.saturating_sub(1);
-        }
         let n = beeps_for(report);
-        if n > 0 && !report.cancelled {
-            if let Some(tx) = &self.tx {
-                if tx.send(n).is_ok() {
-                    self.pending += 1;
-                }
-            }
+        if n > 0 && !report.cancelled && self.device.load(Ordering::SeqCst) != BELL {
+            self.send(Msg::Cycle(n));
         }
         Ok(())
     }
@@ -183,6 +322,15 @@ impl Sink for SoundSink {
         }
         Ok(())
     }
+}
+
+/// Whether the default output device opens (opened and dropped at once).
+fn probe_device() -> Result<(), PlayError> {
+    let mut device =
+        crate::platform::quiet_audio_errors(rodio::DeviceSinkBuilder::open_default_sink)
+            .map_err(PlayError::Device)?;
+    device.log_on_drop(false);
+    Ok(())
 }
 
 /// Plays `n` beeps on the default device, opened for this and dropped after.
@@ -261,7 +409,16 @@ mod tests {
             0
         );
         assert_eq!(beeps_for(&report(&[(VpnPing, Fail)])), 3);
-        assert_eq!(beeps_for(&report(&[(VpnOpen, Warn), (VpnClose, Fail)])), 6);
+        // The failed open row after a bad gateway ping was not tried: no more beeps.
+        assert_eq!(beeps_for(&report(&[(VpnPing, Warn), (VpnOpen, Fail)])), 3);
+        assert_eq!(
+            beeps_for(&report(&[
+                (VpnPing, Good),
+                (VpnOpen, Fail),
+                (VpnClose, Fail)
+            ])),
+            6
+        );
         assert_eq!(
             beeps_for(&report(&[
                 (TargetPing, Fail),

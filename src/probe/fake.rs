@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use std::collections::HashMap;
 #[cfg(test)]
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 /// Answers by address, without any network traffic or name lookup:
@@ -25,6 +25,7 @@ impl RuleProber {
     async fn ping_host(host: &str, opts: PingOptions) -> PingOutcome {
         use std::net::IpAddr;
         let rtt = Duration::from_micros(100);
+        let started = SystemTime::now();
         let received = match host.parse::<IpAddr>() {
             Ok(ip) if ip.is_loopback() => opts.count,
             Ok(IpAddr::V4(v4)) if v4.octets()[..2] == [198, 19] => 1.min(opts.count),
@@ -35,6 +36,7 @@ impl RuleProber {
                     verdict: Verdict::Fail,
                     stats: PingStats::default(),
                     reason: Some(format!("cannot resolve host name '{host}'")),
+                    started,
                     duration: Duration::ZERO,
                 }
             }
@@ -45,7 +47,7 @@ impl RuleProber {
         } else {
             rtt
         };
-        super::summarize(opts, vec![rtt; received as usize], &[], waited)
+        super::summarize(opts, vec![rtt; received as usize], &[], started, waited)
     }
 }
 
@@ -116,6 +118,7 @@ impl Prober for TableProber {
                             ..Default::default()
                         },
                         reason: (verdict != Verdict::Good).then(|| "lost".to_string()),
+                        started: SystemTime::now(),
                         duration: Duration::ZERO,
                     }
                 })

@@ -12,7 +12,7 @@ use futures::stream::{FuturesOrdered, StreamExt};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use surge_ping::{Client, Config, PingIdentifier, PingSequence, SurgeError, ICMP};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -67,6 +67,9 @@ pub struct PingOutcome {
     pub stats: PingStats,
     /// Why it was not Good (`no reply to 2 echo requests`, `cannot resolve host name`, …).
     pub reason: Option<String>,
+    /// When the first echo request was sent (when the test began, if none was sent): the time a
+    /// row carries.
+    pub started: SystemTime,
     pub duration: Duration,
 }
 
@@ -175,6 +178,7 @@ impl IcmpProber {
 
     async fn ping_host(&self, host: &str, opts: PingOptions) -> PingOutcome {
         let start = Instant::now();
+        let began = SystemTime::now();
         let fail = |reason: String, sent: u32| PingOutcome {
             verdict: Verdict::Fail,
             stats: PingStats {
@@ -182,6 +186,7 @@ impl IcmpProber {
                 ..PingStats::default()
             },
             reason: Some(reason),
+            started: began,
             duration: start.elapsed(),
         };
         let ip = match resolve(host, self.lookup).await {
@@ -193,12 +198,16 @@ impl IcmpProber {
             Err(reason) => return fail(reason, 0),
         };
         let mut echoes = FuturesOrdered::new();
+        // The moment the first echo goes out (after its turn under the in-flight cap).
+        let first_sent = Arc::new(OnceLock::new());
         for _ in 0..opts.count {
             let sem = self.in_flight.clone();
+            let first_sent = first_sent.clone();
             let mut pinger = client.pinger(ip, PingIdentifier(self.ident)).await;
             pinger.timeout(opts.timeout);
             echoes.push_back(async move {
                 let _permit = sem.acquire_owned().await;
+                first_sent.get_or_init(SystemTime::now);
                 pinger.ping(next_seq(), &PAYLOAD).await
             });
         }
@@ -210,7 +219,8 @@ impl IcmpProber {
                 Err(e) => errors.push(e),
             }
         }
-        summarize(opts, rtts, &errors, start.elapsed())
+        let started = first_sent.get().copied().unwrap_or(began);
+        summarize(opts, rtts, &errors, started, start.elapsed())
     }
 }
 
@@ -237,6 +247,7 @@ fn summarize(
     opts: PingOptions,
     rtts: Vec<Duration>,
     errors: &[SurgeError],
+    started: SystemTime,
     duration: Duration,
 ) -> PingOutcome {
     let received = rtts.len() as u32;
@@ -273,6 +284,7 @@ fn summarize(
         verdict,
         stats,
         reason,
+        started,
         duration,
     }
 }
@@ -334,14 +346,14 @@ mod tests {
     #[test]
     fn verdicts_and_reasons() {
         let ms = Duration::from_millis;
-        let o = summarize(opts(2), vec![ms(1), ms(3)], &[], ms(3));
+        let o = summarize(opts(2), vec![ms(1), ms(3)], &[], SystemTime::now(), ms(3));
         assert_eq!(o.verdict, Verdict::Good);
         assert_eq!(o.stats.rtt_avg, Some(ms(2)));
         assert_eq!(o.reason, None);
-        let o = summarize(opts(4), vec![ms(1)], &[], ms(3));
+        let o = summarize(opts(4), vec![ms(1)], &[], SystemTime::now(), ms(3));
         assert_eq!(o.verdict, Verdict::Warn);
         assert_eq!(o.reason.as_deref(), Some("3 of 4 echo requests unanswered"));
-        let o = summarize(opts(2), vec![], &[], ms(3));
+        let o = summarize(opts(2), vec![], &[], SystemTime::now(), ms(3));
         assert_eq!(o.verdict, Verdict::Fail);
         assert_eq!(
             o.reason.as_deref(),
@@ -350,7 +362,13 @@ mod tests {
         // A network error's words (platform::net::io_words, whose mapping is tested in the
         // platform files) beat the timeout text.
         let io = || std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
-        let o = summarize(opts(2), vec![], &[SurgeError::IOError(io())], ms(3));
+        let o = summarize(
+            opts(2),
+            vec![],
+            &[SurgeError::IOError(io())],
+            SystemTime::now(),
+            ms(3),
+        );
         assert_eq!(o.reason, Some(crate::platform::net::io_words(&io())));
         assert_eq!(o.reason.as_deref(), Some("connection refused"));
     }

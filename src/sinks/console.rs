@@ -12,14 +12,21 @@ use tokio_util::sync::CancellationToken;
 pub struct ConsoleSink<W: Write + Send> {
     out: W,
     cycle: u64,
+    /// The time of the last prefixed line: the completed line follows the last cycle at once.
+    last: Option<DateTime<Local>>,
 }
 
 impl<W: Write + Send> ConsoleSink<W> {
     pub fn new(out: W) -> Self {
-        ConsoleSink { out, cycle: 0 }
+        ConsoleSink {
+            out,
+            cycle: 0,
+            last: None,
+        }
     }
 
     fn line(&mut self, at: DateTime<Local>, text: &str) {
+        self.last = Some(at);
         let _ = writeln!(self.out, "{}", prefixed(self.cycle, at, text));
         let _ = self.out.flush();
     }
@@ -68,7 +75,8 @@ fn extras(r: &Record) -> String {
                 parts.push(format!("rtt {}", console_ms(avg)));
             }
         }
-        (None, Test::VpnOpen | Test::VpnClose) => {
+        // A step not tried (the open after a bad gateway ping) took no time worth saying.
+        (None, Test::VpnOpen | Test::VpnClose) if !r.duration.is_zero() => {
             parts.push(format!("{:.1} s", r.duration.as_secs_f64()))
         }
         _ => {}
@@ -104,7 +112,8 @@ impl<W: Write + Send> Sink for ConsoleSink<W> {
             // The client's own words: no raw control bytes to the terminal.
             let _ = writeln!(self.out, "{}", crate::text::escape(l));
         }
-        let _ = writeln!(self.out, "---- End diagnostic information ----");
+        // Two spaces each side, as the original wrote it (its start line has one).
+        let _ = writeln!(self.out, "----  End diagnostic information  ----");
         let _ = self.out.flush();
     }
 
@@ -152,16 +161,18 @@ impl<W: Write + Send> Sink for ConsoleSink<W> {
             )
         };
         self.line(now, &text);
+        // The original followed the waiting line with an empty line.
+        let _ = writeln!(self.out);
+        let _ = self.out.flush();
     }
 
     async fn finish(&mut self, end: RunEnd) -> Result<(), SinkError> {
         match end {
             RunEnd::Completed { cycles, .. } => {
-                let _ = writeln!(
-                    self.out,
-                    "{cycles} vpnmon test cycle{} completed.",
-                    if cycles == 1 { "" } else { "s" }
-                );
+                // Prefixed like every other line, with the original's words ("1 vpnmon test
+                // cycles completed." too), at the end of the last cycle, which it follows at once.
+                let at = self.last.unwrap_or_else(Local::now);
+                self.line(at, &format!("{cycles} vpnmon test cycles completed."));
             }
             RunEnd::Stopped { vpn_closed, .. } => {
                 let _ = writeln!(self.out, "---- vpnmon stopped with Control-C ----");
@@ -288,7 +299,26 @@ mod tests {
             " 12 2022/09/07 18:20:33 Start vpnmon test cycle 12 of Infinite\n\
              \x2012 2022/09/07 18:20:33 End vpnmon test cycle 12 of Infinite  (took 0.00 s)\n\
              \x2012 2022/09/07 18:20:33 vpnmon test cycle ping results:  Good: 1,  Warn: 1,  Fail: 0\n\
-             12 vpnmon test cycles completed.\n"
+             \x2012 2022/09/07 18:20:33 12 vpnmon test cycles completed.\n"
+        );
+    }
+
+    #[test]
+    fn waiting_line_then_one_empty_line_and_the_original_diagnostic_block() {
+        let mut s = ConsoleSink::new(Vec::new());
+        let at = Local.with_ymd_and_hms(2022, 9, 7, 18, 20, 33).unwrap();
+        s.cycle_start(1, Some(2), at);
+        s.diagnostics(&["Login failed.".to_string()]);
+        s.waiting(Duration::from_secs(60), at + chrono::Duration::seconds(60));
+        let text = String::from_utf8(s.into_inner()).unwrap();
+        assert_eq!(
+            text,
+            "  1 2022/09/07 18:20:33 Start vpnmon test cycle 1 of 2\n\
+             ---- Start diagnostic information ----\n\
+             Login failed.\n\
+             ----  End diagnostic information  ----\n\
+             \x20 1 2022/09/07 18:20:33 Waiting to run next test cycle.  (next at 18:21:33)\n\
+             \n"
         );
     }
 }
