@@ -35,7 +35,21 @@ pub enum ReadError {
         line: usize,
         what: String,
     },
+    /// Random bytes or another kind of file: stops the report early instead of reading it all.
+    #[error(
+        "{path}: its first {lines} non-blank lines are all unreadable (not one datalog row), so \
+it was not read further; is this a vpnmon datalog (vpnmon, extended or jsonl format)?"
+    )]
+    Garbage { path: PathBuf, lines: usize },
 }
+
+/// The longest line read, in bytes; a longer one is skipped with a warning, and never held in
+/// memory whole (a row is well under 1 KiB).
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// A file whose first this many non-blank lines are all unreadable, none of them a row or a
+/// header, is not a datalog: it is rejected there instead of being read to its end.
+pub const GARBAGE_LINES: usize = 1000;
 
 /// How many lines of one file could not be read and were skipped (a line cut off by a power
 /// loss, a stray edit), with the first few for the warning.
@@ -207,40 +221,15 @@ impl Reader {
 
     /// Reads one datalog file, any format, streaming; calls `row` for each row. Lines that
     /// cannot be read are skipped and returned for a warning, unless no line could be read.
+    /// Memory stays bounded whatever the file holds (see [`FileReader`]).
     pub fn read_file(
         &mut self,
         path: &Path,
         mut row: impl FnMut(DatalogRow<'_>),
     ) -> Result<Skipped, ReadError> {
-        use std::io::BufRead;
-        let io = |e: std::io::Error| ReadError::Io {
-            path: path.to_path_buf(),
-            reason: crate::error::io_reason(&e),
-        };
-        let f = std::fs::File::open(path).map_err(io)?;
-        let mut r = std::io::BufReader::with_capacity(1 << 20, f);
-        let mut buf = Vec::with_capacity(256);
-        let mut n = 0;
-        let mut skipped = Skipped::new(path);
-        loop {
-            buf.clear();
-            if r.read_until(b'\n', &mut buf).map_err(io)? == 0 {
-                return skipped.finish();
-            }
-            n += 1;
-            let line = String::from_utf8_lossy(&buf);
-            let line = if n == 1 {
-                line.strip_prefix('\u{FEFF}').unwrap_or(&line)
-            } else {
-                &line
-            };
-            let r = if buf.last() == Some(&b'\n') {
-                self.read_line(line, &mut row)
-            } else {
-                cut_off(line)
-            };
-            skipped.note(n, r);
-        }
+        let mut f = FileReader::open(path, None)?;
+        while f.next_row(self, &mut row)? {}
+        f.finish()
     }
 
     /// Reads datalog text as [`Reader::read_file`] does; `path` only names it in messages.
@@ -266,7 +255,7 @@ impl Reader {
 
     /// One line (with or without its line end) of any format: `Ok(true)` for a row or a
     /// header, `Ok(false)` for a blank line, or what is wrong with it.
-    fn read_line(
+    pub fn read_line(
         &mut self,
         line: &str,
         row: &mut impl FnMut(DatalogRow<'_>),
@@ -334,6 +323,136 @@ impl Reader {
             rtt_max_ms: rtt(2),
         });
         Ok(())
+    }
+}
+
+/// Reads one line of `input` into `buf`, with its line end, but at most `cap` bytes: the rest of
+/// a longer line is read and dropped (`buf` is then empty). Returns the line's whole length and
+/// whether it ended with `\n`, or `None` at the end of the input.
+fn read_capped(
+    input: &mut impl std::io::BufRead,
+    buf: &mut Vec<u8>,
+    cap: usize,
+) -> std::io::Result<Option<(u64, bool)>> {
+    buf.clear();
+    let mut len: u64 = 0;
+    loop {
+        let avail = match input.fill_buf() {
+            Ok(a) => a,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if avail.is_empty() {
+            return Ok((len > 0).then_some((len, false)));
+        }
+        let (take, ended) = match memchr::memchr(b'\n', avail) {
+            Some(i) => (i + 1, true),
+            None => (avail.len(), false),
+        };
+        len += take as u64;
+        if len <= cap as u64 {
+            buf.extend_from_slice(&avail[..take]);
+        } else {
+            buf.clear();
+        }
+        input.consume(take);
+        if ended {
+            return Ok(Some((len, true)));
+        }
+    }
+}
+
+/// One datalog file read row by row, in bounded memory: lines longer than [`MAX_LINE`] are
+/// skipped without being held, and a file whose first [`GARBAGE_LINES`] non-blank lines are all
+/// unreadable is rejected ([`ReadError::Garbage`]) instead of being read to its end.
+pub struct FileReader {
+    input: std::io::BufReader<std::io::Take<std::fs::File>>,
+    buf: Vec<u8>,
+    /// Lines and bytes read so far.
+    lines: usize,
+    bytes: u64,
+    skipped: Skipped,
+}
+
+impl FileReader {
+    /// Opens `path`; with `limit`, reads only its first `limit` bytes (what an earlier reading
+    /// of a file that is still being appended to saw).
+    pub fn open(path: &Path, limit: Option<u64>) -> Result<FileReader, ReadError> {
+        use std::io::Read;
+        let f = std::fs::File::open(path).map_err(|e| io_error(path, &e))?;
+        Ok(FileReader {
+            input: std::io::BufReader::with_capacity(1 << 16, f.take(limit.unwrap_or(u64::MAX))),
+            buf: Vec::with_capacity(256),
+            lines: 0,
+            bytes: 0,
+            skipped: Skipped::new(path),
+        })
+    }
+
+    /// Reads lines until one holds a row, which goes to `row`: `Ok(true)`, or `Ok(false)` at the
+    /// end of the file. Lines that cannot be read are noted for [`FileReader::finish`].
+    pub fn next_row(
+        &mut self,
+        reader: &mut Reader,
+        row: &mut impl FnMut(DatalogRow<'_>),
+    ) -> Result<bool, ReadError> {
+        loop {
+            let got = read_capped(&mut self.input, &mut self.buf, MAX_LINE)
+                .map_err(|e| io_error(&self.skipped.path, &e))?;
+            let Some((len, ended)) = got else {
+                return Ok(false);
+            };
+            self.lines += 1;
+            self.bytes += len;
+            let mut was_row = false;
+            let r = if len > MAX_LINE as u64 {
+                Err(format!(
+                    "a line of {len} bytes, longer than a row can be ({MAX_LINE} bytes at most)"
+                ))
+            } else {
+                let text = String::from_utf8_lossy(&self.buf);
+                let line = if self.lines == 1 {
+                    text.strip_prefix('\u{FEFF}').unwrap_or(&text)
+                } else {
+                    &text
+                };
+                if ended {
+                    reader.read_line(line, &mut |d| {
+                        was_row = true;
+                        row(d)
+                    })
+                } else {
+                    cut_off(line)
+                }
+            };
+            self.skipped.note(self.lines, r);
+            if self.skipped.readable == 0 && self.skipped.count >= GARBAGE_LINES {
+                return Err(ReadError::Garbage {
+                    path: self.skipped.path.clone(),
+                    lines: self.skipped.count,
+                });
+            }
+            if was_row {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Bytes read so far (whole lines).
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The lines skipped, for the warning; an error if not one line of the file could be read.
+    pub fn finish(self) -> Result<Skipped, ReadError> {
+        self.skipped.finish()
+    }
+}
+
+fn io_error(path: &Path, e: &std::io::Error) -> ReadError {
+    ReadError::Io {
+        path: path.to_path_buf(),
+        reason: crate::error::io_reason(e),
     }
 }
 
