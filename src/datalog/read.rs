@@ -151,21 +151,54 @@ fn num(s: &[u8]) -> Option<u32> {
 
 /// `YYYY?MM?DD` and `HH:MM:SS` (any one-byte separators) into naive seconds.
 fn date_time(date: &str, time: &str) -> Option<i64> {
-    let (d, t) = (date.as_bytes(), time.as_bytes());
-    if d.len() != 10 || t.len() < 8 {
+    Some(days(date)? * 86_400 + seconds(time)?)
+}
+
+/// The days of `YYYY?MM?DD` since 1970-01-01.
+fn days(date: &str) -> Option<i64> {
+    let d = date.as_bytes();
+    if d.len() != 10 {
         return None;
     }
     let day =
         chrono::NaiveDate::from_ymd_opt(num(&d[0..4])? as i32, num(&d[5..7])?, num(&d[8..10])?)?;
+    // `NaiveDate::default()` is 1970-01-01, so the scale is the Unix one (see `from_naive`).
+    Some(
+        day.signed_duration_since(chrono::NaiveDate::default())
+            .num_days(),
+    )
+}
+
+/// The seconds of `HH:MM:SS` (and anything after it) since midnight.
+fn seconds(time: &str) -> Option<i64> {
+    let t = time.as_bytes();
+    if t.len() < 8 {
+        return None;
+    }
     let (h, m, s) = (num(&t[0..2])?, num(&t[3..5])?, num(&t[6..8])?);
     if h > 23 || m > 59 || s > 60 {
         return None;
     }
-    // `NaiveDate::default()` is 1970-01-01, so the scale is the Unix one (see `from_naive`).
-    let days = day
-        .signed_duration_since(chrono::NaiveDate::default())
-        .num_days();
-    Some(days * 86_400 + (h * 3600 + m * 60 + s) as i64)
+    Some((h * 3600 + m * 60 + s) as i64)
+}
+
+/// The last date read and its days: consecutive rows nearly always share the date.
+#[derive(Default)]
+struct LastDate {
+    date: [u8; 10],
+    days: Option<i64>,
+}
+
+impl LastDate {
+    fn date_time(&mut self, date: &str, time: &str) -> Option<i64> {
+        if self.days.is_none() || date.as_bytes() != self.date {
+            self.days = days(date);
+            if self.days.is_some() {
+                self.date.copy_from_slice(date.as_bytes());
+            }
+        }
+        Some(self.days? * 86_400 + seconds(time)?)
+    }
 }
 
 /// An RTT column: empty is unknown, and so is a value that is not a number.
@@ -196,6 +229,7 @@ pub struct Reader {
     /// quote never swallows the lines after it. Only `\n` ends a record; a lone `\r` is data.
     csv: csv::Reader<Cursor<Vec<u8>>>,
     record: csv::StringRecord,
+    last_date: LastDate,
 }
 
 impl Default for Reader {
@@ -216,6 +250,7 @@ impl Reader {
         Reader {
             csv,
             record: csv::StringRecord::new(),
+            last_date: LastDate::default(),
         }
     }
 
@@ -277,6 +312,29 @@ impl Reader {
     }
 
     fn csv_line(&mut self, line: &str, row: &mut impl FnMut(DatalogRow<'_>)) -> Result<(), String> {
+        let mut f = [""; EXTENDED_LEN];
+        // Without quotes, CSV fields are what lies between the commas (what the `csv` crate
+        // reads too, only faster: most rows have no quotes). Commas are ASCII, so the cuts are
+        // at character boundaries.
+        let (mut n, mut start, mut quoted) = (0, 0, false);
+        for (i, &b) in line.as_bytes().iter().enumerate() {
+            if b == b',' {
+                if let Some(slot) = f.get_mut(n) {
+                    *slot = &line[start..i];
+                }
+                n += 1;
+                start = i + 1;
+            } else if b == b'"' {
+                quoted = true;
+                break;
+            }
+        }
+        if !quoted {
+            if let Some(slot) = f.get_mut(n) {
+                *slot = &line[start..];
+            }
+            return fields_row(&f, n + 1, &mut self.last_date, row);
+        }
         let buf = self.csv.get_mut().get_mut();
         buf.clear();
         buf.extend_from_slice(line.as_bytes());
@@ -285,45 +343,56 @@ impl Reader {
             .seek_raw(SeekFrom::Start(0), csv::Position::new())
             .and_then(|_| self.csv.read_record(&mut self.record))
             .map_err(|e| format!("cannot read this line as CSV ({e})"))?;
-        let f = &self.record;
-        if f.len() != ORIGINAL_LEN && f.len() != EXTENDED_LEN {
-            return Err(format!(
-                "{} columns, expected {ORIGINAL_LEN} or {EXTENDED_LEN}",
-                f.len()
-            ));
+        for (slot, v) in f.iter_mut().zip(self.record.iter()) {
+            *slot = v;
         }
-        let cycle: u64 = f[0]
-            .trim()
-            .parse()
-            .map_err(|_| format!("bad cycle number `{}`", &f[0]))?;
-        let t = date_time(&f[1], &f[2]).ok_or_else(|| {
-            format!(
-                "bad date/time `{} {}` (expected YYYY/MM/DD,HH:MM:SS)",
-                &f[1], &f[2]
-            )
-        })?;
-        let test = Test::parse(&f[3]).ok_or_else(|| format!("unknown test `{}`", &f[3]))?;
-        let verdict = Verdict::parse(&f[4]).ok_or_else(|| format!("unknown result `{}`", &f[4]))?;
-        let rtt = |i: usize| {
-            if f.len() == EXTENDED_LEN {
-                ms(&f[RTT_MIN + i])
-            } else {
-                None
-            }
-        };
-        row(DatalogRow {
-            cycle,
-            t,
-            test,
-            verdict,
-            address: &f[5],
-            name: &f[6],
-            rtt_min_ms: rtt(0),
-            rtt_avg_ms: rtt(1),
-            rtt_max_ms: rtt(2),
-        });
-        Ok(())
+        fields_row(&f, self.record.len(), &mut self.last_date, row)
     }
+}
+
+/// A CSV row from its first fields (up to [`EXTENDED_LEN`]) and its field count.
+fn fields_row(
+    f: &[&str; EXTENDED_LEN],
+    len: usize,
+    last_date: &mut LastDate,
+    row: &mut impl FnMut(DatalogRow<'_>),
+) -> Result<(), String> {
+    if len != ORIGINAL_LEN && len != EXTENDED_LEN {
+        return Err(format!(
+            "{len} columns, expected {ORIGINAL_LEN} or {EXTENDED_LEN}"
+        ));
+    }
+    let cycle: u64 = f[0]
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad cycle number `{}`", f[0]))?;
+    let t = last_date.date_time(f[1], f[2]).ok_or_else(|| {
+        format!(
+            "bad date/time `{} {}` (expected YYYY/MM/DD,HH:MM:SS)",
+            f[1], f[2]
+        )
+    })?;
+    let test = Test::parse(f[3]).ok_or_else(|| format!("unknown test `{}`", f[3]))?;
+    let verdict = Verdict::parse(f[4]).ok_or_else(|| format!("unknown result `{}`", f[4]))?;
+    let rtt = |i: usize| {
+        if len == EXTENDED_LEN {
+            ms(f[RTT_MIN + i])
+        } else {
+            None
+        }
+    };
+    row(DatalogRow {
+        cycle,
+        t,
+        test,
+        verdict,
+        address: f[5],
+        name: f[6],
+        rtt_min_ms: rtt(0),
+        rtt_avg_ms: rtt(1),
+        rtt_max_ms: rtt(2),
+    });
+    Ok(())
 }
 
 /// Reads one line of `input` into `buf`, with its line end, but at most `cap` bytes: the rest of
@@ -410,7 +479,11 @@ impl FileReader {
                     "a line of {len} bytes, longer than a row can be ({MAX_LINE} bytes at most)"
                 ))
             } else {
-                let text = String::from_utf8_lossy(&self.buf);
+                // Valid UTF-8 (nearly every line) is checked faster than it is converted.
+                let text = match std::str::from_utf8(&self.buf) {
+                    Ok(t) => std::borrow::Cow::Borrowed(t),
+                    Err(_) => String::from_utf8_lossy(&self.buf),
+                };
                 let line = if self.lines == 1 {
                     text.strip_prefix('\u{FEFF}').unwrap_or(&text)
                 } else {

@@ -10,6 +10,17 @@ use crate::record::{CheckId, Verdict};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+trait Is {
+    /// This check is the row's.
+    fn is(&self, r: &DatalogRow<'_>) -> bool;
+}
+
+impl Is for CheckId {
+    fn is(&self, r: &DatalogRow<'_>) -> bool {
+        self.test == r.test && self.address == r.address && self.name == r.name
+    }
+}
+
 /// One row of a datalog, compact.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Row {
@@ -31,10 +42,28 @@ pub struct Checks {
     pub list: Vec<CheckId>,
     index: HashMap<String, u32>,
     keybuf: String,
+    /// The check of the last row, and per check the one that followed it last time: a cycle
+    /// writes its checks in the same order as the one before, so this nearly always names the
+    /// next row's check without a lookup.
+    last: u32,
+    next: Vec<u32>,
 }
 
 impl Checks {
     fn index_of(&mut self, r: &DatalogRow<'_>) -> u32 {
+        let guess = self.next.get(self.last as usize).copied();
+        let i = match guess {
+            Some(g) if self.list[g as usize].is(r) => g,
+            _ => self.look_up(r),
+        };
+        if let Some(n) = self.next.get_mut(self.last as usize) {
+            *n = i;
+        }
+        self.last = i;
+        i
+    }
+
+    fn look_up(&mut self, r: &DatalogRow<'_>) -> u32 {
         self.keybuf.clear();
         self.keybuf.push_str(r.test.as_str());
         self.keybuf.push('\0');
@@ -51,6 +80,7 @@ impl Checks {
             name: r.name.to_string(),
         });
         self.index.insert(self.keybuf.clone(), i);
+        self.next.push(i);
         i
     }
 
