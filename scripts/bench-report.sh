@@ -3,19 +3,22 @@
 # Usage: scripts/bench-report.sh [ROWS…]     (default: 1000000 10000000; builds the release binary)
 #        scripts/bench-report.sh --gen ROWS FILE   (only writes such a datalog, e.g. for a profiler)
 #   FORMAT=vpnmon|extended|jsonl   the datalog format (default vpnmon)
+#   FAIL=0.001                     the share of target pings that fail (each Fail starts or
+#                                  continues an outage, and the report lists every outage)
 #   HOSTILE=0                      skip the 256 MiB single line and the 1 GiB of random bytes
 #   KEEP=1                         keep the generated files and print their folder
 # The datalog is realistic: runs of random length (cycle numbers restart at 1, some runs killed
 # in the middle of a cycle), 50 targets + gateway ping, VPN open, VPN close per cycle, a cycle
-# every 5 minutes, about 1% Fail and 1% Warn at random, and now and then a target down for a
-# while (outages) or the VPN not opening (no target rows in that cycle).
-# Each measurement is `/usr/bin/time -f '%e %M'`: wall seconds and peak RSS (VmHWM).
+# every 5 minutes, 0.1% Fail (FAIL) and 1% Warn at random, and now and then a target down for a
+# while (outages of up to 20 cycles) or the VPN not opening (no target rows in that cycle).
+# Each measurement is `/usr/bin/time -f '%e %U %S %M'`: wall seconds, CPU seconds (user + system:
+# what the report costs even when other programs share the CPUs) and peak RSS (VmHWM).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 format=${FORMAT:-vpnmon}
 
 gen() { # ROWS FILE
-  awk -v rows="$1" -v format="$format" '
+  awk -v rows="$1" -v format="$format" -v FAIL="${FAIL:-0.001}" '
 function emit(test, res, addr, name,   ms) {
   if (n >= rows) return
   if (format == "extended") {
@@ -32,9 +35,9 @@ function emit(test, res, addr, name,   ms) {
 function verdict(i) {
   if (down[i] > 0) { down[i]--; return "Fail" }
   x = rand()
-  if (x < 0.0005) { down[i] = int(rand() * 20); return "Fail" }   # an outage of up to 20 cycles
-  if (x < 0.01) return "Fail"
-  if (x < 0.02) return "Warn"
+  if (x < FAIL / 5) { down[i] = int(rand() * 20); return "Fail" }   # an outage of up to 20 cycles
+  if (x < FAIL) return "Fail"
+  if (x < FAIL + 0.01) return "Warn"
   return "Good"
 }
 BEGIN {
@@ -70,11 +73,12 @@ if [ -n "${KEEP:-}" ]; then echo "keeping $dir"; else trap 'rm -rf "$dir"' EXIT;
 measure() {
   local label=$1 file=$2; shift 2
   local rc=0
-  /usr/bin/time -f '%e %M' -o "$dir/time" "$bin" report "$@" "$file" > "$dir/out" 2> "$dir/err" || rc=$?
-  read -r secs kb < <(tail -1 "$dir/time")
+  /usr/bin/time -f '%e %U %S %M' -o "$dir/time" "$bin" report "$@" "$file" > "$dir/out" 2> "$dir/err" || rc=$?
+  read -r secs user sys kb < <(tail -1 "$dir/time")
   local first
   first=$(head -1 "$dir/out"; { grep -v '^Command exited' "$dir/err" || true; } | head -1 | cut -c1-150)
-  printf '%-44s %7.2f s %8.1f MB  exit %d  %s\n' "$label" "$secs" "$(awk -v k="$kb" 'BEGIN { print k / 1024 }')" "$rc" \
+  printf '%-36s wall %6.2f s  cpu %6.2f s  peak RSS %6.1f MB  exit %d  %s\n' "$label" "$secs" \
+    "$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')" "$(awk -v k="$kb" 'BEGIN { print k / 1024 }')" "$rc" \
     "$(echo "$first" | head -2 | tr '\n' ' ')"
 }
 

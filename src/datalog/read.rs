@@ -317,17 +317,17 @@ impl Reader {
         // reads too, only faster: most rows have no quotes). Commas are ASCII, so the cuts are
         // at character boundaries.
         let (mut n, mut start, mut quoted) = (0, 0, false);
-        for (i, &b) in line.as_bytes().iter().enumerate() {
-            if b == b',' {
-                if let Some(slot) = f.get_mut(n) {
-                    *slot = &line[start..i];
-                }
-                n += 1;
-                start = i + 1;
-            } else if b == b'"' {
+        let bytes = line.as_bytes();
+        for i in memchr::memchr2_iter(b',', b'"', bytes) {
+            if bytes[i] == b'"' {
                 quoted = true;
                 break;
             }
+            if let Some(slot) = f.get_mut(n) {
+                *slot = &line[start..i];
+            }
+            n += 1;
+            start = i + 1;
         }
         if !quoted {
             if let Some(slot) = f.get_mut(n) {

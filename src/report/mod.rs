@@ -162,19 +162,28 @@ pub fn run(cli: &ReportCli, warn: &mut dyn FnMut(&str)) -> Result<String, Report
 }
 
 fn pad_table(rows: &[Vec<String>], right: &[bool]) -> String {
-    let n = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let w: Vec<usize> = (0..n)
-        .map(|i| {
-            rows.iter()
-                .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
     let mut out = String::new();
-    for r in rows {
-        let mut line = String::new();
-        for (i, c) in r.iter().enumerate() {
+    pad_table_by(rows.len(), |i| rows[i].clone(), right, &mut out);
+    out
+}
+
+/// [`pad_table`] of rows made on demand (twice: for the widths, then for the text), so a table
+/// of many rows (outages) is never held as cells.
+fn pad_table_by(n: usize, row: impl Fn(usize) -> Vec<String>, right: &[bool], out: &mut String) {
+    let mut w: Vec<usize> = Vec::new();
+    for i in 0..n {
+        let r = row(i);
+        if w.len() < r.len() {
+            w.resize(r.len(), 0);
+        }
+        for (wi, c) in w.iter_mut().zip(&r) {
+            *wi = (*wi).max(c.chars().count());
+        }
+    }
+    let mut line = String::new();
+    for i in 0..n {
+        line.clear();
+        for (i, c) in row(i).iter().enumerate() {
             if i > 0 {
                 line.push_str("  ");
             }
@@ -190,7 +199,6 @@ fn pad_table(rows: &[Vec<String>], right: &[bool]) -> String {
         out.push_str(line.trim_end());
         out.push('\n');
     }
-    out
 }
 
 fn table(checks: &[CheckId], s: &Summary, files: usize) -> String {
@@ -245,37 +253,42 @@ fn table(checks: &[CheckId], s: &Summary, files: usize) -> String {
     ];
     out.push_str(&pad_table(&rows, &right));
     out.push('\n');
-    let mut orows = vec![[
+    let header = [
         "Check", "Address", "Name", "Start", "End", "Duration", "Cycles",
-    ]
-    .map(String::from)
-    .to_vec()];
-    for c in &s.checks {
-        let k = &checks[c.check as usize];
-        for o in &c.outages {
-            orows.push(vec![
-                k.test.as_str().to_string(),
-                k.address.clone(),
-                k.name.clone(),
-                time_text(o.start),
-                if o.ongoing {
-                    format!("{} (ongoing)", time_text(o.end))
-                } else {
-                    time_text(o.end)
-                },
-                human_duration(o.duration()),
-                o.cycles.to_string(),
-            ]);
-        }
-    }
-    if orows.len() == 1 {
+    ];
+    let list: Vec<(&CheckId, &Outage)> = s
+        .checks
+        .iter()
+        .flat_map(|c| c.outages.iter().map(|o| (&checks[c.check as usize], o)))
+        .collect();
+    let orow = |i: usize| -> Vec<String> {
+        let Some(&(k, o)) = i.checked_sub(1).and_then(|i| list.get(i)) else {
+            return header.map(String::from).to_vec();
+        };
+        vec![
+            k.test.as_str().to_string(),
+            k.address.clone(),
+            k.name.clone(),
+            time_text(o.start),
+            if o.ongoing {
+                format!("{} (ongoing)", time_text(o.end))
+            } else {
+                time_text(o.end)
+            },
+            human_duration(o.duration()),
+            o.cycles.to_string(),
+        ]
+    };
+    if list.is_empty() {
         out.push_str("Outages: none\n");
     } else {
-        let _ = writeln!(out, "Outages: {}", orows.len() - 1);
-        out.push_str(&pad_table(
-            &orows,
+        let _ = writeln!(out, "Outages: {}", list.len());
+        pad_table_by(
+            list.len() + 1,
+            orow,
             &[false, false, false, false, false, true, true],
-        ));
+            &mut out,
+        );
     }
     out
 }
