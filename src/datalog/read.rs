@@ -652,4 +652,58 @@ mod tests {
             assert_eq!(got, want, "{format:?}");
         }
     }
+
+    /// Rows without quotes are split at the commas instead of going through the `csv` crate:
+    /// both give the same fields (empty ones, spaces, a lone CR, non-ASCII text included).
+    #[test]
+    fn quote_free_rows_split_as_the_csv_crate_reads_them() {
+        for line in [
+            "1,2022/09/07,18:20:33,Target ping,Good,10.0.0.1,Rack 1",
+            ",,,,,,",
+            " 1 , 2022/09/07,18:20:33,Target ping,Good,10.0.0.1,left ",
+            "1,2022/09/07,18:20:33,Target ping,Good,10.0.0.1,cr\rinside,",
+            "1,2022/09/07,18:20:33,Target ping,Good,é,ü,1.2,2,2,0.4,0.6,0.8,",
+            "no commas",
+        ] {
+            let mut r = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .terminator(csv::Terminator::Any(b'\n'))
+                .from_reader(line.as_bytes());
+            let rec = r.records().next().unwrap().unwrap();
+            let want: Vec<&str> = rec.iter().collect();
+            assert_eq!(line.split(',').collect::<Vec<_>>(), want, "{line:?}");
+        }
+        // And the reader gives the same rows either way (the quoted name is read by the crate).
+        let plain = rows("1,2022/09/07,18:20:33,Target ping,Good,10.0.0.1,Rack 1\n").unwrap();
+        let quoted = rows("1,2022/09/07,18:20:33,Target ping,Good,10.0.0.1,\"Rack 1\"\n").unwrap();
+        assert_eq!(plain, quoted);
+        assert_eq!(
+            rows("1,2022/09/07,18:20:33,Target ping,Good,10.0.0.1,a,b\nx\n")
+                .unwrap_err()
+                .to_string(),
+            "x:1: 8 columns, expected 7 or 14; is this a vpnmon datalog (vpnmon, extended or jsonl format)?"
+        );
+    }
+
+    /// A line longer than the cap is read and dropped as it goes: the buffer never holds it.
+    #[test]
+    fn a_long_line_is_never_held() {
+        let text = "y".repeat(10 * MAX_LINE) + "\nnext\n";
+        let mut input = std::io::BufReader::with_capacity(4096, text.as_bytes());
+        let mut buf = Vec::new();
+        let got = read_capped(&mut input, &mut buf, MAX_LINE).unwrap();
+        assert_eq!(got, Some((10 * MAX_LINE as u64 + 1, true)));
+        assert!(
+            buf.is_empty() && buf.capacity() <= 2 * MAX_LINE,
+            "{}",
+            buf.capacity()
+        );
+        assert_eq!(
+            read_capped(&mut input, &mut buf, MAX_LINE).unwrap(),
+            Some((5, true))
+        );
+        assert_eq!(buf, b"next\n");
+        assert_eq!(read_capped(&mut input, &mut buf, MAX_LINE).unwrap(), None);
+    }
 }
