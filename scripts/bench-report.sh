@@ -69,7 +69,8 @@ bin=$PWD/target/release/vpnmon
 dir=$(mktemp -d)
 if [ -n "${KEEP:-}" ]; then echo "keeping $dir"; else trap 'rm -rf "$dir"' EXIT; fi
 
-# LABEL FILE [OPTIONS…]: one report, timed; prints wall time, peak RSS, exit code, first line.
+# LABEL FILE [OPTIONS…]: one report, timed; prints wall and CPU time, peak RSS, exit code, and
+# the first line of its output and of its error output.
 measure() {
   local label=$1 file=$2; shift 2
   local rc=0
@@ -90,7 +91,7 @@ for rows in "${sizes[@]}"; do
   measure "$rows rows, --format table" "$log"
   measure "$rows rows, --format json" "$log" --format json
   measure "$rows rows, --svg" "$log" --svg "$dir/t.svg"
-  rm -f "$log"
+  [ -n "${KEEP:-}" ] || rm -f "$log"
 done
 
 if [ "${HOSTILE:-1}" != 0 ]; then
@@ -100,9 +101,9 @@ if [ "${HOSTILE:-1}" != 0 ]; then
     head -c $((256 << 20)) /dev/zero | tr '\0' 'x'; echo
     echo "2,2024/01/01,00:05:00,VPN ping,Good,vpn.example.org,VPN Gateway"; } > "$long"
   measure "a 256 MiB line between two rows" "$long"
-  rm -f "$long"
+  [ -n "${KEEP:-}" ] || rm -f "$long"
   junk="$dir/random.bin"
   head -c $((1 << 30)) /dev/urandom > "$junk"
   measure "1 GiB of random bytes" "$junk"
-  rm -f "$junk"
+  [ -n "${KEEP:-}" ] || rm -f "$junk"
 fi
