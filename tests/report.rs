@@ -469,3 +469,93 @@ fn a_non_ascii_json_time_is_bad_input_not_a_crash() {
         (Some(1), Some(1))
     );
 }
+
+/// A line longer than a row can be (64 KiB) is skipped with one warning and the rows around it
+/// are reported; the line is never held whole (read and dropped as it goes).
+#[test]
+fn a_line_longer_than_64_kib_is_skipped_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = synth(&plan(), 1, 0);
+    let lines: Vec<&str> = whole.lines().collect();
+    let long = "x".repeat(4 << 20);
+    let text = lines[..7].join("\n") + "\n" + &long + "\n" + &lines[7..].join("\n") + "\n";
+    let f = write(dir.path(), "d.csv", &text);
+    let (code, out, err) = report_out(&["--format", "json", &f]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "{f}:8: skipped: a line of {} bytes, longer than a row can be (65536 bytes at most)\n",
+            long.len() + 1
+        )
+    );
+    let plain = write(dir.path(), "plain.csv", &whole);
+    assert_eq!(out, report(&["--format", "json", &plain]));
+}
+
+/// Random bytes (or any file that is not a datalog) are rejected after the first 1000 unreadable
+/// lines, in one line naming the file and the count, without reading the rest.
+#[test]
+fn garbage_is_rejected_after_1000_unreadable_lines_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    // Lines of bytes that are no row, NUL and ESC among them, then rows that are never reached.
+    let mut bytes = Vec::new();
+    for i in 0..1500u32 {
+        bytes.extend_from_slice(&[0x1b, b'[', 0, 0xff, 0xfe, b',', (i % 200) as u8 + 32, b'\n']);
+    }
+    bytes.extend_from_slice(synth(&plan(), 1, 0).as_bytes());
+    let f = dir.path().join("random.bin");
+    std::fs::write(&f, &bytes).unwrap();
+    let f = f.to_string_lossy().into_owned();
+    let (code, out, err) = report_out(&[&f]);
+    assert_eq!((code, out.as_str()), (Some(1), ""), "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "Error: {f}: its first 1000 non-blank lines are all unreadable (not one datalog row), \
+so it was not read further; is this a vpnmon datalog (vpnmon, extended or jsonl format)?\n"
+        )
+    );
+}
+
+/// vpnmon killed and restarted at once, again and again, appending to one datalog: every run
+/// numbers its cycles from 1 and may write them within the same second as the run before. Each
+/// restart is a new run: all rows count, none is taken for a duplicate of another run's.
+#[test]
+fn runs_restarted_within_the_same_second_are_all_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |cycles: u64| -> String {
+        (1..=cycles)
+            .map(|c| {
+                format!(
+                    "{c},2024/03/01,10:00:00,VPN ping,Good,vpn.example.org,VPN Gateway\n\
+                     {c},2024/03/01,10:00:00,VPN open,Good,vpn.example.org,VPN Gateway\n\
+                     {c},2024/03/01,10:00:00,Target ping,Good,127.0.0.1,Loop\n"
+                )
+            })
+            .collect()
+    };
+    // Runs of 1, 2, 2, 1 and 3 cycles: 9 cycles, 25 rows; the second run killed after the
+    // gateway ping of its cycle 2.
+    let mut text = run(1) + &run(1);
+    text.push_str("2,2024/03/01,10:00:00,VPN ping,Good,vpn.example.org,VPN Gateway\n");
+    text += &(run(2) + &run(1) + &run(3));
+    let f = write(dir.path(), "d.csv", &text);
+    let j: serde_json::Value = serde_json::from_str(&report(&["--format", "json", &f])).unwrap();
+    assert_eq!(j["rows"], 25);
+    assert_eq!(j["cycles"], 9);
+    let cycles: Vec<_> = j["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["cycles"].as_u64().unwrap())
+        .collect();
+    assert_eq!(cycles, [9, 8, 8]);
+    // The same file given twice still counts its rows once.
+    let j: serde_json::Value =
+        serde_json::from_str(&report(&["--format", "json", &f, &f])).unwrap();
+    assert_eq!(
+        (j["rows"].as_u64(), j["cycles"].as_u64()),
+        (Some(25), Some(9))
+    );
+}

@@ -35,7 +35,21 @@ pub enum ReadError {
         line: usize,
         what: String,
     },
+    /// Random bytes or another kind of file: stops the report early instead of reading it all.
+    #[error(
+        "{path}: its first {lines} non-blank lines are all unreadable (not one datalog row), so \
+it was not read further; is this a vpnmon datalog (vpnmon, extended or jsonl format)?"
+    )]
+    Garbage { path: PathBuf, lines: usize },
 }
+
+/// The longest line read, in bytes; a longer one is skipped with a warning, and never held in
+/// memory whole (a row is well under 1 KiB).
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// A file whose first this many non-blank lines are all unreadable, none of them a row or a
+/// header, is not a datalog: it is rejected there instead of being read to its end.
+pub const GARBAGE_LINES: usize = 1000;
 
 /// How many lines of one file could not be read and were skipped (a line cut off by a power
 /// loss, a stray edit), with the first few for the warning.
@@ -137,21 +151,54 @@ fn num(s: &[u8]) -> Option<u32> {
 
 /// `YYYY?MM?DD` and `HH:MM:SS` (any one-byte separators) into naive seconds.
 fn date_time(date: &str, time: &str) -> Option<i64> {
-    let (d, t) = (date.as_bytes(), time.as_bytes());
-    if d.len() != 10 || t.len() < 8 {
+    Some(days(date)? * 86_400 + seconds(time)?)
+}
+
+/// The days of `YYYY?MM?DD` since 1970-01-01.
+fn days(date: &str) -> Option<i64> {
+    let d = date.as_bytes();
+    if d.len() != 10 {
         return None;
     }
     let day =
         chrono::NaiveDate::from_ymd_opt(num(&d[0..4])? as i32, num(&d[5..7])?, num(&d[8..10])?)?;
+    // `NaiveDate::default()` is 1970-01-01, so the scale is the Unix one (see `from_naive`).
+    Some(
+        day.signed_duration_since(chrono::NaiveDate::default())
+            .num_days(),
+    )
+}
+
+/// The seconds of `HH:MM:SS` (and anything after it) since midnight.
+fn seconds(time: &str) -> Option<i64> {
+    let t = time.as_bytes();
+    if t.len() < 8 {
+        return None;
+    }
     let (h, m, s) = (num(&t[0..2])?, num(&t[3..5])?, num(&t[6..8])?);
     if h > 23 || m > 59 || s > 60 {
         return None;
     }
-    // `NaiveDate::default()` is 1970-01-01, so the scale is the Unix one (see `from_naive`).
-    let days = day
-        .signed_duration_since(chrono::NaiveDate::default())
-        .num_days();
-    Some(days * 86_400 + (h * 3600 + m * 60 + s) as i64)
+    Some((h * 3600 + m * 60 + s) as i64)
+}
+
+/// The last date read and its days: consecutive rows nearly always share the date.
+#[derive(Default)]
+struct LastDate {
+    date: [u8; 10],
+    days: Option<i64>,
+}
+
+impl LastDate {
+    fn date_time(&mut self, date: &str, time: &str) -> Option<i64> {
+        if self.days.is_none() || date.as_bytes() != self.date {
+            self.days = days(date);
+            if self.days.is_some() {
+                self.date.copy_from_slice(date.as_bytes());
+            }
+        }
+        Some(self.days? * 86_400 + seconds(time)?)
+    }
 }
 
 /// An RTT column: empty is unknown, and so is a value that is not a number.
@@ -182,6 +229,7 @@ pub struct Reader {
     /// quote never swallows the lines after it. Only `\n` ends a record; a lone `\r` is data.
     csv: csv::Reader<Cursor<Vec<u8>>>,
     record: csv::StringRecord,
+    last_date: LastDate,
 }
 
 impl Default for Reader {
@@ -202,45 +250,21 @@ impl Reader {
         Reader {
             csv,
             record: csv::StringRecord::new(),
+            last_date: LastDate::default(),
         }
     }
 
     /// Reads one datalog file, any format, streaming; calls `row` for each row. Lines that
     /// cannot be read are skipped and returned for a warning, unless no line could be read.
+    /// Memory stays bounded whatever the file holds (see [`FileReader`]).
     pub fn read_file(
         &mut self,
         path: &Path,
         mut row: impl FnMut(DatalogRow<'_>),
     ) -> Result<Skipped, ReadError> {
-        use std::io::BufRead;
-        let io = |e: std::io::Error| ReadError::Io {
-            path: path.to_path_buf(),
-            reason: crate::error::io_reason(&e),
-        };
-        let f = std::fs::File::open(path).map_err(io)?;
-        let mut r = std::io::BufReader::with_capacity(1 << 20, f);
-        let mut buf = Vec::with_capacity(256);
-        let mut n = 0;
-        let mut skipped = Skipped::new(path);
-        loop {
-            buf.clear();
-            if r.read_until(b'\n', &mut buf).map_err(io)? == 0 {
-                return skipped.finish();
-            }
-            n += 1;
-            let line = String::from_utf8_lossy(&buf);
-            let line = if n == 1 {
-                line.strip_prefix('\u{FEFF}').unwrap_or(&line)
-            } else {
-                &line
-            };
-            let r = if buf.last() == Some(&b'\n') {
-                self.read_line(line, &mut row)
-            } else {
-                cut_off(line)
-            };
-            skipped.note(n, r);
-        }
+        let mut f = FileReader::open(path, None)?;
+        while f.next_row(self, &mut row)? {}
+        f.finish()
     }
 
     /// Reads datalog text as [`Reader::read_file`] does; `path` only names it in messages.
@@ -266,7 +290,7 @@ impl Reader {
 
     /// One line (with or without its line end) of any format: `Ok(true)` for a row or a
     /// header, `Ok(false)` for a blank line, or what is wrong with it.
-    fn read_line(
+    pub fn read_line(
         &mut self,
         line: &str,
         row: &mut impl FnMut(DatalogRow<'_>),
@@ -288,6 +312,29 @@ impl Reader {
     }
 
     fn csv_line(&mut self, line: &str, row: &mut impl FnMut(DatalogRow<'_>)) -> Result<(), String> {
+        let mut f = [""; EXTENDED_LEN];
+        // Without quotes, CSV fields are what lies between the commas (what the `csv` crate
+        // reads too, only faster: most rows have no quotes). Commas are ASCII, so the cuts are
+        // at character boundaries.
+        let (mut n, mut start, mut quoted) = (0, 0, false);
+        let bytes = line.as_bytes();
+        for i in memchr::memchr2_iter(b',', b'"', bytes) {
+            if bytes[i] == b'"' {
+                quoted = true;
+                break;
+            }
+            if let Some(slot) = f.get_mut(n) {
+                *slot = &line[start..i];
+            }
+            n += 1;
+            start = i + 1;
+        }
+        if !quoted {
+            if let Some(slot) = f.get_mut(n) {
+                *slot = &line[start..];
+            }
+            return fields_row(&f, n + 1, &mut self.last_date, row);
+        }
         let buf = self.csv.get_mut().get_mut();
         buf.clear();
         buf.extend_from_slice(line.as_bytes());
@@ -296,44 +343,189 @@ impl Reader {
             .seek_raw(SeekFrom::Start(0), csv::Position::new())
             .and_then(|_| self.csv.read_record(&mut self.record))
             .map_err(|e| format!("cannot read this line as CSV ({e})"))?;
-        let f = &self.record;
-        if f.len() != ORIGINAL_LEN && f.len() != EXTENDED_LEN {
-            return Err(format!(
-                "{} columns, expected {ORIGINAL_LEN} or {EXTENDED_LEN}",
-                f.len()
-            ));
+        for (slot, v) in f.iter_mut().zip(self.record.iter()) {
+            *slot = v;
         }
-        let cycle: u64 = f[0]
-            .trim()
-            .parse()
-            .map_err(|_| format!("bad cycle number `{}`", &f[0]))?;
-        let t = date_time(&f[1], &f[2]).ok_or_else(|| {
-            format!(
-                "bad date/time `{} {}` (expected YYYY/MM/DD,HH:MM:SS)",
-                &f[1], &f[2]
-            )
-        })?;
-        let test = Test::parse(&f[3]).ok_or_else(|| format!("unknown test `{}`", &f[3]))?;
-        let verdict = Verdict::parse(&f[4]).ok_or_else(|| format!("unknown result `{}`", &f[4]))?;
-        let rtt = |i: usize| {
-            if f.len() == EXTENDED_LEN {
-                ms(&f[RTT_MIN + i])
-            } else {
-                None
-            }
+        fields_row(&f, self.record.len(), &mut self.last_date, row)
+    }
+}
+
+/// A CSV row from its first fields (up to [`EXTENDED_LEN`]) and its field count.
+fn fields_row(
+    f: &[&str; EXTENDED_LEN],
+    len: usize,
+    last_date: &mut LastDate,
+    row: &mut impl FnMut(DatalogRow<'_>),
+) -> Result<(), String> {
+    if len != ORIGINAL_LEN && len != EXTENDED_LEN {
+        return Err(format!(
+            "{len} columns, expected {ORIGINAL_LEN} or {EXTENDED_LEN}"
+        ));
+    }
+    let cycle: u64 = f[0]
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad cycle number `{}`", f[0]))?;
+    let t = last_date.date_time(f[1], f[2]).ok_or_else(|| {
+        format!(
+            "bad date/time `{} {}` (expected YYYY/MM/DD,HH:MM:SS)",
+            f[1], f[2]
+        )
+    })?;
+    let test = Test::parse(f[3]).ok_or_else(|| format!("unknown test `{}`", f[3]))?;
+    let verdict = Verdict::parse(f[4]).ok_or_else(|| format!("unknown result `{}`", f[4]))?;
+    let rtt = |i: usize| {
+        if len == EXTENDED_LEN {
+            ms(f[RTT_MIN + i])
+        } else {
+            None
+        }
+    };
+    row(DatalogRow {
+        cycle,
+        t,
+        test,
+        verdict,
+        address: f[5],
+        name: f[6],
+        rtt_min_ms: rtt(0),
+        rtt_avg_ms: rtt(1),
+        rtt_max_ms: rtt(2),
+    });
+    Ok(())
+}
+
+/// Reads one line of `input` into `buf`, with its line end, but at most `cap` bytes: the rest of
+/// a longer line is read and dropped (`buf` is then empty). Returns the line's whole length and
+/// whether it ended with `\n`, or `None` at the end of the input.
+fn read_capped(
+    input: &mut impl std::io::BufRead,
+    buf: &mut Vec<u8>,
+    cap: usize,
+) -> std::io::Result<Option<(u64, bool)>> {
+    buf.clear();
+    let mut len: u64 = 0;
+    loop {
+        let avail = match input.fill_buf() {
+            Ok(a) => a,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
         };
-        row(DatalogRow {
-            cycle,
-            t,
-            test,
-            verdict,
-            address: &f[5],
-            name: &f[6],
-            rtt_min_ms: rtt(0),
-            rtt_avg_ms: rtt(1),
-            rtt_max_ms: rtt(2),
-        });
-        Ok(())
+        if avail.is_empty() {
+            return Ok((len > 0).then_some((len, false)));
+        }
+        let (take, ended) = match memchr::memchr(b'\n', avail) {
+            Some(i) => (i + 1, true),
+            None => (avail.len(), false),
+        };
+        len += take as u64;
+        if len <= cap as u64 {
+            buf.extend_from_slice(&avail[..take]);
+        } else {
+            buf.clear();
+        }
+        input.consume(take);
+        if ended {
+            return Ok(Some((len, true)));
+        }
+    }
+}
+
+/// One datalog file read row by row, in bounded memory: lines longer than [`MAX_LINE`] are
+/// skipped without being held, and a file whose first [`GARBAGE_LINES`] non-blank lines are all
+/// unreadable is rejected ([`ReadError::Garbage`]) instead of being read to its end.
+pub struct FileReader {
+    input: std::io::BufReader<std::io::Take<std::fs::File>>,
+    buf: Vec<u8>,
+    /// Lines and bytes read so far.
+    lines: usize,
+    bytes: u64,
+    skipped: Skipped,
+}
+
+impl FileReader {
+    /// Opens `path`; with `limit`, reads only its first `limit` bytes (what an earlier reading
+    /// of a file that is still being appended to saw).
+    pub fn open(path: &Path, limit: Option<u64>) -> Result<FileReader, ReadError> {
+        use std::io::Read;
+        let f = std::fs::File::open(path).map_err(|e| io_error(path, &e))?;
+        Ok(FileReader {
+            input: std::io::BufReader::with_capacity(1 << 16, f.take(limit.unwrap_or(u64::MAX))),
+            buf: Vec::with_capacity(256),
+            lines: 0,
+            bytes: 0,
+            skipped: Skipped::new(path),
+        })
+    }
+
+    /// Reads lines until one holds a row, which goes to `row`: `Ok(true)`, or `Ok(false)` at the
+    /// end of the file. Lines that cannot be read are noted for [`FileReader::finish`].
+    pub fn next_row(
+        &mut self,
+        reader: &mut Reader,
+        row: &mut impl FnMut(DatalogRow<'_>),
+    ) -> Result<bool, ReadError> {
+        loop {
+            let got = read_capped(&mut self.input, &mut self.buf, MAX_LINE)
+                .map_err(|e| io_error(&self.skipped.path, &e))?;
+            let Some((len, ended)) = got else {
+                return Ok(false);
+            };
+            self.lines += 1;
+            self.bytes += len;
+            let mut was_row = false;
+            let r = if len > MAX_LINE as u64 {
+                Err(format!(
+                    "a line of {len} bytes, longer than a row can be ({MAX_LINE} bytes at most)"
+                ))
+            } else {
+                // Valid UTF-8 (nearly every line) is checked faster than it is converted.
+                let text = match std::str::from_utf8(&self.buf) {
+                    Ok(t) => std::borrow::Cow::Borrowed(t),
+                    Err(_) => String::from_utf8_lossy(&self.buf),
+                };
+                let line = if self.lines == 1 {
+                    text.strip_prefix('\u{FEFF}').unwrap_or(&text)
+                } else {
+                    &text
+                };
+                if ended {
+                    reader.read_line(line, &mut |d| {
+                        was_row = true;
+                        row(d)
+                    })
+                } else {
+                    cut_off(line)
+                }
+            };
+            self.skipped.note(self.lines, r);
+            if self.skipped.readable == 0 && self.skipped.count >= GARBAGE_LINES {
+                return Err(ReadError::Garbage {
+                    path: self.skipped.path.clone(),
+                    lines: self.skipped.count,
+                });
+            }
+            if was_row {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Bytes read so far (whole lines).
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The lines skipped, for the warning; an error if not one line of the file could be read.
+    pub fn finish(self) -> Result<Skipped, ReadError> {
+        self.skipped.finish()
+    }
+}
+
+fn io_error(path: &Path, e: &std::io::Error) -> ReadError {
+    ReadError::Io {
+        path: path.to_path_buf(),
+        reason: crate::error::io_reason(e),
     }
 }
 
@@ -459,5 +651,59 @@ mod tests {
                 .collect();
             assert_eq!(got, want, "{format:?}");
         }
+    }
+
+    /// Rows without quotes are split at the commas instead of going through the `csv` crate:
+    /// both give the same fields (empty ones, spaces, a lone CR, non-ASCII text included).
+    #[test]
+    fn quote_free_rows_split_as_the_csv_crate_reads_them() {
+        for line in [
+            "1,2022/09/07,18:20:33,Target ping,Good,10.0.0.1,Rack 1",
+            ",,,,,,",
+            " 1 , 2022/09/07,18:20:33,Target ping,Good,10.0.0.1,left ",
+            "1,2022/09/07,18:20:33,Target ping,Good,10.0.0.1,cr\rinside,",
+            "1,2022/09/07,18:20:33,Target ping,Good,é,ü,1.2,2,2,0.4,0.6,0.8,",
+            "no commas",
+        ] {
+            let mut r = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .terminator(csv::Terminator::Any(b'\n'))
+                .from_reader(line.as_bytes());
+            let rec = r.records().next().unwrap().unwrap();
+            let want: Vec<&str> = rec.iter().collect();
+            assert_eq!(line.split(',').collect::<Vec<_>>(), want, "{line:?}");
+        }
+        // And the reader gives the same rows either way (the quoted name is read by the crate).
+        let plain = rows("1,2022/09/07,18:20:33,Target ping,Good,10.0.0.1,Rack 1\n").unwrap();
+        let quoted = rows("1,2022/09/07,18:20:33,Target ping,Good,10.0.0.1,\"Rack 1\"\n").unwrap();
+        assert_eq!(plain, quoted);
+        assert_eq!(
+            rows("1,2022/09/07,18:20:33,Target ping,Good,10.0.0.1,a,b\nx\n")
+                .unwrap_err()
+                .to_string(),
+            "x:1: 8 columns, expected 7 or 14; is this a vpnmon datalog (vpnmon, extended or jsonl format)?"
+        );
+    }
+
+    /// A line longer than the cap is read and dropped as it goes: the buffer never holds it.
+    #[test]
+    fn a_long_line_is_never_held() {
+        let text = "y".repeat(10 * MAX_LINE) + "\nnext\n";
+        let mut input = std::io::BufReader::with_capacity(4096, text.as_bytes());
+        let mut buf = Vec::new();
+        let got = read_capped(&mut input, &mut buf, MAX_LINE).unwrap();
+        assert_eq!(got, Some((10 * MAX_LINE as u64 + 1, true)));
+        assert!(
+            buf.is_empty() && buf.capacity() <= 2 * MAX_LINE,
+            "{}",
+            buf.capacity()
+        );
+        assert_eq!(
+            read_capped(&mut input, &mut buf, MAX_LINE).unwrap(),
+            Some((5, true))
+        );
+        assert_eq!(buf, b"next\n");
+        assert_eq!(read_capped(&mut input, &mut buf, MAX_LINE).unwrap(), None);
     }
 }

@@ -9,9 +9,10 @@ pub mod svg;
 use crate::datalog::read::{from_naive, to_naive, ReadError};
 use crate::datalog::schema::CsvText;
 use crate::millis::{opt_ms_text, round_ms};
+use crate::record::CheckId;
 use clap::{Parser, ValueEnum};
-use read::History;
-use stats::{Outage, Summary};
+use read::{Checks, Row};
+use stats::{Outage, Summarizer, Summary};
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -118,47 +119,71 @@ pub enum ReportError {
     Svg { path: PathBuf, reason: String },
 }
 
-/// Reads, summarizes, writes the SVG if asked, and returns the text for stdout. Lines of a
-/// file that cannot be read are skipped and named through `warn` (see
-/// [`crate::datalog::read::Skipped`]).
+/// Reads, summarizes, writes the SVG if asked, and returns the text for stdout. The files are
+/// read as a stream (see [`read::stream`]): no row is kept, and with `--svg` they are read a
+/// second time for the marks. Lines of a file that cannot be read are skipped and named through
+/// `warn` (see [`crate::datalog::read::Skipped`]), per file in the order given.
 pub fn run(cli: &ReportCli, warn: &mut dyn FnMut(&str)) -> Result<String, ReportError> {
-    let mut h = History::new();
-    for f in &cli.files {
-        for line in h.read_file(f)?.warning() {
+    let (lo, hi) = (cli.since.unwrap_or(i64::MIN), cli.until.unwrap_or(i64::MAX));
+    let wanted = |r: &Row| r.t >= lo && r.t <= hi;
+    let mut checks = Checks::default();
+    let mut sum = Summarizer::default();
+    let pass = read::stream(&cli.files, None, &mut checks, |r| {
+        if wanted(r) {
+            sum.add(r)
+        }
+    })?;
+    for s in &pass.skipped {
+        for line in s.warning() {
             warn(&line);
         }
     }
-    h.sort();
-    stats::filter(&mut h, cli.since, cli.until);
-    let s = stats::summarize(&h);
+    let s = sum.finish(&checks.list);
+    let list = checks.list.clone();
     if let Some(path) = &cli.svg {
-        let doc = svg::render(&h, &s);
+        let doc = svg::render(&list, &s, &mut |each| {
+            read::stream(&cli.files, Some(&pass.bytes), &mut checks, |r| {
+                if wanted(r) {
+                    each(r)
+                }
+            })
+            .map(|_| ())
+        })?;
         std::fs::write(path, doc).map_err(|e| ReportError::Svg {
             path: path.clone(),
             reason: crate::error::io_reason(&e),
         })?;
     }
     Ok(match cli.format {
-        OutFormat::Table => table(&h, &s, cli.files.len()),
-        OutFormat::Csv => csv(&h, &s),
-        OutFormat::Json => json(&h, &s),
+        OutFormat::Table => table(&list, &s, cli.files.len()),
+        OutFormat::Csv => csv(&list, &s),
+        OutFormat::Json => json(&list, &s),
     })
 }
 
 fn pad_table(rows: &[Vec<String>], right: &[bool]) -> String {
-    let n = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let w: Vec<usize> = (0..n)
-        .map(|i| {
-            rows.iter()
-                .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
     let mut out = String::new();
-    for r in rows {
-        let mut line = String::new();
-        for (i, c) in r.iter().enumerate() {
+    pad_table_by(rows.len(), |i| rows[i].clone(), right, &mut out);
+    out
+}
+
+/// [`pad_table`] of rows made on demand (twice: for the widths, then for the text), so a table
+/// of many rows (outages) is never held as cells.
+fn pad_table_by(n: usize, row: impl Fn(usize) -> Vec<String>, right: &[bool], out: &mut String) {
+    let mut w: Vec<usize> = Vec::new();
+    for i in 0..n {
+        let r = row(i);
+        if w.len() < r.len() {
+            w.resize(r.len(), 0);
+        }
+        for (wi, c) in w.iter_mut().zip(&r) {
+            *wi = (*wi).max(c.chars().count());
+        }
+    }
+    let mut line = String::new();
+    for i in 0..n {
+        line.clear();
+        for (i, c) in row(i).iter().enumerate() {
             if i > 0 {
                 line.push_str("  ");
             }
@@ -174,10 +199,9 @@ fn pad_table(rows: &[Vec<String>], right: &[bool]) -> String {
         out.push_str(line.trim_end());
         out.push('\n');
     }
-    out
 }
 
-fn table(h: &History, s: &Summary, files: usize) -> String {
+fn table(checks: &[CheckId], s: &Summary, files: usize) -> String {
     let mut out = String::new();
     let span = match (s.first, s.last) {
         (Some(a), Some(b)) => format!(", {} to {}", time_text(a), time_text(b)),
@@ -209,7 +233,7 @@ fn table(h: &History, s: &Summary, files: usize) -> String {
     .map(String::from)
     .to_vec()];
     for c in &s.checks {
-        let k = &h.checks[c.check as usize];
+        let k = &checks[c.check as usize];
         rows.push(vec![
             k.test.as_str().to_string(),
             k.address.clone(),
@@ -229,45 +253,50 @@ fn table(h: &History, s: &Summary, files: usize) -> String {
     ];
     out.push_str(&pad_table(&rows, &right));
     out.push('\n');
-    let mut orows = vec![[
+    let header = [
         "Check", "Address", "Name", "Start", "End", "Duration", "Cycles",
-    ]
-    .map(String::from)
-    .to_vec()];
-    for c in &s.checks {
-        let k = &h.checks[c.check as usize];
-        for o in &c.outages {
-            orows.push(vec![
-                k.test.as_str().to_string(),
-                k.address.clone(),
-                k.name.clone(),
-                time_text(o.start),
-                if o.ongoing {
-                    format!("{} (ongoing)", time_text(o.end))
-                } else {
-                    time_text(o.end)
-                },
-                human_duration(o.duration()),
-                o.cycles.to_string(),
-            ]);
-        }
-    }
-    if orows.len() == 1 {
+    ];
+    let list: Vec<(&CheckId, &Outage)> = s
+        .checks
+        .iter()
+        .flat_map(|c| c.outages.iter().map(|o| (&checks[c.check as usize], o)))
+        .collect();
+    let orow = |i: usize| -> Vec<String> {
+        let Some(&(k, o)) = i.checked_sub(1).and_then(|i| list.get(i)) else {
+            return header.map(String::from).to_vec();
+        };
+        vec![
+            k.test.as_str().to_string(),
+            k.address.clone(),
+            k.name.clone(),
+            time_text(o.start),
+            if o.ongoing {
+                format!("{} (ongoing)", time_text(o.end))
+            } else {
+                time_text(o.end)
+            },
+            human_duration(o.duration()),
+            o.cycles.to_string(),
+        ]
+    };
+    if list.is_empty() {
         out.push_str("Outages: none\n");
     } else {
-        let _ = writeln!(out, "Outages: {}", orows.len() - 1);
-        out.push_str(&pad_table(
-            &orows,
+        let _ = writeln!(out, "Outages: {}", list.len());
+        pad_table_by(
+            list.len() + 1,
+            orow,
             &[false, false, false, false, false, true, true],
-        ));
+            &mut out,
+        );
     }
     out
 }
 
 /// Two CSV tables separated by an empty line: the checks, then the outages.
-fn csv(h: &History, s: &Summary) -> String {
-    let mut checks = CsvText::new();
-    checks.row([
+fn csv(checks: &[CheckId], s: &Summary) -> String {
+    let mut table = CsvText::new();
+    table.row([
         "test",
         "address",
         "name",
@@ -282,8 +311,8 @@ fn csv(h: &History, s: &Summary) -> String {
         "rtt_max_ms",
     ]);
     for c in &s.checks {
-        let k = &h.checks[c.check as usize];
-        checks.row([
+        let k = &checks[c.check as usize];
+        table.row([
             k.test.as_str(),
             &k.address,
             &k.name,
@@ -310,7 +339,7 @@ fn csv(h: &History, s: &Summary) -> String {
         "ongoing",
     ]);
     for c in &s.checks {
-        let k = &h.checks[c.check as usize];
+        let k = &checks[c.check as usize];
         for o in &c.outages {
             outages.row([
                 k.test.as_str(),
@@ -325,7 +354,7 @@ fn csv(h: &History, s: &Summary) -> String {
         }
     }
     // An empty line between the tables (a CSV writer would write an empty record as `""`).
-    checks.into_string() + "\n" + &outages.into_string()
+    table.into_string() + "\n" + &outages.into_string()
 }
 
 #[derive(serde::Serialize)]
@@ -374,7 +403,7 @@ struct JsonReport<'a> {
     checks: Vec<JsonCheck<'a>>,
 }
 
-fn json(h: &History, s: &Summary) -> String {
+fn json(checks: &[CheckId], s: &Summary) -> String {
     let r = JsonReport {
         rows: s.rows,
         cycles: s.cycles,
@@ -384,7 +413,7 @@ fn json(h: &History, s: &Summary) -> String {
             .checks
             .iter()
             .map(|c| {
-                let k = &h.checks[c.check as usize];
+                let k = &checks[c.check as usize];
                 JsonCheck {
                     test: k.test.as_str(),
                     address: &k.address,

@@ -1,11 +1,25 @@
-//! The report's history: every row of the datalogs read, compact, with each check interned once.
-//! Reading the files (any format, bad lines skipped and named) is `crate::datalog::read`'s.
+//! The report's input: the rows of every datalog file given, merged into one stream in time
+//! order, each check interned once. Rows are handed on one at a time and never kept, so memory
+//! depends on the number of checks (and files), not on the number of rows. Reading a file (any
+//! format, bad lines skipped and named, long lines and garbage bounded) is
+//! `crate::datalog::read`'s.
 
-use crate::datalog::read::{ReadError, Reader, Skipped};
+use crate::datalog::read::{FileReader, ReadError, Reader, Skipped};
 use crate::datalog::DatalogRow;
 use crate::record::{CheckId, Verdict};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+trait Is {
+    /// This check is the row's.
+    fn is(&self, r: &DatalogRow<'_>) -> bool;
+}
+
+impl Is for CheckId {
+    fn is(&self, r: &DatalogRow<'_>) -> bool {
+        self.test == r.test && self.address == r.address && self.name == r.name
+    }
+}
 
 /// One row of a datalog, compact.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -13,7 +27,7 @@ pub struct Row {
     /// Naive local time in seconds (see [`crate::datalog::read::to_naive`]).
     pub t: i64,
     pub cycle: u64,
-    /// Index into [`History::checks`].
+    /// Index into [`Checks::list`].
     pub check: u32,
     pub verdict: Verdict,
     /// Round-trip times in ms, NaN when unknown.
@@ -22,21 +36,34 @@ pub struct Row {
     pub rtt_max: f32,
 }
 
-/// Every row of the files read so far, in file order until [`History::sort`].
-#[derive(Debug, Default)]
-pub struct History {
-    pub checks: Vec<CheckId>,
-    pub rows: Vec<Row>,
+/// Every check seen, each once, numbered in the order they first appeared.
+#[derive(Debug, Default, Clone)]
+pub struct Checks {
+    pub list: Vec<CheckId>,
     index: HashMap<String, u32>,
     keybuf: String,
+    /// The check of the last row, and per check the one that followed it last time: a cycle
+    /// writes its checks in the same order as the one before, so this nearly always names the
+    /// next row's check without a lookup.
+    last: u32,
+    next: Vec<u32>,
 }
 
-impl History {
-    pub fn new() -> History {
-        History::default()
+impl Checks {
+    fn index_of(&mut self, r: &DatalogRow<'_>) -> u32 {
+        let guess = self.next.get(self.last as usize).copied();
+        let i = match guess {
+            Some(g) if self.list[g as usize].is(r) => g,
+            _ => self.look_up(r),
+        };
+        if let Some(n) = self.next.get_mut(self.last as usize) {
+            *n = i;
+        }
+        self.last = i;
+        i
     }
 
-    fn check_index(&mut self, r: &DatalogRow<'_>) -> u32 {
+    fn look_up(&mut self, r: &DatalogRow<'_>) -> u32 {
         self.keybuf.clear();
         self.keybuf.push_str(r.test.as_str());
         self.keybuf.push('\0');
@@ -46,116 +73,279 @@ impl History {
         if let Some(&i) = self.index.get(self.keybuf.as_str()) {
             return i;
         }
-        let i = self.checks.len() as u32;
-        self.checks.push(CheckId {
+        let i = self.list.len() as u32;
+        self.list.push(CheckId {
             test: r.test,
             address: r.address.to_string(),
             name: r.name.to_string(),
         });
         self.index.insert(self.keybuf.clone(), i);
+        self.next.push(i);
         i
     }
 
-    fn push(&mut self, r: DatalogRow<'_>) {
-        let check = self.check_index(&r);
+    /// The compact row of a row read.
+    pub fn row(&mut self, r: DatalogRow<'_>) -> Row {
         let nan = |v: Option<f32>| v.unwrap_or(f32::NAN);
-        self.rows.push(Row {
+        Row {
             t: r.t,
             cycle: r.cycle,
-            check,
+            check: self.index_of(&r),
             verdict: r.verdict,
             rtt_min: nan(r.rtt_min_ms),
             rtt_avg: nan(r.rtt_avg_ms),
             rtt_max: nan(r.rtt_max_ms),
-        });
-    }
-
-    /// Reads one datalog file, any format (also mixed, line by line), streaming. Lines that
-    /// cannot be read are skipped and returned for a warning, unless no line could be read.
-    pub fn read_file(&mut self, path: &Path) -> Result<Skipped, ReadError> {
-        Reader::new().read_file(path, |r| self.push(r))
-    }
-
-    /// Reads datalog text as [`History::read_file`] does; `path` only names it in messages.
-    pub fn read_str(&mut self, path: &Path, text: &str) -> Result<Skipped, ReadError> {
-        Reader::new().read_str(path, text, |r| self.push(r))
-    }
-
-    /// Puts the rows of all files in time order and drops exact duplicates (the same row read
-    /// twice, e.g. from overlapping copies); distinct rows are all kept.
-    pub fn sort(&mut self) {
-        fn key(r: &Row) -> (i64, u64, u32, u8, u32, u32, u32) {
-            (
-                r.t,
-                r.cycle,
-                r.check,
-                r.verdict as u8,
-                r.rtt_min.to_bits(),
-                r.rtt_avg.to_bits(),
-                r.rtt_max.to_bits(),
-            )
         }
-        self.rows.sort_unstable_by_key(key);
-        self.rows.dedup_by(|a, b| key(a) == key(b));
     }
 }
 
+/// What one reading of the files found besides the rows.
+#[derive(Debug)]
+pub struct Pass {
+    /// Per file, in the order given: the lines skipped, for the warning.
+    pub skipped: Vec<Skipped>,
+    /// Per file, in the order given: the bytes read (a second reading reads only these, so a
+    /// datalog still being appended to reads the same both times).
+    pub bytes: Vec<u64>,
+}
+
+/// One open file of the merge and its next row.
+struct Source {
+    file: usize,
+    reader: FileReader,
+    head: Option<Row>,
+}
+
+impl Source {
+    fn advance(&mut self, lines: &mut Reader, checks: &mut Checks) -> Result<(), ReadError> {
+        let mut got = None;
+        self.reader
+            .next_row(lines, &mut |d| got = Some(checks.row(d)))?;
+        self.head = got;
+        Ok(())
+    }
+}
+
+/// Tells a row read twice from different files (overlapping copies, a file given twice) from
+/// distinct rows. Rows arrive in time order, so copies of a row arrive within the same second:
+/// only the rows of the current second are remembered. Rows of one file are never copies of
+/// each other: equal rows within a file are different runs (a restarted vpnmon numbers its
+/// cycles from 1 again, and may do so within the same second).
+#[derive(Default)]
+struct Copies {
+    t: i64,
+    /// (cycle, check, result, RTT bits) → the file that gave it first.
+    seen: HashMap<(u64, u32, u8, [u32; 3]), usize>,
+}
+
+impl Copies {
+    fn is_copy(&mut self, r: &Row, file: usize) -> bool {
+        if r.t != self.t {
+            self.seen.clear();
+            self.t = r.t;
+        }
+        let key = (
+            r.cycle,
+            r.check,
+            r.verdict as u8,
+            [
+                r.rtt_min.to_bits(),
+                r.rtt_avg.to_bits(),
+                r.rtt_max.to_bits(),
+            ],
+        );
+        *self.seen.entry(key).or_insert(file) != file
+    }
+}
+
+/// The time of a file's first row (`None`: it has none), reading no further than that row.
+fn first_time(path: &Path, limit: Option<u64>) -> Result<Option<i64>, ReadError> {
+    let mut r = FileReader::open(path, limit)?;
+    let mut t = None;
+    if r.next_row(&mut Reader::new(), &mut |d| t = Some(d.t))? {
+        return Ok(t);
+    }
+    // No row at all: an error unless the file is empty, blank or only a header.
+    r.finish().map(|_| None)
+}
+
+/// Reads `files` as one history: every row, in time order across the files (each file in its
+/// own order), goes to `each`; a row that another file already gave (the same second, cycle,
+/// check, result and RTTs) is read once. A file is opened only when the merge reaches the time
+/// of its first row, so rotated pieces or daily files are read one after the other. With
+/// `limits`, each file is read only up to that many bytes (see [`Pass::bytes`]).
+pub fn stream(
+    files: &[PathBuf],
+    limits: Option<&[u64]>,
+    checks: &mut Checks,
+    mut each: impl FnMut(&Row),
+) -> Result<Pass, ReadError> {
+    let limit = |i: usize| limits.and_then(|l| l.get(i).copied());
+    // (first row's time, file), popped from the end: the earliest first.
+    let mut pending = Vec::with_capacity(files.len());
+    for (i, f) in files.iter().enumerate() {
+        pending.push((first_time(f, limit(i))?.unwrap_or(i64::MIN), i));
+    }
+    pending.sort_by(|a, b| b.cmp(a));
+    let mut skipped: Vec<Option<Skipped>> = files.iter().map(|_| None).collect();
+    let mut bytes = vec![0; files.len()];
+    let mut lines = Reader::new();
+    let mut active: Vec<Source> = Vec::new();
+    let mut copies = Copies::default();
+    let several = files.len() > 1;
+    loop {
+        // Open every file whose first row is no later than the earliest row of the open ones.
+        loop {
+            let earliest = active.iter().filter_map(|s| s.head.map(|h| h.t)).min();
+            match pending.last() {
+                Some(&(t, i)) if earliest.map_or(true, |e| t <= e) => {
+                    pending.pop();
+                    let mut s = Source {
+                        file: i,
+                        reader: FileReader::open(&files[i], limit(i))?,
+                        head: None,
+                    };
+                    s.advance(&mut lines, checks)?;
+                    active.push(s);
+                }
+                _ => break,
+            }
+            // A file without rows is done at once.
+            if let Some(k) = active.iter().position(|s| s.head.is_none()) {
+                let s = active.swap_remove(k);
+                bytes[s.file] = s.reader.bytes();
+                skipped[s.file] = Some(s.reader.finish()?);
+            }
+        }
+        // The earliest row; between files at the same time, the file given first.
+        let Some(k) = active
+            .iter()
+            .enumerate()
+            .filter_map(|(k, s)| s.head.map(|h| ((h.t, s.file), k)))
+            .min()
+            .map(|(_, k)| k)
+        else {
+            break;
+        };
+        let s = &mut active[k];
+        if let Some(row) = s.head {
+            if !(several && copies.is_copy(&row, s.file)) {
+                each(&row);
+            }
+        }
+        s.advance(&mut lines, checks)?;
+        if s.head.is_none() {
+            let s = active.swap_remove(k);
+            bytes[s.file] = s.reader.bytes();
+            skipped[s.file] = Some(s.reader.finish()?);
+        }
+    }
+    Ok(Pass {
+        skipped: skipped.into_iter().flatten().collect(),
+        bytes,
+    })
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::datalog::read::from_naive;
-    use crate::datalog::schema::HEADER_START;
+
+    /// The rows of datalog files with these contents, as the report reads them.
+    pub(crate) fn read_texts(texts: &[&str]) -> Result<(Checks, Vec<Row>, Pass), ReadError> {
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<PathBuf> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let p = dir.path().join(format!("d{i}.csv"));
+                std::fs::write(&p, t).unwrap();
+                p
+            })
+            .collect();
+        let mut checks = Checks::default();
+        let mut rows = Vec::new();
+        let pass = stream(&files, None, &mut checks, |r| rows.push(*r))?;
+        Ok((checks, rows, pass))
+    }
 
     #[test]
     fn reads_all_formats_alike() {
-        let mut h = History::new();
-        let p = Path::new("x");
-        h.read_str(
-            p,
+        let (checks, rows, _) = read_texts(&[
             "\u{FEFF}1,2022/09/07,18:20:33,VPN ping,Good,gw.example,VPN Gateway\r\n",
-        )
+            "cycle,date,time,test,result,address,name,duration_ms,sent,received,rtt_min_ms,rtt_avg_ms,rtt_max_ms,reason\n2,2022/09/07,18:50:33,Target ping,Warn,10.0.0.1,\"Rack 1, left\",1002,2,1,1.5,2.5,3.5,\"1 of 2, lost\"\n",
+            "{\"cycle\":3,\"time\":\"2022-09-07T19:20:33+02:00\",\"test\":\"Target ping\",\"result\":\"Fail\",\"address\":\"10.0.0.1\",\"name\":\"Rack 1, left\",\"duration_ms\":2000.0,\"sent\":2,\"received\":0,\"rtt_min_ms\":null,\"rtt_avg_ms\":null,\"rtt_max_ms\":null,\"reason\":\"no reply\"}\n",
+        ])
         .unwrap();
-        h.read_str(p, "cycle,date,time,test,result,address,name,duration_ms,sent,received,rtt_min_ms,rtt_avg_ms,rtt_max_ms,reason\n2,2022/09/07,18:50:33,Target ping,Warn,10.0.0.1,\"Rack 1, left\",1002,2,1,1.5,2.5,3.5,\"1 of 2, lost\"\n").unwrap();
-        h.read_str(p, "{\"cycle\":3,\"time\":\"2022-09-07T19:20:33+02:00\",\"test\":\"Target ping\",\"result\":\"Fail\",\"address\":\"10.0.0.1\",\"name\":\"Rack 1, left\",\"duration_ms\":2000.0,\"sent\":2,\"received\":0,\"rtt_min_ms\":null,\"rtt_avg_ms\":null,\"rtt_max_ms\":null,\"reason\":\"no reply\"}\n").unwrap();
-        assert_eq!(h.rows.len(), 3);
-        assert_eq!(h.checks.len(), 2);
-        assert_eq!(h.checks[1].name, "Rack 1, left");
-        assert_eq!(h.rows[1].check, h.rows[2].check);
-        assert_eq!(h.rows[1].rtt_avg, 2.5);
-        assert!(h.rows[2].rtt_avg.is_nan());
-        assert_eq!(h.rows[2].t - h.rows[0].t, 3600);
-        assert_eq!(from_naive(h.rows[0].t).to_string(), "2022-09-07 18:20:33");
+        assert_eq!(rows.len(), 3);
+        assert_eq!(checks.list.len(), 2);
+        assert_eq!(checks.list[1].name, "Rack 1, left");
+        assert_eq!(rows[1].check, rows[2].check);
+        assert_eq!(rows[1].rtt_avg, 2.5);
+        assert!(rows[2].rtt_avg.is_nan());
+        assert_eq!(rows[2].t - rows[0].t, 3600);
+        assert_eq!(from_naive(rows[0].t).to_string(), "2022-09-07 18:20:33");
+    }
+
+    #[test]
+    fn files_merge_in_time_order_and_copies_count_once() {
+        let b =
+            "1,2022/09/07,19:00:00,VPN ping,Good,a,b\n1,2022/09/07,19:00:00,VPN ping,Fail,a,b\n";
+        let a = "1,2022/09/07,18:00:00,VPN ping,Good,a,b\n";
+        let (_, rows, pass) = read_texts(&[b, a, b]).unwrap();
+        assert_eq!(rows.len(), 3);
+        assert!(rows.windows(2).all(|w| w[0].t <= w[1].t));
+        assert_eq!(pass.bytes, [b.len() as u64, a.len() as u64, b.len() as u64]);
+    }
+
+    /// A restarted vpnmon numbers its cycles from 1 again, possibly within the same second as
+    /// the run before (killed, restarted at once): its rows are rows of their own, not copies.
+    #[test]
+    fn equal_rows_of_different_runs_in_one_file_all_count() {
+        let run = "1,2022/09/07,19:00:00,VPN ping,Good,a,b\n\
+                   1,2022/09/07,19:00:00,Target ping,Good,10.0.0.1,t\n";
+        let text = run.repeat(5);
+        let (_, rows, _) = read_texts(&[&text]).unwrap();
+        assert_eq!(rows.len(), 10);
+        // The same file given twice: its rows once.
+        let (_, rows, _) = read_texts(&[&text, &text]).unwrap();
+        assert_eq!(rows.len(), 10);
     }
 
     #[test]
     fn a_file_with_no_readable_line_is_an_error_naming_file_and_line() {
-        let mut h = History::new();
-        let e = h
-            .read_str(Path::new("d.csv"), "\nhello\nworld,2\n")
-            .unwrap_err()
-            .to_string();
+        let e = read_texts(&["\nhello\nworld,2\n"]).unwrap_err().to_string();
         assert!(
-            e.starts_with("d.csv:2: 1 columns, expected 7 or 14; is this a vpnmon datalog"),
+            e.contains("d0.csv:2: 1 columns, expected 7 or 14; is this a vpnmon datalog"),
             "{e}"
         );
-        let e = h
-            .read_str(
-                Path::new("d.csv"),
-                "1,2022/13/07,18:20:33,VPN ping,Good,a,b\n",
-            )
+        let e = read_texts(&["1,2022/13/07,18:20:33,VPN ping,Good,a,b\n"])
             .unwrap_err()
             .to_string();
         assert!(e.contains("bad date/time"), "{e}");
-        assert!(h.rows.is_empty());
         // Blank lines alone, or nothing at all, are an empty history, not an error.
-        assert_eq!(h.read_str(Path::new("e"), "\n\n").unwrap().count, 0);
+        let (_, rows, pass) = read_texts(&["\n\n", ""]).unwrap();
+        assert!(rows.is_empty());
+        assert_eq!(pass.skipped.iter().map(|s| s.count).sum::<usize>(), 0);
+    }
+
+    /// The warning lines of reading one file with this content (the file named `d.csv`) and
+    /// the cycle numbers of its rows.
+    fn warnings_and_cycles(text: &str) -> (Vec<String>, Vec<u64>) {
+        let (_, rows, pass) = read_texts(&[text]).unwrap();
+        let dir = pass.skipped[0].path.parent().unwrap().to_path_buf();
+        let w = pass.skipped[0]
+            .warning()
+            .iter()
+            .map(|l| l.replace(&format!("{}/d0.csv", dir.display()), "d.csv"))
+            .collect();
+        (w, rows.iter().map(|r| r.cycle).collect())
     }
 
     /// Lines cut off (a power loss mid-write, the next row appended to the cut one) or edited
     /// are skipped, counted and named; every good line around them is read.
     #[test]
     fn bad_lines_are_skipped_and_named_when_others_read() {
-        let mut h = History::new();
         let good = |c: u32| format!("{c},2022/09/07,18:{c:02}:33,VPN ping,Good,gw,G\n");
         let mut text = good(1);
         text.push_str("2,2022/09/07,18:0"); // cut off, then the next row on the same line
@@ -167,48 +357,26 @@ mod tests {
         text.push_str("6,2022/09/07,18:40:00,VPN ping,Perfect,gw,G\n");
         text.push_str(&good(7));
         text.push_str("7,2022/09/07,18:5"); // the last line, cut off
-        let s = h.read_str(Path::new("d.csv"), &text).unwrap();
-        assert_eq!(h.rows.len(), 3);
-        assert_eq!(
-            h.rows.iter().map(|r| r.cycle).collect::<Vec<_>>(),
-            [1, 5, 7]
-        );
-        assert_eq!(s.count, 5);
-        let w = s.warning();
+        let (w, cycles) = warnings_and_cycles(&text);
+        assert_eq!(cycles, [1, 5, 7]);
         assert_eq!(w.len(), 4, "{w:?}");
         assert_eq!(w[0], "d.csv:2: skipped: 9 columns, expected 7 or 14");
         assert!(w[1].starts_with("d.csv:3: skipped: bad JSON: "), "{w:?}");
         assert_eq!(w[2], "d.csv:5: skipped: 1 columns, expected 7 or 14");
         assert_eq!(w[3], "d.csv: 2 more bad lines skipped (5 in all)");
         // A file without bad lines warns nothing.
-        assert!(h
-            .read_str(Path::new("x"), &good(9))
-            .unwrap()
-            .warning()
-            .is_empty());
+        assert!(warnings_and_cycles(&good(9)).0.is_empty());
         // An extended file cut off in its first row after the header: its header was read.
-        let s = h
-            .read_str(
-                Path::new("x"),
-                &format!("{HEADER_START}test,result\n1,2022/0"),
-            )
-            .unwrap();
-        assert_eq!(
-            s.warning(),
-            ["x:2: skipped: no line end, the row was cut off"]
-        );
+        let (w, _) = warnings_and_cycles(&format!(
+            "{}test,result\n1,2022/0",
+            crate::datalog::schema::HEADER_START
+        ));
+        assert_eq!(w, ["d.csv:2: skipped: no line end, the row was cut off"]);
         // A last line cut where what is left still reads as a row (the name cut short).
-        let s = h
-            .read_str(
-                Path::new("y"),
-                &(good(10) + "11,2022/09/07,18:50:00,VPN ping,Good,gw,Gate"),
-            )
-            .unwrap();
-        assert_eq!(
-            s.warning(),
-            ["y:2: skipped: no line end, the row was cut off"]
-        );
-        assert!(h.checks.iter().all(|c| c.name == "G"), "{:?}", h.checks);
+        let (w, cycles) =
+            warnings_and_cycles(&(good(10) + "11,2022/09/07,18:50:00,VPN ping,Good,gw,Gate"));
+        assert_eq!(w, ["d.csv:2: skipped: no line end, the row was cut off"]);
+        assert_eq!(cycles, [10]);
     }
 
     /// A jsonl time with non-ASCII characters where the date and time are expected is a bad
@@ -221,31 +389,82 @@ mod tests {
             "2022-09-07T18:20:4é",
             "ééééééééééé",
         ] {
-            let mut h = History::new();
             let line = format!("{{\"cycle\":3,\"time\":\"{time}\",\"test\":\"VPN ping\",\"result\":\"Good\",\"address\":\"a\",\"name\":\"b\",\"duration_ms\":null,\"sent\":null,\"received\":null,\"rtt_min_ms\":null,\"rtt_avg_ms\":null,\"rtt_max_ms\":null,\"reason\":null}}\n");
-            let e = h
-                .read_str(Path::new("d.jsonl"), &line)
-                .unwrap_err()
-                .to_string();
+            let e = read_texts(&[&line]).unwrap_err().to_string();
             assert!(
-                e.starts_with(&format!("d.jsonl:1: bad time `{time}` (expected ISO 8601)")),
+                e.contains(&format!("d0.csv:1: bad time `{time}` (expected ISO 8601)")),
                 "{e}"
             );
         }
     }
 
+    /// A line longer than [`MAX_LINE`] is skipped with a warning and never held whole; the rows
+    /// around it are read.
     #[test]
-    fn sort_orders_and_drops_only_exact_duplicates() {
-        let mut h = History::new();
-        let p = Path::new("x");
-        let b =
-            "1,2022/09/07,19:00:00,VPN ping,Good,a,b\n1,2022/09/07,19:00:00,VPN ping,Fail,a,b\n";
-        let a = "1,2022/09/07,18:00:00,VPN ping,Good,a,b\n";
-        h.read_str(p, b).unwrap();
-        h.read_str(p, a).unwrap();
-        h.read_str(p, b).unwrap();
-        h.sort();
-        assert_eq!(h.rows.len(), 3);
-        assert!(h.rows.windows(2).all(|w| w[0].t <= w[1].t));
+    fn a_long_line_is_skipped_with_a_warning() {
+        use crate::datalog::read::MAX_LINE;
+        let good = |c: u32| format!("{c},2022/09/07,18:{c:02}:33,VPN ping,Good,gw,G\n");
+        let long = "x".repeat(3 * MAX_LINE + 5);
+        let text = format!("{}{long}\n{}", good(1), good(2));
+        let (w, cycles) = warnings_and_cycles(&text);
+        assert_eq!(cycles, [1, 2]);
+        assert_eq!(
+            w,
+            [format!(
+                "d.csv:2: skipped: a line of {} bytes, longer than a row can be (65536 bytes at most)",
+                long.len() + 1
+            )]
+        );
+        // A row of exactly the longest length is read.
+        let name = "n".repeat(MAX_LINE - good(3).len());
+        let row = good(3).replace(",G\n", &format!(",G{name}\n"));
+        assert_eq!(row.len(), MAX_LINE);
+        let (w, cycles) = warnings_and_cycles(&row);
+        assert_eq!((w.len(), cycles), (0, vec![3]));
+        // One byte more is too long (and alone in the file, the file is no datalog).
+        let row = good(3).replace(",G\n", &format!(",GG{name}\n"));
+        let e = read_texts(&[&row]).unwrap_err().to_string();
+        assert!(e.contains("d0.csv:1: a line of 65537 bytes"), "{e}");
+    }
+
+    /// Random bytes are rejected after the first [`GARBAGE_LINES`] unreadable lines, in one
+    /// line naming the file and the count; garbage after good rows is only skipped.
+    #[test]
+    fn garbage_is_rejected_after_the_first_thousand_bad_lines() {
+        use crate::datalog::read::GARBAGE_LINES;
+        assert_eq!(GARBAGE_LINES, 1000);
+        let junk = "\u{1}garbage, not a row\n\n".repeat(5000);
+        let e = read_texts(&[&junk]).unwrap_err();
+        let dir = match &e {
+            ReadError::Garbage { path, lines } => {
+                assert_eq!(*lines, 1000);
+                path.parent().unwrap().to_path_buf()
+            }
+            e => panic!("{e}"),
+        };
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}/d0.csv: its first 1000 non-blank lines are all unreadable (not one datalog \
+row), so it was not read further; is this a vpnmon datalog (vpnmon, extended or jsonl format)?",
+                dir.display()
+            )
+        );
+        // 999 bad lines and then a row: a datalog with 999 bad lines.
+        let text = "junk\n".repeat(999) + "1,2022/09/07,18:00:33,VPN ping,Good,gw,G\n";
+        let (w, cycles) = warnings_and_cycles(&text);
+        assert_eq!(cycles, [1]);
+        assert_eq!(
+            w.last().unwrap(),
+            "d.csv: 996 more bad lines skipped (999 in all)"
+        );
+        // Garbage after a row is skipped, however much of it.
+        let text = "1,2022/09/07,18:00:33,VPN ping,Good,gw,G\n".to_string() + &junk;
+        let (w, cycles) = warnings_and_cycles(&text);
+        assert_eq!(cycles, [1]);
+        assert_eq!(
+            w.last().unwrap(),
+            "d.csv: 4997 more bad lines skipped (5000 in all)"
+        );
     }
 }

@@ -1,11 +1,11 @@
-//! Per-check statistics of a sorted history: cycles seen, availability, Warn count, outages, RTT.
+//! Per-check statistics of a history read in time order, one row at a time: cycles seen, availability, Warn count, outages, RTT.
 //!
 //! A cycle is identified by the (cycle number, time) sequence, not by its number alone: vpnmon
 //! restarts at cycle 1 when it is restarted, so a new cycle begins whenever the cycle number
 //! changes from one row to the next, or a check shows up a second time within the same number.
 
-use super::read::{History, Row};
-use crate::record::Verdict;
+use super::read::Row;
+use crate::record::{CheckId, Verdict};
 
 /// A run of consecutive Fail cycles of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,9 +18,10 @@ pub struct Outage {
     pub cycles: u64,
     /// Still failing at the end of the history.
     pub ongoing: bool,
-    /// The cycles (indices in time order) of the first Fail and of the row that ended it.
-    pub first_cycle: u32,
-    pub end_cycle: u32,
+    /// The start times (of their first rows) of the cycle of the first Fail and of the cycle of
+    /// the row that ended it, where the timeline draws the outage.
+    pub first_cycle_start: i64,
+    pub end_cycle_start: i64,
 }
 
 impl Outage {
@@ -55,7 +56,7 @@ impl CheckStats {
         }
     }
 
-    fn add(&mut self, r: &Row, cycle: u32) {
+    fn add(&mut self, r: &Row, cycle_start: i64) {
         self.cycles += 1;
         match r.verdict {
             Verdict::Good => self.good += 1,
@@ -67,7 +68,7 @@ impl CheckStats {
                 Some(o) => {
                     o.cycles += 1;
                     o.end = r.t;
-                    o.end_cycle = cycle;
+                    o.end_cycle_start = cycle_start;
                 }
                 None => {
                     self.open = Some(Outage {
@@ -75,14 +76,14 @@ impl CheckStats {
                         end: r.t,
                         cycles: 1,
                         ongoing: true,
-                        first_cycle: cycle,
-                        end_cycle: cycle,
+                        first_cycle_start: cycle_start,
+                        end_cycle_start: cycle_start,
                     })
                 }
             }
         } else if let Some(mut o) = self.open.take() {
             o.end = r.t;
-            o.end_cycle = cycle;
+            o.end_cycle_start = cycle_start;
             o.ongoing = false;
             self.outages.push(o);
         }
@@ -117,122 +118,142 @@ pub struct Summary {
     pub rows: usize,
     /// Distinct cycles (see the module note).
     pub cycles: u64,
+    /// The earliest and the latest time of a row.
     pub first: Option<i64>,
     pub last: Option<i64>,
     /// Per check, in display order: gateway ping, VPN open, VPN close, then targets as first seen.
     pub checks: Vec<CheckStats>,
-    /// The cycle (0-based, in time order) of every row of `History::rows`, for the timeline.
-    pub row_cycle: Vec<u32>,
-    /// The time of each cycle's first row.
-    pub cycle_start: Vec<i64>,
 }
 
-/// Keeps only rows with `since <= t <= until`.
-pub fn filter(h: &mut History, since: Option<i64>, until: Option<i64>) {
-    if since.is_none() && until.is_none() {
-        return;
-    }
-    let lo = since.unwrap_or(i64::MIN);
-    let hi = until.unwrap_or(i64::MAX);
-    h.rows.retain(|r| r.t >= lo && r.t <= hi);
+/// Tells the cycles of a stream of rows apart (see the module note), one row at a time.
+#[derive(Debug, Default)]
+pub struct Cycles {
+    /// The cycle each check was last seen in, to notice a restart that reused a number.
+    seen_in: Vec<u32>,
+    /// The current cycle: its index (from 0, in stream order), number and first row's time.
+    cycle: u32,
+    number: Option<u64>,
+    start: i64,
 }
 
-/// Statistics of a history whose rows are sorted (see `History::sort`).
-pub fn summarize(h: &History) -> Summary {
-    let n = h.checks.len();
-    let mut per: Vec<CheckStats> = (0..n)
-        .map(|i| CheckStats {
-            check: i as u32,
-            ..Default::default()
-        })
-        .collect();
-    // The cycle each check was last seen in, to notice a restart that reused a number.
-    let mut seen_in: Vec<u32> = vec![u32::MAX; n];
-    let mut cycle: u32 = 0;
-    let mut prev_number: Option<u64> = None;
-    let mut row_cycle = Vec::with_capacity(h.rows.len());
-    let mut cycle_start = Vec::new();
-    for r in &h.rows {
+impl Cycles {
+    /// The index of the row's cycle and that cycle's start time (its first row's).
+    pub fn next(&mut self, r: &Row) -> (u32, i64) {
         let c = r.check as usize;
-        let new = match prev_number {
-            None => false,
-            Some(p) => p != r.cycle || seen_in[c] == cycle,
-        };
-        if new {
-            cycle += 1;
+        if self.seen_in.len() <= c {
+            self.seen_in.resize(c + 1, u32::MAX);
         }
-        prev_number = Some(r.cycle);
-        seen_in[c] = cycle;
-        row_cycle.push(cycle);
-        per[c].add(r, cycle);
-        if new || cycle_start.is_empty() {
-            cycle_start.push(r.t);
+        match self.number {
+            None => self.start = r.t,
+            Some(p) if p != r.cycle || self.seen_in[c] == self.cycle => {
+                self.cycle += 1;
+                self.start = r.t;
+            }
+            Some(_) => {}
         }
+        self.number = Some(r.cycle);
+        self.seen_in[c] = self.cycle;
+        (self.cycle, self.start)
     }
-    for s in per.iter_mut() {
-        s.close();
-    }
-    per.retain(|s| s.cycles > 0);
-    per.sort_by_key(|s| {
-        let test = h.checks[s.check as usize].test;
-        let rank = match test {
-            crate::record::Test::VpnPing => 0,
-            crate::record::Test::VpnOpen => 1,
-            crate::record::Test::VpnClose => 2,
-            crate::record::Test::TargetPing => 3,
-        };
-        (rank, s.check)
-    });
-    Summary {
-        rows: h.rows.len(),
-        cycles: if h.rows.is_empty() {
+
+    /// How many cycles so far.
+    pub fn count(&self) -> u64 {
+        if self.number.is_none() {
             0
         } else {
-            cycle as u64 + 1
-        },
-        first: h.rows.first().map(|r| r.t),
-        last: h.rows.last().map(|r| r.t),
-        checks: per,
-        row_cycle,
-        cycle_start,
+            self.cycle as u64 + 1
+        }
+    }
+}
+
+/// Adds up the rows of a history in time order (see [`super::read::stream`]), one at a time:
+/// memory grows with the checks and outages, not with the rows.
+#[derive(Debug, Default)]
+pub struct Summarizer {
+    per: Vec<CheckStats>,
+    cycles: Cycles,
+    rows: usize,
+    first: Option<i64>,
+    last: Option<i64>,
+}
+
+impl Summarizer {
+    pub fn add(&mut self, r: &Row) {
+        let (_, start) = self.cycles.next(r);
+        let c = r.check as usize;
+        while self.per.len() <= c {
+            let check = self.per.len() as u32;
+            self.per.push(CheckStats {
+                check,
+                ..Default::default()
+            });
+        }
+        self.per[c].add(r, start);
+        self.rows += 1;
+        self.first = Some(self.first.map_or(r.t, |f| f.min(r.t)));
+        self.last = Some(self.last.map_or(r.t, |l| l.max(r.t)));
+    }
+
+    /// The summary; `checks` are the checks the rows' indices point into.
+    pub fn finish(self, checks: &[CheckId]) -> Summary {
+        let mut per = self.per;
+        for s in per.iter_mut() {
+            s.close();
+        }
+        per.retain(|s| s.cycles > 0);
+        per.sort_by_key(|s| {
+            let rank = match checks[s.check as usize].test {
+                crate::record::Test::VpnPing => 0,
+                crate::record::Test::VpnOpen => 1,
+                crate::record::Test::VpnClose => 2,
+                crate::record::Test::TargetPing => 3,
+            };
+            (rank, s.check)
+        });
+        Summary {
+            rows: self.rows,
+            cycles: self.cycles.count(),
+            first: self.first,
+            last: self.last,
+            checks: per,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
-    fn hist(text: &str) -> History {
-        let mut h = History::new();
-        h.read_str(Path::new("t"), text).unwrap();
-        h.sort();
-        h
+    fn summarize(text: &str) -> Summary {
+        let (checks, rows, _) = super::super::read::tests::read_texts(&[text]).unwrap();
+        let mut s = Summarizer::default();
+        for r in &rows {
+            s.add(r);
+        }
+        s.finish(&checks.list)
     }
 
     #[test]
     fn a_restart_that_reuses_cycle_numbers_counts_as_new_cycles() {
-        let h = hist(
+        let s = summarize(
             "1,2024/01/01,10:00:00,VPN ping,Good,g,G\n\
              2,2024/01/01,10:30:00,VPN ping,Good,g,G\n\
              1,2024/01/01,11:00:00,VPN ping,Good,g,G\n\
              1,2024/01/01,11:30:00,VPN ping,Good,g,G\n",
         );
-        let s = summarize(&h);
         assert_eq!(s.cycles, 4);
         assert_eq!(s.checks[0].cycles, 4);
     }
 
     #[test]
     fn outages_are_runs_of_fail_ended_by_the_recovery() {
-        let h = hist(
+        let s = summarize(
             "1,2024/01/01,10:00:00,VPN ping,Good,g,G\n\
              2,2024/01/01,10:30:00,VPN ping,Fail,g,G\n\
              3,2024/01/01,11:00:00,VPN ping,Fail,g,G\n\
              4,2024/01/01,11:30:00,VPN ping,Warn,g,G\n\
              5,2024/01/01,12:00:00,VPN ping,Fail,g,G\n",
         );
-        let s = summarize(&h);
         let c = &s.checks[0];
         assert_eq!((c.good, c.warn, c.fail), (1, 1, 3));
         assert_eq!(c.availability(), 40.0);

@@ -3,9 +3,11 @@
 //! per pixel column (the worst verdict of the cycles in it wins) so the file stays small.
 
 use super::human_duration;
-use super::read::History;
-use super::stats::Summary;
+use super::read::Row;
+use super::stats::{Cycles, Summary};
 use crate::datalog::read::from_naive;
+use crate::datalog::read::ReadError;
+use crate::record::CheckId;
 use crate::record::Verdict;
 use std::fmt::Write as _;
 
@@ -88,8 +90,18 @@ fn tick_step(span: i64) -> i64 {
         .unwrap_or(365 * 86_400)
 }
 
-/// The SVG document for a sorted, summarized history.
-pub fn render(h: &History, s: &Summary) -> String {
+/// The history read again, each row handed to the function given, in the same order as when it
+/// was summarized.
+pub type Replay<'a> = dyn FnMut(&mut dyn FnMut(&Row)) -> Result<(), ReadError> + 'a;
+
+/// The SVG document for a summarized history: `checks` are the checks the rows point into, and
+/// `replay` reads the rows again (the marks are drawn from a second reading, so no row is kept;
+/// only up to [`MAX_SINGLE_MARKS`] rows' marks are held as text).
+pub fn render(
+    checks: &[CheckId],
+    s: &Summary,
+    replay: &mut Replay<'_>,
+) -> Result<String, ReadError> {
     let n = s.checks.len();
     let width = LABEL_W + PLOT_W + RIGHT;
     let height = TOP + n as f64 * ROW_H + AXIS_H;
@@ -184,7 +196,7 @@ pub fn render(h: &History, s: &Summary) -> String {
         .map(|(i, c)| (c.check, i))
         .collect();
     let mark_w = (PLOT_W / s.cycles.max(1) as f64 * 0.7).clamp(1.0, 10.0);
-    let single = h.rows.len() <= MAX_SINGLE_MARKS;
+    let single = s.rows <= MAX_SINGLE_MARKS;
     // Per row: marks (single mode) or per-pixel worst verdict.
     let mut marks: Vec<String> = vec![String::new(); n];
     let cols = PLOT_W as usize + 1;
@@ -194,12 +206,13 @@ pub fn render(h: &History, s: &Summary) -> String {
         vec![vec![0u8; cols]; n]
     };
     // A cycle's marks line up at its start time, so a column of marks is one cycle.
-    let cycle_x = |c: u32| x_of(s.cycle_start.get(c as usize).copied().unwrap_or(0));
-    for (r, &cy) in h.rows.iter().zip(&s.row_cycle) {
+    let mut cycles = Cycles::default();
+    replay(&mut |r: &Row| {
+        let (_, start) = cycles.next(r);
         let Some(&i) = row_of.get(&r.check) else {
-            continue;
+            return;
         };
-        let x = cycle_x(cy);
+        let x = x_of(start);
         if single {
             let y = TOP + i as f64 * ROW_H + MARK_Y;
             let _ = write!(
@@ -218,9 +231,9 @@ pub fn render(h: &History, s: &Summary) -> String {
                 *p = (*p).max(v);
             }
         }
-    }
+    })?;
     for (i, c) in s.checks.iter().enumerate() {
-        let k = &h.checks[c.check as usize];
+        let k = &checks[c.check as usize];
         let y = TOP + i as f64 * ROW_H;
         let fill = if i % 2 == 0 { "#f4f4f4" } else { "#ffffff" };
         let (head, tail) = match k.test {
@@ -284,8 +297,8 @@ pub fn render(h: &History, s: &Summary) -> String {
             }
             // From the first failed cycle's mark to the recovering cycle's (or the last Fail's).
             let (xa, xb) = (
-                cycle_x(out.first_cycle) - mark_w / 2.0,
-                cycle_x(out.end_cycle) + mark_w / 2.0,
+                x_of(out.first_cycle_start) - mark_w / 2.0,
+                x_of(out.end_cycle_start) + mark_w / 2.0,
             );
             let _ = write!(
                 o,
@@ -325,5 +338,5 @@ pub fn render(h: &History, s: &Summary) -> String {
         let _ = writeln!(o, "</g>");
     }
     let _ = writeln!(o, "</svg>");
-    o
+    Ok(o)
 }
