@@ -370,23 +370,38 @@ impl FileWriter {
             rows: entry.rows,
         };
         let what = format!("the {} of {}", lost.rows_text(), lost.cycles_text());
-        let (at, how) = if len >= entry.offset {
-            let cut = len - entry.offset;
-            f.set_len(entry.offset)?;
-            let how = if cut == entry.bytes.len() as u64 {
-                "they had been written whole; written again in their place".to_string()
-            } else {
-                format!("cut the {cut} bytes of the interrupted write and wrote them again whole")
-            };
-            (entry.offset, how)
-        } else {
+        // What is already there after the recorded length: a prefix of the journaled bytes
+        // (the append was cut, or done) is kept and only the rest written, so the file never
+        // shrinks even when this recovery is itself interrupted; anything else is cut.
+        let there = len.saturating_sub(entry.offset);
+        let mut tail = Vec::new();
+        if len >= entry.offset && there <= entry.bytes.len() as u64 {
+            f.seek(SeekFrom::Start(entry.offset))?;
+            f.take(there).read_to_end(&mut tail)?;
+        }
+        let (from, at, how) = if len < entry.offset {
             // Someone else shortened the file meanwhile: nothing of ours to roll back.
             let at = self.finish_line(&p, f, len)?;
-            (at, "the file was shorter than recorded (changed by another program); appended them at its end".to_string())
+            let how = "the file was shorter than recorded (changed by another program); appended them at its end".to_string();
+            (0, at, how)
+        } else if tail.len() as u64 == there && entry.bytes.starts_with(&tail) {
+            let how = if there == entry.bytes.len() as u64 {
+                "they had been written whole".to_string()
+            } else {
+                format!(
+                    "{there} of their {} bytes had been written; wrote the rest",
+                    entry.bytes.len()
+                )
+            };
+            (tail.len(), len, how)
+        } else {
+            f.set_len(entry.offset)?;
+            let how = format!("cut the {there} bytes after them and wrote them again whole");
+            (0, entry.offset, how)
         };
         let f = l.file();
         f.seek(SeekFrom::Start(at))?;
-        f.write_all(&entry.bytes)?;
+        f.write_all(&entry.bytes[from..])?;
         f.sync_data()?;
         drop(l);
         journal::remove(&jp)?;
