@@ -220,11 +220,16 @@ struct TinyDisk {
 }
 
 impl TinyDisk {
-    fn mount(disk: &Path, size: &str, filler: usize) -> Result<TinyDisk, String> {
+    /// A tmpfs with a file of `filler` bytes on it; `filler` None mounts it read-only.
+    fn mount(disk: &Path, size: &str, filler: Option<usize>) -> Result<TinyDisk, String> {
+        let d = disk.display();
+        let then = match filler {
+            Some(n) => format!("&& head -c {n} /dev/zero > '{d}/filler'"),
+            None => format!("&& mount -o remount,ro '{d}'"),
+        };
         let mut c = std::process::Command::new("unshare");
         c.args(["-m", "--propagation", "private", "sh", "-c"]).arg(format!(
-            "mount -t tmpfs -o size={size} vpnmon-full '{d}' && head -c {filler} /dev/zero > '{d}/filler' && echo mounted && exec sleep 600",
-            d = disk.display()
+            "mount -t tmpfs -o size={size} vpnmon-full '{d}' {then} && echo mounted && exec sleep 600"
         ));
         let mut holder = Running::try_spawn(c).map_err(|e| format!("unshare: {e}"))?;
         match holder.next_line(Duration::from_secs(10)) {
@@ -311,7 +316,7 @@ fn a_full_disk_leaves_whole_cycles_and_the_kept_rows_are_written_once_space_is_f
             std::fs::create_dir(&disk).unwrap();
             let targets: String = (1..=20).map(|k| format!("127.0.0.{k},T{k}\n")).collect();
             std::fs::write(dir.path().join("t.csv"), targets).unwrap();
-            let d = match TinyDisk::mount(&disk, "64k", 40 * 1024) {
+            let d = match TinyDisk::mount(&disk, "64k", Some(40 * 1024)) {
                 Ok(d) => d,
                 Err(e) => {
                     eprintln!("SKIPPED a_full_disk_leaves_whole_cycles_and_the_kept_rows_are_written_once_space_is_free: {e}");
@@ -417,6 +422,51 @@ fn a_full_disk_leaves_whole_cycles_and_the_kept_rows_are_written_once_space_is_f
             }
         }
     }
+}
+
+/// A datalog on a read-only file system is fatal at start-up with that reason, before the
+/// first cycle: not "in use by another program", not retried.
+#[test]
+fn a_datalog_on_a_read_only_file_system_is_fatal_before_the_first_cycle() {
+    if !is_root() {
+        eprintln!("SKIPPED a_datalog_on_a_read_only_file_system_is_fatal_before_the_first_cycle: needs root to mount a tmpfs");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let disk = dir.path().join("disk");
+    std::fs::create_dir(&disk).unwrap();
+    std::fs::write(dir.path().join("t.csv"), "127.0.0.1,One\n").unwrap();
+    let d = match TinyDisk::mount(&disk, "64k", None) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!(
+                "SKIPPED a_datalog_on_a_read_only_file_system_is_fatal_before_the_first_cycle: {e}"
+            );
+            return;
+        }
+    };
+    let mut c = d.vpnmon(dir.path());
+    c.args([
+        "--vpnclient",
+        "none",
+        "--targets",
+        "t.csv",
+        "--cycles",
+        "1",
+        "--datalog",
+    ]);
+    c.arg(disk.join("d.csv"));
+    let out = core_support::run(c, Duration::from_secs(30));
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert_eq!(
+        out.stderr.trim_end(),
+        format!("Error: Cannot write the vpnmon datalog file {} (read-only file system); its file system is mounted read-only; choose a datalog on a writable one with --datalog", disk.join("d.csv").display())
+    );
+    assert!(
+        !out.stdout.contains("Start vpnmon test cycle"),
+        "{}",
+        out.stdout
+    );
 }
 
 /// A datalog locked by another program (`flock`, honoured by vpnmon's writer; a spreadsheet's

@@ -679,10 +679,15 @@ impl FileWriter {
         let fatal = |e: &std::io::Error| {
             matches!(problem(e), Problem::PermissionDenied | Problem::ReadOnly)
         };
-        let advice = "make the file and its folder writable for this user, or choose another --datalog; vpnmon checks this before the first cycle";
+        let advice = |e: &std::io::Error| {
+            match problem(e) {
+            Problem::ReadOnly => "its file system is mounted read-only; choose a datalog on a writable one with --datalog",
+            _ => "make the file and its folder writable for this user, or choose another --datalog; vpnmon checks this before the first cycle",
+        }
+        };
         if let Err(e) = self.recover() {
             if fatal(&e) {
-                return Err(unwritable(reason(&e), advice));
+                return Err(unwritable(reason(&e), advice(&e)));
             }
             (self.say)(&format!(
                 "Datalog file {}: an interrupted append could not be finished yet ({}); it will be tried again before the first cycle's rows",
@@ -696,7 +701,7 @@ impl FileWriter {
         if !jp.exists() {
             if let Err(e) = OpenOptions::new().write(true).create_new(true).open(&jp) {
                 if fatal(&e) {
-                    return Err(unwritable(reason(&e), advice));
+                    return Err(unwritable(reason(&e), advice(&e)));
                 }
             }
             let _ = journal::remove(&jp);
@@ -714,7 +719,7 @@ impl FileWriter {
                         ));
                     }
                 }
-                Err(e) if fatal(&e) => return Err(unwritable(reason(&e), advice)),
+                Err(e) if fatal(&e) => return Err(unwritable(reason(&e), advice(&e))),
                 Err(e) => (self.say)(&format!(
                     "Datalog file {} cannot be written now ({}); vpnmon monitors anyway and keeps the rows in memory until it can",
                     p.display(),
