@@ -128,9 +128,11 @@ pub enum Found {
     Entry(Entry),
 }
 
-/// Reads the journal at `path`. Nothing there is [`Found::None`].
+/// Reads the journal at `path`. Nothing there, or an empty file (created, nothing written yet:
+/// the start-up check's probe, or a kill right after the create), is [`Found::None`].
 pub fn read(path: &Path) -> std::io::Result<Found> {
     match std::fs::read(path) {
+        Ok(raw) if raw.is_empty() => Ok(Found::None),
         Ok(raw) => Ok(decode(&raw).map_or(Found::Torn, Found::Entry)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Found::None),
         Err(e) => Err(e),
