@@ -545,7 +545,7 @@ impl FileWriter {
         let mut stopped = false;
         loop {
             let (done, err) = self.drain();
-            self.say_written(&done, now);
+            self.say_written(&done, now, err.is_none());
             let Some(e) = err else {
                 return Ok(());
             };
@@ -594,7 +594,7 @@ impl FileWriter {
 
     /// Says which cycles kept from before were written (`now` is the cycle being written, if
     /// any; `None` at the end).
-    fn say_written(&mut self, done: &[Vec<Record>], now: Option<Lost>) {
+    fn say_written(&mut self, done: &[Vec<Record>], now: Option<Lost>, all: bool) {
         let earlier: Vec<&Vec<Record>> = done
             .iter()
             .filter(|c| now.map_or(true, |n| c.first().map(|r| r.cycle) != Some(n.first)))
@@ -604,7 +604,8 @@ impl FileWriter {
         }
         let l = Lost::of_cycles(earlier);
         let when = match now {
-            Some(n) => format!("before cycle {}", n.first),
+            Some(n) if all => format!("before cycle {}", n.first),
+            Some(_) => "(the rest could not be written)".to_string(),
             None => "at the end".to_string(),
         };
         let cur = self.current().0;
@@ -620,7 +621,7 @@ impl FileWriter {
     /// The last try at the end for rows still kept in memory.
     fn finish(&mut self) -> Result<(), DatalogError> {
         let (done, err) = self.drain();
-        self.say_written(&done, None);
+        self.say_written(&done, None, true);
         let Some(e) = err else {
             return Ok(());
         };
