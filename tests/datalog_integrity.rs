@@ -67,6 +67,12 @@ fn confirmed(stdout: &str) -> u64 {
 fn kill_9_at_random_moments_never_tears_a_line_or_a_cycle_or_loses_a_completed_one() {
     const KILLS: usize = 250;
     const TARGETS: usize = 200;
+    // Long names make each cycle's write ~60 KB (15 pages), so more kills land inside one.
+    const PAD: &str = concat!(
+        "padding-padding-padding-padding-padding-padding-padding-padding-padding-padding-",
+        "padding-padding-padding-padding-padding-padding-padding-padding-padding-padding-",
+        "padding-padding-padding-padding-padding-padding-padding-padding-padding-padding-"
+    );
     let seed = std::env::var("VPNMON_KILL_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -82,7 +88,7 @@ fn kill_9_at_random_moments_never_tears_a_line_or_a_cycle_or_loses_a_completed_o
     let log = dir.path().join("d.csv");
     let targets = |run: usize| -> String {
         (0..TARGETS)
-            .map(|k| format!("127.0.{}.{},r{run}-t{k}\n", k / 250, k % 250 + 1))
+            .map(|k| format!("127.0.{}.{},r{run}-t{k}-{PAD}\n", k / 250, k % 250 + 1))
             .collect()
     };
     let command = || {
@@ -175,7 +181,11 @@ fn kill_9_at_random_moments_never_tears_a_line_or_a_cycle_or_loses_a_completed_o
         );
         let run = run_of(&names[0]);
         for (k, n) in names.iter().enumerate() {
-            assert_eq!(n, &format!("r{run}-t{k}"), "seed {seed}: cycle {cycle}");
+            assert_eq!(
+                n,
+                &format!("r{run}-t{k}-{PAD}"),
+                "seed {seed}: cycle {cycle}"
+            );
         }
         assert!(run >= last_run, "seed {seed}: runs out of order");
         last_run = run;
