@@ -508,13 +508,11 @@ mod tests {
             rep: &CycleReport,
             _c: &CancellationToken,
         ) -> Result<(), SinkError> {
-            Err(crate::datalog::DatalogError::Access {
+            Err(crate::datalog::DatalogError::NotWritten {
                 path: "full.csv".into(),
-                reason: "No space left on device".into(),
-                lost: crate::datalog::Lost {
-                    cycle: rep.cycle,
-                    rows: rep.records.len(),
-                },
+                reason: "no space left on device".into(),
+                lost: crate::datalog::Lost::of(&rep.records),
+                ends: crate::datalog::Ends(None),
             }
             .into())
         }

@@ -36,6 +36,9 @@ pub enum RunError {
     Alert(#[from] alert::AlertError),
     #[error(transparent)]
     Monitor(#[from] MonitorError),
+    /// A datalog that can never be written, found before the first cycle.
+    #[error(transparent)]
+    Datalog(#[from] crate::datalog::DatalogError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
     /// `vpnmon report`'s command line: clap renders it (help, usage errors).
@@ -147,6 +150,9 @@ fn run(args: Vec<OsString>) -> Result<RunEnd, RunError> {
     let outcome = rt.block_on(async move {
         let cancel = CancellationToken::new();
         crate::platform::watch_signals(cancel.clone());
+        // Before the first cycle opens a VPN: a datalog that can never be written is fatal
+        // now, and a journal left by a kill is finished.
+        DatalogSink::from_config(&settings.datalog).start()?;
         let mut vpns = Vec::with_capacity(settings.sites.len());
         for site in &settings.sites {
             vpns.push(driver_for(site)?);

@@ -140,8 +140,8 @@ fn a_bad_size_names_the_option() {
     );
 }
 
-/// Makes a file refuse writes as a file held by another program does (permission denied):
-/// read-only, or immutable for root, whom permissions do not stop. Undone on drop, also on panic.
+/// Makes a file refuse writes (permission denied): read-only, or immutable for root, whom
+/// permissions do not stop. Undone on drop, also on panic.
 #[cfg(unix)]
 struct Unwritable(std::path::PathBuf);
 
@@ -181,13 +181,76 @@ impl Drop for Unwritable {
     }
 }
 
-/// Ctrl-C while the datalog is held by another program (vpnmon waiting 15 s to retry): the wait
-/// ends at once, one last try fails, and the error says which rows were not written.
+/// A datalog that can never be written is fatal at start-up, before the first cycle (which
+/// would open the VPN), with the true reason: its folder does not exist, it is a folder,
+/// permission denied. Not retried, not "in use by another program".
 #[cfg(unix)]
 #[test]
-fn ctrl_c_while_the_datalog_is_busy_says_which_rows_were_lost() {
+fn a_datalog_that_can_never_be_written_is_fatal_before_the_first_cycle() {
     // In the target dir, whose file system takes `chattr +i` more likely than a tmpfs /tmp.
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    std::fs::write(dir.path().join("t.csv"), "127.0.0.1,Loopback\n").unwrap();
+    std::fs::create_dir(dir.path().join("folder")).unwrap();
+    let ro = dir.path().join("ro.csv");
+    std::fs::write(&ro, "").unwrap();
+    let guard = Unwritable::make(&ro);
+    let writable = std::fs::OpenOptions::new().append(true).open(&ro).is_ok();
+    let mut cases = vec![
+        (
+            "no/such/d.csv",
+            "(its folder no/such does not exist); create the folder or choose another --datalog",
+        ),
+        (
+            "folder",
+            "(it is a folder); choose a file name with --datalog",
+        ),
+    ];
+    match (&guard, writable) {
+        (Ok(_), false) => cases.push(("ro.csv", "(permission denied); make the file and its folder writable for this user, or choose another --datalog; vpnmon checks this before the first cycle")),
+        _ => eprintln!("SKIPPED the read-only case of a_datalog_that_can_never_be_written_is_fatal_before_the_first_cycle: cannot make a file unwritable here ({:?})", guard.as_ref().err()),
+    }
+    for (log, says) in cases {
+        let mut c = vpnmon_fake_ping(dir.path());
+        c.args([
+            "--vpnclient",
+            "none",
+            "--targets",
+            "t.csv",
+            "--cycles",
+            "1",
+            "--delay",
+            "0",
+            "--datalog",
+            log,
+        ]);
+        let started = std::time::Instant::now();
+        let out = output(c);
+        assert_eq!(out.code, Some(1), "{log}: {}", out.stderr);
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{log}: not retried"
+        );
+        assert_eq!(
+            out.stderr.trim_end(),
+            format!("Error: Cannot write the vpnmon datalog file {log} {says}"),
+            "{log}"
+        );
+        assert!(
+            !out.stdout.contains("Start vpnmon test cycle"),
+            "{log}: {}",
+            out.stdout
+        );
+    }
+}
+
+/// Ctrl-C while the datalog is locked by another program (vpnmon waiting 1 s to retry): the
+/// wait ends at once, one last try fails, the rows are kept, the try at the end fails too, and
+/// the error says which rows were not written.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_while_the_datalog_is_locked_says_which_rows_were_lost() {
+    use nix::fcntl::{Flock, FlockArg};
+    let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("t.csv"),
         "127.0.0.1,Loopback\n127.0.0.2,Loop two\n",
@@ -195,17 +258,10 @@ fn ctrl_c_while_the_datalog_is_busy_says_which_rows_were_lost() {
     .unwrap();
     let log = dir.path().join("d.csv");
     std::fs::write(&log, "").unwrap();
-    let _busy = match Unwritable::make(&log) {
-        Ok(g) => g,
-        Err(e) => {
-            eprintln!("SKIPPED ctrl_c_while_the_datalog_is_busy_says_which_rows_were_lost: cannot make the datalog unwritable here: {e}");
-            return;
-        }
-    };
-    if std::fs::OpenOptions::new().append(true).open(&log).is_ok() {
-        eprintln!("SKIPPED ctrl_c_while_the_datalog_is_busy_says_which_rows_were_lost: the datalog stays writable here");
-        return;
-    }
+    let file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    let _lock = Flock::lock(file, FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, e)| e)
+        .unwrap();
     let mut c = vpnmon_fake_ping(dir.path());
     c.args([
         "--vpnclient",
@@ -221,21 +277,22 @@ fn ctrl_c_while_the_datalog_is_busy_says_which_rows_were_lost() {
     ]);
     let mut run = Running::spawn(c);
     run.wait_stderr_line("the retry notice", Duration::from_secs(60), |l| {
-        l.contains("is in use by another program") && l.contains("retrying in 15 s (try 2 of 5)")
+        l.trim_end()
+            == "Datalog file d.csv is in use by another program (locked); retrying in 1 s (try 2 of 3)"
     });
     run.signal(nix::sys::signal::Signal::SIGINT);
-    // The wait for the busy file ends at once; the deadline is only a guard.
+    // The wait for the locked file ends at once; the deadline is only a guard.
     let out = run.finish(Duration::from_secs(10));
     let err: Vec<&str> = out.stderr.lines().collect();
     assert_eq!(out.code, Some(1), "{err:?}");
-    // The reason is the system's: "permission denied", or "operation not permitted" for root.
-    let last = err.last().copied().unwrap_or_default();
-    assert!(
-        last.starts_with(
-            "Error: vpnmon was stopped while the datalog file d.csv was in use by another program ("
-        ) && last.ends_with("); the 2 rows of cycle 1 were not written"),
-        "{err:?}"
+    assert_eq!(
+        err,
+        [
+            "Datalog file d.csv cannot be written now (in use by another program (locked)); vpnmon monitors anyway and keeps the rows in memory until it can",
+            "Datalog file d.csv is in use by another program (locked); retrying in 1 s (try 2 of 3)",
+            "Datalog file d.csv cannot be written (in use by another program (locked)): the 2 rows of cycle 1 were not written; no row of this run is in the datalog; 1 cycle (2 rows) kept in memory, to be written with the next cycle",
+            "Error: The vpnmon datalog file d.csv could not be written when vpnmon ended (in use by another program (locked)); the 2 rows of cycle 1 were not written; no row of this run is in the datalog",
+        ]
     );
-    assert_eq!(err.len(), 2, "one retry notice, then the error: {err:?}");
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "");
 }

@@ -11,6 +11,7 @@
 //! - [`writer`]: a cycle's rows in one write, flushed and synced, on a thread that owns the
 //!   file; a file held busy by another program is retried, and a stop ends the wait at once.
 
+pub mod journal;
 pub mod read;
 pub mod rotate;
 pub mod schema;
@@ -22,7 +23,7 @@ pub use schema::{
     format_extended_row, format_json_row, format_record, format_row, quote, JsonRecord,
     EXTENDED_HEADER,
 };
-pub use writer::{DatalogError, DatalogWriter, Lost};
+pub use writer::{DatalogError, DatalogWriter, Ends, Lost, Problem};
 
 use std::path::PathBuf;
 

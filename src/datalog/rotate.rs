@@ -33,7 +33,16 @@ pub struct Rotation {
 /// The file of day `at` for a daily datalog: the date before the extension
 /// (`vpnmon_datalog.csv` → `vpnmon_datalog-2026-11-22.csv`).
 pub fn daily_path(base: &Path, at: DateTime<Local>) -> PathBuf {
-    let date = at.format("%Y-%m-%d");
+    dated_path(base, &day_of(at))
+}
+
+/// The day `at` as daily file names carry it (`2026-11-22`).
+pub fn day_of(at: DateTime<Local>) -> String {
+    at.format("%Y-%m-%d").to_string()
+}
+
+/// The daily datalog file of `date` (`YYYY-MM-DD`).
+pub fn dated_path(base: &Path, date: &str) -> PathBuf {
     let stem = base
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())

@@ -1,52 +1,64 @@
-//! Writing a cycle's rows: one write, flushed and synced, so a kill never leaves half a cycle or
-//! half a line. The file side runs on a thread of its own that owns the file operations; the
-//! async monitor hands it a cycle and awaits the answer together with the stop token. A file held
-//! by another program (a spreadsheet) is retried `tries` times `retry_delay` apart; a stop ends
-//! that wait at once with one last try, and the error says which rows were lost.
+//! Writing a cycle's rows so that a cycle is in the file whole or not at all, across a kill, a
+//! power loss and a full disk: each append goes through the [`journal`] (written and synced
+//! first, the datalog appended and synced, the journal removed; a journal found later is
+//! finished), and a failed append is cut back to the length before it.
+//!
+//! The file side runs on a thread of its own that owns the file operations; the async monitor
+//! hands it a cycle and awaits the answer together with the stop token. A datalog that cannot
+//! take a cycle now (in use by another program, a full disk, made read-only mid-run) does not
+//! stop the monitor: the cycle's rows are kept in memory (up to [`MAX_HELD_ROWS`], oldest
+//! dropped first) and written, in order, before the next cycle's rows. Only a datalog that can
+//! never be written is fatal, and that is found by [`DatalogWriter::start`] before the first
+//! cycle.
 
+use super::journal::{self, Entry, Found, Target};
 use super::rotate::{self, Clock, RenameFn, Rotation, SystemClock};
 use super::schema::{rows, EXTENDED_HEADER};
 use super::{DatalogConfig, DatalogFormat};
 use crate::error::io_reason;
 use crate::record::Record;
-use std::fs::OpenOptions;
-use std::io::Write;
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-/// Tries for a busy file and the pause between them (the original's: 5, 15 s).
-pub const TRIES: u32 = 5;
-pub const RETRY_DELAY: Duration = Duration::from_secs(15);
+/// Tries for a file in use by another program, and the pause between them. The original
+/// waited 5 x 15 s, stopping the monitor for a minute; as the rows are now kept in memory and
+/// written with the next cycle, a short wait that outlasts a save or a virus scan is enough
+/// and monitoring goes on.
+pub const TRIES: u32 = 3;
+pub const RETRY_DELAY: Duration = Duration::from_secs(1);
+/// How many rows are kept in memory while the datalog cannot take them (about 2 MB of rows:
+/// 500 cycles of 200 targets). Beyond it the oldest cycles are dropped, and said so.
+pub const MAX_HELD_ROWS: usize = 100_000;
 
-/// Appends bytes to the file at a path.
-pub type AppendFn = dyn FnMut(&Path, &[u8]) -> std::io::Result<()> + Send;
-/// Where the "file busy, retrying" messages go.
+/// Writes bytes to the open datalog at its current position; replaceable so tests can make a
+/// write fail (a full disk) part way.
+pub type AppendFn = dyn FnMut(&mut File, &[u8]) -> std::io::Result<()> + Send;
+/// Where the datalog's messages go (standard error by default).
 pub type SayFn = dyn FnMut(&str) + Send;
 
-/// Why a cycle's rows did not reach the datalog. Each says which rows were lost.
+/// Why the datalog cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum DatalogError {
-    #[error("Failed to access the vpnmon datalog file {path} ({reason}); {lost}; check that its folder exists and is writable")]
-    Access {
+    /// Found at start-up, before the first cycle: the file can never be written.
+    #[error("Cannot write the vpnmon datalog file {path} ({reason}); {advice}")]
+    Unwritable {
         path: PathBuf,
         reason: String,
-        lost: Lost,
+        advice: String,
     },
-    #[error("The vpnmon datalog file {path} was still in use by another program ({reason}) after {tries} tries; {lost}; close the program that holds it")]
-    Busy {
-        path: PathBuf,
-        reason: String,
-        tries: u32,
-        lost: Lost,
-    },
-    #[error("vpnmon was stopped while the datalog file {path} was in use by another program ({reason}); {lost}")]
-    BusyWhenStopped {
+    /// Rows kept in memory that the last try at the end could not write either.
+    #[error("The vpnmon datalog file {path} could not be written when vpnmon ended ({reason}); {lost}; {ends}")]
+    NotWritten {
         path: PathBuf,
         reason: String,
         lost: Lost,
+        ends: Ends,
     },
     /// The writer thread could not be started or ended unexpectedly.
     #[error("The vpnmon datalog writer for {path} is not running ({reason}); {lost}")]
@@ -57,55 +69,221 @@ pub enum DatalogError {
     },
 }
 
-/// The rows a failed write lost: `the 4 rows of cycle 7 were not written`.
+/// Rows that were not written: `the 4 rows of cycle 7 were not written`, or of several cycles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lost {
-    pub cycle: u64,
+    pub first: u64,
+    pub last: u64,
+    pub cycles: usize,
     pub rows: usize,
 }
 
 impl Lost {
     /// The rows of one cycle's records (not empty).
-    fn of(records: &[Record]) -> Lost {
+    pub fn of(records: &[Record]) -> Lost {
+        let c = records.first().map_or(0, |r| r.cycle);
         Lost {
-            cycle: records.first().map_or(0, |r| r.cycle),
+            first: c,
+            last: c,
+            cycles: 1,
             rows: records.len(),
         }
     }
+
+    /// The rows of several cycles, oldest first.
+    fn of_cycles<'a>(cycles: impl IntoIterator<Item = &'a Vec<Record>>) -> Lost {
+        let mut l = Lost {
+            first: 0,
+            last: 0,
+            cycles: 0,
+            rows: 0,
+        };
+        for c in cycles {
+            let n = c.first().map_or(0, |r| r.cycle);
+            if l.cycles == 0 {
+                l.first = n;
+            }
+            l.last = n;
+            l.cycles += 1;
+            l.rows += c.len();
+        }
+        l
+    }
+
+    /// `cycle 7`, `cycles 5 to 7`, or `3 cycles (5 … 9)` when some in between were dropped.
+    fn cycles_text(&self) -> String {
+        if self.cycles == 1 {
+            format!("cycle {}", self.first)
+        } else if self.last >= self.first && self.last - self.first + 1 == self.cycles as u64 {
+            format!("cycles {} to {}", self.first, self.last)
+        } else {
+            format!(
+                "{} cycles (from {} to {})",
+                self.cycles, self.first, self.last
+            )
+        }
+    }
+
+    fn rows_text(&self) -> String {
+        plural(self.rows, "row")
+    }
+}
+
+fn plural(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
 impl std::fmt::Display for Lost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (s, were) = if self.rows == 1 {
-            ("", "was")
-        } else {
-            ("s", "were")
-        };
+        let were = if self.rows == 1 { "was" } else { "were" };
         write!(
             f,
-            "the {} row{s} of cycle {} {were} not written",
-            self.rows, self.cycle
+            "the {} of {} {were} not written",
+            self.rows_text(),
+            self.cycles_text()
         )
     }
 }
 
-/// Whether a failed write is worth retrying: the file is held by another program (a spreadsheet
-/// on Windows holds it with a sharing violation; elsewhere it shows as permission denied).
-pub fn is_busy(e: &std::io::Error) -> bool {
-    if e.kind() == std::io::ErrorKind::PermissionDenied {
-        return true;
+/// The last cycle of this run that is in the datalog, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ends(pub Option<u64>);
+
+impl std::fmt::Display for Ends {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(c) => write!(f, "the datalog ends at cycle {c}"),
+            None => write!(f, "no row of this run is in the datalog"),
+        }
     }
-    crate::platform::is_sharing_violation(e)
 }
 
-fn append_once(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut f = OpenOptions::new().create(true).append(true).open(path)?;
-    f.write_all(bytes)?;
-    f.sync_data()
+/// What kind of failure an I/O error is, in the words the messages use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    /// Held by another program: a lock (another vpnmon, `flock`), a sharing violation (a
+    /// spreadsheet on Windows).
+    InUse,
+    PermissionDenied,
+    ReadOnly,
+    NoSpace,
+    Other,
 }
 
-/// The file side: the path, format and rotation, and the file operations. Lives on the writer
-/// thread once the first cycle is written.
+/// Classifies a datalog I/O error.
+pub fn problem(e: &std::io::Error) -> Problem {
+    if e.kind() == std::io::ErrorKind::WouldBlock || crate::platform::is_sharing_violation(e) {
+        return Problem::InUse;
+    }
+    if e.kind() == std::io::ErrorKind::PermissionDenied {
+        return Problem::PermissionDenied;
+    }
+    #[cfg(unix)]
+    {
+        use nix::errno::Errno;
+        match e.raw_os_error().map(Errno::from_raw) {
+            Some(Errno::EROFS) => return Problem::ReadOnly,
+            Some(Errno::ENOSPC) | Some(Errno::EDQUOT) => return Problem::NoSpace,
+            Some(Errno::EPERM) | Some(Errno::EACCES) => return Problem::PermissionDenied,
+            _ => {}
+        }
+    }
+    #[cfg(windows)]
+    {
+        // ERROR_HANDLE_DISK_FULL, ERROR_DISK_FULL; ERROR_WRITE_PROTECT.
+        match e.raw_os_error() {
+            Some(39) | Some(112) => return Problem::NoSpace,
+            Some(19) => return Problem::ReadOnly,
+            _ => {}
+        }
+    }
+    Problem::Other
+}
+
+/// The reason for messages: `in use by another program (…)`, `permission denied`, …
+pub fn reason(e: &std::io::Error) -> String {
+    match problem(e) {
+        Problem::InUse => format!("in use by another program ({})", io_reason(e)),
+        Problem::PermissionDenied => "permission denied".into(),
+        Problem::ReadOnly => "read-only file system".into(),
+        Problem::NoSpace => "no space left on device".into(),
+        Problem::Other => io_reason(e),
+    }
+}
+
+/// The error a lock held by another program gives (unix; Windows reports a sharing violation
+/// itself).
+#[cfg(any(unix, test))]
+fn locked() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::WouldBlock, "locked")
+}
+
+/// An open datalog file, locked against other writers that honour locks (another vpnmon,
+/// `flock(1)`) until dropped. On Windows the open itself fails with a sharing violation while
+/// another program holds the file.
+struct Locked {
+    #[cfg(unix)]
+    file: nix::fcntl::Flock<File>,
+    #[cfg(not(unix))]
+    file: File,
+}
+
+impl Locked {
+    fn open(p: &Path, create: bool) -> std::io::Result<Locked> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .open(p)?;
+        #[cfg(unix)]
+        {
+            use nix::fcntl::{Flock, FlockArg};
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(file) => Ok(Locked { file }),
+                Err((_, nix::errno::Errno::EWOULDBLOCK)) => Err(locked()),
+                Err((_, e)) => Err(std::io::Error::from(e)),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Locked { file })
+        }
+    }
+
+    fn file(&mut self) -> &mut File {
+        &mut self.file
+    }
+}
+
+/// Whether the file's last byte is something other than a line end (`len` > 0).
+fn ends_mid_line(f: &mut File, len: u64) -> std::io::Result<bool> {
+    if len == 0 {
+        return Ok(false);
+    }
+    f.seek(SeekFrom::Start(len - 1))?;
+    let mut b = [0u8];
+    f.read_exact(&mut b)?;
+    Ok(b[0] != b'\n')
+}
+
+/// A failed append whose cut-back failed too: the journal stays and finishes the cycle.
+#[derive(Debug)]
+struct JournalKept(std::io::Error);
+
+impl std::fmt::Display for JournalKept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", io_reason(&self.0))
+    }
+}
+
+impl std::error::Error for JournalKept {}
+
+fn default_append(f: &mut File, bytes: &[u8]) -> std::io::Result<()> {
+    f.write_all(bytes)
+}
+
+/// The file side: the path, format and rotation, the rows kept in memory, and the file
+/// operations. Lives on the writer thread once the first cycle is written.
 struct FileWriter {
     path: PathBuf,
     format: DatalogFormat,
@@ -113,109 +291,466 @@ struct FileWriter {
     clock: Box<dyn Clock>,
     tries: u32,
     retry_delay: Duration,
+    max_held_rows: usize,
     say: Box<SayFn>,
-    /// Replaceable so tests can make the file "busy".
+    /// Replaceable so tests can make a write fail part way.
     append: Box<AppendFn>,
     /// Replaceable so tests can make a rename "busy".
     rename: Box<RenameFn>,
+    /// Cycles not yet written, oldest first.
+    held: VecDeque<Vec<Record>>,
+    /// The last cycle of this run in the datalog.
+    last_written: Option<u64>,
 }
 
 impl FileWriter {
     /// The file the next cycle goes to (today's file when rotating daily).
-    fn current_path(&self) -> PathBuf {
+    fn current(&self) -> (PathBuf, Target) {
         if self.rotation.daily {
-            rotate::daily_path(&self.path, self.clock.now())
+            let day = rotate::day_of(self.clock.now());
+            (rotate::dated_path(&self.path, &day), Target::Day(day))
         } else {
-            self.path.clone()
+            (self.path.clone(), Target::Live)
         }
     }
 
-    /// Writes one cycle's rows, retrying a busy file. `cancel` says whether the run was
-    /// stopped; `stop` ends the pause between tries at once when it is (a message, or the
-    /// caller gone), for one last try.
+    fn target_path(&self, t: &Target) -> PathBuf {
+        match t {
+            Target::Live => self.path.clone(),
+            Target::Day(d) => rotate::dated_path(&self.path, d),
+        }
+    }
+
+    fn journal(&self) -> PathBuf {
+        journal::journal_path(&self.path)
+    }
+
+    /// A datalog whose last line has no line end (written by another program, an older
+    /// vpnmon, or cut by a power loss outside vpnmon's journal) is finished with a line end
+    /// before anything is appended, so no row is glued onto the fragment: the fragment stays
+    /// in the file as the one line `vpnmon report` skips and names, nothing is deleted.
+    /// Returns the new length.
+    fn finish_line(&mut self, p: &Path, f: &mut File, len: u64) -> std::io::Result<u64> {
+        if !ends_mid_line(f, len)? {
+            return Ok(len);
+        }
+        f.seek(SeekFrom::Start(len))?;
+        f.write_all(b"\n")?;
+        f.sync_data()?;
+        (self.say)(&format!(
+            "Datalog file {} ended in the middle of a line (not written by vpnmon's journal: another program, an older vpnmon, or a power loss); vpnmon ended that line with a line end so its rows start on a line of their own; `vpnmon report` skips the incomplete line",
+            p.display()
+        ));
+        Ok(len + 1)
+    }
+
+    /// Finishes a journaled append left by a kill or a power loss (or a failed clean-up), or
+    /// discards a journal cut short while it was written.
+    fn recover(&mut self) -> std::io::Result<()> {
+        let jp = self.journal();
+        let entry = match journal::read(&jp)? {
+            Found::None => {
+                // An empty journal is removed quietly; a missing one costs one failed open.
+                if jp.exists() {
+                    journal::remove(&jp)?;
+                }
+                return Ok(());
+            }
+            Found::Torn => {
+                journal::remove(&jp)?;
+                (self.say)(&format!(
+                    "Datalog journal {} was cut short while it was written (vpnmon was killed or the power failed); the cycle it held had not reached the datalog and was discarded",
+                    jp.display()
+                ));
+                return Ok(());
+            }
+            Found::Entry(e) => e,
+        };
+        let p = self.target_path(&entry.target);
+        let mut l = Locked::open(&p, true)?;
+        let f = l.file();
+        let len = f.metadata()?.len();
+        let lost = Lost {
+            first: entry.first_cycle,
+            last: entry.last_cycle,
+            cycles: (entry.last_cycle.saturating_sub(entry.first_cycle) + 1) as usize,
+            rows: entry.rows,
+        };
+        let what = format!("the {} of {}", lost.rows_text(), lost.cycles_text());
+        // What is already there after the recorded length: a prefix of the journaled bytes
+        // (the append was cut, or done) is kept and only the rest written, so the file never
+        // shrinks even when this recovery is itself interrupted; anything else is cut.
+        let there = len.saturating_sub(entry.offset);
+        let mut tail = Vec::new();
+        if len >= entry.offset && there <= entry.bytes.len() as u64 {
+            f.seek(SeekFrom::Start(entry.offset))?;
+            f.take(there).read_to_end(&mut tail)?;
+        }
+        let (from, at, how) = if len < entry.offset {
+            // Someone else shortened the file meanwhile: nothing of ours to roll back.
+            let at = self.finish_line(&p, f, len)?;
+            let how = "the file was shorter than recorded (changed by another program); appended them at its end".to_string();
+            (0, at, how)
+        } else if tail.len() as u64 == there && entry.bytes.starts_with(&tail) {
+            let how = if there == entry.bytes.len() as u64 {
+                "they had been written whole".to_string()
+            } else {
+                format!(
+                    "{there} of their {} bytes had been written; wrote the rest",
+                    entry.bytes.len()
+                )
+            };
+            (tail.len(), len, how)
+        } else {
+            f.set_len(entry.offset)?;
+            let how = format!("cut the {there} bytes after them and wrote them again whole");
+            (0, entry.offset, how)
+        };
+        let f = l.file();
+        f.seek(SeekFrom::Start(at))?;
+        f.write_all(&entry.bytes[from..])?;
+        f.sync_data()?;
+        drop(l);
+        journal::remove(&jp)?;
+        (self.say)(&format!(
+            "Datalog file {}: finished an append that was interrupted (vpnmon was killed or the power failed): {what}; {how}",
+            p.display()
+        ));
+        Ok(())
+    }
+
+    /// One try at appending one cycle's rows in one journaled write. On failure the datalog
+    /// is as before the try (cut back to its length before the write).
+    fn commit(&mut self, cycle: &[Record]) -> std::io::Result<()> {
+        self.recover()?;
+        let (p, target) = self.current();
+        let Rotation { max_size, keep, .. } = self.rotation;
+        rotate::finish_rotation(&p, keep, self.rename.as_mut())?;
+        let text = rows(self.format, cycle);
+        let size = match std::fs::metadata(&p) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(e),
+        };
+        if let Some(max) = max_size {
+            if size > 0 && size + text.len() as u64 > max {
+                rotate::rotate_files(&p, keep, self.rename.as_mut())?;
+            }
+        }
+        let existed = p.exists();
+        let mut l = Locked::open(&p, true)?;
+        if !existed {
+            journal::sync_dir(&p)?;
+        }
+        let len = l.file().metadata()?.len();
+        let len = self.finish_line(&p, l.file(), len)?;
+        let mut bytes = Vec::with_capacity(EXTENDED_HEADER.len() + text.len());
+        if len == 0 && self.format == DatalogFormat::Extended {
+            bytes.extend_from_slice(EXTENDED_HEADER.as_bytes());
+        }
+        bytes.extend_from_slice(text.as_bytes());
+        let lost = Lost::of(cycle);
+        let entry = Entry {
+            target,
+            offset: len,
+            first_cycle: lost.first,
+            last_cycle: lost.last,
+            rows: lost.rows,
+            bytes,
+        };
+        let jp = self.journal();
+        if let Err(e) = journal::write(&jp, &entry) {
+            // Its append never began: the datalog is untouched.
+            let _ = journal::remove(&jp);
+            return Err(e);
+        }
+        let f = l.file();
+        let appended = f
+            .seek(SeekFrom::Start(len))
+            .and_then(|_| (self.append)(f, &entry.bytes))
+            .and_then(|()| f.sync_data());
+        if let Err(e) = appended {
+            // Cut back to the length before the write; if that fails too, the journal stays
+            // and the next try (or start) finishes the append, so the cycle is not kept.
+            if f.set_len(len).and_then(|()| f.sync_data()).is_ok() {
+                let _ = journal::remove(&jp);
+            } else {
+                return Err(std::io::Error::other(JournalKept(e)));
+            }
+            return Err(e);
+        }
+        drop(l);
+        // The append is synced: a journal that could not be removed is finished harmlessly
+        // (the same bytes written again in place) by the next try.
+        let _ = journal::remove(&jp);
+        Ok(())
+    }
+
+    /// Drops the oldest cycles kept in memory beyond the bound (said so); called when a write
+    /// failed, so nothing is dropped that could have been written.
+    fn bound(&mut self) {
+        let mut total: usize = self.held.iter().map(Vec::len).sum();
+        while total > self.max_held_rows && self.held.len() > 1 {
+            let Some(old) = self.held.pop_front() else {
+                break;
+            };
+            total -= old.len();
+            let lost = Lost::of(&old);
+            (self.say)(&format!(
+                "Datalog file {}: more than {} rows kept in memory; dropped the oldest: {lost} and are lost",
+                self.path.display(),
+                self.max_held_rows
+            ));
+        }
+    }
+
+    /// Writes the held cycles oldest first, each in its own journaled write; returns how many
+    /// were written, and the error that stopped it.
+    fn drain(&mut self) -> (Vec<Vec<Record>>, Option<std::io::Error>) {
+        let mut done = Vec::new();
+        while let Some(c) = self.held.pop_front() {
+            match self.commit(&c) {
+                Ok(()) => {
+                    self.last_written = c.first().map(|r| r.cycle);
+                    done.push(c);
+                }
+                Err(e) => {
+                    match e.get_ref().and_then(|i| i.downcast_ref::<JournalKept>()) {
+                        // The journal holds it and finishes it with the next try.
+                        Some(_) => {}
+                        None => self.held.push_front(c),
+                    }
+                    return (done, Some(e));
+                }
+            }
+        }
+        (done, None)
+    }
+
+    /// Writes the held cycles and this one (none for no records), retrying a file in use by
+    /// another program `tries` times; what cannot be written stays in memory and is said.
+    /// `cancel` says whether the run was stopped (one try only); `stop` ends the pause between
+    /// tries at once.
     fn write_cycle(
         &mut self,
         records: &[Record],
         cancel: &CancellationToken,
         stop: &mpsc::Receiver<()>,
     ) -> Result<(), DatalogError> {
-        let text = rows(self.format, records);
-        let lost = Lost::of(records);
-        let path = self.current_path();
+        if !records.is_empty() {
+            self.held.push_back(records.to_vec());
+        }
+        let now = (!records.is_empty()).then(|| Lost::of(records));
         let mut attempt = 1;
         let mut stopped = false;
         loop {
-            let e = match self.try_once(&path, &text) {
-                Ok(()) => return Ok(()),
-                Err(e) => e,
+            let (done, err) = self.drain();
+            self.say_written(&done, now, err.is_none());
+            let Some(e) = err else {
+                return Ok(());
             };
-            let (path, reason) = (path.clone(), io_reason(&e));
-            if !is_busy(&e) {
-                return Err(DatalogError::Access { path, reason, lost });
+            let cur = self.current().0;
+            let in_use = problem(&e) == Problem::InUse;
+            if in_use && attempt < self.tries && !stopped && !cancel.is_cancelled() {
+                (self.say)(&format!(
+                    "Datalog file {} is {}; retrying in {} s (try {} of {})",
+                    cur.display(),
+                    reason(&e),
+                    self.retry_delay.as_secs(),
+                    attempt + 1,
+                    self.tries
+                ));
+                if !matches!(
+                    stop.recv_timeout(self.retry_delay),
+                    Err(mpsc::RecvTimeoutError::Timeout)
+                ) {
+                    stopped = true;
+                }
+                attempt += 1;
+                continue;
             }
-            if stopped || cancel.is_cancelled() {
-                return Err(DatalogError::BusyWhenStopped { path, reason, lost });
-            }
-            if attempt >= self.tries {
-                return Err(DatalogError::Busy {
-                    path,
-                    reason,
-                    tries: self.tries,
-                    lost,
-                });
-            }
+            let not_now = match now {
+                Some(l)
+                    if self.held.back().and_then(|c| c.first()).map(|r| r.cycle)
+                        == Some(l.first) =>
+                {
+                    format!("{l}; ")
+                }
+                _ => String::new(),
+            };
+            self.bound();
+            let held = Lost::of_cycles(&self.held);
             (self.say)(&format!(
-                "Datalog file {} is in use by another program ({}); retrying in {} s (try {} of {})",
-                path.display(),
-                reason,
-                self.retry_delay.as_secs(),
-                attempt + 1,
-                self.tries
+                "Datalog file {} cannot be written ({}): {not_now}{}; {} ({}) kept in memory, to be written with the next cycle",
+                cur.display(),
+                reason(&e),
+                Ends(self.last_written),
+                plural(held.cycles, "cycle"),
+                held.rows_text(),
             ));
-            if !matches!(
-                stop.recv_timeout(self.retry_delay),
-                Err(mpsc::RecvTimeoutError::Timeout)
-            ) {
-                stopped = true;
-            }
-            attempt += 1;
+            return Ok(());
         }
     }
 
-    /// One try: finishes a rotation left half done (by a busy file or a kill), rotates first if
-    /// the rows would not fit, adds the extended header to a new file, then appends everything
-    /// in one write.
-    fn try_once(&mut self, p: &Path, text: &str) -> std::io::Result<()> {
-        let Rotation { max_size, keep, .. } = self.rotation;
-        rotate::finish_rotation(p, keep, self.rename.as_mut())?;
-        let mut len = match std::fs::metadata(p) {
-            Ok(m) => m.len(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-            Err(e) => return Err(e),
+    /// Says which cycles kept from before were written (`now` is the cycle being written, if
+    /// any; `None` at the end).
+    fn say_written(&mut self, done: &[Vec<Record>], now: Option<Lost>, all: bool) {
+        let earlier: Vec<&Vec<Record>> = done
+            .iter()
+            .filter(|c| now.map_or(true, |n| c.first().map(|r| r.cycle) != Some(n.first)))
+            .collect();
+        if earlier.is_empty() {
+            return;
+        }
+        let l = Lost::of_cycles(earlier);
+        let when = match now {
+            Some(n) if all => format!("before cycle {}", n.first),
+            Some(_) => "(the rest could not be written)".to_string(),
+            None => "at the end".to_string(),
         };
-        if let Some(max) = max_size {
-            if len > 0 && len + text.len() as u64 > max {
-                rotate::rotate_files(p, keep, self.rename.as_mut())?;
-                len = 0;
+        let cur = self.current().0;
+        (self.say)(&format!(
+            "Datalog file {}: wrote {} kept in memory ({} of {}) {when}",
+            cur.display(),
+            plural(l.cycles, "held cycle"),
+            l.rows_text(),
+            l.cycles_text(),
+        ));
+    }
+
+    /// The last try at the end for rows still kept in memory.
+    fn finish(&mut self) -> Result<(), DatalogError> {
+        let (done, err) = self.drain();
+        self.say_written(&done, None, true);
+        let Some(e) = err else {
+            return Ok(());
+        };
+        let lost = Lost::of_cycles(&self.held);
+        self.held.clear();
+        if lost.cycles == 0 {
+            // Left in the journal, which the next start finishes.
+            let m = format!(
+                "Datalog file {} could not be written when vpnmon ended ({}); the last cycle waits in {} and is written at the next start",
+                self.current().0.display(),
+                reason(&e),
+                self.journal().display()
+            );
+            (self.say)(&m);
+            return Ok(());
+        }
+        Err(DatalogError::NotWritten {
+            path: self.current().0,
+            reason: reason(&e),
+            lost,
+            ends: Ends(self.last_written),
+        })
+    }
+
+    /// The start-up check, before the first cycle: a journal left by a kill is finished, a
+    /// last line without a line end is ended, and a datalog that can never be written (its
+    /// folder does not exist, it is a folder, permission denied, a read-only file system) is
+    /// an error. A file in use by another program or a full disk is only said: the monitor
+    /// keeps its rows in memory until they can be written.
+    fn start(&mut self) -> Result<(), DatalogError> {
+        let (p, _) = self.current();
+        let unwritable = |reason: String, advice: &str| DatalogError::Unwritable {
+            path: p.clone(),
+            reason,
+            advice: advice.to_string(),
+        };
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        match std::fs::metadata(&dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(unwritable(
+                    format!("{} is not a folder", dir.display()),
+                    "choose another --datalog",
+                ))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(unwritable(
+                    format!("its folder {} does not exist", dir.display()),
+                    "create the folder or choose another --datalog",
+                ))
+            }
+            Err(e) => return Err(unwritable(reason(&e), "check the folder's permissions")),
+        }
+        if p.is_dir() {
+            return Err(unwritable(
+                "it is a folder".into(),
+                "choose a file name with --datalog",
+            ));
+        }
+        let fatal = |e: &std::io::Error| {
+            matches!(problem(e), Problem::PermissionDenied | Problem::ReadOnly)
+        };
+        let advice = |e: &std::io::Error| {
+            match problem(e) {
+            Problem::ReadOnly => "its file system is mounted read-only; choose a datalog on a writable one with --datalog",
+            _ => "make the file and its folder writable for this user, or choose another --datalog; vpnmon checks this before the first cycle",
+        }
+        };
+        if let Err(e) = self.recover() {
+            if fatal(&e) {
+                return Err(unwritable(reason(&e), advice(&e)));
+            }
+            (self.say)(&format!(
+                "Datalog file {}: an interrupted append could not be finished yet ({}); it will be tried again before the first cycle's rows",
+                p.display(),
+                reason(&e)
+            ));
+        }
+        // The journal must be creatable next to the datalog: a folder that is not writable
+        // would fail every cycle.
+        let jp = self.journal();
+        if !jp.exists() {
+            if let Err(e) = OpenOptions::new().write(true).create_new(true).open(&jp) {
+                if fatal(&e) {
+                    return Err(unwritable(reason(&e), advice(&e)));
+                }
+            }
+            let _ = journal::remove(&jp);
+        }
+        if p.exists() {
+            match Locked::open(&p, false) {
+                Ok(mut l) => {
+                    let f = l.file();
+                    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+                    if let Err(e) = self.finish_line(&p, l.file(), len) {
+                        (self.say)(&format!(
+                            "Datalog file {}: cannot end its last line ({}); tried again before the first cycle's rows",
+                            p.display(),
+                            reason(&e)
+                        ));
+                    }
+                }
+                Err(e) if fatal(&e) => return Err(unwritable(reason(&e), advice(&e))),
+                Err(e) => (self.say)(&format!(
+                    "Datalog file {} cannot be written now ({}); vpnmon monitors anyway and keeps the rows in memory until it can",
+                    p.display(),
+                    reason(&e)
+                )),
             }
         }
-        if len == 0 && self.format == DatalogFormat::Extended {
-            let mut b = String::with_capacity(EXTENDED_HEADER.len() + text.len());
-            b.push_str(EXTENDED_HEADER);
-            b.push_str(text);
-            (self.append)(p, b.as_bytes())
-        } else {
-            (self.append)(p, text.as_bytes())
-        }
+        Ok(())
     }
 }
 
-/// One cycle for the writer thread.
-struct Job {
-    records: Vec<Record>,
-    cancel: CancellationToken,
-    stop: mpsc::Receiver<()>,
-    reply: oneshot::Sender<Result<(), DatalogError>>,
+enum Job {
+    /// One cycle's rows.
+    Cycle {
+        records: Vec<Record>,
+        cancel: CancellationToken,
+        stop: mpsc::Receiver<()>,
+        reply: oneshot::Sender<Result<(), DatalogError>>,
+    },
+    /// The last try for rows kept in memory.
+    Finish {
+        reply: oneshot::Sender<Result<(), DatalogError>>,
+    },
 }
 
 /// The datalog writer: configured here, then (from the first cycle on) a thread that owns the
@@ -240,9 +775,12 @@ impl DatalogWriter {
                 clock: Box::new(SystemClock),
                 tries: TRIES,
                 retry_delay: RETRY_DELAY,
+                max_held_rows: MAX_HELD_ROWS,
                 say: Box::new(|s| eprintln!("{s}")),
-                append: Box::new(append_once),
+                append: Box::new(default_append),
                 rename: Box::new(|from, to| std::fs::rename(from, to)),
+                held: VecDeque::new(),
+                last_written: None,
             })),
             jobs: None,
         }
@@ -275,17 +813,23 @@ impl DatalogWriter {
         self.configure(|f| f.clock = clock)
     }
 
-    /// Where the "file busy, retrying" messages go (standard error by default).
+    /// Where the datalog's messages go (standard error by default).
     pub fn with_messages(self, say: Box<SayFn>) -> Self {
         self.configure(|f| f.say = say)
     }
 
-    /// Tries for a busy file and the pause between them (default [`TRIES`], [`RETRY_DELAY`]).
+    /// Tries for a file in use and the pause between them (default [`TRIES`],
+    /// [`RETRY_DELAY`]).
     pub fn with_retries(self, tries: u32, retry_delay: Duration) -> Self {
         self.configure(|f| {
             f.tries = tries;
             f.retry_delay = retry_delay;
         })
+    }
+
+    /// How many rows may be kept in memory (default [`MAX_HELD_ROWS`]).
+    pub fn with_max_held_rows(self, rows: usize) -> Self {
+        self.configure(|f| f.max_held_rows = rows)
     }
 
     #[cfg(test)]
@@ -296,6 +840,16 @@ impl DatalogWriter {
     #[cfg(test)]
     pub(crate) fn with_rename(self, rename: Box<RenameFn>) -> Self {
         self.configure(|f| f.rename = rename)
+    }
+
+    /// The start-up check, before the first cycle opens a VPN: finishes an append a kill
+    /// left, ends a last line that has no line end, and fails only for a datalog that can
+    /// never be written. Only before the first write.
+    pub fn start(&mut self) -> Result<(), DatalogError> {
+        match self.file.as_deref_mut() {
+            Some(f) => f.start(),
+            None => Ok(()),
+        }
     }
 
     /// The writer thread's queue, started on first use.
@@ -309,8 +863,19 @@ impl DatalogWriter {
                 .name("vpnmon-datalog".into())
                 .spawn(move || {
                     for job in rx {
-                        let r = file.write_cycle(&job.records, &job.cancel, &job.stop);
-                        let _ = job.reply.send(r);
+                        match job {
+                            Job::Cycle {
+                                records,
+                                cancel,
+                                stop,
+                                reply,
+                            } => {
+                                let _ = reply.send(file.write_cycle(&records, &cancel, &stop));
+                            }
+                            Job::Finish { reply } => {
+                                let _ = reply.send(file.finish());
+                            }
+                        }
                     }
                 })
                 .map_err(|e| format!("it could not be started: {}", io_reason(&e)))?;
@@ -321,9 +886,10 @@ impl DatalogWriter {
             .ok_or_else(|| "it could not be started".to_string())
     }
 
-    /// Writes one cycle's rows (nothing for no records). Waits while the file is busy; a stop
-    /// (`cancel`) ends the waiting at once with one last try. The error says which rows were
-    /// lost.
+    /// Writes one cycle's rows, after any kept in memory (nothing for no records). Waits
+    /// briefly while the file is in use; a stop (`cancel`) ends the wait at once with one last
+    /// try. Rows that cannot be written are kept in memory and said; the error is only for a
+    /// writer thread that is gone.
     pub async fn write(
         &mut self,
         records: &[Record],
@@ -333,26 +899,15 @@ impl DatalogWriter {
             return Ok(());
         }
         let lost = Lost::of(records);
-        let gone = |path: &Path, reason: &str| DatalogError::Writer {
-            path: path.to_path_buf(),
-            reason: reason.to_string(),
-            lost,
-        };
         let (stop_tx, stop_rx) = mpsc::channel();
         let (reply_tx, mut reply) = oneshot::channel();
-        let job = Job {
+        let job = Job::Cycle {
             records: records.to_vec(),
             cancel: cancel.clone(),
             stop: stop_rx,
             reply: reply_tx,
         };
-        let sent = match self.jobs() {
-            Ok(jobs) => jobs.send(job).is_ok(),
-            Err(reason) => return Err(gone(&self.path, &reason)),
-        };
-        if !sent {
-            return Err(gone(&self.path, "it ended unexpectedly"));
-        }
+        self.send(job, lost)?;
         let answer = tokio::select! {
             biased;
             r = &mut reply => r,
@@ -362,7 +917,47 @@ impl DatalogWriter {
                 reply.await
             }
         };
-        answer.unwrap_or_else(|_| Err(gone(&self.path, "it ended unexpectedly")))
+        answer.unwrap_or_else(|_| Err(self.gone("it ended unexpectedly", lost)))
+    }
+
+    fn gone(&self, reason: &str, lost: Lost) -> DatalogError {
+        DatalogError::Writer {
+            path: self.path.clone(),
+            reason: reason.to_string(),
+            lost,
+        }
+    }
+
+    fn send(&mut self, job: Job, lost: Lost) -> Result<(), DatalogError> {
+        let sent = match self.jobs() {
+            Ok(jobs) => jobs.send(job).is_ok(),
+            Err(reason) => return Err(self.gone(&reason, lost)),
+        };
+        if !sent {
+            return Err(self.gone("it ended unexpectedly", lost));
+        }
+        Ok(())
+    }
+
+    /// The last try for rows kept in memory, when vpnmon ends; the error says exactly which
+    /// rows were lost.
+    pub async fn flush_held(&mut self) -> Result<(), DatalogError> {
+        if let Some(f) = self.file.as_deref_mut() {
+            // No cycle was ever handed over: nothing is held.
+            return f.finish();
+        }
+        let (reply_tx, reply) = oneshot::channel();
+        let none = Lost {
+            first: 0,
+            last: 0,
+            cycles: 0,
+            rows: 0,
+        };
+        // A thread that is gone was said with the cycle that found it.
+        if self.send(Job::Finish { reply: reply_tx }, none).is_err() {
+            return Ok(());
+        }
+        reply.await.unwrap_or(Ok(()))
     }
 
     /// [`DatalogWriter::write`] for callers outside an async runtime (tools, tests); it blocks
@@ -373,6 +968,11 @@ impl DatalogWriter {
         cancel: &CancellationToken,
     ) -> Result<(), DatalogError> {
         futures::executor::block_on(self.write(records, cancel))
+    }
+
+    /// [`DatalogWriter::flush_held`] outside an async runtime.
+    pub fn flush_held_blocking(&mut self) -> Result<(), DatalogError> {
+        futures::executor::block_on(self.flush_held())
     }
 }
 #[cfg(test)]
@@ -385,10 +985,11 @@ mod tests {
     use chrono::{DateTime, Local, TimeZone};
 
     #[test]
-    fn write_creates_then_appends_and_other_errors_name_the_lost_rows() {
+    fn write_creates_then_appends_and_an_unwritable_path_keeps_the_rows_and_says_so() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("d.csv");
         let mut s = DatalogWriter::new(&p);
+        s.start().unwrap();
         let c = CancellationToken::new();
         let at = Local.with_ymd_and_hms(2024, 3, 1, 0, 0, 0).unwrap();
         s.write_cycle(&cycle_records(1, 1, at), &c).unwrap();
@@ -399,21 +1000,185 @@ mod tests {
             .map(format_row)
             .collect();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), rows);
-        let mut s = DatalogWriter::new(dir.path());
-        let e = s.write_cycle(&cycle_records(7, 3, at), &c).unwrap_err();
-        assert!(matches!(e, DatalogError::Access { .. }), "{e:?}");
-        let e = e.to_string();
+        assert!(!journal::journal_path(&p).exists());
+        // A folder as the datalog: fatal at start-up, before any cycle.
+        let e = DatalogWriter::new(dir.path()).start().unwrap_err();
+        assert!(matches!(e, DatalogError::Unwritable { .. }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "Cannot write the vpnmon datalog file {} (it is a folder); choose a file name with --datalog",
+                dir.path().display()
+            )
+        );
+        let e = DatalogWriter::new(&dir.path().join("no/such/d.csv"))
+            .start()
+            .unwrap_err();
         assert!(
-            e.starts_with("Failed to access the vpnmon datalog file")
-                && e.contains("; the 4 rows of cycle 7 were not written;"),
+            e.to_string().contains("(its folder ") && e.to_string().contains("does not exist)"),
             "{e}"
         );
-        let e = s.write_cycle(&cycle_records(8, 0, at), &c).unwrap_err();
+        // Found only mid-run (the path became a folder): the rows are kept in memory, said,
+        // and the last try at the end names exactly what was lost.
+        let (mut s, said) = collecting(DatalogWriter::new(dir.path()));
+        s.write_cycle(&cycle_records(7, 3, at), &c).unwrap();
+        s.write_cycle(&cycle_records(8, 0, at), &c).unwrap();
+        let said = said.lock().unwrap().clone();
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert!(
+            said[0].contains(": the 4 rows of cycle 7 were not written; no row of this run is in the datalog; 1 cycle (4 rows) kept in memory, to be written with the next cycle"),
+            "{said:?}"
+        );
+        assert!(
+            said[1].contains(": the 1 row of cycle 8 was not written; no row of this run is in the datalog; 2 cycles (5 rows) kept in memory"),
+            "{said:?}"
+        );
+        let e = s.flush_held_blocking().unwrap_err();
+        assert!(matches!(e, DatalogError::NotWritten { .. }), "{e:?}");
         assert!(
             e.to_string()
-                .contains("the 1 row of cycle 8 was not written"),
+                .ends_with("the 5 rows of cycles 7 to 8 were not written; no row of this run is in the datalog"),
             "{e}"
         );
+    }
+
+    /// What a kill leaves at every moment of a journaled write, and what start-up makes of it:
+    /// the journal cut anywhere (discarded, the datalog untouched), the append cut anywhere
+    /// (rolled back and written whole), the append done but the journal not yet removed
+    /// (written again in place, not twice). Every format, and a file ending mid-line.
+    #[test]
+    fn start_finishes_or_discards_what_a_kill_left_in_every_format() {
+        let at = Local.with_ymd_and_hms(2024, 3, 1, 0, 0, 0).unwrap();
+        for format in [
+            DatalogFormat::Vpnmon,
+            DatalogFormat::Extended,
+            DatalogFormat::Jsonl,
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("d.csv");
+            let c = CancellationToken::new();
+            let mut s = DatalogWriter::new(&p).with_format(format);
+            s.write_cycle(&cycle_records(1, 2, at), &c).unwrap();
+            let before = std::fs::read(&p).unwrap();
+            let second = rows(format, &cycle_records(2, 2, at)).into_bytes();
+            let entry = Entry {
+                target: Target::Live,
+                offset: before.len() as u64,
+                first_cycle: 2,
+                last_cycle: 2,
+                rows: 3,
+                bytes: second.clone(),
+            };
+            let whole = [before.clone(), second.clone()].concat();
+            let jp = journal::journal_path(&p);
+            let encoded = journal::encode(&entry);
+            // Killed while writing the journal: discarded, the datalog as it was.
+            for cut in [0, 5, encoded.len() / 2, encoded.len() - 1] {
+                std::fs::write(&jp, &encoded[..cut]).unwrap();
+                let (mut s, said) = collecting(DatalogWriter::new(&p).with_format(format));
+                s.start().unwrap();
+                assert_eq!(
+                    std::fs::read(&p).unwrap(),
+                    before,
+                    "{format:?} journal cut at {cut}"
+                );
+                assert!(!jp.exists());
+                let said = said.lock().unwrap();
+                if cut == 0 {
+                    // Created, nothing written: removed quietly.
+                    assert!(said.is_empty(), "{said:?}");
+                } else {
+                    assert!(
+                        said[0].contains("was cut short while it was written"),
+                        "{said:?}"
+                    );
+                }
+            }
+            // Killed during or after the append: the cycle is in the file whole, once.
+            for cut in [0, 1, second.len() / 2, second.len() - 1, second.len()] {
+                std::fs::write(&p, &whole[..before.len() + cut]).unwrap();
+                std::fs::write(&jp, &encoded).unwrap();
+                let (mut s, said) = collecting(DatalogWriter::new(&p).with_format(format));
+                s.start().unwrap();
+                assert_eq!(
+                    std::fs::read(&p).unwrap(),
+                    whole,
+                    "{format:?} append cut at {cut}"
+                );
+                assert!(!jp.exists());
+                let said = said.lock().unwrap();
+                assert!(said[0].contains("finished an append that was interrupted (vpnmon was killed or the power failed): the 3 rows of cycle 2;"), "{said:?}");
+            }
+            // Something else after the recorded length (not the journaled bytes): cut, then
+            // the cycle written whole.
+            std::fs::write(&p, [&before[..], b"garbage from elsewhere\n"].concat()).unwrap();
+            std::fs::write(&jp, &encoded).unwrap();
+            let (mut s, said) = collecting(DatalogWriter::new(&p).with_format(format));
+            s.start().unwrap();
+            assert_eq!(std::fs::read(&p).unwrap(), whole, "{format:?} garbage");
+            assert!(
+                said.lock().unwrap()[0]
+                    .ends_with("cut the 23 bytes after them and wrote them again whole"),
+                "{said:?}"
+            );
+            // Another tool left a line without its end: it is ended, never glued onto.
+            std::fs::write(&p, [&whole[..], b"49,2026/12/01,21:43:43,Tar"].concat()).unwrap();
+            let (mut s, said) = collecting(DatalogWriter::new(&p).with_format(format));
+            s.start().unwrap();
+            s.write_cycle(&cycle_records(3, 0, at), &c).unwrap();
+            let text = std::fs::read_to_string(&p).unwrap();
+            assert!(
+                text.ends_with(&format!(
+                    "49,2026/12/01,21:43:43,Tar\n{}",
+                    rows(format, &cycle_records(3, 0, at))
+                )),
+                "{text}"
+            );
+            assert_eq!(said.lock().unwrap().len(), 1, "{said:?}");
+            assert!(said.lock().unwrap()[0].contains("ended in the middle of a line"));
+        }
+    }
+
+    /// A write cut short by a full disk is cut back: the file holds whole cycles only, the
+    /// rows are kept and written once space is free, nothing glued onto a fragment.
+    #[test]
+    fn a_full_disk_mid_write_is_cut_back_and_the_rows_written_later() {
+        let at = Local.with_ymd_and_hms(2024, 3, 1, 0, 0, 0).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.csv");
+        let full = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let f2 = full.clone();
+        let (mut s, said) = collecting(DatalogWriter::new(&p));
+        s = s.with_append(Box::new(move |f, bytes| {
+            if f2.load(std::sync::atomic::Ordering::SeqCst) {
+                f.write_all(&bytes[..bytes.len() - 7])?;
+                Err(std::io::Error::from_raw_os_error(28))
+            } else {
+                default_append(f, bytes)
+            }
+        }));
+        let c = CancellationToken::new();
+        s.write_cycle(&cycle_records(48, 3, at), &c).unwrap();
+        full.store(true, std::sync::atomic::Ordering::SeqCst);
+        s.write_cycle(&cycle_records(49, 19, at), &c).unwrap();
+        let one: String = cycle_records(48, 3, at).iter().map(format_row).collect();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), one);
+        #[cfg(unix)]
+        assert!(
+            said.lock().unwrap()[0].ends_with("cannot be written (no space left on device): the 20 rows of cycle 49 were not written; the datalog ends at cycle 48; 1 cycle (20 rows) kept in memory, to be written with the next cycle"),
+            "{said:?}"
+        );
+        full.store(false, std::sync::atomic::Ordering::SeqCst);
+        s.write_cycle(&cycle_records(50, 1, at), &c).unwrap();
+        let all: String = [48, 49, 50]
+            .iter()
+            .zip([3, 19, 1])
+            .flat_map(|(&c, n)| cycle_records(c, n, at))
+            .map(|r| format_row(&r))
+            .collect();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), all);
+        assert!(said.lock().unwrap()[1]
+            .ends_with("wrote 1 held cycle kept in memory (20 rows of cycle 49) before cycle 50"));
     }
 
     /// A clock the test moves by hand.
@@ -625,9 +1390,9 @@ mod tests {
         }
     }
 
-    /// An error as a busy file gives it (what a spreadsheet holding the file looks like).
+    /// An error as a busy file gives it (a lock held by another program).
     fn busy() -> std::io::Error {
-        std::io::Error::from(std::io::ErrorKind::PermissionDenied)
+        locked()
     }
 
     type Said = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
@@ -640,46 +1405,70 @@ mod tests {
     }
 
     #[test]
-    fn busy_file_is_retried_then_written_or_given_up() {
+    fn busy_file_is_retried_then_written_or_kept_in_memory() {
         let at = Local.with_ymd_and_hms(2024, 3, 1, 0, 0, 0).unwrap();
-        for (busy_times, ok) in [(2, true), (10, false)] {
+        for (busy_times, ok) in [(2, true), (3, false)] {
             let dir = tempfile::tempdir().unwrap();
             let p = dir.path().join("d.csv");
             let mut left = busy_times;
             let (mut s, said) = collecting(DatalogWriter::new(&p));
-            s = s.with_append(Box::new(move |path, bytes| {
+            s = s.with_append(Box::new(move |f, bytes| {
                 if left > 0 {
                     left -= 1;
+                    // Part of the bytes first, as a write cut short does.
+                    f.write_all(&bytes[..bytes.len() / 2])?;
                     Err(busy())
                 } else {
-                    append_once(path, bytes)
+                    default_append(f, bytes)
                 }
             }));
             s = s.with_retries(TRIES, Duration::from_millis(10));
             let recs = cycle_records(3, 3, at);
-            let r = s.write_cycle(&recs, &CancellationToken::new());
-            let said = said.lock().unwrap();
-            assert_eq!(r.is_ok(), ok, "{r:?}");
-            if ok {
-                let rows: String = recs.iter().map(format_row).collect();
-                assert_eq!(std::fs::read_to_string(&p).unwrap(), rows);
-                assert_eq!(said.len(), 2, "{said:?}");
-            } else {
-                assert_eq!(said.len(), 4, "5 tries, 4 retries: {said:?}");
-                let e = r.unwrap_err().to_string();
+            s.write_cycle(&recs, &CancellationToken::new()).unwrap();
+            let rows: String = recs.iter().map(format_row).collect();
+            {
+                let said = said.lock().unwrap();
                 assert!(
-                    e.starts_with("The vpnmon datalog file")
-                        && e.contains("was still in use by another program (permission denied) after 5 tries; the 4 rows of cycle 3 were not written;"),
-                    "{e}"
+                    said[0].ends_with(
+                        "is in use by another program (locked); retrying in 0 s (try 2 of 3)"
+                    ),
+                    "{}",
+                    said[0]
                 );
-                assert!(!p.exists());
+                if ok {
+                    assert_eq!(std::fs::read_to_string(&p).unwrap(), rows);
+                    assert_eq!(said.len(), 2, "{said:?}");
+                } else {
+                    assert_eq!(said.len(), 3, "3 tries, 2 retries, then kept: {said:?}");
+                    assert!(
+                        said[2].ends_with("cannot be written (in use by another program (locked)): the 4 rows of cycle 3 were not written; no row of this run is in the datalog; 1 cycle (4 rows) kept in memory, to be written with the next cycle"),
+                        "{}", said[2]
+                    );
+                    // Cut back: nothing of the cycle is in the file.
+                    assert_eq!(std::fs::read_to_string(&p).unwrap(), "");
+                }
             }
-            assert!(said[0].contains("is in use by another program (permission denied); retrying in 0 s (try 2 of 5)"), "{}", said[0]);
+            if !ok {
+                // The next cycle writes the kept one first, and says so.
+                let next = cycle_records(4, 1, at);
+                s.write_cycle(&next, &CancellationToken::new()).unwrap();
+                let all: String = recs.iter().chain(&next).map(format_row).collect();
+                assert_eq!(std::fs::read_to_string(&p).unwrap(), all);
+                let said = said.lock().unwrap();
+                assert!(
+                    said[3].ends_with(
+                        ": wrote 1 held cycle kept in memory (4 rows of cycle 3) before cycle 4"
+                    ),
+                    "{said:?}"
+                );
+            }
+            assert!(!journal::journal_path(&p).exists());
         }
     }
 
     /// A stop (Ctrl-C) during the wait for a busy file ends the wait at once with one last try;
-    /// if the file is still busy, the error says which rows were lost.
+    /// if the file is still busy, the rows are kept for the last try at the end, whose error
+    /// says which rows were lost.
     #[test]
     fn a_stop_while_busy_ends_the_wait_with_one_last_try() {
         use std::sync::atomic::{AtomicU32, Ordering};
@@ -693,10 +1482,10 @@ mod tests {
             let mut s = DatalogWriter::new(&p).with_messages(Box::new(move |_| c2.cancel()));
             let calls = Arc::new(AtomicU32::new(0));
             let calls2 = calls.clone();
-            s = s.with_append(Box::new(move |path, bytes| {
+            s = s.with_append(Box::new(move |f, bytes| {
                 let n = calls2.fetch_add(1, Ordering::SeqCst) + 1;
                 if free_on_last_try && n == 2 {
-                    append_once(path, bytes)
+                    default_append(f, bytes)
                 } else {
                     Err(busy())
                 }
@@ -705,23 +1494,25 @@ mod tests {
             s = s.with_retries(TRIES, Duration::from_secs(600));
             let recs = cycle_records(12, 2, at);
             let started = std::time::Instant::now();
-            let r = s.write_cycle(&recs, &cancel);
+            s.write_cycle(&recs, &cancel).unwrap();
             assert!(started.elapsed() < Duration::from_secs(30));
             assert_eq!(
                 calls.load(Ordering::SeqCst),
                 2,
                 "the first try and one last"
             );
+            let r = s.flush_held_blocking();
             if free_on_last_try {
                 r.unwrap();
                 let rows: String = recs.iter().map(format_row).collect();
                 assert_eq!(std::fs::read_to_string(&p).unwrap(), rows);
             } else {
                 let e = r.unwrap_err();
-                assert!(matches!(e, DatalogError::BusyWhenStopped { .. }), "{e:?}");
+                assert_eq!(calls.load(Ordering::SeqCst), 3, "and the one at the end");
+                assert!(matches!(e, DatalogError::NotWritten { .. }), "{e:?}");
                 assert_eq!(
                     e.to_string(),
-                    format!("vpnmon was stopped while the datalog file {} was in use by another program (permission denied); the 3 rows of cycle 12 were not written", p.display())
+                    format!("The vpnmon datalog file {} could not be written when vpnmon ended (in use by another program (locked)); the 3 rows of cycle 12 were not written; no row of this run is in the datalog", p.display())
                 );
             }
         }
@@ -732,44 +1523,94 @@ mod tests {
         let mut tries = 0;
         s = s.with_append(Box::new(move |_, _| {
             tries += 1;
-            assert_eq!(tries, 1);
+            assert!(tries <= 2, "one try now, one at the end");
             Err(busy())
         }));
         let cancel = CancellationToken::new();
         cancel.cancel();
-        let e = s
-            .write_cycle(&cycle_records(5, 0, at), &cancel)
-            .unwrap_err();
-        assert!(matches!(e, DatalogError::BusyWhenStopped { .. }), "{e:?}");
+        s.write_cycle(&cycle_records(5, 0, at), &cancel).unwrap();
+        assert_eq!(said.lock().unwrap().len(), 1, "{said:?}");
+        let e = s.flush_held_blocking().unwrap_err();
         assert!(
             e.to_string()
-                .ends_with("the 1 row of cycle 5 was not written"),
+                .contains("the 1 row of cycle 5 was not written"),
             "{e}"
         );
-        assert!(said.lock().unwrap().is_empty());
+    }
+
+    /// More rows than the bound kept in memory: the oldest cycles are dropped, said so, and
+    /// the rest written in order once the file takes them.
+    #[test]
+    fn the_rows_kept_in_memory_are_bounded_oldest_dropped_first() {
+        let at = Local.with_ymd_and_hms(2024, 3, 1, 0, 0, 0).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.csv");
+        let busy_now = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let b2 = busy_now.clone();
+        let (mut s, said) = collecting(DatalogWriter::new(&p).with_max_held_rows(10));
+        s = s.with_retries(1, Duration::ZERO);
+        s = s.with_append(Box::new(move |f, bytes| {
+            if b2.load(std::sync::atomic::Ordering::SeqCst) {
+                Err(std::io::Error::from_raw_os_error(28))
+            } else {
+                default_append(f, bytes)
+            }
+        }));
+        let c = CancellationToken::new();
+        for cycle in 1..=4 {
+            s.write_cycle(&cycle_records(cycle, 3, at), &c).unwrap();
+        }
+        busy_now.store(false, std::sync::atomic::Ordering::SeqCst);
+        s.write_cycle(&cycle_records(5, 3, at), &c).unwrap();
+        let said = said.lock().unwrap().clone();
+        #[cfg(unix)]
+        assert!(said[0].contains("cannot be written (no space left on device): the 4 rows of cycle 1 were not written"), "{said:?}");
+        let dropped: Vec<&String> = said.iter().filter(|l| l.contains("dropped")).collect();
+        assert_eq!(dropped.len(), 2, "{said:?}");
+        assert!(dropped[0].ends_with(": more than 10 rows kept in memory; dropped the oldest: the 4 rows of cycle 1 were not written and are lost"), "{said:?}");
+        assert!(
+            dropped[1].contains("the 4 rows of cycle 2 were not written and are lost"),
+            "{said:?}"
+        );
+        assert!(
+            said.last().unwrap().ends_with(
+                "wrote 2 held cycles kept in memory (8 rows of cycles 3 to 4) before cycle 5"
+            ),
+            "{said:?}"
+        );
+        let rows: String = (3..=5)
+            .flat_map(|c| cycle_records(c, 3, at))
+            .map(|r| format_row(&r))
+            .collect();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), rows);
     }
 
     /// Writes cycles 1..=`cycles` (3 targets each) to `p` with a size limit of 300 bytes,
-    /// calling `before(cycle)` before each; returns the rows of the cycles that were written,
-    /// oldest first, and the cycles that failed.
+    /// calling `before(cycle)` before each; returns the rows of all cycles, oldest first, and
+    /// the cycles whose rows were kept in memory (said in `said`) instead of written at once.
     fn rotate_run(
         s: &mut DatalogWriter,
+        said: &Said,
         cycles: u64,
         mut before: impl FnMut(u64),
     ) -> (String, Vec<u64>) {
         let at = Local.with_ymd_and_hms(2024, 3, 1, 0, 0, 0).unwrap();
         let c = CancellationToken::new();
-        let (mut written, mut failed) = (String::new(), Vec::new());
+        let (mut all, mut kept) = (String::new(), Vec::new());
         for cycle in 1..=cycles {
             before(cycle);
             let recs = cycle_records(cycle, 3, at);
-            match s.write_cycle(&recs, &c) {
-                Ok(()) => written.extend(recs.iter().map(format_row)),
-                Err(DatalogError::Busy { .. }) => failed.push(cycle),
-                Err(e) => panic!("{e}"),
+            let n = said.lock().unwrap().len();
+            s.write_cycle(&recs, &c).unwrap();
+            if said.lock().unwrap()[n..]
+                .iter()
+                .any(|l| l.contains("kept in memory, to be written"))
+            {
+                kept.push(cycle);
             }
+            all.extend(recs.iter().map(format_row));
         }
-        (written, failed)
+        (all, kept)
     }
 
     /// The datalog's files joined oldest first (`.N` … `.1`, the live file).
@@ -794,8 +1635,8 @@ mod tests {
         };
         let base_dir = tempfile::tempdir().unwrap();
         let base_p = base_dir.path().join("d.csv");
-        let mut base = DatalogWriter::new(&base_p).with_rotation(rotation);
-        let (base_rows, failed) = rotate_run(&mut base, 30, |_| {});
+        let (mut base, base_said) = collecting(DatalogWriter::new(&base_p).with_rotation(rotation));
+        let (base_rows, failed) = rotate_run(&mut base, &base_said, 30, |_| {});
         assert!(failed.is_empty());
         let baseline = rows_in(base_dir.path());
         assert_eq!(baseline.len(), 4, "{baseline:?}");
@@ -808,7 +1649,8 @@ mod tests {
                 let hits = Arc::new(Mutex::new(0u32));
                 let (l2, h2, p2) = (left.clone(), hits.clone(), p.clone());
                 let (mut s, said) = collecting(DatalogWriter::new(&p).with_rotation(rotation));
-                s = s.with_retries(TRIES, Duration::ZERO);
+                // More tries than busy renames: every cycle is written in its turn.
+                s = s.with_retries(5, Duration::ZERO);
                 s = s.with_rename(Box::new(move |from, to| {
                     let target = match victim {
                         "live" => p2.clone(),
@@ -825,7 +1667,7 @@ mod tests {
                     std::fs::rename(from, to)
                 }));
                 // Busy from cycle 10 on, when all of .1 … .3 exist.
-                let (rows, failed) = rotate_run(&mut s, 30, |c| {
+                let (rows, failed) = rotate_run(&mut s, &said, 30, |c| {
                     if c >= 10 {
                         *left.lock().unwrap() = busy_n;
                     }
@@ -851,7 +1693,7 @@ mod tests {
         let busy_cycles = Arc::new(Mutex::new(false));
         let b2 = busy_cycles.clone();
         let rp = rotating_path(&p);
-        let (mut s, _said) = collecting(DatalogWriter::new(&p).with_rotation(Rotation {
+        let (mut s, said) = collecting(DatalogWriter::new(&p).with_rotation(Rotation {
             max_size: Some(300),
             keep,
             daily: false,
@@ -864,18 +1706,18 @@ mod tests {
             }
             std::fs::rename(from, to)
         }));
-        let (rows, failed) = rotate_run(&mut s, 30, |c| {
+        let (rows, failed) = rotate_run(&mut s, &said, 30, |c| {
             *busy_cycles.lock().unwrap() = c == 12;
             if c == 13 {
                 // What the failed cycle left behind.
                 assert!(rotating_path(&p).exists());
             }
         });
+        // Cycle 12 was kept in memory and written, in order, before cycle 13.
         assert_eq!(failed, [12]);
         assert!(!rotating_path(&p).exists());
         let at = Local.with_ymd_and_hms(2024, 3, 1, 0, 0, 0).unwrap();
         let expected: String = (1..=30u64)
-            .filter(|&c| c != 12)
             .flat_map(|c| cycle_records(c, 3, at))
             .map(|r| format_row(&r))
             .collect();

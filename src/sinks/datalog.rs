@@ -1,6 +1,7 @@
 //! The datalog as a sink: the monitor hands each cycle's records to [`crate::datalog`]'s writer
-//! and awaits it together with the stop token. Formats, rotation and the busy-file retry live in
-//! `crate::datalog`.
+//! and awaits it together with the stop token; at the end, rows still kept in memory (the file
+//! was busy or full) get one last try. Formats, rotation, the journal and the busy-file retry
+//! live in `crate::datalog`.
 
 use super::{RunEnd, Sink, SinkError};
 use crate::datalog::DatalogWriter;
@@ -22,7 +23,9 @@ impl Sink for DatalogWriter {
     }
 
     async fn finish(&mut self, _end: RunEnd) -> Result<(), SinkError> {
-        // Every cycle's rows were synced when written; nothing is held open between cycles.
+        // Every written cycle was synced; rows kept in memory get one last try, and the error
+        // says exactly which were lost.
+        self.flush_held().await?;
         Ok(())
     }
 }
@@ -58,7 +61,8 @@ mod tests {
     }
 
     /// On the async runtime (one worker thread, as nothing may block it): a stop while the
-    /// sink waits out a busy file's 600 s pause ends the wait at once, with one last try.
+    /// sink waits out a busy file's 600 s pause ends the wait at once, with one last try; the
+    /// rows are kept, and the last try at the end says they were lost.
     #[tokio::test(flavor = "current_thread")]
     async fn a_stop_ends_the_busy_wait_without_blocking_the_runtime() {
         let dir = tempfile::tempdir().unwrap();
@@ -74,34 +78,43 @@ mod tests {
             }))
             .with_append(Box::new(move |_, _| {
                 t2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied))
+                Err(std::io::Error::from(std::io::ErrorKind::WouldBlock))
             }));
         // The stop comes from a task on the same one-thread runtime, once the sink says it is
         // waiting: it runs only because the waiting sink leaves the runtime free.
         let stopper = tokio::spawn(async move {
             let m = said.recv().await.unwrap();
             c2.cancel();
-            m
+            (m, said)
         });
         let started = std::time::Instant::now();
-        let e = sink.cycle_end(&report(4), &cancel).await.unwrap_err();
-        assert!(stopper
-            .await
-            .unwrap()
-            .contains("retrying in 600 s (try 2 of 5)"));
+        sink.cycle_end(&report(4), &cancel).await.unwrap();
+        let (m, mut said) = stopper.await.unwrap();
+        assert!(m.contains("retrying in 600 s (try 2 of 5)"), "{m}");
         assert!(started.elapsed() < Duration::from_secs(30));
-        assert!(
-            matches!(e, SinkError::Datalog(DatalogError::BusyWhenStopped { .. })),
-            "{e:?}"
-        );
         assert_eq!(tries.load(std::sync::atomic::Ordering::SeqCst), 2);
-        assert!(sink
+        let kept = said.recv().await.unwrap();
+        assert!(
+            kept.contains("the 1 row of cycle 4 was not written; no row of this run is in the datalog; 1 cycle (1 row) kept in memory"),
+            "{kept}"
+        );
+        let e = sink
             .finish(RunEnd::Stopped {
                 cycles: 4,
-                vpn_closed: true
+                vpn_closed: true,
             })
             .await
-            .is_ok());
+            .unwrap_err();
+        assert!(
+            matches!(e, SinkError::Datalog(DatalogError::NotWritten { .. })),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string()
+                .contains("the 1 row of cycle 4 was not written"),
+            "{e}"
+        );
+        assert_eq!(tries.load(std::sync::atomic::Ordering::SeqCst), 3);
     }
 
     /// A writer thread that dies (a bug) is an error naming the lost rows, not a hang.
