@@ -95,10 +95,26 @@ impl Monitor {
         state: &mut TargetsState,
     ) -> Result<Vec<Target>, MonitorError> {
         let (targets, notes) = match targets::read(&site.targets) {
+            // A targets file named by the user that disappears mid-run (it was there at start-up)
+            // is an accident, not "no targets": keep the last list, as for an unreadable file.
+            Ok(list) if !list.found && site.targets_explicit && state.last.is_some() => {
+                let last = state.last.clone().unwrap_or_default();
+                let note = format!(
+                    "The vpnmon targets file {} is gone; using its previous {} targets",
+                    crate::text::shown_path(&site.targets),
+                    last.len()
+                );
+                (last, vec![note])
+            }
             Ok(list) => {
                 let mut notes = list.warnings.clone();
                 if !list.found {
                     notes.insert(0, "Running without a vpnmon targets file".to_string());
+                } else if list.targets.is_empty() {
+                    notes.push(format!(
+                        "No targets in {}: only the gateway is tested",
+                        crate::text::shown_path(&site.targets)
+                    ));
                 }
                 (list.targets, notes)
             }

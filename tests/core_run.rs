@@ -283,6 +283,58 @@ fn targets_file_is_reread_every_cycle() {
     );
 }
 
+/// A targets file named by the user that disappears mid-run is an accident: the last list is
+/// kept and said so (once), not "running without a targets file".
+#[test]
+fn a_named_targets_file_that_disappears_mid_run_keeps_its_last_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let targets = dir.path().join("t.csv");
+    std::fs::write(&targets, "127.0.0.1,First\n").unwrap();
+    let mut c = vpnmon_fake_ping(dir.path());
+    c.args(["--vpnclient", "none", "--targets", "t.csv", "--cycles", "3"])
+        .args(["--delay", "3", "--datalog", "d.csv", "--quiet"]);
+    let mut run = Running::spawn(c);
+    run.wait_line("Waiting to run next test cycle", Duration::from_secs(10));
+    std::fs::remove_file(&targets).unwrap();
+    run.wait_line("3 vpnmon test cycles completed.", Duration::from_secs(20));
+    let out = run.finish(Duration::from_secs(5));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(
+        out.stdout
+            .matches("The vpnmon targets file t.csv is gone; using its previous 1 targets")
+            .count(),
+        1,
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("Running without a vpnmon targets file"),
+        "{}",
+        out.stdout
+    );
+    let log = std::fs::read_to_string(dir.path().join("d.csv")).unwrap();
+    assert_eq!(
+        rows(&log),
+        [1, 2, 3].map(|c| format!("{c},Target ping,Good,127.0.0.1,First"))
+    );
+}
+
+/// A targets file without a target is said once, not every cycle.
+#[test]
+fn an_empty_targets_file_is_said_once() {
+    let (_dir, c) = without_vpn("# address,name\n", "127.0.0.1", 2, "0.2");
+    let out = run(c, DEADLINE);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(
+        out.stdout
+            .matches("No targets in t.csv: only the gateway is tested")
+            .count(),
+        1,
+        "{}",
+        out.stdout
+    );
+}
+
 fn stop_during_wait(sig: Signal) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("t.csv"), "127.0.0.1,One\n127.0.0.2,Two\n").unwrap();
