@@ -776,7 +776,11 @@ impl DatalogWriter {
                 tries: TRIES,
                 retry_delay: RETRY_DELAY,
                 max_held_rows: MAX_HELD_ROWS,
-                say: Box::new(|s| eprintln!("{s}")),
+                // Not `eprintln!`: a closed stderr must not turn a notice into a panic.
+                say: Box::new(|s| {
+                    use std::io::Write;
+                    let _ = writeln!(std::io::stderr(), "{s}");
+                }),
                 append: Box::new(default_append),
                 rename: Box::new(|from, to| std::fs::rename(from, to)),
                 held: VecDeque::new(),
