@@ -16,6 +16,7 @@ mod deadline;
 pub mod program;
 mod pty;
 mod transcript;
+pub mod vt;
 
 pub use actor::{Driver, DriverThread, Got, Inbox, SourceId};
 pub use child::{ChildGuard, Ending, Process};
