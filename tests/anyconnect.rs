@@ -74,6 +74,34 @@ fn shared() -> RwLockReadGuard<'static, ()> {
         .rows(&[(1, "VPN ping", "Good"), (1, "VPN open", "Fail")])
         .open_says("Fail VPN Gateway  (the VPN client did not answer within 1 s")
     ; "without pacing a client that drops fast input times out")]
+// Secure Client 5.x writes notices right after its prompt (`VPN>   >> notice: Ready to
+// connect.`); that is a prompt, not a client that does not answer (the timeout would fail it).
+#[test_case(good("notices", 2)
+        .env("VPNCLI_SIM_VERSION", "5")
+        .args(&["--vpn-timeout", "10"])
+        .within(Duration::from_secs(30))
+        .log_has("shown VPN>")
+        .log_has("typed at=VPN> after=")
+    ; "notices after every prompt are a prompt")]
+// A re-rendering pseudo-console (ConPTY): escape sequences around everything, `VPN>ESC[KESC[1C`.
+#[test_case(good("ok", 2)
+        .env("VPNCLI_SIM_VT", "1")
+        .args(&["--vpn-timeout", "10"])
+        .open_says("Connected to 127.0.0.1")
+        .never_says("\x1b")
+    ; "terminal escape sequences are stripped")]
+#[test_case(good("notices", 1)
+        .env("VPNCLI_SIM_VT", "1")
+        .env("VPNCLI_SIM_VERSION", "5")
+        .args(&["--vpn-timeout", "10"])
+        .never_says("\x1b")
+    ; "notices and escape sequences together")]
+#[test_case(open_fails("echo_password", "login failed")
+        .env("VPNCLI_SIM_VT", "1")
+        .says("  >> notice: password ******** received")
+        .says("  >> notice: you typed ********")
+        .never_says("\x1b")
+    ; "a password echoed through escape sequences is masked and the diagnostics are plain text")]
 #[test_case(good("cert", 1).args(&["--accept-untrusted-cert"])
     ; "untrusted certificate accepted when asked")]
 #[test_case(good("ok", 1)
@@ -131,6 +159,14 @@ fn shared() -> RwLockReadGuard<'static, ()> {
 // Stopped in the open: no open row (not a result), no close row.
 #[test_case(stopped("hang", On::State("phase=contacting")).rows(&[(1, "VPN ping", "Good")])
     ; "control c during a hung connect")]
+// A Ctrl-C while the client asks for the user name must not type `disconnect` as the name: the
+// client gets the Ctrl-C byte in its terminal (and is killed after the grace).
+#[test_case(stopped("ok", On::Log("shown Username:"))
+        .args(&["--vpncli-delay", "3000"])
+        .rows(&[(1, "VPN ping", "Good")])
+        .log_lacks("typed at=Username:")
+        .log_lacks("disconnect")
+    ; "control c at the username prompt types nothing into it")]
 #[test_case(stopped("hang", On::State("phase=contacting"))
         .signal(Signal::SIGTERM)
         .rows(&[(1, "VPN ping", "Good")])
@@ -190,6 +226,11 @@ fn scenario(s: Scenario) {
         Some(stop) => {
             let mut vpnmon = Running::spawn(bed.command(&s));
             match stop.on {
+                On::Log(marker) => wait_until(
+                    &format!("{marker} in the simulator's log"),
+                    Duration::from_secs(30),
+                    || bed.log().contains(marker),
+                ),
                 On::State(marker) => wait_until(
                     &format!("{marker} in the simulator's state"),
                     Duration::from_secs(30),
@@ -231,6 +272,8 @@ enum On {
     State(&'static str),
     /// Once vpnmon printed a line containing this.
     Line(&'static str),
+    /// Once the simulator's log (`VPNCLI_SIM_LOG`) holds this.
+    Log(&'static str),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -272,6 +315,8 @@ struct Scenario {
     open_says: Vec<String>,
     state_has: Vec<&'static str>,
     state_lacks: Vec<&'static str>,
+    log_has: Vec<&'static str>,
+    log_lacks: Vec<&'static str>,
     clients_at_least: usize,
     sim_runs: bool,
     tunnel_down: bool,
@@ -327,6 +372,8 @@ fn good(sim: &'static str, cycles: u32) -> Scenario {
         open_says: Vec::new(),
         state_has: Vec::new(),
         state_lacks: Vec::new(),
+        log_has: Vec::new(),
+        log_lacks: Vec::new(),
         clients_at_least: 1,
         sim_runs: true,
         tunnel_down: true,
@@ -467,6 +514,14 @@ impl Scenario {
         self.state_lacks.push(s);
         self
     }
+    fn log_has(mut self, s: &'static str) -> Self {
+        self.log_has.push(s);
+        self
+    }
+    fn log_lacks(mut self, s: &'static str) -> Self {
+        self.log_lacks.push(s);
+        self
+    }
     fn clients_at_least(mut self, n: usize) -> Self {
         self.clients_at_least = n;
         self
@@ -485,7 +540,9 @@ impl Scenario {
 
 // ---- The test bed ---------------------------------------------------------------------------
 
-/// A row's directory: targets, datalog, the simulator's state and pid files.
+/// A row's directory: targets, datalog, the simulator's state, pid and log files, and the
+/// row's own copy of the simulator in `bin/` (an open ends the stale copies of its client, by
+/// executable path: beds running side by side must not share one).
 struct Bed {
     dir: tempfile::TempDir,
 }
@@ -495,12 +552,14 @@ impl Bed {
         let bed = Bed {
             dir: tempfile::tempdir().unwrap(),
         };
+        std::fs::create_dir(bed.path("bin")).unwrap();
+        std::fs::copy(vpncli_sim(), bed.sim()).unwrap();
         std::fs::write(bed.path("targets.csv"), s.targets).unwrap();
         if let Some(st) = s.state_before {
             std::fs::write(bed.path("state"), st).unwrap();
         }
         if let Some(lines) = s.params {
-            let params = format!("vpncli,{}\n{lines}", vpncli_sim().display());
+            let params = format!("vpncli,{}\n{lines}", bed.sim().display());
             std::fs::write(bed.path("vpnmon_params.csv"), params).unwrap();
         }
         bed
@@ -510,6 +569,15 @@ impl Bed {
         self.dir.path().join(name)
     }
 
+    /// This bed's simulator.
+    fn sim(&self) -> PathBuf {
+        self.path("bin").join(core_support::sim::SIM_NAME)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.path("log")).unwrap_or_default()
+    }
+
     /// vpnmon with the simulator as its client, in the bed's directory.
     fn command(&self, s: &Scenario) -> Command {
         let mut c = core_support::vpnmon(self.dir.path());
@@ -517,6 +585,7 @@ impl Bed {
             .env("VPNCLI_SIM_PASSWORD", PASSWORD)
             .env("VPNCLI_SIM_STATE", self.path("state"))
             .env("VPNCLI_SIM_PIDS", self.path("pids"))
+            .env("VPNCLI_SIM_LOG", self.path("log"))
             .arg("--debug-fake-ping")
             .args(["--vpnclient", "anyconnect"])
             .args(["-vpnurlip", s.vpnurl, "-pass", &s.password])
@@ -525,7 +594,7 @@ impl Bed {
             .args(["--vpncli-delay", "0", "--quiet"])
             .args(&s.args);
         if s.vpncli_arg {
-            c.arg("--vpncli").arg(vpncli_sim());
+            c.arg("--vpncli").arg(self.sim());
         }
         if let Some(u) = s.user {
             c.args(["-user", u]);
@@ -641,6 +710,13 @@ impl Bed {
         for not in &s.state_lacks {
             assert!(!state.contains(not), "{not:?} in the state:\n{state}");
         }
+        let log = self.log();
+        for want in &s.log_has {
+            assert!(log.contains(want), "{want:?} not in the log:\n{log}");
+        }
+        for not in &s.log_lacks {
+            assert!(!log.contains(not), "{not:?} in the log:\n{log}");
+        }
         let clients = self.clients();
         if s.sim_runs {
             assert!(
@@ -657,6 +733,101 @@ impl Bed {
             assert!(!state.contains("tunnel=up"), "tunnel left up: {state}");
         }
     }
+}
+
+// ---- Pacing ---------------------------------------------------------------------------------
+
+/// One event of the simulator's log: (pid, ms, the event's words).
+fn events(log: &str) -> Vec<(u32, u128, String)> {
+    log.lines()
+        .map(|l| {
+            let mut f = l.splitn(3, ' ');
+            let pid = f.next().unwrap().parse().unwrap();
+            let ms = f.next().unwrap().parse().unwrap();
+            (pid, ms, f.next().unwrap_or_default().to_string())
+        })
+        .collect()
+}
+
+/// `typed at=<prompt> after=<ms> <text>`: (after, text).
+fn typed(event: &str) -> Option<(u64, &str)> {
+    let rest = event.strip_prefix("typed at=")?;
+    let i = rest.find(" after=")?;
+    let (after, text) = rest[i + 7..]
+        .split_once(' ')
+        .unwrap_or((&rest[i + 7..], ""));
+    Some((after.parse().unwrap(), text))
+}
+
+#[test]
+fn every_command_exit_included_is_paced() {
+    let _g = shared();
+    // The simulator drops lines typed within 200 ms of its last output and logs, for each line
+    // it took, how long after its output it came.
+    let s = good("ok", 2)
+        .env("VPNCLI_SIM_DROP_FAST_MS", "200")
+        .args(&["--vpncli-delay", "300"]);
+    let bed = Bed::new(&s);
+    let out = run(bed.command(&s), s.within);
+    bed.check(&s, &out);
+    let log = bed.log();
+    assert!(!log.contains(" dropped "), "input was dropped:\n{log}");
+    let lines: Vec<(u64, String)> = events(&log)
+        .iter()
+        .filter_map(|(_, _, e)| typed(e).map(|(a, t)| (a, t.to_string())))
+        .collect();
+    for (after, text) in &lines {
+        assert!(
+            *after >= 300,
+            "{text:?} came {after} ms after the output:\n{log}"
+        );
+    }
+    let texts: Vec<&str> = lines.iter().map(|(_, t)| t.as_str()).collect();
+    for cmd in ["connect 127.0.0.1", "bob", "(hidden)", "disconnect", "exit"] {
+        assert_eq!(
+            texts.iter().filter(|t| **t == cmd).count(),
+            2,
+            "{cmd:?} not typed once per cycle:\n{log}"
+        );
+    }
+    // Each client left by `exit` (none had to be killed).
+    let exits = events(&log).iter().filter(|(_, _, e)| e == "exit").count();
+    assert_eq!(exits, bed.clients().len(), "{log}");
+}
+
+#[test]
+fn close_with_a_client_that_drops_fast_input_takes_two_pauses() {
+    let _g = shared();
+    // The default pause (500 ms). A dropped `exit` used to cost its 2 s wait and a kill (a
+    // close of 2.5 s); paced, the close is the pause before `disconnect` and the one before
+    // `exit`.
+    let s = good("ok", 1)
+        .env("VPNCLI_SIM_DROP_FAST_MS", "200")
+        .args(&["--vpncli-delay", "500"]);
+    let bed = Bed::new(&s);
+    let out = run(bed.command(&s), s.within);
+    bed.check(&s, &out);
+    let log = bed.log();
+    let ev = events(&log);
+    let disconnect = ev
+        .iter()
+        .position(|(_, _, e)| typed(e).is_some_and(|(_, t)| t == "disconnect"))
+        .unwrap_or_else(|| panic!("no disconnect:\n{log}"));
+    let prompt = ev[..disconnect]
+        .iter()
+        .rev()
+        .find(|(_, _, e)| e == "shown VPN>")
+        .unwrap_or_else(|| panic!("no prompt before the disconnect:\n{log}"));
+    let exit = ev[disconnect..]
+        .iter()
+        .find(|(_, _, e)| e == "exit")
+        .unwrap_or_else(|| panic!("the client never took `exit`:\n{log}"));
+    let close = exit.1 - prompt.1;
+    eprintln!("CLOSE from the prompt to `exit` taken: {close} ms");
+    assert!(
+        (1000..1800).contains(&close),
+        "close took {close} ms:\n{log}"
+    );
 }
 
 // ---- Start-up and other programs --------------------------------------------------------------

@@ -284,6 +284,11 @@ impl Lines {
         self.queue.pop_front()
     }
 
+    /// Puts a line back to be the next one popped (the rest of a line the dialog split).
+    pub fn unpop(&mut self, line: String) {
+        self.queue.push_front(line);
+    }
+
     pub fn has_lines(&self) -> bool {
         !self.queue.is_empty()
     }
