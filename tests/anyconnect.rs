@@ -15,19 +15,10 @@ use core_support::{run, vpncli_sim, wait_until, Finished, Running};
 use nix::sys::signal::Signal;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 use test_case::test_case;
 
 const PASSWORD: &str = "Pw-7f3k9Zq";
-
-/// Tests that start a program named like Cisco's take this exclusively: every vpnmon run ends
-/// such programs by name, so it would disturb them.
-static NAMES: RwLock<()> = RwLock::new(());
-
-fn shared() -> RwLockReadGuard<'static, ()> {
-    NAMES.read().unwrap_or_else(|e| e.into_inner())
-}
 
 // ---- The table --------------------------------------------------------------------------------
 
@@ -219,7 +210,6 @@ fn shared() -> RwLockReadGuard<'static, ()> {
         .rows(&good_rows(1)[..4])
     ; "control c during close")]
 fn scenario(s: Scenario) {
-    let _g = shared();
     let bed = Bed::new(&s);
     let out = match s.stop {
         None => run(bed.command(&s), s.within),
@@ -761,7 +751,6 @@ fn typed(event: &str) -> Option<(u64, &str)> {
 
 #[test]
 fn every_command_exit_included_is_paced() {
-    let _g = shared();
     // The simulator drops lines typed within 200 ms of its last output and logs, for each line
     // it took, how long after its output it came.
     let s = good("ok", 2)
@@ -797,7 +786,6 @@ fn every_command_exit_included_is_paced() {
 
 #[test]
 fn close_with_a_client_that_drops_fast_input_takes_two_pauses() {
-    let _g = shared();
     // The default pause (500 ms). A dropped `exit` used to cost its 2 s wait and a kill (a
     // close of 2.5 s); paced, the close is the pause before `disconnect` and the one before
     // `exit`.
@@ -834,7 +822,6 @@ fn close_with_a_client_that_drops_fast_input_takes_two_pauses() {
 
 #[test]
 fn missing_client_is_one_error_at_start_up() {
-    let _g = shared();
     let s = good("ok", 1).no_vpncli();
     let bed = Bed::new(&s);
     let missing = bed.path("no-such-vpncli");
@@ -868,40 +855,159 @@ fn missing_client_is_one_error_at_start_up() {
     }
 }
 
+/// A process the test started, killed and reaped on drop.
+struct Started(std::process::Child);
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Started {
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Whether it ended within `within`.
+    fn ends_within(&mut self, within: Duration) -> bool {
+        let end = Instant::now() + within;
+        loop {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return true;
+            }
+            if Instant::now() >= end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Waits until `pid` runs `exe` (after its exec).
+fn wait_exe(pid: u32, exe: &std::path::Path) {
+    let want = std::fs::canonicalize(exe).unwrap();
+    wait_until(
+        &format!("{pid} to run {}", exe.display()),
+        Duration::from_secs(5),
+        || std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p == want),
+    );
+}
+
+/// A copy of `sleep 60` at `path`, started by `cmd_prefix` (e.g. setpriv) when given.
+fn sleeper(path: &std::path::Path, prefix: &[&str]) -> Started {
+    std::fs::copy("/bin/sleep", path).unwrap();
+    let mut c = match prefix.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(path);
+            c
+        }
+        None => Command::new(path),
+    };
+    let s = Started(c.arg("60").spawn().unwrap());
+    wait_exe(s.pid(), path);
+    s
+}
+
 #[test]
-fn other_instances_are_ended_by_exact_name_and_reported() {
-    let _g = NAMES.write().unwrap_or_else(|e| e.into_inner());
+fn only_copies_of_the_client_and_its_window_are_ended_and_named() {
     let s = good("ok", 1);
     let bed = Bed::new(&s);
-    // A program named like Cisco's GUI, and one whose name only starts like it.
-    let gui = bed.path("vpnui");
-    let near = bed.path("vpnuix");
-    std::fs::copy("/bin/sleep", &gui).unwrap();
-    std::fs::copy("/bin/sleep", &near).unwrap();
-    let mut a = Command::new(&gui);
-    a.arg("60");
-    let mut a = Running::spawn(a);
-    let mut b = Command::new(&near);
-    b.arg("60");
-    let mut b = Running::spawn(b);
-    let pid = a.pid();
-    wait_until("vpnui to show its name", Duration::from_secs(5), || {
-        std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "vpnui")
-    });
+    // A stale copy of the client itself (waiting at its prompt), and the window program from
+    // its install folder: both ended.
+    let mut stale = Started(
+        Command::new(bed.sim())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_exe(stale.pid(), &bed.sim());
+    let mut ui = sleeper(&bed.path("bin").join("vpnui"), &[]);
+    // The agent daemon beside them, and this user's programs named like the client elsewhere:
+    // left alone.
+    let mut agent = sleeper(&bed.path("bin").join("vpnagentd"), &[]);
+    std::fs::create_dir(bed.path("elsewhere")).unwrap();
+    let mut same_name = sleeper(
+        &bed.path("elsewhere").join(core_support::sim::SIM_NAME),
+        &[],
+    );
+    let mut vpn = sleeper(&bed.path("elsewhere").join("vpn"), &[]);
+    // Another user's program named `vpn` (as root; the test cannot start one otherwise).
+    let mut stranger = if core_support::is_root() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = bed.path("stranger");
+        std::fs::create_dir(&dir).unwrap();
+        for d in [bed.dir.path(), dir.as_path()] {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let setpriv = [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ];
+        let st = sleeper(&dir.join("vpn"), &setpriv);
+        use std::os::unix::fs::MetadataExt;
+        let uid = std::fs::metadata(format!("/proc/{}", st.pid()))
+            .unwrap()
+            .uid();
+        assert_eq!(uid, 65534, "the stranger does not run as nobody");
+        Some(st)
+    } else {
+        eprintln!(
+            "SKIPPED only_copies_of_the_client_and_its_window_are_ended_and_named (another user's vpn): not root"
+        );
+        None
+    };
+
     let out = run(bed.command(&s), Duration::from_secs(60));
     bed.check(&s, &out);
     let line = out.line_with("VPN open()");
+    let canon = |p: PathBuf| std::fs::canonicalize(p).unwrap();
+    for (what, p, path) in [
+        ("the stale client", stale.pid(), canon(bed.sim())),
+        ("vpnui", ui.pid(), canon(bed.path("bin").join("vpnui"))),
+    ] {
+        assert!(
+            line.contains(&format!("pid {p} {}", path.display())),
+            "{what} not named: {line}"
+        );
+    }
     assert!(
-        line.contains(&format!(
-            "ended other Cisco client programs: vpnui (pid {pid})"
-        )),
+        line.contains("ended other Cisco client programs: "),
         "{line}"
     );
     assert!(
-        a.try_wait_exit(Duration::from_secs(5)).is_some(),
+        stale.ends_within(Duration::from_secs(5)),
+        "the stale client was not ended"
+    );
+    assert!(
+        ui.ends_within(Duration::from_secs(5)),
         "vpnui was not ended"
     );
-    assert!(!b.has_exited(), "vpnuix was ended too");
+    for (what, p) in [
+        ("the agent daemon", &mut agent),
+        ("a program named like the client elsewhere", &mut same_name),
+        ("this user's program named vpn", &mut vpn),
+    ] {
+        assert!(
+            matches!(p.0.try_wait(), Ok(None)),
+            "{what} was ended: {line}"
+        );
+        assert!(
+            !line.contains(&format!("pid {} ", p.pid())),
+            "{what} named: {line}"
+        );
+    }
+    if let Some(st) = stranger.as_mut() {
+        assert!(
+            matches!(st.0.try_wait(), Ok(None)),
+            "another user's vpn was ended: {line}"
+        );
+    }
 }
 
 // ---- Soak -----------------------------------------------------------------------------------
@@ -917,7 +1023,6 @@ fn rss_kib(pid: u32) -> u64 {
 
 #[test]
 fn soak_1000_cycles_memory_stays_flat() {
-    let _g = shared();
     let s = good("ok", 1000);
     let bed = Bed::new(&s);
     let t = Instant::now();

@@ -248,6 +248,31 @@ impl Cli {
 
 // ---- The driver ---------------------------------------------------------------------------
 
+/// What is ended before an open: other copies of this client (a CLI left running, another
+/// vpnmon's) and the product's window from the same install folder — by executable path, and
+/// the platform keeps to this user's processes (as root any user's). Never the agent daemon.
+fn programs_to_end(client: &Path) -> Vec<PathBuf> {
+    let mut programs = vec![client.to_path_buf()];
+    let dirs = [
+        client.parent().map(Path::to_path_buf),
+        std::fs::canonicalize(client)
+            .ok()
+            .and_then(|c| c.parent().map(Path::to_path_buf)),
+    ];
+    for dir in dirs.into_iter().flatten() {
+        let ui = dir.join(ui_program());
+        if !programs.contains(&ui) {
+            programs.push(ui);
+        }
+    }
+    programs.retain(|p| {
+        !p.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(AGENT_DAEMON))
+    });
+    programs
+}
+
 pub struct Dialog {
     opts: AnyConnectConfig,
     program: Option<PathBuf>,
@@ -662,7 +687,10 @@ impl Driver for Dialog {
             // Left from an earlier open that was not closed.
             let _ = self.shut_down(cli, inbox, unlimited());
         }
-        let ended = crate::platform::process::kill_by_exact_name(other_instances());
+        let ended = match self.program() {
+            Ok(p) => crate::platform::process::end_copies_of(&programs_to_end(&p)),
+            Err(e) => return Err(e),
+        };
         let ended_note = (!ended.is_empty()).then(|| {
             format!(
                 "ended other Cisco client programs: {}",
