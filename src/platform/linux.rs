@@ -231,7 +231,7 @@ mod tests {
         let program = link.join("vpn");
         let me = nix::unistd::geteuid().as_raw();
         let found = copies_run_by(
-            &crate::platform::process::canonical(&[program.clone()]),
+            &crate::platform::process::canonical(std::slice::from_ref(&program)),
             Some(me),
         );
         assert_eq!(
@@ -245,7 +245,7 @@ mod tests {
         // Run by another user: never ours to end unless we are root.
         let other = me.wrapping_add(1);
         assert!(copies_run_by(
-            &crate::platform::process::canonical(&[program.clone()]),
+            &crate::platform::process::canonical(std::slice::from_ref(&program)),
             Some(other)
         )
         .is_empty());

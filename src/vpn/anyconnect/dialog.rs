@@ -632,7 +632,8 @@ impl Dialog {
     /// after the grace it is killed.
     fn abandon(&mut self, mut cli: Cli, inbox: &mut Inbox) {
         let mut end = Deadline::after(CANCEL_GRACE);
-        if !cli.out.eof && !(cli.at_prompt && cli.out.lines.tail_is_empty()) {
+        let waiting_at_prompt = cli.at_prompt && cli.out.lines.tail_is_empty();
+        if !cli.out.eof && !waiting_at_prompt {
             cli.guard.process().interrupt();
             loop {
                 match cli.next(inbox, &mut end, false) {
