@@ -765,9 +765,11 @@ fn every_command_exit_included_is_paced() {
         .iter()
         .filter_map(|(_, _, e)| typed(e).map(|(a, t)| (a, t.to_string())))
         .collect();
+    // vpnmon starts its pause when it reads the prompt, which may be a few ms before the
+    // simulator has noted the time of its write: a small allowance, far above the 200 ms drop.
     for (after, text) in &lines {
         assert!(
-            *after >= 300,
+            *after >= 280,
             "{text:?} came {after} ms after the output:\n{log}"
         );
     }
@@ -993,10 +995,8 @@ fn only_copies_of_the_client_and_its_window_are_ended_and_named() {
         ("a program named like the client elsewhere", &mut same_name),
         ("this user's program named vpn", &mut vpn),
     ] {
-        assert!(
-            matches!(p.0.try_wait(), Ok(None)),
-            "{what} was ended: {line}"
-        );
+        let st = p.0.try_wait();
+        assert!(matches!(st, Ok(None)), "{what} was ended ({st:?}): {line}");
         assert!(
             !line.contains(&format!("pid {} ", p.pid())),
             "{what} named: {line}"
