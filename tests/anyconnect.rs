@@ -15,19 +15,10 @@ use core_support::{run, vpncli_sim, wait_until, Finished, Running};
 use nix::sys::signal::Signal;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 use test_case::test_case;
 
 const PASSWORD: &str = "Pw-7f3k9Zq";
-
-/// Tests that start a program named like Cisco's take this exclusively: every vpnmon run ends
-/// such programs by name, so it would disturb them.
-static NAMES: RwLock<()> = RwLock::new(());
-
-fn shared() -> RwLockReadGuard<'static, ()> {
-    NAMES.read().unwrap_or_else(|e| e.into_inner())
-}
 
 // ---- The table --------------------------------------------------------------------------------
 
@@ -74,6 +65,34 @@ fn shared() -> RwLockReadGuard<'static, ()> {
         .rows(&[(1, "VPN ping", "Good"), (1, "VPN open", "Fail")])
         .open_says("Fail VPN Gateway  (the VPN client did not answer within 1 s")
     ; "without pacing a client that drops fast input times out")]
+// Secure Client 5.x writes notices right after its prompt (`VPN>   >> notice: Ready to
+// connect.`); that is a prompt, not a client that does not answer (the timeout would fail it).
+#[test_case(good("notices", 2)
+        .env("VPNCLI_SIM_VERSION", "5")
+        .args(&["--vpn-timeout", "10"])
+        .within(Duration::from_secs(30))
+        .log_has("shown VPN>")
+        .log_has("typed at=VPN> after=")
+    ; "notices after every prompt are a prompt")]
+// A re-rendering pseudo-console (ConPTY): escape sequences around everything, `VPN>ESC[KESC[1C`.
+#[test_case(good("ok", 2)
+        .env("VPNCLI_SIM_VT", "1")
+        .args(&["--vpn-timeout", "10"])
+        .open_says("Connected to 127.0.0.1")
+        .never_says("\x1b")
+    ; "terminal escape sequences are stripped")]
+#[test_case(good("notices", 1)
+        .env("VPNCLI_SIM_VT", "1")
+        .env("VPNCLI_SIM_VERSION", "5")
+        .args(&["--vpn-timeout", "10"])
+        .never_says("\x1b")
+    ; "notices and escape sequences together")]
+#[test_case(open_fails("echo_password", "login failed")
+        .env("VPNCLI_SIM_VT", "1")
+        .says("  >> notice: password ******** received")
+        .says("  >> notice: you typed ********")
+        .never_says("\x1b")
+    ; "a password echoed through escape sequences is masked and the diagnostics are plain text")]
 #[test_case(good("cert", 1).args(&["--accept-untrusted-cert"])
     ; "untrusted certificate accepted when asked")]
 #[test_case(good("ok", 1)
@@ -131,6 +150,14 @@ fn shared() -> RwLockReadGuard<'static, ()> {
 // Stopped in the open: no open row (not a result), no close row.
 #[test_case(stopped("hang", On::State("phase=contacting")).rows(&[(1, "VPN ping", "Good")])
     ; "control c during a hung connect")]
+// A Ctrl-C while the client asks for the user name must not type `disconnect` as the name: the
+// client gets the Ctrl-C byte in its terminal (and is killed after the grace).
+#[test_case(stopped("ok", On::Log("shown Username:"))
+        .args(&["--vpncli-delay", "3000"])
+        .rows(&[(1, "VPN ping", "Good")])
+        .log_lacks("typed at=Username:")
+        .log_lacks("disconnect")
+    ; "control c at the username prompt types nothing into it")]
 #[test_case(stopped("hang", On::State("phase=contacting"))
         .signal(Signal::SIGTERM)
         .rows(&[(1, "VPN ping", "Good")])
@@ -183,13 +210,17 @@ fn shared() -> RwLockReadGuard<'static, ()> {
         .rows(&good_rows(1)[..4])
     ; "control c during close")]
 fn scenario(s: Scenario) {
-    let _g = shared();
     let bed = Bed::new(&s);
     let out = match s.stop {
         None => run(bed.command(&s), s.within),
         Some(stop) => {
             let mut vpnmon = Running::spawn(bed.command(&s));
             match stop.on {
+                On::Log(marker) => wait_until(
+                    &format!("{marker} in the simulator's log"),
+                    Duration::from_secs(30),
+                    || bed.log().contains(marker),
+                ),
                 On::State(marker) => wait_until(
                     &format!("{marker} in the simulator's state"),
                     Duration::from_secs(30),
@@ -231,6 +262,8 @@ enum On {
     State(&'static str),
     /// Once vpnmon printed a line containing this.
     Line(&'static str),
+    /// Once the simulator's log (`VPNCLI_SIM_LOG`) holds this.
+    Log(&'static str),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -272,6 +305,8 @@ struct Scenario {
     open_says: Vec<String>,
     state_has: Vec<&'static str>,
     state_lacks: Vec<&'static str>,
+    log_has: Vec<&'static str>,
+    log_lacks: Vec<&'static str>,
     clients_at_least: usize,
     sim_runs: bool,
     tunnel_down: bool,
@@ -323,6 +358,8 @@ fn good(sim: &'static str, cycles: u32) -> Scenario {
         open_says: Vec::new(),
         state_has: Vec::new(),
         state_lacks: Vec::new(),
+        log_has: Vec::new(),
+        log_lacks: Vec::new(),
         clients_at_least: 1,
         sim_runs: true,
         tunnel_down: true,
@@ -463,6 +500,14 @@ impl Scenario {
         self.state_lacks.push(s);
         self
     }
+    fn log_has(mut self, s: &'static str) -> Self {
+        self.log_has.push(s);
+        self
+    }
+    fn log_lacks(mut self, s: &'static str) -> Self {
+        self.log_lacks.push(s);
+        self
+    }
     fn clients_at_least(mut self, n: usize) -> Self {
         self.clients_at_least = n;
         self
@@ -481,7 +526,9 @@ impl Scenario {
 
 // ---- The test bed ---------------------------------------------------------------------------
 
-/// A row's directory: targets, datalog, the simulator's state and pid files.
+/// A row's directory: targets, datalog, the simulator's state, pid and log files, and the
+/// row's own copy of the simulator in `bin/` (an open ends the stale copies of its client, by
+/// executable path: beds running side by side must not share one).
 struct Bed {
     dir: tempfile::TempDir,
 }
@@ -491,12 +538,14 @@ impl Bed {
         let bed = Bed {
             dir: tempfile::tempdir().unwrap(),
         };
+        std::fs::create_dir(bed.path("bin")).unwrap();
+        std::fs::copy(vpncli_sim(), bed.sim()).unwrap();
         std::fs::write(bed.path("targets.csv"), s.targets).unwrap();
         if let Some(st) = s.state_before {
             std::fs::write(bed.path("state"), st).unwrap();
         }
         if let Some(lines) = s.params {
-            let params = format!("vpncli,{}\n{lines}", vpncli_sim().display());
+            let params = format!("vpncli,{}\n{lines}", bed.sim().display());
             std::fs::write(bed.path("vpnmon_params.csv"), params).unwrap();
         }
         bed
@@ -506,6 +555,15 @@ impl Bed {
         self.dir.path().join(name)
     }
 
+    /// This bed's simulator.
+    fn sim(&self) -> PathBuf {
+        self.path("bin").join(core_support::sim::SIM_NAME)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.path("log")).unwrap_or_default()
+    }
+
     /// vpnmon with the simulator as its client, in the bed's directory.
     fn command(&self, s: &Scenario) -> Command {
         let mut c = core_support::vpnmon(self.dir.path());
@@ -513,6 +571,7 @@ impl Bed {
             .env("VPNCLI_SIM_PASSWORD", PASSWORD)
             .env("VPNCLI_SIM_STATE", self.path("state"))
             .env("VPNCLI_SIM_PIDS", self.path("pids"))
+            .env("VPNCLI_SIM_LOG", self.path("log"))
             .arg("--debug-fake-ping")
             .args(["--vpnclient", "anyconnect"])
             .args(["-vpnurlip", s.vpnurl, "-pass", &s.password])
@@ -521,7 +580,7 @@ impl Bed {
             .args(["--vpncli-delay", "0", "--quiet"])
             .args(&s.args);
         if s.vpncli_arg {
-            c.arg("--vpncli").arg(vpncli_sim());
+            c.arg("--vpncli").arg(self.sim());
         }
         if let Some(u) = s.user {
             c.args(["-user", u]);
@@ -637,6 +696,13 @@ impl Bed {
         for not in &s.state_lacks {
             assert!(!state.contains(not), "{not:?} in the state:\n{state}");
         }
+        let log = self.log();
+        for want in &s.log_has {
+            assert!(log.contains(want), "{want:?} not in the log:\n{log}");
+        }
+        for not in &s.log_lacks {
+            assert!(!log.contains(not), "{not:?} in the log:\n{log}");
+        }
         let clients = self.clients();
         if s.sim_runs {
             assert!(
@@ -655,11 +721,105 @@ impl Bed {
     }
 }
 
+// ---- Pacing ---------------------------------------------------------------------------------
+
+/// One event of the simulator's log: (pid, ms, the event's words).
+fn events(log: &str) -> Vec<(u32, u128, String)> {
+    log.lines()
+        .map(|l| {
+            let mut f = l.splitn(3, ' ');
+            let pid = f.next().unwrap().parse().unwrap();
+            let ms = f.next().unwrap().parse().unwrap();
+            (pid, ms, f.next().unwrap_or_default().to_string())
+        })
+        .collect()
+}
+
+/// `typed at=<prompt> after=<ms> <text>`: (after, text).
+fn typed(event: &str) -> Option<(u64, &str)> {
+    let rest = event.strip_prefix("typed at=")?;
+    let i = rest.find(" after=")?;
+    let (after, text) = rest[i + 7..]
+        .split_once(' ')
+        .unwrap_or((&rest[i + 7..], ""));
+    Some((after.parse().unwrap(), text))
+}
+
+#[test]
+fn every_command_exit_included_is_paced() {
+    // The simulator drops lines typed within 200 ms of its last output and logs, for each line
+    // it took, how long after its output it came.
+    let s = good("ok", 2)
+        .env("VPNCLI_SIM_DROP_FAST_MS", "200")
+        .args(&["--vpncli-delay", "300"]);
+    let bed = Bed::new(&s);
+    let out = run(bed.command(&s), s.within);
+    bed.check(&s, &out);
+    let log = bed.log();
+    assert!(!log.contains(" dropped "), "input was dropped:\n{log}");
+    let lines: Vec<(u64, String)> = events(&log)
+        .iter()
+        .filter_map(|(_, _, e)| typed(e).map(|(a, t)| (a, t.to_string())))
+        .collect();
+    // vpnmon starts its pause when it reads the prompt, which may be a few ms before the
+    // simulator has noted the time of its write: a small allowance, far above the 200 ms drop.
+    for (after, text) in &lines {
+        assert!(
+            *after >= 280,
+            "{text:?} came {after} ms after the output:\n{log}"
+        );
+    }
+    let texts: Vec<&str> = lines.iter().map(|(_, t)| t.as_str()).collect();
+    for cmd in ["connect 127.0.0.1", "bob", "(hidden)", "disconnect", "exit"] {
+        assert_eq!(
+            texts.iter().filter(|t| **t == cmd).count(),
+            2,
+            "{cmd:?} not typed once per cycle:\n{log}"
+        );
+    }
+    // Each client left by `exit` (none had to be killed).
+    let exits = events(&log).iter().filter(|(_, _, e)| e == "exit").count();
+    assert_eq!(exits, bed.clients().len(), "{log}");
+}
+
+#[test]
+fn close_with_a_client_that_drops_fast_input_takes_two_pauses() {
+    // The default pause (500 ms). A dropped `exit` used to cost its 2 s wait and a kill (a
+    // close of 2.5 s); paced, the close is the pause before `disconnect` and the one before
+    // `exit`.
+    let s = good("ok", 1)
+        .env("VPNCLI_SIM_DROP_FAST_MS", "200")
+        .args(&["--vpncli-delay", "500"]);
+    let bed = Bed::new(&s);
+    let out = run(bed.command(&s), s.within);
+    bed.check(&s, &out);
+    let log = bed.log();
+    let ev = events(&log);
+    let disconnect = ev
+        .iter()
+        .position(|(_, _, e)| typed(e).is_some_and(|(_, t)| t == "disconnect"))
+        .unwrap_or_else(|| panic!("no disconnect:\n{log}"));
+    let prompt = ev[..disconnect]
+        .iter()
+        .rev()
+        .find(|(_, _, e)| e == "shown VPN>")
+        .unwrap_or_else(|| panic!("no prompt before the disconnect:\n{log}"));
+    let exit = ev[disconnect..]
+        .iter()
+        .find(|(_, _, e)| e == "exit")
+        .unwrap_or_else(|| panic!("the client never took `exit`:\n{log}"));
+    let close = exit.1 - prompt.1;
+    eprintln!("CLOSE from the prompt to `exit` taken: {close} ms");
+    assert!(
+        (1000..1800).contains(&close),
+        "close took {close} ms:\n{log}"
+    );
+}
+
 // ---- Start-up and other programs --------------------------------------------------------------
 
 #[test]
 fn missing_client_is_one_error_at_start_up() {
-    let _g = shared();
     let s = good("ok", 1).no_vpncli();
     let bed = Bed::new(&s);
     let missing = bed.path("no-such-vpncli");
@@ -693,40 +853,157 @@ fn missing_client_is_one_error_at_start_up() {
     }
 }
 
+/// A process the test started, killed and reaped on drop.
+struct Started(std::process::Child);
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Started {
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Whether it ended within `within`.
+    fn ends_within(&mut self, within: Duration) -> bool {
+        let end = Instant::now() + within;
+        loop {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return true;
+            }
+            if Instant::now() >= end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Waits until `pid` runs `exe` (after its exec).
+fn wait_exe(pid: u32, exe: &std::path::Path) {
+    let want = std::fs::canonicalize(exe).unwrap();
+    wait_until(
+        &format!("{pid} to run {}", exe.display()),
+        Duration::from_secs(5),
+        || std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p == want),
+    );
+}
+
+/// A copy of `sleep 60` at `path`, started by `cmd_prefix` (e.g. setpriv) when given.
+fn sleeper(path: &std::path::Path, prefix: &[&str]) -> Started {
+    std::fs::copy("/bin/sleep", path).unwrap();
+    let mut c = match prefix.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(path);
+            c
+        }
+        None => Command::new(path),
+    };
+    let s = Started(c.arg("60").spawn().unwrap());
+    wait_exe(s.pid(), path);
+    s
+}
+
 #[test]
-fn other_instances_are_ended_by_exact_name_and_reported() {
-    let _g = NAMES.write().unwrap_or_else(|e| e.into_inner());
+fn only_copies_of_the_client_and_its_window_are_ended_and_named() {
     let s = good("ok", 1);
     let bed = Bed::new(&s);
-    // A program named like Cisco's GUI, and one whose name only starts like it.
-    let gui = bed.path("vpnui");
-    let near = bed.path("vpnuix");
-    std::fs::copy("/bin/sleep", &gui).unwrap();
-    std::fs::copy("/bin/sleep", &near).unwrap();
-    let mut a = Command::new(&gui);
-    a.arg("60");
-    let mut a = Running::spawn(a);
-    let mut b = Command::new(&near);
-    b.arg("60");
-    let mut b = Running::spawn(b);
-    let pid = a.pid();
-    wait_until("vpnui to show its name", Duration::from_secs(5), || {
-        std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "vpnui")
-    });
+    // A stale copy of the client itself (waiting at its prompt), and the window program from
+    // its install folder: both ended.
+    let mut stale = Started(
+        Command::new(bed.sim())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_exe(stale.pid(), &bed.sim());
+    let mut ui = sleeper(&bed.path("bin").join("vpnui"), &[]);
+    // The agent daemon beside them, and this user's programs named like the client elsewhere:
+    // left alone.
+    let mut agent = sleeper(&bed.path("bin").join("vpnagentd"), &[]);
+    std::fs::create_dir(bed.path("elsewhere")).unwrap();
+    let mut same_name = sleeper(
+        &bed.path("elsewhere").join(core_support::sim::SIM_NAME),
+        &[],
+    );
+    let mut vpn = sleeper(&bed.path("elsewhere").join("vpn"), &[]);
+    // Another user's program named `vpn` (as root; the test cannot start one otherwise).
+    let mut stranger = if core_support::is_root() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = bed.path("stranger");
+        std::fs::create_dir(&dir).unwrap();
+        for d in [bed.dir.path(), dir.as_path()] {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let setpriv = [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ];
+        let st = sleeper(&dir.join("vpn"), &setpriv);
+        use std::os::unix::fs::MetadataExt;
+        let uid = std::fs::metadata(format!("/proc/{}", st.pid()))
+            .unwrap()
+            .uid();
+        assert_eq!(uid, 65534, "the stranger does not run as nobody");
+        Some(st)
+    } else {
+        eprintln!(
+            "SKIPPED only_copies_of_the_client_and_its_window_are_ended_and_named (another user's vpn): not root"
+        );
+        None
+    };
+
     let out = run(bed.command(&s), Duration::from_secs(60));
     bed.check(&s, &out);
     let line = out.line_with("VPN open()");
+    let canon = |p: PathBuf| std::fs::canonicalize(p).unwrap();
+    for (what, p, path) in [
+        ("the stale client", stale.pid(), canon(bed.sim())),
+        ("vpnui", ui.pid(), canon(bed.path("bin").join("vpnui"))),
+    ] {
+        assert!(
+            line.contains(&format!("pid {p} {}", path.display())),
+            "{what} not named: {line}"
+        );
+    }
     assert!(
-        line.contains(&format!(
-            "ended other Cisco client programs: vpnui (pid {pid})"
-        )),
+        line.contains("ended other Cisco client programs: "),
         "{line}"
     );
     assert!(
-        a.try_wait_exit(Duration::from_secs(5)).is_some(),
+        stale.ends_within(Duration::from_secs(5)),
+        "the stale client was not ended"
+    );
+    assert!(
+        ui.ends_within(Duration::from_secs(5)),
         "vpnui was not ended"
     );
-    assert!(!b.has_exited(), "vpnuix was ended too");
+    for (what, p) in [
+        ("the agent daemon", &mut agent),
+        ("a program named like the client elsewhere", &mut same_name),
+        ("this user's program named vpn", &mut vpn),
+    ] {
+        let st = p.0.try_wait();
+        assert!(matches!(st, Ok(None)), "{what} was ended ({st:?}): {line}");
+        assert!(
+            !line.contains(&format!("pid {} ", p.pid())),
+            "{what} named: {line}"
+        );
+    }
+    if let Some(st) = stranger.as_mut() {
+        assert!(
+            matches!(st.0.try_wait(), Ok(None)),
+            "another user's vpn was ended: {line}"
+        );
+    }
 }
 
 // ---- Soak -----------------------------------------------------------------------------------
@@ -742,7 +1019,6 @@ fn rss_kib(pid: u32) -> u64 {
 
 #[test]
 fn soak_1000_cycles_memory_stays_flat() {
-    let _g = shared();
     let s = good("ok", 1000);
     let bed = Bed::new(&s);
     let t = Instant::now();

@@ -1,12 +1,13 @@
-//! What only Linux has: processes by name through /proc (the procfs crate), the forced socket
+//! What only Linux has: processes by executable path through /proc (the procfs crate), the forced socket
 //! receive buffer, ALSA's error output. Everything Unix has in common comes from `unix.rs`.
 
 pub use super::unix::*;
 
-use super::process::Ended;
+use super::process::Copy;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::os::fd::BorrowedFd;
+use std::path::PathBuf;
 
 /// Raises the receive buffer past `rmem_max` (`SO_RCVBUFFORCE`); refused without
 /// CAP_NET_ADMIN, when the plain `SO_RCVBUF` that follows still applies up to the limit.
@@ -75,59 +76,60 @@ pub fn quiet_audio_errors<T>(f: impl FnOnce() -> T) -> T {
     f()
 }
 
-/// Every process as (pid, its name): the kernel's `comm`, at most 15 bytes, which is what a
-/// process is identified by here. Processes that end while being read are left out.
-fn processes() -> impl Iterator<Item = (procfs::process::Process, String)> {
-    procfs::process::all_processes()
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|p| {
-            let comm = p.stat().ok()?.comm;
-            Some((p, comm))
-        })
+/// Processes whose executable (`/proc/PID/exe`) is one of `programs`, run by this user — as
+/// root by any user —, never this process. A process whose executable
+/// cannot be read (another user's, to a user who is not root) is left out.
+pub fn copies_of(programs: &[PathBuf]) -> Vec<Copy> {
+    let me = nix::unistd::geteuid();
+    let user = (!me.is_root()).then_some(me.as_raw());
+    copies_run_by(&super::process::canonical(programs), user)
 }
 
-/// Ends (SIGKILL) every process whose name is exactly one of `names`, except this process.
-/// Returns those it ended; errors (no permission, process already gone) are skipped, as a
-/// later step will notice a client that is still running.
-pub fn kill_by_exact_name(names: &[&str]) -> Vec<Ended> {
+/// `copies_of` for the user `user` (`None`: any user), `programs` already canonical.
+fn copies_run_by(programs: &[PathBuf], user: Option<u32>) -> Vec<Copy> {
     let me = std::process::id();
-    let mut ended = Vec::new();
-    for (p, comm) in processes() {
-        let Ok(pid) = u32::try_from(p.pid()) else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        if let Some(name) = names.iter().find(|n| **n == comm) {
-            if kill(Pid::from_raw(p.pid()), Signal::SIGKILL).is_ok() {
-                ended.push(Ended {
-                    name: name.to_string(),
-                    pid: Some(pid),
-                });
-            }
-        }
-    }
-    ended
-}
-
-/// Processes whose name is exactly `name`, each with its command line.
-pub fn list_named(name: &str) -> Vec<(u32, Vec<String>)> {
-    processes()
-        .filter(|(_, comm)| comm == name)
-        .filter_map(|(p, _)| {
+    let Ok(all) = procfs::process::all_processes() else {
+        return Vec::new();
+    };
+    all.flatten()
+        .filter_map(|p| {
             let pid = u32::try_from(p.pid()).ok()?;
+            if pid == me {
+                return None;
+            }
+            if let Some(u) = user {
+                if p.uid().ok()? != u {
+                    return None;
+                }
+            }
+            let exe = p.exe().ok()?;
+            // A program replaced on disk (an update) shows as "PATH (deleted)": still that
+            // program.
+            let exe = exe
+                .to_str()
+                .and_then(|s| s.strip_suffix(" (deleted)"))
+                .map_or(exe.clone(), PathBuf::from);
+            if !programs.contains(&exe) {
+                return None;
+            }
             let args = match p.cmdline() {
                 Ok(args) => args,
                 // procfs reads the command line as UTF-8; an argument in another encoding is
-                // still an argument to match on, as before.
+                // still an argument to match on.
                 Err(_) => lossy_cmdline(&p)?,
             };
-            Some((pid, args))
+            Some(Copy {
+                pid,
+                path: exe,
+                args,
+            })
         })
         .collect()
+}
+
+/// Ends (SIGKILL) the process `pid`; false when it could not be signalled.
+pub fn kill_pid(pid: u32) -> bool {
+    i32::try_from(pid).is_ok_and(|raw| kill(Pid::from_raw(raw), Signal::SIGKILL).is_ok())
 }
 
 /// The command line with bytes that are not UTF-8 replaced, empty arguments left out (as
@@ -189,8 +191,7 @@ mod tests {
     fn a_command_line_that_is_not_utf8_is_still_listed() {
         use std::os::unix::ffi::OsStrExt;
         let dir = tempfile::tempdir().unwrap();
-        let name = format!("nu{}", std::process::id() % 100_000);
-        let path = dir.path().join(&name);
+        let path = dir.path().join("nu");
         std::fs::copy("/bin/sh", &path).unwrap();
         let bad = std::ffi::OsStr::from_bytes(b"vpnmon\xff1");
         let a = Renamed(
@@ -200,12 +201,63 @@ mod tests {
                 .spawn()
                 .unwrap(),
         );
-        wait_named(a.0.id(), &name);
-        let found = list_named(&name);
+        wait_named(a.0.id(), "nu");
+        // (The shell's child is a copy of it too until it becomes `sleep`: only `a` is looked at.)
+        let found: Vec<Copy> = copies_of(&[path])
+            .into_iter()
+            .filter(|c| c.pid == a.0.id())
+            .collect();
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(
-            found[0].1.last().map(String::as_str),
+            found[0].args.last().map(String::as_str),
             Some("vpnmon\u{fffd}1")
+        );
+    }
+
+    #[test]
+    fn only_copies_of_the_program_by_this_user_are_found_and_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["client", "elsewhere"] {
+            std::fs::create_dir(dir.path().join(sub)).unwrap();
+        }
+        // The client, and a program of the same name elsewhere.
+        let mut a = spawn_as(&dir.path().join("client"), "/bin/sleep", "vpn", &["30"]);
+        let mut b = spawn_as(&dir.path().join("elsewhere"), "/bin/sleep", "vpn", &["30"]);
+        wait_named(a.0.id(), "vpn");
+        wait_named(b.0.id(), "vpn");
+        // Through a link to its folder: the same program.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(dir.path().join("client"), &link).unwrap();
+        let program = link.join("vpn");
+        let me = nix::unistd::geteuid().as_raw();
+        let found = copies_run_by(
+            &crate::platform::process::canonical(std::slice::from_ref(&program)),
+            Some(me),
+        );
+        assert_eq!(
+            found.iter().map(|c| c.pid).collect::<Vec<_>>(),
+            vec![a.0.id()]
+        );
+        assert_eq!(
+            found[0].path,
+            std::fs::canonicalize(dir.path().join("client/vpn")).unwrap()
+        );
+        // Run by another user: never ours to end unless we are root.
+        let other = me.wrapping_add(1);
+        assert!(copies_run_by(
+            &crate::platform::process::canonical(std::slice::from_ref(&program)),
+            Some(other)
+        )
+        .is_empty());
+        let ended = crate::platform::process::end_copies_of(&[program]);
+        assert_eq!(
+            ended.iter().map(|e| e.pid).collect::<Vec<_>>(),
+            vec![a.0.id()]
+        );
+        assert!(wait_exit(&mut a.0), "the client's copy is still running");
+        assert!(
+            matches!(b.0.try_wait(), Ok(None)),
+            "a program elsewhere was ended"
         );
     }
 
@@ -230,55 +282,5 @@ mod tests {
         );
         let status = child.0.wait().unwrap();
         assert_eq!(status.signal(), Some(Signal::SIGTERM as i32));
-    }
-
-    #[test]
-    fn kills_only_exact_names() {
-        let dir = tempfile::tempdir().unwrap();
-        let id = std::process::id() % 100_000;
-        let target = format!("pk{id}");
-        let longer = format!("pk{id}x");
-        let mut a = spawn_as(dir.path(), "/bin/sleep", &target, &["30"]);
-        let mut b = spawn_as(dir.path(), "/bin/sleep", &longer, &["30"]);
-        let pid = a.0.id();
-        wait_named(pid, &target);
-        wait_named(b.0.id(), &longer);
-        let ended = kill_by_exact_name(&[&target]);
-        assert_eq!(
-            ended,
-            vec![Ended {
-                name: target.clone(),
-                pid: Some(pid)
-            }]
-        );
-        assert!(wait_exit(&mut a.0), "the named process is still running");
-        assert!(
-            matches!(b.0.try_wait(), Ok(None)),
-            "a longer name was killed"
-        );
-    }
-
-    #[test]
-    fn lists_exact_names_with_their_command_lines() {
-        let dir = tempfile::tempdir().unwrap();
-        let id = std::process::id() % 100_000;
-        let name = format!("ln{id}");
-        // A shell that stays (`; :`) and has the arguments after its script.
-        let args = ["-c", "sleep 30; :", "--interface", "vpnmon1"];
-        let a = spawn_as(dir.path(), "/bin/sh", &name, &args);
-        let b = spawn_as(dir.path(), "/bin/sh", &format!("{name}x"), &args);
-        wait_named(a.0.id(), &name);
-        wait_named(b.0.id(), &format!("{name}x"));
-        let path = dir.path().join(&name).to_string_lossy().into_owned();
-        assert_eq!(
-            list_named(&name),
-            vec![(
-                a.0.id(),
-                std::iter::once(path.as_str())
-                    .chain(args)
-                    .map(String::from)
-                    .collect::<Vec<_>>()
-            )]
-        );
     }
 }

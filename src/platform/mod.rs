@@ -10,6 +10,9 @@
 mod linux;
 #[cfg(all(unix, not(target_os = "linux")))]
 mod other_unix;
+/// Processes by executable path and user where there is no /proc (sysinfo).
+#[cfg(not(target_os = "linux"))]
+mod procs;
 #[cfg(unix)]
 mod unix;
 #[cfg(windows)]
@@ -68,29 +71,68 @@ pub mod fs {
     pub use super::os::{ordinary_file_permissions, owned_by_me, owner_only_permissions};
 }
 
-/// Other programs: ending them by exact name, signalling children, listing by name, and what
-/// a child may inherit.
+/// Other programs: finding and ending stale copies of vpnmon's own client programs (by
+/// executable path and user, never by name), signalling children, and what a child may inherit.
 pub mod process {
     pub use super::os::{
-        await_exit, can_await_exit, interrupt, interrupt_pid, is_alive, isolate,
-        kill_by_exact_name, list_named,
+        await_exit, can_await_exit, copies_of, interrupt, interrupt_pid, is_alive, isolate,
+        kill_pid,
     };
+    use std::path::PathBuf;
 
-    /// One process that was asked to end.
+    /// A running copy of one of vpnmon's client programs.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Copy {
+        pub pid: u32,
+        /// Its executable, as the system tells it.
+        pub path: PathBuf,
+        /// Its command line (empty where the platform does not tell it).
+        pub args: Vec<String>,
+    }
+
+    /// One process that was ended.
     #[derive(Debug, Clone, PartialEq, Eq)]
     pub struct Ended {
-        pub name: String,
-        /// The process id, when the platform tells it.
-        pub pid: Option<u32>,
+        pub pid: u32,
+        pub path: PathBuf,
     }
 
     impl std::fmt::Display for Ended {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            match self.pid {
-                Some(p) => write!(f, "{} (pid {p})", self.name),
-                None => f.write_str(&self.name),
+            write!(f, "pid {} {}", self.pid, self.path.display())
+        }
+    }
+
+    /// The paths to compare executables with: links resolved (the system reports a process's
+    /// executable that way); a path that does not exist is kept as given, with its folder
+    /// resolved.
+    pub fn canonical(programs: &[PathBuf]) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for p in programs {
+            let c = std::fs::canonicalize(p).ok().or_else(|| {
+                let dir = std::fs::canonicalize(p.parent()?).ok()?;
+                Some(dir.join(p.file_name()?))
+            });
+            for q in [Some(p.clone()), c].into_iter().flatten() {
+                if !out.contains(&q) {
+                    out.push(q);
+                }
             }
         }
+        out
+    }
+
+    /// Ends (kills) every copy of `programs` that [`copies_of`] finds: same user (as root any
+    /// user), executable one of `programs`, never this process. Returns those ended.
+    pub fn end_copies_of(programs: &[PathBuf]) -> Vec<Ended> {
+        copies_of(programs)
+            .into_iter()
+            .filter(|c| kill_pid(c.pid))
+            .map(|c| Ended {
+                pid: c.pid,
+                path: c.path,
+            })
+            .collect()
     }
 
     /// Environment variables that carry secrets to vpnmon; no child program is given them.

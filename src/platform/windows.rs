@@ -1,9 +1,7 @@
 //! Windows: console control events, sharing violations, raw ICMP, ConPTY sessions, and other
-//! programs ended by image name with `taskkill` (as the original did).
+//! stale copies of the client ended by image path and user (sysinfo, `procs.rs`).
 
-use super::process::{without_secrets, Ended};
 use super::pty::OsSession;
-use std::process::{Command, Stdio};
 
 // ---- signals ------------------------------------------------------------------------------
 
@@ -134,29 +132,8 @@ pub fn await_exit(_pid: u32) -> bool {
 
 // ---- processes ----------------------------------------------------------------------------
 
-/// Ends every process whose image name is exactly `<name>.exe` for one of `names`, through
-/// `taskkill /F /IM` (as the original). Returns the image names of which at least one was
-/// ended (taskkill does not say the pids).
-pub fn kill_by_exact_name(names: &[&str]) -> Vec<Ended> {
-    let mut ended = Vec::new();
-    for name in names {
-        let image = format!("{name}.exe");
-        // taskkill /IM matches the image name exactly; status 0 means one was ended.
-        let ok = without_secrets(&mut Command::new("taskkill"))
-            .args(["/F", "/IM", &image])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            ended.push(Ended {
-                name: image,
-                pid: None,
-            });
-        }
-    }
-    ended
-}
+/// Stale copies of the client by image path and user SID (sysinfo).
+pub use super::procs::{copies_of, kill_pid};
 
 /// No process groups or parent-death signal to set on Windows.
 pub fn isolate(_cmd: &mut std::process::Command) {}
@@ -171,9 +148,4 @@ pub fn interrupt_pid(_pid: u32) {}
 /// process's things alone.
 pub fn is_alive(_pid: u32) -> bool {
     true
-}
-
-/// No process listing here: none are found, which only means no stale clean-up.
-pub fn list_named(_name: &str) -> Vec<(u32, Vec<String>)> {
-    Vec::new()
 }

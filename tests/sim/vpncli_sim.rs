@@ -10,7 +10,10 @@
 //!   cert_linux, busy, dns, timeout, failed, driver, sso, retry, passcode, second_password,
 //!   answer, eof, crash, crash_hang, hang, slow_connect, slow_disconnect, lazy_disconnect,
 //!   early_prompt,
-//!   echo_password.
+//!   echo_password, notices.
+//!   - notices: as Secure Client 5.x, asynchronous notices right after every `VPN> ` prompt
+//!     (`VPN>   >> notice: Ready to connect.`, then `  >> registered with local VPN subsystem.`).
+//!   - hang (and every stuck state): ignores Ctrl-C (SIGINT) too; only a kill ends it.
 //!   - crash_hang: crashes like crash; a client started later while the tunnel is up hangs
 //!     before its prompt (`phase=stuck`).
 //!   - lazy_disconnect: `disconnect` answers only `Disconnecting` (`phase=disconnect_pending`);
@@ -18,6 +21,12 @@
 //!   - slow_disconnect: the first disconnect takes 5 s and the tunnel goes down only at its end
 //!     (a CLI killed before then leaves it up); later disconnects are quick.
 //! - `VPNCLI_SIM_DROP_FAST_MS`: drop input typed sooner than this after the last output.
+//! - `VPNCLI_SIM_VT=1`: write as a re-rendering pseudo-console (Windows ConPTY) does: the
+//!   screen cleared first, VT sequences around the text, `VPN> ` as `VPN>ESC[KESC[1C`.
+//! - `VPNCLI_SIM_LOG`: file each simulator appends what happened to, one event a line:
+//!   `<pid> <ms since the epoch> shown <prompt>`, `… typed at=<prompt> after=<ms> <text>` (a line
+//!   it accepted, `after` = ms since its last output), `… dropped at=<prompt> after=<ms> <text>`
+//!   (lost to `VPNCLI_SIM_DROP_FAST_MS`), `… exit` (left by `exit`). Secrets show as `(hidden)`.
 //! - `VPNCLI_SIM_VERSION`: 4 (AnyConnect 4.9 banner, default) or 5 (Secure Client 5.1).
 //! - `VPNCLI_SIM_PASSWORD`: the right password (default `secret`).
 //! - `VPNCLI_SIM_CONNECTED_TO`: the name in `Connected to …` (default: the host given).
@@ -37,13 +46,70 @@ struct Sim {
 
 /// When the simulator last wrote something (for `VPNCLI_SIM_DROP_FAST_MS`).
 static LAST_OUT: Mutex<Option<Instant>> = Mutex::new(None);
+/// The last prompt shown (for the log).
+static PROMPT: Mutex<String> = Mutex::new(String::new());
+/// Whether the screen was cleared yet (`VPNCLI_SIM_VT`).
+static VT_STARTED: Mutex<bool> = Mutex::new(false);
+
+fn vt() -> bool {
+    std::env::var("VPNCLI_SIM_VT").as_deref() == Ok("1")
+}
+
+/// `s` as a re-rendering pseudo-console writes it: lines end with erase-to-end, a prompt's
+/// trailing blank is a cursor move, the cursor is hidden while writing.
+fn rendered(s: &str) -> String {
+    let mut r = String::new();
+    if let Ok(mut started) = VT_STARTED.lock() {
+        if !*started {
+            *started = true;
+            r.push_str("\x1b[?25l\x1b[2J\x1b[m\x1b[H\x1b]0;vpncli\x07");
+        }
+    }
+    r.push_str("\x1b[?25l");
+    let body = s.replace('\n', "\x1b[K\r\n");
+    match body.strip_suffix(' ') {
+        Some(prompt) => {
+            r.push_str(prompt);
+            r.push_str("\x1b[K\x1b[1C\x1b[?25h");
+        }
+        None => r.push_str(&body),
+    }
+    r
+}
 
 fn out(s: &str) {
+    let text = if vt() { rendered(s) } else { s.to_string() };
     let mut o = io::stdout().lock();
-    let _ = o.write_all(s.as_bytes());
+    let _ = o.write_all(text.as_bytes());
     let _ = o.flush();
     if let Ok(mut t) = LAST_OUT.lock() {
         *t = Some(Instant::now());
+    }
+}
+
+/// A prompt (the text waiting for an answer), noted for the log.
+fn ask(s: &str) {
+    if let Ok(mut p) = PROMPT.lock() {
+        *p = s.trim().to_string();
+    }
+    log(&format!("shown {}", s.trim()));
+    out(s);
+}
+
+/// One event in `VPNCLI_SIM_LOG`.
+fn log(event: &str) {
+    let Some(p) = std::env::var_os("VPNCLI_SIM_LOG") else {
+        return;
+    };
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(p)
+    {
+        let _ = writeln!(f, "{} {ms} {event}", std::process::id());
     }
 }
 
@@ -107,14 +173,24 @@ impl Sim {
         }
         line(&format!("  >> state: {st}"));
         line(&format!("  >> state: {st}"));
-        if !self.up() {
-            line("  >> notice: Ready to connect.");
+        if self.scenario != "notices" {
+            if !self.up() {
+                line("  >> notice: Ready to connect.");
+            }
+            line("  >> registered with local VPN subsystem.");
         }
-        line("  >> registered with local VPN subsystem.");
     }
 
     fn prompt(&self) {
-        out("VPN> ");
+        ask("VPN> ");
+        if self.scenario == "notices" {
+            if self.up() {
+                line("  >> state: Connected");
+            } else {
+                line("  >> notice: Ready to connect.");
+            }
+            line("  >> registered with local VPN subsystem.");
+        }
     }
 
     fn failed_tail(&self) {
@@ -126,6 +202,11 @@ impl Sim {
     /// With `VPNCLI_SIM_DROP_FAST_MS`, a line typed sooner than that after the client's last
     /// output is lost, as the original vpnmon saw vpncli drop fast input.
     fn read(&self) -> Option<String> {
+        self.read_as(false)
+    }
+
+    /// `read`, logging the text as `(hidden)` when `secret`.
+    fn read_as(&self, secret: bool) -> Option<String> {
         let gap = std::env::var("VPNCLI_SIM_DROP_FAST_MS")
             .ok()
             .and_then(|v| v.parse::<u64>().ok())
@@ -141,22 +222,34 @@ impl Sim {
                 .ok()
                 .and_then(|t| t.map(|t| t.elapsed()))
                 .unwrap_or(Duration::MAX);
+            let text = s.trim_end_matches(['\r', '\n']).to_string();
+            let at = PROMPT.lock().map(|p| p.clone()).unwrap_or_default();
+            let shown = if secret { "(hidden)" } else { text.as_str() };
+            let after = since.as_millis().min(u128::from(u32::MAX));
             if gap.is_some_and(|g| since < g) {
+                log(&format!("dropped at={at} after={after} {shown}"));
                 continue;
             }
-            return Some(s.trim_end_matches(['\r', '\n']).to_string());
+            log(&format!("typed at={at} after={after} {shown}"));
+            return Some(text);
         }
     }
 
     /// Reads the password with the terminal's echo off, as the real client does.
     fn read_secret(&self) -> Option<String> {
         let _guard = NoEcho::new();
-        let r = self.read();
+        let r = self.read_as(true);
         line("");
         r
     }
 
+    /// Stuck for good: not even Ctrl-C (SIGINT) reaches it, only a kill.
     fn hang(&self) -> ! {
+        #[cfg(unix)]
+        // SAFETY: sets SIGINT's disposition to "ignore" (no handler code runs).
+        unsafe {
+            libc::signal(libc::SIGINT, libc::SIG_IGN);
+        }
         loop {
             std::thread::sleep(Duration::from_secs(3600));
         }
@@ -226,7 +319,7 @@ impl Sim {
                 line("");
                 line("Most users do not connect to untrusted servers unless the reason for the error condition is known.");
                 line("");
-                out("Connect Anyway? [y/n]: ");
+                ask("Connect Anyway? [y/n]: ");
                 let a = self.read()?;
                 if !a.trim().eq_ignore_ascii_case("y") {
                     line("  >> warning: Connection attempt has failed.");
@@ -243,7 +336,7 @@ impl Sim {
             line("        1) Cert-VPN");
             line("        2) Sec-LAIR");
             line("        3) VPN");
-            out("    Group: [VPN] ");
+            ask("    Group: [VPN] ");
             let g = self.read()?;
             let g = if g.trim().is_empty() {
                 "VPN".to_string()
@@ -254,14 +347,14 @@ impl Sim {
         }
         loop {
             match self.state.get("user") {
-                Some(u) if !u.is_empty() => out(&format!("Username: [{u}] ")),
-                _ => out("Username: "),
+                Some(u) if !u.is_empty() => ask(&format!("Username: [{u}] ")),
+                _ => ask("Username: "),
             }
             let u = self.read()?;
             if !u.trim().is_empty() {
                 self.set("user", u.trim());
             }
-            out("Password: ");
+            ask("Password: ");
             let p = self.read_secret()?;
             if sc == "echo_password" {
                 // A misbehaving build that shows what was typed.
@@ -284,7 +377,7 @@ impl Sim {
                     "second_password" => "Second Password: ",
                     _ => "Answer: ",
                 };
-                out(q);
+                ask(q);
                 let _ = self.read_secret()?;
                 line("Login failed.");
                 self.failed_tail();
@@ -298,7 +391,7 @@ impl Sim {
             line("");
             line("Authorized use only. Activity on this network is monitored.");
             line("");
-            out("accept? [y/n]: ");
+            ask("accept? [y/n]: ");
             let a = self.read()?;
             if !a.trim().eq_ignore_ascii_case("y") {
                 line("  >> state: Disconnected");
@@ -407,6 +500,7 @@ impl Sim {
                     }
                 }
                 Some("exit") | Some("quit") => {
+                    log("exit");
                     line("goodbye...");
                     if self.up() {
                         line("  >> note: VPN Connection is still active");

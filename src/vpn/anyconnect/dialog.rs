@@ -6,7 +6,8 @@
 use super::strings::*;
 use super::AnyConnectConfig;
 use crate::vpn::session::{
-    ChildGuard, Deadline, Driver, Got, Inbox, Lines, Pty, SourceId, Transcript, CANCEL_GRACE,
+    pace, ChildGuard, Deadline, Driver, Got, Inbox, Lines, Process, Pty, SourceId, Transcript,
+    CANCEL_GRACE,
 };
 use crate::vpn::{Credentials, OpenInfo, Secret, VpnError, VpnErrorKind};
 use std::path::{Path, PathBuf};
@@ -118,7 +119,8 @@ impl Output {
 struct Cli {
     guard: ChildGuard<Pty>,
     out: Output,
-    /// The last event was the `VPN>` prompt.
+    /// The client waits at its `VPN>` prompt: the last prompt was `VPN>` and nothing was typed
+    /// since (notices it prints after the prompt do not change that).
     at_prompt: bool,
 }
 
@@ -162,7 +164,15 @@ impl Cli {
     ) -> Result<Event, Stop> {
         loop {
             if let Some(l) = self.out.lines.pop() {
-                self.at_prompt = false;
+                // A prompt the client wrote notices after (Secure Client 5: `VPN>   >> notice:
+                // Ready to connect.`): the prompt, then the rest as a line of its own.
+                if let Some(rest) = l.trim_start().strip_prefix(PROMPT_VPN) {
+                    if !rest.trim().is_empty() {
+                        self.out.lines.unpop(rest.to_string());
+                    }
+                    self.at_prompt = true;
+                    return Ok(Event::Prompt(Prompt::Vpn));
+                }
                 return Ok(Event::Line(l));
             }
             if let Some(p) = prompt_of(&self.out.lines.tail()) {
@@ -203,25 +213,15 @@ impl Cli {
         }
     }
 
-    /// Waits `d` (what the client writes meanwhile is kept); false when cancelled.
+    /// The pacing pause before a command (what the client writes meanwhile is kept); false
+    /// when cancelled.
     fn pause(&mut self, inbox: &mut Inbox, d: Duration) -> bool {
-        let mut end = Deadline::after(d);
-        loop {
-            if inbox.cancelled() {
-                return false;
-            }
-            if end.expired() {
-                return true;
-            }
-            match inbox.wait(&mut end) {
-                Got::Cancelled => return false,
-                Got::Timeout => {}
-                g => self.out.take(g),
-            }
-        }
+        let out = &mut self.out;
+        pace(inbox, d, |g| out.take(g))
     }
 
     fn send(&mut self, text: &str) -> Result<(), Stop> {
+        self.at_prompt = false;
         self.guard
             .process()
             .send_line(text)
@@ -247,6 +247,31 @@ impl Cli {
 }
 
 // ---- The driver ---------------------------------------------------------------------------
+
+/// What is ended before an open: other copies of this client (a CLI left running, another
+/// vpnmon's) and the product's window from the same install folder — by executable path, and
+/// the platform keeps to this user's processes (as root any user's). Never the agent daemon.
+fn programs_to_end(client: &Path) -> Vec<PathBuf> {
+    let mut programs = vec![client.to_path_buf()];
+    let dirs = [
+        client.parent().map(Path::to_path_buf),
+        std::fs::canonicalize(client)
+            .ok()
+            .and_then(|c| c.parent().map(Path::to_path_buf)),
+    ];
+    for dir in dirs.into_iter().flatten() {
+        let ui = dir.join(ui_program());
+        if !programs.contains(&ui) {
+            programs.push(ui);
+        }
+    }
+    programs.retain(|p| {
+        !p.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(AGENT_DAEMON))
+    });
+    programs
+}
 
 pub struct Dialog {
     opts: AnyConnectConfig,
@@ -393,9 +418,11 @@ impl Dialog {
         ))
     }
 
-    /// Leaves the CLI with `exit` (a short wait, cut to the grace on a cancel), then makes sure
-    /// the process is gone.
+    /// Leaves the CLI with `exit` (paced like every command; a short wait, cut to the grace on a
+    /// cancel), then makes sure the process is gone.
     fn finish(&self, mut cli: Cli, inbox: &mut Inbox) {
+        // The pause ends at once on a cancel (the grace is too short for it).
+        cli.pause(inbox, self.opts.delay);
         if !cli.out.eof && cli.send(CMD_EXIT).is_ok() {
             let mut end = Deadline::after(EXIT_WAIT);
             while !cli.out.eof && !end.expired() {
@@ -599,10 +626,25 @@ impl Dialog {
         }
     }
 
-    /// After a Ctrl-C: `disconnect` at once, the grace, then kill.
+    /// After a Ctrl-C: never type into a question (a `disconnect` at `Username:` would become
+    /// the user name). Away from the `VPN>` prompt the client gets the Ctrl-C byte in its
+    /// terminal; at the prompt (also one it returns to within the grace) it gets `disconnect`;
+    /// after the grace it is killed.
     fn abandon(&mut self, mut cli: Cli, inbox: &mut Inbox) {
-        if !cli.out.eof && cli.send(CMD_DISCONNECT).is_ok() {
-            let mut end = Deadline::after(CANCEL_GRACE);
+        let mut end = Deadline::after(CANCEL_GRACE);
+        let waiting_at_prompt = cli.at_prompt && cli.out.lines.tail_is_empty();
+        if !cli.out.eof && !waiting_at_prompt {
+            cli.guard.process().interrupt();
+            loop {
+                match cli.next(inbox, &mut end, false) {
+                    Ok(Event::Prompt(Prompt::Vpn)) => break,
+                    Ok(Event::Prompt(_)) => cli.at_prompt = false,
+                    Ok(Event::Line(_)) => {}
+                    Err(_) => break,
+                }
+            }
+        }
+        if !cli.out.eof && cli.at_prompt && cli.send(CMD_DISCONNECT).is_ok() {
             while let Ok(ev) = cli.next(inbox, &mut end, false) {
                 match ev {
                     Event::Line(l) if l.contains(STATE_DISCONNECTED) => self.maybe_up = false,
@@ -646,7 +688,10 @@ impl Driver for Dialog {
             // Left from an earlier open that was not closed.
             let _ = self.shut_down(cli, inbox, unlimited());
         }
-        let ended = crate::platform::process::kill_by_exact_name(other_instances());
+        let ended = match self.program() {
+            Ok(p) => crate::platform::process::end_copies_of(&programs_to_end(&p)),
+            Err(e) => return Err(e),
+        };
         let ended_note = (!ended.is_empty()).then(|| {
             format!(
                 "ended other Cisco client programs: {}",

@@ -18,15 +18,18 @@ pub fn standard_places() -> &'static [&'static str] {
     }
 }
 
-/// Programs of the product that must not run while we drive the CLI (exact process names; the
-/// GUI, and other copies of the CLI).
-pub fn other_instances() -> &'static [&'static str] {
+/// The product's window (GUI), in the CLI's install folder: it must not run while the CLI is
+/// driven ("Another AnyConnect application is running"), so a copy of it is ended before an open.
+pub fn ui_program() -> &'static str {
     if crate::platform::WINDOWS {
-        &["vpnui", "vpncli"]
+        "vpnui.exe"
     } else {
-        &["vpnui", "vpn", "vpncli"]
+        "vpnui"
     }
 }
+
+/// The agent daemon (it holds the tunnel; the CLI and the GUI talk to it): never ended.
+pub const AGENT_DAEMON: &str = "vpnagentd";
 
 // ---- Commands and answers typed -----------------------------------------------------------
 

@@ -167,6 +167,8 @@ pub struct Dialog {
     pub(super) interface: String,
     pub(super) script: Option<ScriptFile>,
     pub(super) session: Option<Session>,
+    /// Stale openconnects the start-up check ended, said with the first open (the console).
+    pub(super) stale_note: Option<String>,
 }
 
 /// No limit of the caller's own.
@@ -377,11 +379,12 @@ impl Driver for Dialog {
             interface: interface_name(std::process::id()),
             script: None,
             session: None,
+            stale_note: None,
         }
     }
 
     fn check(&mut self, _inbox: &mut Inbox) -> Result<(), VpnError> {
-        if program::find(&self.program).is_none() {
+        let Some(found) = program::find(&self.program) else {
             return Err(VpnError::new(
                 VpnErrorKind::ClientMissing,
                 format!(
@@ -389,7 +392,7 @@ impl Driver for Dialog {
                     self.program.display()
                 ),
             ));
-        }
+        };
         if let Some(ca) = &self.cafile {
             if !ca.is_file() {
                 return Err(VpnError::new(
@@ -401,7 +404,17 @@ impl Driver for Dialog {
                 ));
             }
         }
-        clean_up_stale();
+        let ended = clean_up_stale(&found);
+        if !ended.is_empty() {
+            self.stale_note = Some(format!(
+                "ended stale openconnect programs: {}",
+                ended
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
         self.write_script().map(|_| ())
     }
 
@@ -485,6 +498,11 @@ impl Driver for Dialog {
                                 );
                                 s.out.shown.redact(&text)
                             });
+                            // Said once, with the first open after the clean-up.
+                            let detail = match (detail, self.stale_note.take()) {
+                                (Some(d), Some(n)) => Some(format!("{d}; {n}")),
+                                (d, n) => d.or(n),
+                            };
                             return Ok(OpenInfo { detail });
                         }
                         let e = VpnError::new(

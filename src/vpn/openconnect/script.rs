@@ -2,6 +2,7 @@
 //! runs left behind (its openconnect, its script).
 
 use super::strings::*;
+use crate::platform::process::Ended;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -128,21 +129,27 @@ pub fn script_owner(file_name: &str) -> Option<u32> {
 }
 
 /// Ends openconnects and removes connect scripts left by a vpnmon that no longer runs (killed
-/// without clean-up, before the parent-death signal existed or where there is none).
-pub fn clean_up_stale() {
-    use crate::platform::process::{interrupt_pid, is_alive, list_named};
+/// without clean-up, before the parent-death signal existed or where there is none). Only
+/// copies of `program` (the openconnect this vpnmon runs, by executable path) run by this user
+/// (as root by any user) whose `--interface vpnmon<pid>` names a vpnmon that no longer runs are
+/// interrupted. Returns those.
+pub fn clean_up_stale(program: &Path) -> Vec<Ended> {
+    use crate::platform::process::{copies_of, interrupt_pid, is_alive};
     let me = std::process::id();
     let stale = |n: u32| n != me && !is_alive(n);
     let mut ended = Vec::new();
-    for (pid, args) in list_named(PROCESS_NAME) {
-        if interface_owner(&args).is_some_and(stale) {
-            interrupt_pid(pid);
-            ended.push(pid);
+    for copy in copies_of(&[program.to_path_buf()]) {
+        if interface_owner(&copy.args).is_some_and(stale) {
+            interrupt_pid(copy.pid);
+            ended.push(Ended {
+                pid: copy.pid,
+                path: copy.path,
+            });
         }
     }
     // Let them log off and run the disconnect script before it is removed.
     let until = Instant::now() + STALE_LOG_OFF;
-    while Instant::now() < until && ended.iter().any(|p| is_alive(*p)) {
+    while Instant::now() < until && ended.iter().any(|e| is_alive(e.pid)) {
         std::thread::sleep(STALE_RECHECK);
     }
     let mut bases = vec![std::env::temp_dir()];
@@ -175,6 +182,7 @@ pub fn clean_up_stale() {
             }
         }
     }
+    ended
 }
 
 #[cfg(test)]
@@ -272,7 +280,7 @@ mod tests {
         std::fs::create_dir(&stale).unwrap();
         std::fs::write(stale.join(SCRIPT_NAME), "").unwrap();
         std::fs::write(&legacy, "").unwrap();
-        clean_up_stale();
+        clean_up_stale(Path::new("/nonexistent/openconnect"));
         let (s, l, m) = (stale.exists(), legacy.exists(), mine.path().exists());
         let _ = std::fs::remove_dir_all(&stale);
         let _ = std::fs::remove_file(&legacy);
@@ -282,44 +290,44 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
-    fn a_stale_openconnect_of_a_dead_vpnmon_is_interrupted() {
+    fn only_stale_copies_of_our_openconnect_are_interrupted() {
         let mut c = Command::new("true").spawn().unwrap();
         c.wait().unwrap();
         let dead = c.id();
-        // A stand-in named openconnect (a script's process name is its file name), ended by
-        // SIGINT; one for a live vpnmon (this process) must be left alone.
+        // Stand-ins: copies of sh (a process's executable is what the clean-up compares), ended
+        // by SIGINT. Ours for a dead vpnmon must be ended; ours for a live vpnmon (this process)
+        // and another program of the same name for a dead one must be left alone.
         let dir = tempfile::tempdir().unwrap();
-        let prog = dir.path().join("openconnect");
-        std::fs::write(
-            &prog,
-            "#!/bin/sh\ntrap 'exit 0' INT\nwhile :; do sleep 0.05; done\n",
-        )
-        .unwrap();
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+        for sub in ["ours", "other"] {
+            std::fs::create_dir(dir.path().join(sub)).unwrap();
+            std::fs::copy("/bin/sh", dir.path().join(sub).join("openconnect")).unwrap();
         }
-        let start = |owner: u32| {
-            Command::new(&prog)
+        let ours = dir.path().join("ours/openconnect");
+        let start = |prog: &Path, owner: u32| {
+            Command::new(prog)
+                .arg("-c")
+                .arg("trap 'exit 0' INT; while :; do sleep 0.05; done")
+                .arg("openconnect")
                 .arg("--interface")
                 .arg(interface_name(owner))
                 .spawn()
                 .unwrap()
         };
-        let mut stale = start(dead);
-        let mut live = start(std::process::id());
+        let mut stale = start(&ours, dead);
+        let mut live = start(&ours, std::process::id());
+        let mut other = start(&dir.path().join("other/openconnect"), dead);
         let shown = |pid: u32| {
             std::fs::read_to_string(format!("/proc/{pid}/comm"))
                 .is_ok_and(|c| c.trim() == "openconnect")
         };
         let until = Instant::now() + Duration::from_secs(5);
-        while !(shown(stale.id()) && shown(live.id())) {
+        while !(shown(stale.id()) && shown(live.id()) && shown(other.id())) {
             assert!(Instant::now() < until, "stand-ins never showed their name");
             std::thread::sleep(Duration::from_millis(20));
         }
-        clean_up_stale();
+        let ended = clean_up_stale(&ours);
         let until = Instant::now() + Duration::from_secs(5);
-        let ended = loop {
+        let gone = loop {
             if let Ok(Some(_)) = stale.try_wait() {
                 break true;
             }
@@ -329,11 +337,20 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         };
         let live_running = matches!(live.try_wait(), Ok(None));
-        let _ = stale.kill();
-        let _ = live.kill();
-        let _ = stale.wait();
-        let _ = live.wait();
-        assert!(ended, "the dead vpnmon's openconnect was not ended");
+        let other_running = matches!(other.try_wait(), Ok(None));
+        for c in [&mut stale, &mut live, &mut other] {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        assert!(gone, "the dead vpnmon's openconnect was not ended");
+        assert_eq!(
+            ended,
+            vec![Ended {
+                pid: stale.id(),
+                path: std::fs::canonicalize(&ours).unwrap()
+            }]
+        );
         assert!(live_running, "a live vpnmon's openconnect was ended");
+        assert!(other_running, "another program named openconnect was ended");
     }
 }

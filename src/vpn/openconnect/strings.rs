@@ -3,8 +3,6 @@
 
 use crate::vpn::VpnErrorKind;
 
-/// The program's process name (for the stale clean-up).
-pub const PROCESS_NAME: &str = "openconnect";
 /// The default program, looked up on PATH.
 pub const DEFAULT_PROGRAM: &str = "openconnect";
 

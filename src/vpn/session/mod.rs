@@ -9,17 +9,24 @@
 //!   side sends requests and awaits the reply together with the cancel token. The thread waits
 //!   for everything (output, exit, cancel, requests) in one [`Inbox`].
 //! - [`program`]: finding the client program.
+//! - [`pace`]: the pause before each command typed into a client (it may drop fast input);
+//!   [`vt`]: terminal escape sequences out of a client's output before anything reads it;
+//!   a client on a terminal is stopped with the Ctrl-C byte ([`Process::interrupt`] of [`Pty`]),
+//!   never by typing a command into whatever question it is asking.
 
 mod actor;
 mod child;
 mod deadline;
+mod pace;
 pub mod program;
 mod pty;
 mod transcript;
+pub mod vt;
 
 pub use actor::{Driver, DriverThread, Got, Inbox, SourceId};
 pub use child::{ChildGuard, Ending, Process};
 pub use deadline::Deadline;
+pub use pace::pace;
 pub use pty::Pty;
 pub use transcript::{Lines, Redaction, Transcript, MASK};
 

@@ -1,6 +1,11 @@
 //! What a client printed, two ways: raw lines for the dialog (never shown), and the transcript
-//! people may see, with the one redaction rule applied to the byte stream as it comes.
+//! people may see, with the one redaction rule applied to the byte stream as it comes. Both read
+//! the stream through the VT filter first (`vt.rs`): no escape sequence reaches a match or a
+//! person, and a password echoed with sequences inside it (a re-rendering pseudo-console) is
+//! still one piece of text for the redaction. The filter passes every printable character, tab,
+//! line feed and carriage return unchanged, so a password (typed text) is never altered by it.
 
+use super::vt::VtFilter;
 use super::DIAG_LINES;
 use crate::vpn::Secret;
 use std::collections::VecDeque;
@@ -145,6 +150,7 @@ impl RedactingStream {
 /// One output stream of the client (a terminal, stdout, stderr), redacted.
 #[derive(Default)]
 struct ShownStream {
+    vt: VtFilter,
     redact: RedactingStream,
     /// Redacted bytes of the line being written.
     line: Vec<u8>,
@@ -205,8 +211,9 @@ impl Transcript {
     pub fn feed(&mut self, n: usize, bytes: &[u8]) {
         self.stream(n);
         let s = &mut self.streams[n];
-        let mut redacted = Vec::with_capacity(bytes.len());
-        s.redact.push(&self.rule, bytes, &mut redacted);
+        let text = s.vt.filter(bytes);
+        let mut redacted = Vec::with_capacity(text.len());
+        s.redact.push(&self.rule, &text, &mut redacted);
         Self::take_lines(&mut self.ring, s, &redacted);
     }
 
@@ -246,13 +253,14 @@ impl Transcript {
 /// [`Transcript`]). Lines are trimmed at the end; carriage returns are dropped.
 #[derive(Default)]
 pub struct Lines {
+    vt: VtFilter,
     queue: VecDeque<String>,
     tail: Vec<u8>,
 }
 
 impl Lines {
     pub fn feed(&mut self, bytes: &[u8]) {
-        for &b in bytes {
+        for b in self.vt.filter(bytes) {
             match b {
                 b'\n' => {
                     let raw = String::from_utf8_lossy(&self.tail).trim_end().to_string();
@@ -274,6 +282,11 @@ impl Lines {
 
     pub fn pop(&mut self) -> Option<String> {
         self.queue.pop_front()
+    }
+
+    /// Puts a line back to be the next one popped (the rest of a line the dialog split).
+    pub fn unpop(&mut self, line: String) {
+        self.queue.push_front(line);
     }
 
     pub fn has_lines(&self) -> bool {
@@ -443,5 +456,36 @@ mod tests {
         assert_eq!(l.tail(), "VPN> ");
         l.finish();
         assert_eq!(l.pop().as_deref(), Some("VPN>"));
+    }
+
+    #[test]
+    fn escape_sequences_never_reach_the_lines_or_the_transcript() {
+        // A re-rendering pseudo-console: the prompt as `VPN>ESC[KESC[1C`, the screen cleared.
+        let raw: &[u8] =
+            b"\x1b[?25l\x1b[2J\x1b[H  >> state: Disconnected\x1b[K\r\n\x1b[?25hVPN>\x1b[K\x1b[1C";
+        let mut l = Lines::default();
+        l.feed(raw);
+        assert_eq!(l.pop().as_deref(), Some("  >> state: Disconnected"));
+        assert_eq!(l.tail(), "VPN> ");
+        let shown = shown(PW, &[raw]);
+        assert_eq!(shown, vec!["  >> state: Disconnected", "VPN>"]);
+        assert!(shown.iter().all(|l| !l.contains('\x1b')), "{shown:?}");
+    }
+
+    #[test]
+    fn the_password_with_escape_sequences_inside_is_masked_at_every_split() {
+        // The echo re-rendered with sequences in and around the password, read in two pieces
+        // cut anywhere (also inside a sequence).
+        let (a, b) = PW.split_at(4);
+        let text = format!("  >> notice: password \x1b[K{a}\x1b[1;30m{b}\x1b[0m received\r\n");
+        for cut in 0..text.len() {
+            let (x, y) = text.as_bytes().split_at(cut);
+            let got = shown(PW, &[x, y]);
+            assert_eq!(
+                got,
+                vec!["  >> notice: password ******** received"],
+                "cut at {cut}"
+            );
+        }
     }
 }
