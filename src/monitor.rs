@@ -52,6 +52,8 @@ pub struct Monitor {
 struct TargetsState {
     last: Option<Vec<Target>>,
     last_notes: Vec<String>,
+    /// The file was there at the last read.
+    was_found: bool,
 }
 
 impl Monitor {
@@ -97,7 +99,7 @@ impl Monitor {
         let (targets, notes) = match targets::read(&site.targets) {
             // A targets file named by the user that disappears mid-run (it was there at start-up)
             // is an accident, not "no targets": keep the last list, as for an unreadable file.
-            Ok(list) if !list.found && site.targets_explicit && state.last.is_some() => {
+            Ok(list) if !list.found && site.targets_explicit && state.was_found => {
                 let last = state.last.clone().unwrap_or_default();
                 let note = format!(
                     "The vpnmon targets file {} is gone; using its previous {} targets",
@@ -107,6 +109,7 @@ impl Monitor {
                 (last, vec![note])
             }
             Ok(list) => {
+                state.was_found = list.found;
                 let mut notes = list.warnings.clone();
                 if !list.found {
                     notes.insert(0, "Running without a vpnmon targets file".to_string());
