@@ -154,6 +154,18 @@ fn refuse_device_name(path: &Path) -> Result<bool, InputError> {
     Ok(false)
 }
 
+/// A character device (`/dev/null`, a terminal): written to as a stream, never a disk.
+#[cfg(unix)]
+pub fn is_char_device(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    meta.file_type().is_char_device()
+}
+
+#[cfg(not(unix))]
+pub fn is_char_device(_meta: &std::fs::Metadata) -> bool {
+    false
+}
+
 #[cfg(unix)]
 fn is_null_device(meta: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -166,7 +178,8 @@ fn is_null_device(_meta: &std::fs::Metadata) -> bool {
     false
 }
 
-fn kind_of(ft: &std::fs::FileType) -> &'static str {
+/// What a file that is not a regular file is, in words (`a directory`, `a FIFO (named pipe)`).
+pub fn kind_of(ft: &std::fs::FileType) -> &'static str {
     if ft.is_dir() {
         return "a directory";
     }

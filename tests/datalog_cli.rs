@@ -296,3 +296,44 @@ fn ctrl_c_while_the_datalog_is_locked_says_which_rows_were_lost() {
     );
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "");
 }
+
+/// `--datalog /dev/null` means no datalog: written as a stream, no journal beside it (which
+/// would be a file in /dev), no sync error. A FIFO (which could block every write) is refused
+/// before the first cycle.
+#[cfg(unix)]
+#[test]
+fn dev_null_is_no_datalog_and_a_fifo_is_refused_at_start_up() {
+    let journal = std::path::Path::new("/dev/null.journal");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.csv"), "127.0.0.1,Loopback\n").unwrap();
+    let mut c = vpnmon_fake_ping(dir.path());
+    c.args(["--vpnclient", "none", "--targets", "t.csv", "--quiet"])
+        .args(["--cycles", "2", "--delay", "0", "--datalog", "/dev/null"]);
+    let out = output(c);
+    let made_journal = journal.exists();
+    if made_journal {
+        // Made by the run under test (never by anything else): take it away again.
+        let _ = std::fs::remove_file(journal);
+    }
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.stderr, "");
+    assert!(!made_journal, "a journal was written next to /dev/null");
+    assert!(out.stdout.contains("2 vpnmon test cycles completed."));
+
+    nix::unistd::mkfifo(&dir.path().join("fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let mut c = vpnmon_fake_ping(dir.path());
+    c.env("RUST_BACKTRACE", "0")
+        .args(["--vpnclient", "none", "--targets", "t.csv", "--quiet"])
+        .args(["--cycles", "1", "--datalog", "fifo"]);
+    let out = output(c);
+    assert_eq!(out.code, Some(1));
+    assert_eq!(
+        out.stderr,
+        "Error: Cannot write the vpnmon datalog file fifo (it is a FIFO (named pipe), not a regular file); choose a regular file with --datalog (or /dev/null for no datalog)\n"
+    );
+    assert!(
+        !out.stdout.contains("Start vpnmon test cycle"),
+        "{}",
+        out.stdout
+    );
+}

@@ -422,6 +422,12 @@ impl FileWriter {
     /// One try at appending one cycle's rows in one journaled write. On failure the datalog
     /// is as before the try (cut back to its length before the write).
     fn commit(&mut self, cycle: &[Record]) -> std::io::Result<()> {
+        if self.is_device() {
+            // `/dev/null` or a terminal: a stream, nothing to journal, rotate or sync (and no
+            // journal file next to it, which would be a file in /dev).
+            let mut f = OpenOptions::new().append(true).open(&self.path)?;
+            return f.write_all(rows(self.format, cycle).as_bytes());
+        }
         self.recover()?;
         let (p, target) = self.current();
         let Rotation { max_size, keep, .. } = self.rotation;
@@ -484,6 +490,11 @@ impl FileWriter {
         // (the same bytes written again in place) by the next try.
         let _ = journal::remove(&jp);
         Ok(())
+    }
+
+    /// The datalog is a character device (`/dev/null`, a terminal).
+    fn is_device(&self) -> bool {
+        std::fs::metadata(&self.path).is_ok_and(|m| crate::input::is_char_device(&m))
     }
 
     /// Drops the oldest cycles kept in memory beyond the bound (said so); called when a write
@@ -683,6 +694,25 @@ impl FileWriter {
                 "it is a folder".into(),
                 "choose a file name with --datalog",
             ));
+        }
+        if let Ok(m) = std::fs::metadata(&self.path) {
+            if crate::input::is_char_device(&m) {
+                // `--datalog /dev/null`: written as a stream (see `commit`).
+                return match OpenOptions::new().append(true).open(&self.path) {
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(unwritable(reason(&e), "choose another --datalog")),
+                };
+            }
+            if !m.is_file() {
+                // A FIFO could block every write, a block device is a disk: neither is a log.
+                return Err(unwritable(
+                    format!(
+                        "it is {}, not a regular file",
+                        crate::input::kind_of(&m.file_type())
+                    ),
+                    "choose a regular file with --datalog (or /dev/null for no datalog)",
+                ));
+            }
         }
         let fatal = |e: &std::io::Error| {
             matches!(problem(e), Problem::PermissionDenied | Problem::ReadOnly)
