@@ -126,20 +126,19 @@ impl Source {
     }
 }
 
-/// Tells a row read twice from different files (overlapping copies, a file given twice) from
-/// distinct rows. Rows arrive in time order, so copies of a row arrive within the same second:
+/// Tells a row read twice from different datalogs (overlapping copies) from distinct rows. Rows arrive in time order, so copies of a row arrive within the same second:
 /// only the rows of the current second are remembered. Rows of one file are never copies of
 /// each other: equal rows within a file are different runs (a restarted vpnmon numbers its
 /// cycles from 1 again, and may do so within the same second).
 #[derive(Default)]
 struct Copies {
     t: i64,
-    /// (cycle, check, result, RTT bits) → the file that gave it first.
+    /// (cycle, check, result, RTT bits) → the datalog (chain of pieces) that gave it first.
     seen: HashMap<(u64, u32, u8, [u32; 3]), usize>,
 }
 
 impl Copies {
-    fn is_copy(&mut self, r: &Row, file: usize) -> bool {
+    fn is_copy(&mut self, r: &Row, chain: usize) -> bool {
         if r.t != self.t {
             self.seen.clear();
             self.t = r.t;
@@ -154,7 +153,67 @@ impl Copies {
                 r.rtt_max.to_bits(),
             ],
         );
-        *self.seen.entry(key).or_insert(file) != file
+        *self.seen.entry(key).or_insert(chain) != chain
+    }
+}
+
+/// Which datalog each file is a piece of: rotated pieces (`d.csv`, `d.csv.1`, `d.csv.2`) and
+/// daily files (`d-2022-09-07.csv`) of one datalog share a number. Pieces of one datalog never
+/// hold the same row twice (each cycle was written once), so equal rows in them are different
+/// runs (restarts within one second); only rows of another datalog can be copies.
+fn chains_of(files: &[PathBuf]) -> Vec<usize> {
+    let mut ids: HashMap<PathBuf, usize> = HashMap::new();
+    files
+        .iter()
+        .map(|f| {
+            let n = ids.len();
+            *ids.entry(chain_name(f)).or_insert(n)
+        })
+        .collect()
+}
+
+/// The datalog a file is a piece of: its folder and its name without a rotation number
+/// (`.N`) or a day (`-YYYY-MM-DD` before the extension).
+fn chain_name(f: &Path) -> PathBuf {
+    let dir = f
+        .parent()
+        .map(|d| std::fs::canonicalize(d).unwrap_or_else(|_| d.to_path_buf()))
+        .unwrap_or_default();
+    let mut name = f
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if let Some((base, n)) = name.rsplit_once('.') {
+        if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) {
+            name = base.to_string();
+        }
+    }
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((st, e)) => (st.to_string(), format!(".{e}")),
+        None => (name.clone(), String::new()),
+    };
+    let day = day_suffix_len(&stem);
+    dir.join(format!("{}{ext}", &stem[..stem.len() - day]))
+}
+
+/// The length of a `-YYYY-MM-DD` suffix of `stem` (0 when it has none).
+fn day_suffix_len(stem: &str) -> usize {
+    let b = stem.as_bytes();
+    if b.len() < 11 {
+        return 0;
+    }
+    let tail = &b[b.len() - 11..];
+    let digits = |r: std::ops::Range<usize>| tail[r].iter().all(u8::is_ascii_digit);
+    if tail[0] == b'-'
+        && digits(1..5)
+        && tail[5] == b'-'
+        && digits(6..8)
+        && tail[8] == b'-'
+        && digits(9..11)
+    {
+        11
+    } else {
+        0
     }
 }
 
@@ -181,9 +240,16 @@ pub fn stream(
     mut each: impl FnMut(&Row),
 ) -> Result<Pass, ReadError> {
     let limit = |i: usize| limits.and_then(|l| l.get(i).copied());
-    // (first row's time, file), popped from the end: the earliest first.
+    let chains = chains_of(files);
+    // (first row's time, file), popped from the end: the earliest first. A file given twice
+    // (the same path, or a link to it) is read once.
     let mut pending = Vec::with_capacity(files.len());
+    let mut seen_paths = std::collections::HashSet::new();
     for (i, f) in files.iter().enumerate() {
+        let real = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
+        if !seen_paths.insert(real) {
+            continue;
+        }
         pending.push((first_time(f, limit(i))?.unwrap_or(i64::MIN), i));
     }
     pending.sort_by(|a, b| b.cmp(a));
@@ -229,7 +295,7 @@ pub fn stream(
         };
         let s = &mut active[k];
         if let Some(row) = s.head {
-            if !(several && copies.is_copy(&row, s.file)) {
+            if !(several && copies.is_copy(&row, chains[s.file])) {
                 each(&row);
             }
         }
@@ -310,6 +376,43 @@ pub(crate) mod tests {
         // The same file given twice: its rows once.
         let (_, rows, _) = read_texts(&[&text, &text]).unwrap();
         assert_eq!(rows.len(), 10);
+    }
+
+    /// Rotated pieces of one datalog (and daily files) never hold a row twice: equal rows in
+    /// them are runs restarted within one second, and all count. A copy of the same rows in
+    /// another datalog (a backup) counts once; the same file given twice is read once.
+    #[test]
+    fn rotated_pieces_are_one_datalog_and_only_other_datalogs_hold_copies() {
+        let run = "1,2022/09/07,19:00:00,VPN ping,Good,a,b\n\
+                   1,2022/09/07,19:00:00,Target ping,Good,10.0.0.1,t\n";
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<PathBuf> = [
+            "d.csv.2",
+            "d.csv.1",
+            "d.csv",
+            "d-2022-09-07.csv",
+            "backup.csv",
+        ]
+        .iter()
+        .map(|n| {
+            let p = dir.path().join(n);
+            std::fs::write(&p, run).unwrap();
+            p
+        })
+        .collect();
+        let count = |files: &[PathBuf]| {
+            let mut checks = Checks::default();
+            let mut n = 0;
+            stream(files, None, &mut checks, |_| n += 1).unwrap();
+            n
+        };
+        assert_eq!(count(&files[..3]), 6, "three pieces of one datalog");
+        assert_eq!(count(&files[..4]), 8, "a daily file of the same datalog");
+        assert_eq!(count(&files), 8, "a backup holds copies");
+        let twice = [files[0].clone(), files[0].clone(), files[1].clone()];
+        assert_eq!(count(&twice), 4, "a file given twice is read once");
+        assert_eq!(chain_name(&files[0]), chain_name(&files[3]));
+        assert_ne!(chain_name(&files[0]), chain_name(&files[4]));
     }
 
     #[test]
