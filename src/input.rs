@@ -78,6 +78,21 @@ pub fn read_text(path: &Path) -> Result<String, InputError> {
 
 /// The bytes of the regular file `path`, at most `MAX_INPUT_BYTES`, without ever blocking on a
 /// FIFO or reading a device.
+/// `read_bounded` for callers that report an `io::Error` (the sound file, the SMTP password
+/// file): what is not a system error comes as `InvalidData` with the reason as its text.
+pub fn read_bounded_io(path: &Path) -> std::io::Result<Vec<u8>> {
+    read_bounded(path).map_err(InputError::into_io)
+}
+
+impl InputError {
+    pub fn into_io(self) -> std::io::Error {
+        match self {
+            InputError::Io(e) => e,
+            e => std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+        }
+    }
+}
+
 pub fn read_bounded(path: &Path) -> Result<Vec<u8>, InputError> {
     if refuse_device_name(path)? {
         return Ok(Vec::new());

@@ -453,6 +453,46 @@ fn state_file_dev_zero() {
     );
 }
 
+// ---- The other files vpnmon reads: the sound file and the SMTP password file ----
+const MAIL: [&str; 10] = [
+    "--smtp-user",
+    "u",
+    "--smtp-server",
+    "127.0.0.1:2525",
+    "--smtp-from",
+    "a@example.org",
+    "--smtp-to",
+    "b@example.org",
+    "--smtp-tls",
+    "none",
+];
+
+#[test_case("--sound-file", F::Fifo, "Error: cannot read --sound-file f: it is a FIFO (named pipe), not a regular file; give a readable WAV file" ; "sound fifo")]
+#[test_case("--sound-file", F::Sparse(64 * 1024 * 1024 + 1), "Error: cannot read --sound-file f: it is larger than 64 MiB; give a readable WAV file" ; "sound too large")]
+#[test_case("--smtp-password-file", F::Fifo, "Error: cannot read --smtp-password-file f: it is a FIFO (named pipe), not a regular file" ; "smtp password fifo")]
+#[test_case("--smtp-password-file", F::Dir, "Error: cannot read --smtp-password-file f: it is a directory, not a regular file" ; "smtp password directory")]
+fn other_input_files_never_block(option: &str, f: F, want: &'static str) {
+    let mut args = vec![option, "f"];
+    if option.starts_with("--smtp") {
+        args.extend(MAIL);
+    } else {
+        args.push("--quiet=false");
+    }
+    check(vec![("f", f)], &args, 1, W::E(want));
+}
+
+#[test_case("--sound-file", "Error: cannot read --sound-file /dev/zero: it is a device, not a regular file; give a readable WAV file" ; "sound dev zero")]
+#[test_case("--smtp-password-file", "Error: cannot read --smtp-password-file /dev/zero: it is a device, not a regular file" ; "smtp password dev zero")]
+fn other_input_files_are_never_read_endlessly(option: &str, want: &'static str) {
+    let mut args = vec![option, "/dev/zero"];
+    if option.starts_with("--smtp") {
+        args.extend(MAIL);
+    } else {
+        args.push("--quiet=false");
+    }
+    check(vec![], &args, 1, W::E(want));
+}
+
 // ---- Property: parsing never panics ----
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]

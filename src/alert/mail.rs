@@ -118,7 +118,9 @@ impl MailConfig {
             None => None,
             Some(user) => {
                 let password = match &a.password_file {
-                    Some(path) => std::fs::read_to_string(path)
+                    // Bounded and non-blocking, and decoded as the other input files.
+                    Some(path) => crate::input::read_text(path)
+                        .map_err(crate::input::InputError::into_io)
                         .map_err(|source| MailConfigError::PasswordFile {
                             path: path.clone(),
                             source,

@@ -179,6 +179,34 @@ fn load_state(path: &Path) -> Result<AlertState, AlertError> {
 /// Writes the state to a temporary file next to `path`, flushed to disk, and renames it over,
 /// so a crash leaves the old or the new. The temporary file is removed if any step fails.
 pub fn save_state(path: &Path, state: &AlertState) -> std::io::Result<()> {
+    // A link is written through (the file it names is replaced, the link stays); a device
+    // (`--state-file /dev/null`: keep no state) is never replaced by a file; anything else that
+    // is not a regular file is an error.
+    let resolved = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => match std::fs::canonicalize(path) {
+            Ok(p) => p,
+            Err(_) => {
+                let target = std::fs::read_link(path)?;
+                path.parent().unwrap_or(Path::new(".")).join(target)
+            }
+        },
+        _ => path.to_path_buf(),
+    };
+    let path = resolved.as_path();
+    if let Ok(m) = std::fs::metadata(path) {
+        if crate::input::is_char_device(&m) {
+            return Ok(());
+        }
+        if !m.is_file() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "it is {}, not a regular file",
+                    crate::input::kind_of(&m.file_type())
+                ),
+            ));
+        }
+    }
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -335,6 +363,54 @@ mod tests {
         assert!(save_state(&path, &down_state()).is_err());
         assert!(path.join("keep").exists());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    /// `--state-file /dev/null` keeps no state and a link is written through: neither a device
+    /// nor a link is ever replaced by a regular file. The device is a null device node of the
+    /// test's own (root), so a regression can only replace that, never the machine's /dev/null.
+    #[cfg(unix)]
+    #[test]
+    fn a_device_is_never_replaced_and_a_link_is_written_through() {
+        use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let node = dir.path().join("null");
+        match mknod(
+            &node,
+            SFlag::S_IFCHR,
+            Mode::from_bits_truncate(0o666),
+            makedev(1, 3),
+        ) {
+            Ok(()) => {
+                let to_node = dir.path().join("null-link");
+                std::os::unix::fs::symlink(&node, &to_node).unwrap();
+                for p in [&node, &to_node] {
+                    save_state(p, &down_state()).unwrap();
+                    assert!(std::fs::metadata(&node)
+                        .unwrap()
+                        .file_type()
+                        .is_char_device());
+                }
+                assert!(std::fs::symlink_metadata(&to_node)
+                    .unwrap()
+                    .file_type()
+                    .is_symlink());
+            }
+            Err(e) => eprintln!(
+                "SKIPPED a_device_is_never_replaced (the device part): mknod needs root ({e})"
+            ),
+        }
+        let real = dir.path().join("real.json");
+        std::fs::write(&real, "[]").unwrap();
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let st = down_state();
+        save_state(&link, &st).unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(load_state(&real).unwrap(), st);
     }
 
     #[test]

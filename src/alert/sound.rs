@@ -105,7 +105,8 @@ fn load_sound(path: Option<&Path>) -> Result<Sound, SoundError> {
     let Some(path) = path else {
         return Ok(Sound::Tone);
     };
-    let bytes = std::fs::read(path).map_err(|source| SoundError::Read {
+    // Bounded and non-blocking: a FIFO or /dev/zero is refused, never waited on or read forever.
+    let bytes = crate::input::read_bounded_io(path).map_err(|source| SoundError::Read {
         path: path.to_path_buf(),
         source,
     })?;

@@ -168,15 +168,7 @@ impl AlertState {
 /// device (`/dev/zero`) is refused instead of blocking or filling memory, and more than
 /// `input::MAX_INPUT_BYTES` is refused. Errors other than the system's carry the reason as text.
 pub fn read_state_text(path: &std::path::Path) -> std::io::Result<String> {
-    use crate::input::{read_text, InputError};
-    match read_text(path) {
-        Ok(text) => Ok(text),
-        Err(InputError::Io(e)) => Err(e),
-        Err(e) => Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            e.to_string(),
-        )),
-    }
+    crate::input::read_text(path).map_err(crate::input::InputError::into_io)
 }
 
 #[cfg(test)]
