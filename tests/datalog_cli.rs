@@ -204,8 +204,16 @@ fn a_datalog_that_can_never_be_written_is_fatal_before_the_first_cycle() {
             "folder",
             "(it is a folder); choose a file name with --datalog",
         ),
+        // A path through a regular file can never be written.
+        (
+            "t.csv/d.csv",
+            "(t.csv is not a folder); choose another --datalog",
+        ),
+        ("t.csv/", "(Not a directory); choose another --datalog"),
     ];
     match (&guard, writable) {
+        // Root is stopped by the immutable attribute (EPERM), anyone else by the mode (EACCES).
+        (Ok(_), false) if core_support::is_root() => cases.push(("ro.csv", "(operation not permitted (an immutable or append-only file? see lsattr)); remove the attribute (chattr -i -a) or choose another --datalog")),
         (Ok(_), false) => cases.push(("ro.csv", "(permission denied); make the file and its folder writable for this user, or choose another --datalog; vpnmon checks this before the first cycle")),
         _ => eprintln!("SKIPPED the read-only case of a_datalog_that_can_never_be_written_is_fatal_before_the_first_cycle: cannot make a file unwritable here ({:?})", guard.as_ref().err()),
     }

@@ -200,10 +200,25 @@ pub fn problem(e: &std::io::Error) -> Problem {
     Problem::Other
 }
 
+#[cfg(unix)]
+fn is_eperm(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(nix::errno::Errno::EPERM as i32)
+}
+
+#[cfg(not(unix))]
+fn is_eperm(_e: &std::io::Error) -> bool {
+    false
+}
+
 /// The reason for messages: `in use by another program (…)`, `permission denied`, …
 pub fn reason(e: &std::io::Error) -> String {
     match problem(e) {
         Problem::InUse => format!("in use by another program ({})", io_reason(e)),
+        // EPERM where the mode allows writing: an attribute (immutable, append-only) forbids
+        // it; vpnmon must be able to cut a failed write back, which append-only forbids.
+        Problem::PermissionDenied if is_eperm(e) => {
+            "operation not permitted (an immutable or append-only file? see lsattr)".into()
+        }
         Problem::PermissionDenied => "permission denied".into(),
         Problem::ReadOnly => "read-only file system".into(),
         Problem::NoSpace => "no space left on device".into(),
@@ -695,6 +710,13 @@ impl FileWriter {
                 "choose a file name with --datalog",
             ));
         }
+        // A path that cannot even be looked at (`file.txt/d.csv`: not a folder; a loop of
+        // links; a name too long) can never be written either.
+        if let Err(e) = std::fs::symlink_metadata(&p) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(unwritable(reason(&e), "choose another --datalog"));
+            }
+        }
         if let Ok(m) = std::fs::metadata(&self.path) {
             if crate::input::is_char_device(&m) {
                 // `--datalog /dev/null`: written as a stream (see `commit`).
@@ -720,6 +742,7 @@ impl FileWriter {
         let advice = |e: &std::io::Error| {
             match problem(e) {
             Problem::ReadOnly => "its file system is mounted read-only; choose a datalog on a writable one with --datalog",
+            Problem::PermissionDenied if is_eperm(e) => "remove the attribute (chattr -i -a) or choose another --datalog",
             _ => "make the file and its folder writable for this user, or choose another --datalog; vpnmon checks this before the first cycle",
         }
         };
