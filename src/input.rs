@@ -245,11 +245,15 @@ pub fn decode(bytes: &[u8]) -> Result<String, InputError> {
         }
     }
     let text = utf8(bytes)?;
-    // Valid UTF-8 with NUL bytes: most likely UTF-16 saved without a byte-order mark.
-    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+    // Valid UTF-8 where NUL bytes are a good part of the text (every other byte of ASCII saved
+    // as UTF-16): UTF-16 without a byte-order mark. A stray NUL is left to the parsers, which
+    // refuse that line alone (naming it).
+    let nuls = bytes.iter().filter(|&&b| b == 0).count();
+    if nuls > 0 && nuls * 4 >= bytes.len() {
+        let at = bytes.iter().position(|&b| b == 0).unwrap_or(0);
         let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
         return Err(InputError::Encoding(format!(
-            "line {line} holds a NUL byte, so this is not UTF-8 text (UTF-16 without a byte-order mark?); {SAVE_AS}"
+            "line {line} holds NUL bytes, so this is not UTF-8 text (UTF-16 without a byte-order mark?); {SAVE_AS}"
         )));
     }
     Ok(text)
@@ -301,7 +305,7 @@ mod tests {
     fn what_is_not_text_names_the_line_and_the_encoding_to_use() {
         let cases: &[(&[u8], &str)] = &[
             (b"a,b\n10.0.0.1,Caf\xE9\n", "line 2 is not UTF-8 text (byte 0xE9; a Windows code page such as cp1252?); save the file as UTF-8"),
-            (b"1\x000\x00.\x00", "line 1 holds a NUL byte, so this is not UTF-8 text (UTF-16 without a byte-order mark?); save the file as UTF-8"),
+            (b"1\x000\x00.\x00", "line 1 holds NUL bytes, so this is not UTF-8 text (UTF-16 without a byte-order mark?); save the file as UTF-8"),
             (b"\xFF\xFEa\x00\n\x00\x00\xD8", "line 2 is not valid UTF-16 LE text (the file starts with a UTF-16 LE byte-order mark); save the file as UTF-8"),
             (b"\xFE\xFF\x00a\x00", "line 1 is not valid UTF-16 BE text (the file starts with a UTF-16 BE byte-order mark); save the file as UTF-8"),
             (b"\xFF\xFE\x00\x00a\x00\x00\x00", "it is UTF-32 text, which vpnmon does not read; save the file as UTF-8"),

@@ -16,8 +16,10 @@ use tokio_util::sync::CancellationToken;
 /// the time the caller sees one.
 #[derive(Debug, thiserror::Error)]
 pub enum MonitorError {
-    /// Worded as vpnmon always did: the advice, then the system's reason as it words it.
-    #[error("Failed to read the vpnmon targets file {}; check its path and permissions: {source}", path.display())]
+    /// Worded as vpnmon always did: the advice, then the system's reason as it words it; a file
+    /// that is read but is not text vpnmon takes (its encoding, not a regular file, too large)
+    /// gets that reason alone, which carries its own advice.
+    #[error("{}", targets_message(path, source))]
     Targets {
         path: PathBuf,
         #[source]
@@ -26,6 +28,20 @@ pub enum MonitorError {
     /// One or more sinks failed (every sink was still called).
     #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
     Sinks(Vec<SinkError>),
+}
+
+fn targets_message(path: &std::path::Path, source: &std::io::Error) -> String {
+    if source.kind() == std::io::ErrorKind::InvalidData {
+        format!(
+            "Failed to read the vpnmon targets file {}: {source}",
+            path.display()
+        )
+    } else {
+        format!(
+            "Failed to read the vpnmon targets file {}; check its path and permissions: {source}",
+            path.display()
+        )
+    }
 }
 
 /// A site with the driver that opens its VPN (`None` without a VPN client).

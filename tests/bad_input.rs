@@ -238,11 +238,29 @@ fn targets_nul_in_a_name_is_rejected() {
     );
 }
 
-const TARGETS_ERR: &str =
-    "Error: Failed to read the vpnmon targets file t.csv; check its path and permissions: ";
+/// A stray NUL in a UTF-8 file is that line's problem alone, not the file's.
+#[test]
+fn targets_nul_in_a_utf8_name_rejects_that_line_only() {
+    check(
+        vec![("t.csv", b(b"127.0.0.1,a\0b\n127.0.0.2,ok\n"))],
+        T,
+        0,
+        W::O("t.csv:1: ignored: the name of '127.0.0.1' holds a NUL character"),
+    );
+    check(
+        vec![("t.csv", b(b"127.0.0.1,a\0b\n127.0.0.2,ok\n"))],
+        T,
+        0,
+        W::C("-- ping 127.0.0.2       Good ok"),
+    );
+}
+
+/// A file that is read but is not text vpnmon takes: the reason carries its own advice (no
+/// "check its path and permissions").
+const TARGETS_ERR: &str = "Error: Failed to read the vpnmon targets file t.csv: ";
 
 #[test_case(b(b"127.0.0.1,Caf\xE9\n"), "line 1 is not UTF-8 text (byte 0xE9; a Windows code page such as cp1252?); save the file as UTF-8" ; "cp1252")]
-#[test_case(b(b"1\x002\x007\x00.\x00"), "line 1 holds a NUL byte, so this is not UTF-8 text (UTF-16 without a byte-order mark?); save the file as UTF-8" ; "utf16 without bom")]
+#[test_case(b(b"1\x002\x007\x00.\x00"), "line 1 holds NUL bytes, so this is not UTF-8 text (UTF-16 without a byte-order mark?); save the file as UTF-8" ; "utf16 without bom")]
 #[test_case(b(b"\xFF\xFE1\x00\n\x00\x00\xD8"), "line 2 is not valid UTF-16 LE text (the file starts with a UTF-16 LE byte-order mark); save the file as UTF-8" ; "broken utf16 le")]
 #[test_case(b(b"\xFE\xFF\x001\x00"), "line 1 is not valid UTF-16 BE text (the file starts with a UTF-16 BE byte-order mark); save the file as UTF-8" ; "odd length utf16 be")]
 #[test_case(b(b"\xFF\xFE\x00\x001\x00\x00\x00"), "it is UTF-32 text, which vpnmon does not read; save the file as UTF-8" ; "utf32")]
@@ -261,7 +279,7 @@ fn targets_dev_zero() {
         vec![],
         &["--targets", "/dev/zero"],
         1,
-        W::E("Error: Failed to read the vpnmon targets file /dev/zero; check its path and permissions: it is a device, not a regular file"),
+        W::E("Error: Failed to read the vpnmon targets file /dev/zero: it is a device, not a regular file"),
     );
 }
 
@@ -307,7 +325,7 @@ fn params_encodings_that_work(f: F) {
 const PARAMS_ERR: &str = "Error: Failed to read the vpnmon params file ";
 
 #[test_case(b(b"cycles,1\nvpnname,Caf\xE9\n"), "p.csv: line 2 is not UTF-8 text (byte 0xE9; a Windows code page such as cp1252?); save the file as UTF-8" ; "cp1252")]
-#[test_case(b(b"c\x00y\x00c\x00"), "p.csv: line 1 holds a NUL byte, so this is not UTF-8 text (UTF-16 without a byte-order mark?); save the file as UTF-8" ; "utf16 without bom")]
+#[test_case(b(b"c\x00y\x00c\x00"), "p.csv: line 1 holds NUL bytes, so this is not UTF-8 text (UTF-16 without a byte-order mark?); save the file as UTF-8" ; "utf16 without bom")]
 #[test_case(b(b"\xFF\xFEc\x00\x00\xDC"), "p.csv: line 1 is not valid UTF-16 LE text (the file starts with a UTF-16 LE byte-order mark); save the file as UTF-8" ; "broken utf16")]
 #[test_case(F::Fifo, "p.csv: it is a FIFO (named pipe), not a regular file" ; "fifo")]
 #[test_case(F::Dir, "p.csv: it is a directory, not a regular file" ; "directory")]

@@ -471,7 +471,7 @@ fn unreadable_targets_file_is_fatal_with_the_reason() {
     assert_eq!(out.code, Some(1), "{}\n{}", out.stdout, out.stderr);
     assert_eq!(
         out.stderr,
-        "Error: Failed to read the vpnmon targets file tdir; check its path and permissions: it is a directory, not a regular file\n"
+        "Error: Failed to read the vpnmon targets file tdir: it is a directory, not a regular file\n"
     );
 }
 
