@@ -448,21 +448,25 @@ pub fn rewrite_legacy(args: Vec<OsString>) -> Result<Vec<OsString>, clap::Error>
             Some((n, v)) => (n, Some(v)),
             None => (body, None),
         };
-        // Numbers (`-1` as a value clap will refuse) and one-letter flags are not long names.
-        let spec = if name.len() > 1 && !name.starts_with(|c: char| c.is_ascii_digit()) {
-            resolve_long(&table, name).map_err(|candidates| {
-                Cli::command().error(
-                    clap::error::ErrorKind::UnknownArgument,
-                    format!(
-                        "the option '{}' is ambiguous: it could be {} (write more of its name)",
-                        crate::text::shown(s.split('=').next().unwrap_or(s)),
-                        candidates.join(", ")
-                    ),
-                )
-            })?
-        } else {
-            None
-        };
+        // Numbers (`-1` as a value clap will refuse) and clap's own short flags (`-v`, `-V`,
+        // `-h`) are not long names; any other single letter is a beginning, as in argparse
+        // (`-q` is -quiet, `-c 1` is -cycles).
+        let short_flag = !s.starts_with("--") && matches!(name, "v" | "V" | "h");
+        let spec =
+            if !name.is_empty() && !short_flag && !name.starts_with(|c: char| c.is_ascii_digit()) {
+                resolve_long(&table, name).map_err(|candidates| {
+                    Cli::command().error(
+                        clap::error::ErrorKind::UnknownArgument,
+                        format!(
+                            "the option '{}' is ambiguous: it could be {} (write more of its name)",
+                            crate::text::shown(s.split('=').next().unwrap_or(s)),
+                            candidates.join(", ")
+                        ),
+                    )
+                })?
+            } else {
+                None
+            };
         let Some(spec) = spec else {
             out.push(tok);
             continue;
@@ -544,6 +548,18 @@ mod tests {
                 &["--datalog=d.csv", "--datalog=e.csv"],
             ),
             (&["-hel"], &["--help"]),
+            // One letter is a beginning too, as in the original's argparse.
+            (
+                &["-q", "-c", "1", "--t", "t.csv", "-u", "bob", "-p", "x"],
+                &[
+                    "--quiet",
+                    "--cycles=1",
+                    "--targets=t.csv",
+                    "--username=bob",
+                    "--password=x",
+                ],
+            ),
+            (&["-v"], &["-v"]),
             // Hidden options answer to their full name only.
             (&["--debug"], &["--debug"]),
         ];
@@ -556,6 +572,7 @@ mod tests {
     fn ambiguous_beginnings_are_usage_errors_listing_the_candidates() {
         for (arg, want) in [
             ("-vpn", "the option '-vpn' is ambiguous: it could be --vpn-timeout, --vpncli, --vpncli-delay, --vpnclient, --vpnname, --vpnurlip (write more of its name)"),
+            ("-d", "the option '-d' is ambiguous: it could be --datalog, --datalog-format, --datalog-keep, --datalog-max-size, --datalog-rotate, --delay (write more of its name)"),
             ("--vpnc=x", "the option '--vpnc' is ambiguous: it could be --vpncli, --vpncli-delay, --vpnclient (write more of its name)"),
             ("--datalog-=x", "the option '--datalog-' is ambiguous: it could be --datalog-format, --datalog-keep, --datalog-max-size, --datalog-rotate (write more of its name)"),
         ] {

@@ -234,7 +234,12 @@ fn from_cli(cli: Cli, params_file: Option<PathBuf>) -> Result<Settings, Settings
             .targets
             .clone()
             .unwrap_or_else(|| PathBuf::from(DEFAULT_TARGETS)),
-        targets_explicit: cli.targets.is_some(),
+        // Naming the default (the shipped params file has `targets,vpnmon_targets.csv`) keeps
+        // the default's rule: missing means no targets, as the original.
+        targets_explicit: cli
+            .targets
+            .as_ref()
+            .is_some_and(|t| t != Path::new(DEFAULT_TARGETS)),
         client,
     };
     let mut probe = ProbeConfig::default();

@@ -238,6 +238,19 @@ fn targets_nul_in_a_name_is_rejected() {
     );
 }
 
+/// Naming the default file (the shipped params file does: `targets,vpnmon_targets.csv`) keeps the
+/// default's rule: missing means no targets, as the original.
+#[test_case(vec![("p.csv", t("targets,vpnmon_targets.csv\n"))], &["--params", "p.csv"] ; "in the params file")]
+#[test_case(vec![], &["--targets", "vpnmon_targets.csv"] ; "on the command line")]
+fn the_default_targets_name_missing_is_no_targets(files: Vec<(&str, F)>, args: &[&str]) {
+    check(
+        files,
+        args,
+        0,
+        W::O("Running without a vpnmon targets file"),
+    );
+}
+
 /// A stray NUL in a UTF-8 file is that line's problem alone, not the file's.
 #[test]
 fn targets_nul_in_a_utf8_name_rejects_that_line_only() {
@@ -435,6 +448,7 @@ fn command_line_usage_errors(args: &[&str], want: &'static str) {
 #[test_case(&["--cyc", "1", "--del=0", "--qui"] ; "double dash prefixes")]
 #[test_case(&["-CYC", "1", "-vpnn", "Site"] ; "upper case prefix")]
 #[test_case(&["-cyc", "1", "-del", "0", "-dat", "d.csv"] ; "a beginning unique among the original's options")]
+#[test_case(&["-c", "1", "-del", "0", "-q", "--t", "t.csv"] ; "one letter beginnings as in argparse")]
 fn command_line_prefixes_work(args: &[&str]) {
     check(
         vec![],
