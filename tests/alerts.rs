@@ -279,6 +279,10 @@ fn no_sound_device_is_said_once_on_stderr_and_no_bell_goes_into_a_pipe() {
         1,
         "fallback message not exactly once:\n{stderr}"
     );
+    assert!(
+        stderr.contains("and no terminal for its bell: failures are not sounded"),
+        "{stderr}"
+    );
     // Output that is not a terminal never gets a BEL byte (it would end up in log files).
     assert_eq!(out.stdout.matches('\x07').count(), 0, "{}", out.stdout);
     assert_eq!(stderr.matches('\x07').count(), 0, "{stderr}");

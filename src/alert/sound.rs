@@ -160,8 +160,14 @@ impl Player {
     fn no_device(&mut self, reason: PlayError) {
         if self.device.swap(BELL, Ordering::SeqCst) != BELL {
             // One write, so the line is not cut by the console's lines on the same terminal.
-            let line =
-                format!("No sound device ({reason}); beeping with the terminal bell instead\n");
+            let has_terminal = self.bell.0.lock().map(|b| b.is_some()).unwrap_or(false);
+            let line = if has_terminal {
+                format!("No sound device ({reason}); beeping with the terminal bell instead\n")
+            } else {
+                format!(
+                    "No sound device ({reason}), and no terminal for its bell: failures are not sounded\n"
+                )
+            };
             let _ = self.notices.write_all(line.as_bytes());
             let _ = self.notices.flush();
         }
