@@ -46,6 +46,9 @@ pub enum RunError {
     ReportUsage(#[source] clap::Error),
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),
+    /// The report could not be written out (a full disk, `/dev/full`); a closed pipe is not this.
+    #[error("cannot write the report to standard output: {}", crate::error::io_reason(.0))]
+    ReportOutput(#[source] std::io::Error),
 }
 
 /// What a successful run of the program did.
@@ -117,10 +120,12 @@ fn report(args: Vec<OsString>) -> Result<Done, RunError> {
     let out = crate::report::run(&cli, &mut warn)?;
     use std::io::Write;
     let mut so = std::io::stdout().lock();
-    // A closed stdout (`vpnmon report … | head`) is not an error of the report.
-    let _ = so.write_all(out.as_bytes());
-    let _ = so.flush();
-    Ok(Done::Report)
+    // A closed stdout (`vpnmon report … | head`) is not an error of the report; any other
+    // failure (a full disk) is: the report would be cut short without a word.
+    match so.write_all(out.as_bytes()).and_then(|()| so.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(RunError::ReportOutput(e)),
+        _ => Ok(Done::Report),
+    }
 }
 
 fn run(args: Vec<OsString>) -> Result<RunEnd, RunError> {

@@ -559,3 +559,32 @@ fn runs_restarted_within_the_same_second_are_all_counted() {
         (Some(25), Some(9))
     );
 }
+
+/// The table is for a terminal: control characters a datalog holds (a name written with ESC or
+/// BEL) are shown escaped, never raw. A report that cannot be written (a full disk) is an error,
+/// not a silent cut.
+#[cfg(unix)]
+#[test]
+fn control_characters_are_shown_escaped_and_a_failed_write_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "d.csv",
+        "1,2022/09/07,18:20:33,Target ping,Good,127.0.0.1,red \u{1b}[31mRED\u{7}\n",
+    );
+    let out = report(&[&f]);
+    assert!(!out.contains(['\u{1b}', '\u{7}']), "{out:?}");
+    assert!(out.contains("red \\e[31mRED\\a"), "{out}");
+
+    let mut c = core_support::vpnmon(Path::new(env!("CARGO_MANIFEST_DIR")));
+    c.arg("report")
+        .arg(&f)
+        .env("RUST_BACKTRACE", "0")
+        .stdout(std::fs::File::create("/dev/full").unwrap());
+    let out = c.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "Error: cannot write the report to standard output: No space left on device\n"
+    );
+}

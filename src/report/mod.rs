@@ -234,10 +234,11 @@ fn table(checks: &[CheckId], s: &Summary, files: usize) -> String {
     .to_vec()];
     for c in &s.checks {
         let k = &checks[c.check as usize];
+        // For a terminal: control characters from the datalog shown escaped, never raw.
         rows.push(vec![
             k.test.as_str().to_string(),
-            k.address.clone(),
-            k.name.clone(),
+            crate::text::escape(&k.address),
+            crate::text::escape(&k.name),
             c.cycles.to_string(),
             pct(c.availability()),
             c.warn.to_string(),
@@ -267,8 +268,8 @@ fn table(checks: &[CheckId], s: &Summary, files: usize) -> String {
         };
         vec![
             k.test.as_str().to_string(),
-            k.address.clone(),
-            k.name.clone(),
+            crate::text::escape(&k.address),
+            crate::text::escape(&k.name),
             time_text(o.start),
             if o.ongoing {
                 format!("{} (ongoing)", time_text(o.end))
