@@ -41,7 +41,7 @@ pub struct Cli {
     pub version: Option<bool>,
 
     /// Human-readable name of the facility VPN [default: VPN Gateway]
-    #[arg(long, value_name = "VPNNAME")]
+    #[arg(long, value_name = "VPNNAME", value_parser = parse_name)]
     pub vpnname: Option<String>,
 
     /// URL or IP address of the facility's VPN gateway on the Internet.
@@ -283,6 +283,18 @@ fn parse_delay(s: &str) -> Result<u64, String> {
             "expected a whole number of seconds from 0 to {MAX_DELAY_SECS} (7 days)"
         )),
     }
+}
+
+/// The VPN's name: at most `targets::MAX_NAME_CHARS` characters, as a target's name (every row
+/// carries it).
+fn parse_name(s: &str) -> Result<String, String> {
+    if s.chars().count() > crate::targets::MAX_NAME_CHARS {
+        return Err(format!(
+            "the name is longer than {} characters",
+            crate::targets::MAX_NAME_CHARS
+        ));
+    }
+    Ok(s.to_string())
 }
 
 /// The gateway's address: the same rules as a targets file's (`targets::check_address`).

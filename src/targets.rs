@@ -91,6 +91,13 @@ pub fn parse_text(shown: &str, text: &str) -> TargetList {
             continue;
         }
         let name = csv_text(name.trim());
+        if name.chars().count() > MAX_NAME_CHARS {
+            list.warnings.push(format!(
+                "{shown}:{line_no}: ignored: the name of {} is longer than {MAX_NAME_CHARS} characters",
+                quoted(&address)
+            ));
+            continue;
+        }
         match check_address(&address) {
             Ok(host) => list.targets.push(Target {
                 address,
@@ -132,6 +139,12 @@ fn csv_text(s: &str) -> String {
     }
 }
 
+/// The longest name a target (or the VPN, `--vpnname`) may have: a row with it stays far below
+/// the longest line `vpnmon report` reads (64 KiB).
+pub const MAX_NAME_CHARS: usize = 1024;
+/// The longest address (a URL with a path) a target or the gateway may have.
+pub const MAX_ADDRESS_CHARS: usize = 2048;
+
 /// The host to ping for an address as a user writes it, or `None` (see `check_address`).
 pub fn host_of(address: &str) -> Option<String> {
     check_address(address).ok()
@@ -154,6 +167,12 @@ pub fn check_address(address: &str) -> Result<String, String> {
     let a = address.trim();
     if a.is_empty() {
         return Err("the address is empty".into());
+    }
+    if a.chars().count() > MAX_ADDRESS_CHARS {
+        return Err(format!(
+            "{} is longer than {MAX_ADDRESS_CHARS} characters",
+            quoted(a)
+        ));
     }
     if a.chars().any(char::is_control) {
         return Err(format!(

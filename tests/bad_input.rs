@@ -251,6 +251,39 @@ fn the_default_targets_name_missing_is_no_targets(files: Vec<(&str, F)>, args: &
     );
 }
 
+/// Names and addresses have a length a datalog row (and `vpnmon report`, which reads lines of at
+/// most 64 KiB) can carry: a longer one is refused where it is written.
+#[test]
+fn overlong_names_and_addresses_are_refused_where_written() {
+    let name = format!("127.0.0.1,{}\n127.0.0.2,ok\n", "n".repeat(1025));
+    check(
+        vec![("t.csv", t(&name))],
+        T,
+        0,
+        W::O("t.csv:1: ignored: the name of '127.0.0.1' is longer than 1024 characters"),
+    );
+    let url = format!("https://a.example/{},n\n", "p".repeat(2100));
+    check(
+        vec![("t.csv", t(&url))],
+        T,
+        0,
+        W::Os(format!(
+            "t.csv:1: ignored: 'https://a.example/{}…' is longer than 2048 characters",
+            "p".repeat(62)
+        )),
+    );
+    let params = format!("vpnname,{}\n", "x".repeat(1025));
+    check(
+        vec![("p.csv", t(&params))],
+        &["--params", "p.csv"],
+        1,
+        W::Es(format!(
+            "Error: p.csv:1: bad value for vpnname: invalid value '{}…' for vpnname: the name is longer than 1024 characters (the line should read vpnname,VALUE)",
+            "x".repeat(80)
+        )),
+    );
+}
+
 /// A stray NUL in a UTF-8 file is that line's problem alone, not the file's.
 #[test]
 fn targets_nul_in_a_utf8_name_rejects_that_line_only() {
