@@ -168,6 +168,17 @@ impl Finished {
         self.status.success()
     }
 
+    /// Asserts that no test cycle began (an error found at start-up, before any VPN opens).
+    #[track_caller]
+    #[allow(dead_code)]
+    pub fn assert_no_cycle_started(&self, what: &str) {
+        assert!(
+            !self.stdout.contains("Start vpnmon test cycle"),
+            "{what}: a cycle started:\n{}",
+            self.stdout
+        );
+    }
+
     /// The first stdout line containing `needle`; panics with the whole output otherwise.
     pub fn line_with(&self, needle: &str) -> &str {
         self.stdout
