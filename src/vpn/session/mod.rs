@@ -26,7 +26,7 @@ pub mod vt;
 pub use actor::{Driver, DriverThread, Got, Inbox, SourceId};
 pub use child::{ChildGuard, Ending, Process};
 pub use deadline::Deadline;
-pub use pace::pace;
+pub use pace::{pace, OnCancel};
 pub use pty::Pty;
 pub use transcript::{Lines, Redaction, Transcript, MASK};
 
