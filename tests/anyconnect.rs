@@ -198,10 +198,16 @@ const PASSWORD: &str = "Pw-7f3k9Zq";
         .rows(&[(1, "VPN ping", "Good"), (1, "VPN open", "Good"), (1, "VPN close", "Good")])
     ; "control c during the sweep")]
 // The client answers `disconnect` with `Disconnecting` only, so the driver asks `state` after the
-// --vpncli-delay pause; a Ctrl-C in that pause must not wait it out.
+// --vpncli-delay pause; a Ctrl-C in that pause waits the rest of it out (one delay at most), or
+// a client that drops fast input would lose the `state` (and the `exit`): at most
+// delay × 2 + 1.5 s (the two pauses, the client's answers and a loaded test machine).
 #[test_case(stopped("lazy_disconnect", On::State("phase=disconnect_pending"))
+        .env("VPNCLI_SIM_DROP_FAST_MS", "200")
         .args(&["--vpncli-delay", "1500"])
+        .took_under(Duration::from_millis(2 * 1500 + 1500))
         .says("-- VPN close() -------- Good")
+        .says("VPN connection closed")
+        .log_lacks(" dropped ")
         .rows(&good_rows(1))
     ; "control c during a pacing pause of the disconnect")]
 // Cut short, the close is not a result (no row); the guard close at the end finishes it.
@@ -209,6 +215,29 @@ const PASSWORD: &str = "Pw-7f3k9Zq";
         .says("-- ping 127.0.0.3")
         .rows(&good_rows(1)[..4])
     ; "control c during close")]
+// A stop with a client that drops fast input and a real --vpncli-delay: the commands that take
+// the tunnel down (and `exit`) are still paced — the fresh client started to disconnect would
+// lose a `disconnect` typed at once and the tunnel would stay up. The stop may take the pauses
+// it needs: at most delay × 2 + 1.5 s (the pause before `disconnect` and the one before `exit`,
+// a fresh client's start, and a loaded test machine; typically 1.3-1.4 s here).
+#[test_case(stopped("slow_connect", On::State("tunnel=up"))
+        .env("VPNCLI_SIM_DROP_FAST_MS", "200")
+        .args(&["--vpncli-delay", "500"])
+        .took_under(Duration::from_millis(2 * 500 + 1500))
+        .rows(&[(1, "VPN ping", "Good")])
+        .says("VPN connection closed")
+        .log_has("typed at=VPN> after=")
+        .log_lacks(" dropped ")
+    ; "control c while the tunnel comes up with a client that drops fast input")]
+#[test_case(stopped("slow_disconnect", On::State("phase=disconnecting"))
+        .env("VPNCLI_SIM_DROP_FAST_MS", "200")
+        .args(&["--vpncli-delay", "500"])
+        .took_under(Duration::from_millis(2 * 500 + 1500))
+        .says("-- ping 127.0.0.3")
+        .rows(&good_rows(1)[..4])
+        .says("VPN connection closed")
+        .log_lacks(" dropped ")
+    ; "control c during close with a client that drops fast input")]
 fn scenario(s: Scenario) {
     let bed = Bed::new(&s);
     let out = match s.stop {
@@ -814,6 +843,75 @@ fn close_with_a_client_that_drops_fast_input_takes_two_pauses() {
         (1000..1800).contains(&close),
         "close took {close} ms:\n{log}"
     );
+}
+
+#[test]
+fn a_client_quiet_during_the_sweep_is_typed_into_at_once_at_close() {
+    // The client is quiet from the prompt after the connect through a sweep longer than the
+    // pause (a target that never answers, 1 s timeout): it has been quiet for the delay since
+    // its LAST output, so `disconnect` is typed as soon as the close begins, and the close is
+    // one pause (before `exit`), not two.
+    const DELAY: u64 = 800;
+    let s = good("ok", 1)
+        .env("VPNCLI_SIM_DROP_FAST_MS", "200")
+        .targets("127.0.0.2,host two\n198.18.0.9,silent host\n")
+        .args(&["--timeout", "1", "--vpncli-delay", &DELAY.to_string()])
+        .rows(&[
+            (1, "VPN ping", "Good"),
+            (1, "VPN open", "Good"),
+            (1, "Target ping", "Good"),
+            (1, "Target ping", "Fail"),
+            (1, "VPN close", "Good"),
+        ]);
+    let bed = Bed::new(&s);
+    let mut vpnmon = Running::spawn(bed.command(&s));
+    // The sweep's lines come when every host has answered: the close starts then.
+    vpnmon.wait_line("-- ping 198.18.0.9", Duration::from_secs(30));
+    let sweep_end = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let out = vpnmon.finish(Duration::from_secs(30));
+    bed.check(&s, &out);
+    let log = bed.log();
+    assert!(!log.contains(" dropped "), "input was dropped:\n{log}");
+    let ev = events(&log);
+    let (disconnect_ms, quiet) = ev
+        .iter()
+        .find_map(|(_, ms, e)| {
+            typed(e).and_then(|(after, t)| (t == "disconnect").then_some((*ms, after)))
+        })
+        .unwrap_or_else(|| panic!("no disconnect:\n{log}"));
+    let exit_ms = ev
+        .iter()
+        .find(|(_, _, e)| e == "exit")
+        .unwrap_or_else(|| panic!("the client never took `exit`:\n{log}"))
+        .1;
+    // Quiet through the sweep (at least its 1 s timeout) before `disconnect`.
+    assert!(
+        quiet >= 1000,
+        "disconnect came {quiet} ms after the output:\n{log}"
+    );
+    let waited = disconnect_ms.saturating_sub(sweep_end);
+    let close = exit_ms.saturating_sub(sweep_end);
+    eprintln!("CLOSE disconnect {waited} ms after the sweep, `exit` taken {close} ms after it");
+    assert!(
+        waited < u128::from(DELAY) / 2,
+        "disconnect typed {waited} ms after the sweep ended:\n{log}"
+    );
+    assert!(
+        close < u128::from(DELAY) + 500,
+        "close took {close} ms (about one pause expected):\n{log}"
+    );
+    // Every line still came at least a pause after the client's last output.
+    for (_, _, e) in &ev {
+        if let Some((after, text)) = typed(e) {
+            assert!(
+                after + 20 >= DELAY,
+                "{text:?} came {after} ms after the output:\n{log}"
+            );
+        }
+    }
 }
 
 // ---- Start-up and other programs --------------------------------------------------------------

@@ -121,7 +121,8 @@ pub struct OpenInfo {
 ///
 /// The drivers run on threads of their own (`session::DriverThread`); these calls send them a
 /// request and await the reply together with `cancel`. When `cancel` fires, a driver leaves no
-/// tunnel or process behind within `session::CANCEL_GRACE` and returns
+/// tunnel or process behind within `session::CANCEL_GRACE` (plus the pacing pauses the commands
+/// that take a tunnel down still need, see `session::pace`) and returns
 /// `VpnErrorKind::Cancelled`.
 #[async_trait::async_trait]
 pub trait VpnClient: Send {

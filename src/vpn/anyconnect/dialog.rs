@@ -6,13 +6,13 @@
 use super::strings::*;
 use super::AnyConnectConfig;
 use crate::vpn::session::{
-    pace, ChildGuard, Deadline, Driver, Got, Inbox, Lines, Process, Pty, SourceId, Transcript,
-    CANCEL_GRACE,
+    pace, ChildGuard, Deadline, Driver, Got, Inbox, Lines, OnCancel, Process, Pty, SourceId,
+    Transcript, CANCEL_GRACE,
 };
 use crate::vpn::{Credentials, OpenInfo, Secret, VpnError, VpnErrorKind};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a fresh client may take to show its prompt when recovering after a Ctrl-C.
 const RECOVER_GRACE: Duration = Duration::from_secs(2);
@@ -217,7 +217,20 @@ impl Cli {
     /// when cancelled.
     fn pause(&mut self, inbox: &mut Inbox, d: Duration) -> bool {
         let out = &mut self.out;
-        pace(inbox, d, |g| out.take(g))
+        pace(inbox, out.source, d, OnCancel::Stop, |g| out.take(g))
+    }
+
+    /// The pacing pause before a command that takes a tunnel down or leaves the client: a
+    /// cancel does not end it (a client that drops fast input would lose the command), it only
+    /// bounds it to one delay. `deadline`, once cut by a cancel to its grace, is pushed out by
+    /// the time the pause took, so the grace is left for the client's answer.
+    fn pause_to_stop(&mut self, inbox: &mut Inbox, d: Duration, deadline: &mut Deadline) {
+        let t = Instant::now();
+        let out = &mut self.out;
+        pace(inbox, out.source, d, OnCancel::WaitOut, |g| out.take(g));
+        if deadline.is_cut() {
+            deadline.extend(t.elapsed());
+        }
     }
 
     fn send(&mut self, text: &str) -> Result<(), Stop> {
@@ -374,8 +387,10 @@ impl Dialog {
     }
 
     /// `disconnect` until the client says Disconnected and shows its prompt; bounded by the
-    /// timeout (and `outer`), or by the grace once cancelled (a cancel, also one that comes
-    /// during the pacing pauses, cuts the wait short instead of abandoning the disconnect).
+    /// timeout (and `outer`), or once cancelled by the grace plus the pacing pauses: a stop
+    /// still paces each command (so a client that drops fast input takes it and the tunnel goes
+    /// down), and a cancel cuts the waits for answers short instead of abandoning the
+    /// disconnect.
     fn disconnect(
         &mut self,
         cli: &mut Cli,
@@ -384,8 +399,7 @@ impl Dialog {
     ) -> Result<(), VpnError> {
         let mut deadline = Deadline::after(self.opts.timeout).within(outer);
         for cmd in [CMD_DISCONNECT, CMD_STATE, CMD_STATE] {
-            // The pause ends early on a cancel; the command is sent at once then.
-            cli.pause(inbox, self.opts.delay);
+            cli.pause_to_stop(inbox, self.opts.delay, &mut deadline);
             if let Err(stop) = cli.send(cmd) {
                 return Err(self.stop_error(cli, inbox, stop, "while disconnecting"));
             }
@@ -418,11 +432,12 @@ impl Dialog {
         ))
     }
 
-    /// Leaves the CLI with `exit` (paced like every command; a short wait, cut to the grace on a
-    /// cancel), then makes sure the process is gone.
+    /// Leaves the CLI with `exit` (paced like every command, also in a stop; a short wait, cut
+    /// to the grace on a cancel), then makes sure the process is gone.
     fn finish(&self, mut cli: Cli, inbox: &mut Inbox) {
-        // The pause ends at once on a cancel (the grace is too short for it).
-        cli.pause(inbox, self.opts.delay);
+        if !cli.out.eof {
+            cli.pause_to_stop(inbox, self.opts.delay, &mut unlimited());
+        }
         if !cli.out.eof && cli.send(CMD_EXIT).is_ok() {
             let mut end = Deadline::after(EXIT_WAIT);
             while !cli.out.eof && !end.expired() {
@@ -628,8 +643,8 @@ impl Dialog {
 
     /// After a Ctrl-C: never type into a question (a `disconnect` at `Username:` would become
     /// the user name). Away from the `VPN>` prompt the client gets the Ctrl-C byte in its
-    /// terminal; at the prompt (also one it returns to within the grace) it gets `disconnect`;
-    /// after the grace it is killed.
+    /// terminal; at the prompt (also one it returns to within the grace) it gets `disconnect`,
+    /// paced (the grace is extended by the pause); after the grace it is killed.
     fn abandon(&mut self, mut cli: Cli, inbox: &mut Inbox) {
         let mut end = Deadline::after(CANCEL_GRACE);
         let waiting_at_prompt = cli.at_prompt && cli.out.lines.tail_is_empty();
@@ -643,6 +658,10 @@ impl Dialog {
                     Err(_) => break,
                 }
             }
+        }
+        if !cli.out.eof && cli.at_prompt {
+            end.cancel();
+            cli.pause_to_stop(inbox, self.opts.delay, &mut end);
         }
         if !cli.out.eof && cli.at_prompt && cli.send(CMD_DISCONNECT).is_ok() {
             while let Ok(ev) = cli.next(inbox, &mut end, false) {

@@ -177,6 +177,132 @@ fn unlimited() -> Deadline {
 }
 
 impl Dialog {
+    /// A failed open names the stale openconnects the start-up clean-up ended (first in its
+    /// diagnostics, said once like on a success): that they were ended may be why it failed.
+    /// A cancelled open keeps the note (its diagnostics are not shown).
+    fn noting_stale(&mut self, mut e: VpnError) -> VpnError {
+        if e.kind != VpnErrorKind::Cancelled {
+            if let Some(n) = self.stale_note.take() {
+                e.diagnostics.insert(0, n);
+            }
+        }
+        e
+    }
+
+    /// The open; a success carries the stale clean-up's note itself.
+    fn open_tunnel(
+        &mut self,
+        inbox: &mut Inbox,
+        gateway: &str,
+        credentials: &Credentials,
+    ) -> Result<OpenInfo, VpnError> {
+        if self.session.is_some() {
+            self.close(inbox, unlimited())?;
+        }
+        if inbox.cancelled() {
+            return Err(VpnError::cancelled());
+        }
+        let script = self.write_script()?;
+        let cmd = self.command(gateway, &credentials.username, &script);
+        let mut session = Session::start(cmd, inbox, &credentials.password).map_err(|e| {
+            VpnError::new(
+                VpnErrorKind::ClientMissing,
+                format!("cannot start {}: {e}", self.program.display()),
+            )
+        })?;
+        // The password, then end of input: a second prompt after `Login failed.` fails at once.
+        if let Some(mut stdin) = session.guard.process().stdin.take() {
+            let _ = stdin.write_all(format!("{}\n", credentials.password.expose()).as_bytes());
+        }
+        self.session = Some(session);
+
+        let mut deadline = Deadline::after(self.timeout);
+        let mut configured: Option<String> = None;
+        let mut failure: Option<(VpnErrorKind, &'static str)> = None;
+        loop {
+            if inbox.cancelled() {
+                return Err(self.abort(inbox, VpnError::cancelled(), CANCEL_GRACE));
+            }
+            if deadline.expired() {
+                let e = VpnError::new(
+                    VpnErrorKind::Timeout,
+                    format!(
+                        "openconnect did not bring the tunnel up within {} s",
+                        self.timeout.as_secs_f64()
+                    ),
+                );
+                return Err(self.abort(inbox, e, CANCEL_GRACE));
+            }
+            let Some(s) = self.session.as_mut() else {
+                return Err(VpnError::new(
+                    VpnErrorKind::Other,
+                    "openconnect session lost",
+                ));
+            };
+            if s.guard.status().is_some() {
+                return Err(self.exited_during_open(inbox, failure));
+            }
+            // Both pipes closed: it has exited or is about to (where its exit is no event, look
+            // at it now and then).
+            let step = if s.out.open_streams == 0 {
+                s.guard.recheck()
+            } else {
+                None
+            };
+            let lines = match inbox.wait_at_most(&mut deadline, step) {
+                Got::Cancelled | Got::Timeout | Got::Exited(_) => continue,
+                g => s.out.take(g),
+            };
+            for line in lines {
+                match classify(&line) {
+                    Seen::Configured(l) => configured = Some(l),
+                    Seen::ScriptDone(true) => {
+                        let present = crate::platform::net::interface_present(&self.interface);
+                        if configured.is_some() && present {
+                            let detail = configured.map(|c| {
+                                let text = format!(
+                                    "{} on {}",
+                                    c.trim_start_matches(CONFIGURED_AS)
+                                        .split(',')
+                                        .next()
+                                        .unwrap_or(""),
+                                    self.interface
+                                );
+                                s.out.shown.redact(&text)
+                            });
+                            // Said once, with the first open after the clean-up.
+                            let detail = match (detail, self.stale_note.take()) {
+                                (Some(d), Some(n)) => Some(format!("{d}; {n}")),
+                                (d, n) => d.or(n),
+                            };
+                            return Ok(OpenInfo { detail });
+                        }
+                        let e = VpnError::new(
+                            VpnErrorKind::Other,
+                            format!(
+                                "openconnect's connect script finished but the tun device {} is missing",
+                                self.interface
+                            ),
+                        );
+                        return Err(self.abort(inbox, e, CLOSE_GRACE));
+                    }
+                    Seen::ScriptDone(false) => {
+                        let e = VpnError::new(
+                            VpnErrorKind::Other,
+                            "the connect script could not configure the tunnel",
+                        );
+                        return Err(self.abort(inbox, e, CLOSE_GRACE));
+                    }
+                    Seen::Failure(kind, reason) => {
+                        // Keep the first, most specific one; the client exits by itself.
+                        failure.get_or_insert((kind, reason));
+                    }
+                    Seen::Nothing => {}
+                }
+            }
+        }
+    }
+
     fn write_script(&mut self) -> Result<PathBuf, VpnError> {
         if let Some(s) = &self.script {
             return Ok(s.path().to_path_buf());
@@ -424,111 +550,8 @@ impl Driver for Dialog {
         gateway: &str,
         credentials: &Credentials,
     ) -> Result<OpenInfo, VpnError> {
-        if self.session.is_some() {
-            self.close(inbox, unlimited())?;
-        }
-        if inbox.cancelled() {
-            return Err(VpnError::cancelled());
-        }
-        let script = self.write_script()?;
-        let cmd = self.command(gateway, &credentials.username, &script);
-        let mut session = Session::start(cmd, inbox, &credentials.password).map_err(|e| {
-            VpnError::new(
-                VpnErrorKind::ClientMissing,
-                format!("cannot start {}: {e}", self.program.display()),
-            )
-        })?;
-        // The password, then end of input: a second prompt after `Login failed.` fails at once.
-        if let Some(mut stdin) = session.guard.process().stdin.take() {
-            let _ = stdin.write_all(format!("{}\n", credentials.password.expose()).as_bytes());
-        }
-        self.session = Some(session);
-
-        let mut deadline = Deadline::after(self.timeout);
-        let mut configured: Option<String> = None;
-        let mut failure: Option<(VpnErrorKind, &'static str)> = None;
-        loop {
-            if inbox.cancelled() {
-                return Err(self.abort(inbox, VpnError::cancelled(), CANCEL_GRACE));
-            }
-            if deadline.expired() {
-                let e = VpnError::new(
-                    VpnErrorKind::Timeout,
-                    format!(
-                        "openconnect did not bring the tunnel up within {} s",
-                        self.timeout.as_secs_f64()
-                    ),
-                );
-                return Err(self.abort(inbox, e, CANCEL_GRACE));
-            }
-            let Some(s) = self.session.as_mut() else {
-                return Err(VpnError::new(
-                    VpnErrorKind::Other,
-                    "openconnect session lost",
-                ));
-            };
-            if s.guard.status().is_some() {
-                return Err(self.exited_during_open(inbox, failure));
-            }
-            // Both pipes closed: it has exited or is about to (where its exit is no event, look
-            // at it now and then).
-            let step = if s.out.open_streams == 0 {
-                s.guard.recheck()
-            } else {
-                None
-            };
-            let lines = match inbox.wait_at_most(&mut deadline, step) {
-                Got::Cancelled | Got::Timeout | Got::Exited(_) => continue,
-                g => s.out.take(g),
-            };
-            for line in lines {
-                match classify(&line) {
-                    Seen::Configured(l) => configured = Some(l),
-                    Seen::ScriptDone(true) => {
-                        let present = crate::platform::net::interface_present(&self.interface);
-                        if configured.is_some() && present {
-                            let detail = configured.map(|c| {
-                                let text = format!(
-                                    "{} on {}",
-                                    c.trim_start_matches(CONFIGURED_AS)
-                                        .split(',')
-                                        .next()
-                                        .unwrap_or(""),
-                                    self.interface
-                                );
-                                s.out.shown.redact(&text)
-                            });
-                            // Said once, with the first open after the clean-up.
-                            let detail = match (detail, self.stale_note.take()) {
-                                (Some(d), Some(n)) => Some(format!("{d}; {n}")),
-                                (d, n) => d.or(n),
-                            };
-                            return Ok(OpenInfo { detail });
-                        }
-                        let e = VpnError::new(
-                            VpnErrorKind::Other,
-                            format!(
-                                "openconnect's connect script finished but the tun device {} is missing",
-                                self.interface
-                            ),
-                        );
-                        return Err(self.abort(inbox, e, CLOSE_GRACE));
-                    }
-                    Seen::ScriptDone(false) => {
-                        let e = VpnError::new(
-                            VpnErrorKind::Other,
-                            "the connect script could not configure the tunnel",
-                        );
-                        return Err(self.abort(inbox, e, CLOSE_GRACE));
-                    }
-                    Seen::Failure(kind, reason) => {
-                        // Keep the first, most specific one; the client exits by itself.
-                        failure.get_or_insert((kind, reason));
-                    }
-                    Seen::Nothing => {}
-                }
-            }
-        }
+        self.open_tunnel(inbox, gateway, credentials)
+            .map_err(|e| self.noting_stale(e))
     }
 
     fn close(&mut self, inbox: &mut Inbox, deadline: Deadline) -> Result<(), VpnError> {

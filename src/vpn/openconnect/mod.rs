@@ -67,7 +67,7 @@ mod tests {
     use super::strings::*;
     use super::*;
     use crate::vpn::session::{Deadline, Driver, Inbox, CANCEL_GRACE};
-    use crate::vpn::{Secret, VpnClient, VpnErrorKind};
+    use crate::vpn::{Credentials, Secret, VpnClient, VpnErrorKind};
     use std::path::Path;
     use std::process::{Command, Stdio};
     use std::time::Instant;
@@ -126,6 +126,34 @@ mod tests {
         });
         d.interface = interface.to_string();
         d
+    }
+
+    #[test]
+    fn a_failed_open_names_the_stale_openconnects_ended_once() {
+        let mut inbox = Inbox::for_test(CancellationToken::new());
+        // `false` stands in for an openconnect that fails at once.
+        let mut oc = test_driver("false", "vpnmonnone0");
+        let note = "ended stale openconnect programs: openconnect (pid 4242)";
+        oc.stale_note = Some(note.to_string());
+        let creds = Credentials::default();
+        let e = oc.open(&mut inbox, "127.0.0.1", &creds).unwrap_err();
+        assert_ne!(e.kind, VpnErrorKind::Cancelled, "{e:?}");
+        assert_eq!(
+            e.diagnostics.first().map(String::as_str),
+            Some(note),
+            "{e:?}"
+        );
+        // Said once: the next failed open does not repeat it.
+        let e = oc.open(&mut inbox, "127.0.0.1", &creds).unwrap_err();
+        assert!(!e.diagnostics.iter().any(|d| d == note), "{e:?}");
+        // A cancelled open keeps it for the console of a later one.
+        oc.stale_note = Some(note.to_string());
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        let mut inbox = Inbox::for_test(cancel);
+        let e = oc.open(&mut inbox, "127.0.0.1", &creds).unwrap_err();
+        assert_eq!(e.kind, VpnErrorKind::Cancelled, "{e:?}");
+        assert_eq!(oc.stale_note.as_deref(), Some(note));
     }
 
     /// A driver whose session is `sh -c SCRIPT` (standing in for openconnect), and its inbox

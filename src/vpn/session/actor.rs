@@ -6,11 +6,12 @@
 
 use super::Deadline;
 use crate::vpn::{Credentials, OpenInfo, VpnClient, VpnError, VpnErrorKind};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 use std::marker::PhantomData;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
+use std::time::Instant;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
@@ -58,8 +59,8 @@ enum Request {
 
 /// What arrives at a driver thread.
 enum Input {
-    /// Bytes from a reader thread; empty when that stream ended.
-    Output(SourceId, Vec<u8>),
+    /// Bytes from a reader thread (when it read them); empty when that stream ended.
+    Output(SourceId, Vec<u8>, Instant),
     /// A watched process exited (its status is ready to be collected).
     Exited(SourceId),
     /// The cancel token fired: look at it.
@@ -91,6 +92,9 @@ pub struct Inbox {
     next_id: SourceId,
     cancel: CancellationToken,
     stopping: bool,
+    /// When each open output stream last brought bytes (read by its reader thread): pacing
+    /// counts the client's quiet from there, not from when the driver looked.
+    last_output: HashMap<SourceId, Instant>,
 }
 
 impl Inbox {
@@ -103,6 +107,7 @@ impl Inbox {
             next_id: 0,
             cancel: CancellationToken::new(),
             stopping: false,
+            last_output: HashMap::new(),
         }
     }
 
@@ -135,6 +140,12 @@ impl Inbox {
     pub fn new_source(&mut self) -> SourceId {
         self.next_id += 1;
         self.next_id
+    }
+
+    /// When source `id` last brought bytes, of what the driver has received (`None` before its
+    /// first output and after its end).
+    pub fn last_output(&self, id: SourceId) -> Option<Instant> {
+        self.last_output.get(&id).copied()
     }
 
     /// Reads `r` on a thread of its own until it ends; its bytes arrive as [`Got::Output`].
@@ -210,7 +221,14 @@ impl Inbox {
     /// Input for the driver, or `None` for what the inbox keeps to itself.
     fn sort(&mut self, input: Input) -> Option<Got> {
         match input {
-            Input::Output(id, b) => Some(Got::Output(id, b)),
+            Input::Output(id, b, at) => {
+                if b.is_empty() {
+                    self.last_output.remove(&id);
+                } else {
+                    self.last_output.insert(id, at);
+                }
+                Some(Got::Output(id, b))
+            }
             Input::Exited(id) => Some(Got::Exited(id)),
             Input::Wake => None,
             Input::Request(r, c) => {
@@ -250,7 +268,8 @@ fn read_into(mut r: impl Read, id: SourceId, tx: Sender<Input>) {
         match r.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => {
-                if tx.send(Input::Output(id, buf[..n].to_vec())).is_err() {
+                let at = Instant::now();
+                if tx.send(Input::Output(id, buf[..n].to_vec(), at)).is_err() {
                     return;
                 }
             }
@@ -259,7 +278,7 @@ fn read_into(mut r: impl Read, id: SourceId, tx: Sender<Input>) {
             Err(_) => break,
         }
     }
-    let _ = tx.send(Input::Output(id, Vec::new()));
+    let _ = tx.send(Input::Output(id, Vec::new(), Instant::now()));
 }
 
 fn serve<D: Driver>(config: D::Config, mut inbox: Inbox) {

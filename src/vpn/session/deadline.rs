@@ -33,6 +33,18 @@ impl Deadline {
         self
     }
 
+    /// The same deadline, left as it is by a cancel (a pause that a stop waits out; the caller
+    /// has seen the cancel already).
+    pub fn kept(mut self) -> Deadline {
+        self.cut = true;
+        self
+    }
+
+    /// Pushes the end out by `d` (time a stop spent on pacing, which its grace does not count).
+    pub fn extend(&mut self, d: Duration) {
+        self.end = self.end.checked_add(d).unwrap_or(self.end);
+    }
+
     /// The earlier of the two (a step's own limit within the caller's).
     pub fn within(mut self, outer: Deadline) -> Deadline {
         self.end = self.end.min(outer.end);

@@ -26,14 +26,15 @@ pub mod vt;
 pub use actor::{Driver, DriverThread, Got, Inbox, SourceId};
 pub use child::{ChildGuard, Ending, Process};
 pub use deadline::Deadline;
-pub use pace::pace;
+pub use pace::{pace, OnCancel};
 pub use pty::Pty;
 pub use transcript::{Lines, Redaction, Transcript, MASK};
 
 use std::time::Duration;
 
 /// How long a client may still take once Ctrl-C came (to disconnect, log off or exit) before it
-/// is ended. One value for every driver.
+/// is ended. One value for every driver; pacing pauses before the commands that take a tunnel
+/// down are waited out on top of it ([`OnCancel::WaitOut`]).
 pub const CANCEL_GRACE: Duration = Duration::from_millis(300);
 
 /// Lines of client output kept for the diagnostic block.
