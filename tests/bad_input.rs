@@ -195,17 +195,24 @@ fn targets_ten_megabyte_address() {
         T,
         0,
         W::Os(format!(
-            "t.csv:1: ignored: '{}…' is not a host name: longer than 253 characters",
+            "t.csv:1: ignored: '{}…' is longer than 2048 characters",
             "a".repeat(80)
         )),
     );
 }
 
-/// A 10 MB name is pinged (the datalog keeps it) and shown cut on the console.
+/// A 10 MB name is refused (a row holding it would be longer than `vpnmon report` reads), and
+/// a name at the limit is pinged and shown cut on the console.
 #[test]
 fn targets_ten_megabyte_name() {
     check(
         vec![("t.csv", long("127.0.0.1,", 'n', 10_000_000, "\n"))],
+        T,
+        0,
+        W::O("t.csv:1: ignored: the name of '127.0.0.1' is longer than 1024 characters"),
+    );
+    check(
+        vec![("t.csv", long("127.0.0.1,", 'n', 1024, "\n"))],
         T,
         0,
         W::Cs(format!("Good {}…", "n".repeat(80))),
@@ -481,7 +488,7 @@ fn command_line_usage_errors(args: &[&str], want: &'static str) {
 #[test_case(&["--cyc", "1", "--del=0", "--qui"] ; "double dash prefixes")]
 #[test_case(&["-CYC", "1", "-vpnn", "Site"] ; "upper case prefix")]
 #[test_case(&["-cyc", "1", "-del", "0", "-dat", "d.csv"] ; "a beginning unique among the original's options")]
-#[test_case(&["-c", "1", "-del", "0", "-q", "--t", "t.csv"] ; "one letter beginnings as in argparse")]
+#[test_case(&["-c", "1", "-del", "0", "-q", "--t", "vpnmon_targets.csv"] ; "one letter beginnings as in argparse")]
 fn command_line_prefixes_work(args: &[&str]) {
     check(
         vec![],
