@@ -67,6 +67,34 @@ mod tests {
     use super::*;
     use tokio_util::sync::CancellationToken;
 
+    /// A client that writes a byte every 20 ms until stopped.
+    struct Chatter {
+        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        writer: std::thread::JoinHandle<()>,
+    }
+
+    impl Chatter {
+        fn start(inbox: &mut Inbox) -> (crate::vpn::session::SourceId, Chatter) {
+            let (mut w, r) = std::os::unix::net::UnixStream::pair().unwrap();
+            let id = inbox.attach(r).unwrap();
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let s2 = stop.clone();
+            let writer = std::thread::spawn(move || {
+                use std::io::Write;
+                while !s2.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = w.write_all(b".");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            });
+            (id, Chatter { stop, writer })
+        }
+
+        fn stop(self) {
+            self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            self.writer.join().unwrap();
+        }
+    }
+
     #[test]
     fn output_during_the_pause_starts_it_again() {
         let mut inbox = Inbox::for_test(CancellationToken::new());
@@ -105,17 +133,7 @@ mod tests {
     #[test]
     fn a_chattering_client_is_typed_into_after_the_cap() {
         let mut inbox = Inbox::for_test(CancellationToken::new());
-        let (mut w, r) = std::os::unix::net::UnixStream::pair().unwrap();
-        let id = inbox.attach(r).unwrap();
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let s2 = stop.clone();
-        let writer = std::thread::spawn(move || {
-            use std::io::Write;
-            while !s2.load(std::sync::atomic::Ordering::Relaxed) {
-                let _ = w.write_all(b".");
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        });
+        let (id, chatter) = Chatter::start(&mut inbox);
         let t = Instant::now();
         assert!(pace(
             &mut inbox,
@@ -124,8 +142,7 @@ mod tests {
             OnCancel::Stop,
             |_| {}
         ));
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        writer.join().unwrap();
+        chatter.stop();
         let took = t.elapsed();
         assert!(
             took >= Duration::from_millis(400) && took < Duration::from_millis(900),
@@ -227,17 +244,7 @@ mod tests {
             "{quiet:?}"
         );
         // A client that keeps writing after the cancel: typed into one delay after it.
-        let (mut w, r) = std::os::unix::net::UnixStream::pair().unwrap();
-        let id = inbox.attach(r).unwrap();
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let s2 = stop.clone();
-        let writer = std::thread::spawn(move || {
-            use std::io::Write;
-            while !s2.load(std::sync::atomic::Ordering::Relaxed) {
-                let _ = w.write_all(b".");
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        });
+        let (id, chatter) = Chatter::start(&mut inbox);
         let t = Instant::now();
         assert!(pace(
             &mut inbox,
@@ -246,8 +253,7 @@ mod tests {
             OnCancel::WaitOut,
             |_| {}
         ));
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        writer.join().unwrap();
+        chatter.stop();
         let took = t.elapsed();
         assert!(
             took >= Duration::from_millis(290) && took < Duration::from_millis(600),
