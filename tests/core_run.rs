@@ -33,12 +33,9 @@ fn without_vpn(
     cycles: u32,
     timeout: &str,
 ) -> (tempfile::TempDir, std::process::Command) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("t.csv"), targets).unwrap();
-    let mut c = vpnmon_fake_ping(dir.path());
-    c.args(["--vpnclient", "none", "--vpnurlip", gateway])
-        .args(["--targets", "t.csv", "--datalog", "d.csv"])
-        .args(["--cycles", &cycles.to_string(), "--delay", "0"])
+    let (dir, mut c) = core_support::without_vpn_in_temp(targets);
+    c.args(["--vpnurlip", gateway, "--datalog", "d.csv"])
+        .args(["--cycles", &cycles.to_string()])
         .args(["--timeout", timeout, "--quiet"]);
     (dir, c)
 }
@@ -425,23 +422,9 @@ fn ctrl_c_during_a_sweep_stops_within_a_second() {
 
 #[test]
 fn unreadable_datalog_is_fatal_with_one_line() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("t.csv"), "127.0.0.1,One\n").unwrap();
+    let (dir, mut c) = core_support::without_vpn_in_temp("127.0.0.1,One\n");
     std::fs::create_dir(dir.path().join("adir")).unwrap();
-    let mut c = vpnmon_fake_ping(dir.path());
-    c.args([
-        "--vpnclient",
-        "none",
-        "--targets",
-        "t.csv",
-        "--cycles",
-        "3",
-        "--delay",
-        "0",
-        "--datalog",
-        "adir",
-        "--quiet",
-    ]);
+    c.args(["--cycles", "3", "--datalog", "adir", "--quiet"]);
     let out = run(c, DEADLINE);
     assert_eq!(out.code, Some(1));
     // Found at start-up, before the first cycle (issue 10.5), with the true reason.

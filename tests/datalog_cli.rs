@@ -15,22 +15,11 @@ fn output(c: Command) -> Finished {
 
 #[test]
 fn json_replaces_the_console_and_extended_datalog_has_header_and_timings() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("t.csv"),
-        "127.0.0.1,Loopback\n127.0.0.2,Loop two\n",
-    )
-    .unwrap();
-    let mut c = vpnmon_fake_ping(dir.path());
+    let (dir, mut c) =
+        core_support::without_vpn_in_temp("127.0.0.1,Loopback\n127.0.0.2,Loop two\n");
     c.args([
-        "--vpnclient",
-        "none",
-        "--targets",
-        "t.csv",
         "--cycles",
         "2",
-        "--delay",
-        "0",
         "--datalog",
         "d.csv",
         "--datalog-format",
@@ -254,31 +243,15 @@ fn a_datalog_that_can_never_be_written_is_fatal_before_the_first_cycle() {
 #[test]
 fn ctrl_c_while_the_datalog_is_locked_says_which_rows_were_lost() {
     use nix::fcntl::{Flock, FlockArg};
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("t.csv"),
-        "127.0.0.1,Loopback\n127.0.0.2,Loop two\n",
-    )
-    .unwrap();
+    let (dir, mut c) =
+        core_support::without_vpn_in_temp("127.0.0.1,Loopback\n127.0.0.2,Loop two\n");
     let log = dir.path().join("d.csv");
     std::fs::write(&log, "").unwrap();
     let file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
     let _lock = Flock::lock(file, FlockArg::LockExclusiveNonblock)
         .map_err(|(_, e)| e)
         .unwrap();
-    let mut c = vpnmon_fake_ping(dir.path());
-    c.args([
-        "--vpnclient",
-        "none",
-        "--targets",
-        "t.csv",
-        "--cycles",
-        "1",
-        "--delay",
-        "0",
-        "--datalog",
-        "d.csv",
-    ]);
+    c.args(["--cycles", "1", "--datalog", "d.csv"]);
     let mut run = Running::spawn(c);
     run.wait_stderr_line("the retry notice", Duration::from_secs(60), |l| {
         l.trim_end()

@@ -482,23 +482,10 @@ fn a_datalog_on_a_read_only_file_system_is_fatal_before_the_first_cycle() {
 #[test]
 fn a_datalog_locked_then_freed_loses_no_row_and_the_monitor_never_stops() {
     use nix::fcntl::{Flock, FlockArg};
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("t.csv"),
-        "127.0.0.1,One\n127.0.0.2,Two\n127.0.0.3,Three\n",
-    )
-    .unwrap();
+    let (dir, mut c) =
+        core_support::without_vpn_in_temp("127.0.0.1,One\n127.0.0.2,Two\n127.0.0.3,Three\n");
     let log = dir.path().join("d.csv");
-    let mut c = vpnmon_fake_ping(dir.path());
-    c.args([
-        "--vpnclient",
-        "none",
-        "--targets",
-        "t.csv",
-        "--cycles",
-        "-1",
-    ]);
-    c.args(["--delay", "0", "--datalog", "d.csv"]);
+    c.args(["--cycles", "-1", "--datalog", "d.csv"]);
     let mut p = Running::spawn(c);
     p.wait_line("End vpnmon test cycle 3 of", Duration::from_secs(60));
     let file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();

@@ -8,7 +8,9 @@ pub mod runner;
 pub mod sim;
 
 pub use netns::{Lab, Netns, DEAD_HOST, FLAKY_HOST, GOOD_HOST};
-pub use runner::{run, vpnmon, vpnmon_bin, vpnmon_fake_ping, Finished, Next, Running};
+pub use runner::{
+    run, vpnmon, vpnmon_bin, vpnmon_fake_ping, without_vpn_in_temp, Finished, Next, Running,
+};
 pub use sim::vpncli_sim;
 
 /// Whether this user may open ICMP sockets (root, or `ping_group_range`): vpnmon pings the

@@ -41,6 +41,18 @@ pub fn vpnmon_fake_ping(dir: &Path) -> Command {
     c
 }
 
+/// A temporary folder holding the targets file `t.csv`, and vpnmon in it (the fake prober, no
+/// VPN client, no delay between cycles: `--vpnclient none --targets t.csv --delay 0`). The
+/// caller adds the cycles, the datalog and the rest.
+#[allow(dead_code)]
+pub fn without_vpn_in_temp(targets: &str) -> (tempfile::TempDir, Command) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.csv"), targets).unwrap();
+    let mut c = vpnmon_fake_ping(dir.path());
+    c.args(["--vpnclient", "none", "--targets", "t.csv", "--delay", "0"]);
+    (dir, c)
+}
+
 /// One output stream's lines, each as written (with its line end): those a wait has looked at,
 /// and those still to come.
 struct Lines {
