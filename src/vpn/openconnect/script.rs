@@ -296,7 +296,10 @@ mod tests {
         let dead = c.id();
         // Stand-ins: copies of sh (a process's executable is what the clean-up compares), ended
         // by SIGINT. Ours for a dead vpnmon must be ended; ours for a live vpnmon (this process)
-        // and another program of the same name for a dead one must be left alone.
+        // and another program of the same name for a dead one must be left alone. Each waits in
+        // the shell's own `read` on a pipe this test holds open: a stand-in that ran `sleep`
+        // would fork, and a fork caught before its exec is a second "openconnect" of the dead
+        // vpnmon.
         let dir = tempfile::tempdir().unwrap();
         for sub in ["ours", "other"] {
             std::fs::create_dir(dir.path().join(sub)).unwrap();
@@ -306,10 +309,11 @@ mod tests {
         let start = |prog: &Path, owner: u32| {
             Command::new(prog)
                 .arg("-c")
-                .arg("trap 'exit 0' INT; while :; do sleep 0.05; done")
+                .arg("read line")
                 .arg("openconnect")
                 .arg("--interface")
                 .arg(interface_name(owner))
+                .stdin(std::process::Stdio::piped())
                 .spawn()
                 .unwrap()
         };
