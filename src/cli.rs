@@ -109,6 +109,11 @@ pub struct Cli {
           default_missing_value = "true", value_parser = parse_bool)]
     pub debug_fake_ping: Option<bool>,
 
+    /// Tests only: ping with the system's `ping` program even where an ICMP socket is allowed.
+    #[arg(long, hide = true, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = parse_bool)]
+    pub debug_system_ping: Option<bool>,
+
     #[command(flatten)]
     pub anyconnect: AnyConnectArgs,
 

@@ -166,7 +166,11 @@ fn run(args: Vec<OsString>) -> Result<RunEnd, RunError> {
             v.check().await?;
         }
         // The client is looked for first: a missing client is the more useful message.
-        let prober = prober_for(&settings)?;
+        let (prober, notice) = prober_for(&settings)?;
+        if let Some(n) = notice {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "{n}");
+        }
         let sinks = sinks_for(&settings)?;
         let mut monitor = Monitor::new(settings, prober, vpns, sinks, cancel);
         Ok(monitor.run().await?)
@@ -186,12 +190,72 @@ pub fn driver_for(site: &Site) -> Result<Option<Box<dyn VpnClient>>, VpnError> {
     })
 }
 
-/// Real ICMP, or the built-in fake (hidden `--debug-fake-ping`, for tests without ICMP).
-pub fn prober_for(settings: &Settings) -> Result<Box<dyn Prober>, ProbeError> {
+/// The prober, and the one start-up notice that says which method is in use when it is not a
+/// socket of vpnmon's own: an ICMP ping socket (unprivileged, where the kernel allows it), else
+/// a raw socket (root or `cap_net_raw`), else the system's `ping` program (slower: a process per
+/// host). The built-in fake with the hidden `--debug-fake-ping`; `--debug-system-ping` forces
+/// the `ping` program (tests).
+pub fn prober_for(settings: &Settings) -> Result<(Box<dyn Prober>, Option<String>), ProbeError> {
     if settings.probe.fake {
-        return Ok(Box::new(RuleProber));
+        return Ok((Box::new(RuleProber), None));
     }
-    Ok(Box::new(IcmpProber::new()?))
+    let denied = if settings.probe.system_ping {
+        None
+    } else {
+        // surge-ping tries the datagram (ping) socket first, then the raw one.
+        match IcmpProber::new() {
+            Ok(p) => return Ok((Box::new(p), None)),
+            Err(ProbeError::PermissionDenied(e)) => Some(e),
+            Err(e) => return Err(e),
+        }
+    };
+    system_ping_fallback(denied)
+}
+
+#[cfg(unix)]
+fn system_ping_fallback(
+    denied: Option<std::io::Error>,
+) -> Result<(Box<dyn Prober>, Option<String>), ProbeError> {
+    use crate::probe::system_ping::{find_ping, SystemPingProber};
+    let Some(program) = find_ping() else {
+        return Err(match denied {
+            Some(e) => ProbeError::NoPingProgram(e),
+            None => ProbeError::Socket(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no `ping` program on PATH or in /bin, /usr/bin, /sbin, /usr/sbin",
+            )),
+        });
+    };
+    let why = if denied.is_some() {
+        "this user may open neither an ICMP ping socket nor a raw socket"
+    } else {
+        "forced by --debug-system-ping"
+    };
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "/path/to/vpnmon".into());
+    let notice = format!(
+        "vpnmon: pinging with the system's ping program ({}), one process per host: {why}. \
+         For faster pings from vpnmon's own socket: `sudo sysctl -w \
+         net.ipv4.ping_group_range=\"0 2147483647\"` (ping sockets for all users), or \
+         `sudo setcap cap_net_raw+ep {exe}` (raw sockets for vpnmon)",
+        program.display()
+    );
+    Ok((Box::new(SystemPingProber::new(program)), Some(notice)))
+}
+
+/// No `ping` fallback where `ping` takes other options (Windows): today's error.
+#[cfg(not(unix))]
+fn system_ping_fallback(
+    denied: Option<std::io::Error>,
+) -> Result<(Box<dyn Prober>, Option<String>), ProbeError> {
+    Err(match denied {
+        Some(e) => ProbeError::PermissionDenied(e),
+        None => ProbeError::Socket(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "the system's ping program is used only on Unix",
+        )),
+    })
 }
 
 /// The outputs the settings ask for: the datalog, the mail/hook alerts, the console (or JSON)

@@ -252,6 +252,7 @@ fn from_cli(cli: Cli, params_file: Option<PathBuf>) -> Result<Settings, Settings
         probe.target.count = n;
     }
     probe.fake = cli.debug_fake_ping.unwrap_or(false);
+    probe.system_ping = cli.debug_system_ping.unwrap_or(false);
     let d = &cli.datalog_opts;
     let mut datalog = DatalogConfig::default();
     if let Some(p) = &cli.datalog {
@@ -302,7 +303,7 @@ fn from_cli(cli: Cli, params_file: Option<PathBuf>) -> Result<Settings, Settings
 const NOT_PARAMS: &[&str] = &["params", "help", "version"];
 
 /// Options the params file does not know at all (hidden, for tests).
-const NOT_IN_PARAMS_FILE: &[&str] = &["debug-fake-ping"];
+const NOT_IN_PARAMS_FILE: &[&str] = &["debug-fake-ping", "debug-system-ping"];
 
 /// Turns the params file into `--name=value` arguments. Unknown keys and lines without a comma
 /// are warnings (`file:line`); a value clap rejects is fatal, naming file:line and the form.

@@ -18,6 +18,8 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 pub mod fake;
+pub mod ping_output;
+pub mod system_ping;
 
 /// How echo tests are run.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -42,6 +44,9 @@ pub struct ProbeConfig {
     pub gateway: PingOptions,
     /// Use the built-in fake prober instead of ICMP (hidden `--debug-fake-ping`, for tests).
     pub fake: bool,
+    /// Use the system's `ping` program even where a socket is allowed (hidden
+    /// `--debug-system-ping`, for tests).
+    pub system_ping: bool,
 }
 
 impl Default for ProbeConfig {
@@ -56,6 +61,7 @@ impl Default for ProbeConfig {
                 timeout: DEFAULT_TIMEOUT,
             },
             fake: false,
+            system_ping: false,
         }
     }
 }
@@ -97,6 +103,14 @@ pub enum ProbeError {
         hint = crate::platform::net::ICMP_PERMISSION_HINT
     )]
     PermissionDenied(#[source] std::io::Error),
+    /// Neither socket is allowed and there is no `ping` program to fall back to.
+    #[error(
+        "cannot open an ICMP socket (permission denied) and no `ping` program was found \
+         (PATH, /bin, /usr/bin, /sbin, /usr/sbin) to use instead: install one (Debian: \
+         `apt-get install iputils-ping`), or {hint}",
+        hint = crate::platform::net::ICMP_PERMISSION_HINT
+    )]
+    NoPingProgram(#[source] std::io::Error),
     #[error("cannot open an ICMP socket: {}", crate::error::io_reason(.0))]
     Socket(#[source] std::io::Error),
 }
@@ -250,6 +264,22 @@ fn summarize(
     started: SystemTime,
     duration: Duration,
 ) -> PingOutcome {
+    // A network error (no route, unreachable) says more than a timeout.
+    let io = errors.iter().find_map(|e| match e {
+        SurgeError::IOError(io) => Some(crate::platform::net::io_words(io)),
+        _ => None,
+    });
+    summarize_with(opts, rtts, io, started, duration)
+}
+
+/// `summarize` with the network error already in words (`None`: the echoes were only lost).
+fn summarize_with(
+    opts: PingOptions,
+    rtts: Vec<Duration>,
+    net_error: Option<String>,
+    started: SystemTime,
+    duration: Duration,
+) -> PingOutcome {
     let received = rtts.len() as u32;
     let stats = PingStats {
         sent: opts.count,
@@ -262,11 +292,7 @@ fn summarize(
     let reason = match verdict {
         Verdict::Good => None,
         _ => {
-            // A network error (no route, unreachable) says more than a timeout.
-            let io = errors.iter().find_map(|e| match e {
-                SurgeError::IOError(io) => Some(crate::platform::net::io_words(io)),
-                _ => None,
-            });
+            let io = net_error;
             let lost = opts.count - received;
             Some(match (io, verdict) {
                 (Some(w), _) => w,
