@@ -54,7 +54,10 @@ fn reply_line(line: &str) -> Option<Reply> {
     let mut rtt = None;
     let mut words = line.split_whitespace().peekable();
     while let Some(w) = words.next() {
-        if let Some(v) = w.strip_prefix("icmp_seq=").or_else(|| w.strip_prefix("seq=")) {
+        if let Some(v) = w
+            .strip_prefix("icmp_seq=")
+            .or_else(|| w.strip_prefix("seq="))
+        {
             seq = v.parse::<u32>().ok();
         } else if let Some(v) = w.strip_prefix("time=").or_else(|| w.strip_prefix("time<")) {
             // The unit is the next word (`ms`), or glued to the number (`time=12ms`).
@@ -94,9 +97,18 @@ fn error_words(line: &str) -> Option<String> {
     let known: &[(&str, &str)] = &[
         ("network is unreachable", "network unreachable"),
         ("no route to host", "no route to host"),
-        ("destination host unreachable", "destination host unreachable"),
-        ("destination net unreachable", "destination network unreachable"),
-        ("destination port unreachable", "destination port unreachable"),
+        (
+            "destination host unreachable",
+            "destination host unreachable",
+        ),
+        (
+            "destination net unreachable",
+            "destination network unreachable",
+        ),
+        (
+            "destination port unreachable",
+            "destination port unreachable",
+        ),
         ("time to live exceeded", "time to live exceeded"),
         ("operation not permitted", "ping is not permitted to send"),
         ("permission denied", "ping is not permitted to send"),
@@ -144,7 +156,10 @@ mod tests {
         let r = parsed("iputils-ok-v4");
         let got: Vec<(u32, Duration)> = r.replies.iter().map(|x| (x.seq, x.rtt)).collect();
         assert_eq!(got, vec![(1, us(87)), (2, us(35)), (3, us(44))]);
-        assert_eq!((r.transmitted, r.received, r.error), (Some(3), Some(3), None));
+        assert_eq!(
+            (r.transmitted, r.received, r.error),
+            (Some(3), Some(3), None)
+        );
         let r = parsed("iputils-ok-v6");
         let got: Vec<(u32, Duration)> = r.replies.iter().map(|x| (x.seq, x.rtt)).collect();
         assert_eq!(got, vec![(1, us(103)), (2, us(47))]);
@@ -156,7 +171,10 @@ mod tests {
         let r = parsed("busybox-ok-v4");
         let got: Vec<(u32, Duration)> = r.replies.iter().map(|x| (x.seq, x.rtt)).collect();
         assert_eq!(got, vec![(0, us(85)), (1, us(78)), (2, us(83))]);
-        assert_eq!((r.transmitted, r.received, r.error), (Some(3), Some(3), None));
+        assert_eq!(
+            (r.transmitted, r.received, r.error),
+            (Some(3), Some(3), None)
+        );
         let r = parsed("busybox-ok-v6");
         let got: Vec<(u32, Duration)> = r.replies.iter().map(|x| (x.seq, x.rtt)).collect();
         assert_eq!(got, vec![(0, us(65)), (1, us(90))]);
@@ -198,7 +216,11 @@ mod tests {
         }
         for name in ["iputils-unknown-host", "busybox-unknown-host"] {
             let r = parsed(name);
-            assert_eq!(r.error.as_deref(), Some("cannot resolve host name"), "{name}");
+            assert_eq!(
+                r.error.as_deref(),
+                Some("cannot resolve host name"),
+                "{name}"
+            );
             assert_eq!(r.transmitted, None);
         }
     }
@@ -217,7 +239,9 @@ mod tests {
         assert_eq!(got, vec![(1, us(1500)), (2, us(12000))]);
         assert_eq!(parse("", ""), PingReport::default());
         assert_eq!(
-            parse("", "ping: socket: Operation not permitted").error.as_deref(),
+            parse("", "ping: socket: Operation not permitted")
+                .error
+                .as_deref(),
             Some("ping is not permitted to send")
         );
     }

@@ -107,7 +107,13 @@ impl SystemPingProber {
             },
         };
         if opts.count == 0 {
-            return Some(super::summarize_with(opts, Vec::new(), None, began, start.elapsed()));
+            return Some(super::summarize_with(
+                opts,
+                Vec::new(),
+                None,
+                began,
+                start.elapsed(),
+            ));
         }
         let want = opts.count.min(MAX_IN_FLIGHT as u32);
         let _permit = tokio::select! {
@@ -393,7 +399,12 @@ mod tests {
     fn replies_slower_than_the_timeout_are_lost() {
         let out = "64 bytes from 10.0.0.1: icmp_seq=1 ttl=64 time=150 ms\n\
                    64 bytes from 10.0.0.1: icmp_seq=2 ttl=64 time=2500 ms\n";
-        let o = outcome(opts(2, 1000), &run(out, "", Some(0), false), SystemTime::now(), Duration::ZERO);
+        let o = outcome(
+            opts(2, 1000),
+            &run(out, "", Some(0), false),
+            SystemTime::now(),
+            Duration::ZERO,
+        );
         assert_eq!(o.verdict, Verdict::Warn);
         assert_eq!(o.stats.rtt_max, Some(Duration::from_millis(150)));
     }
@@ -420,9 +431,17 @@ mod tests {
         );
         let o = outcome(opts(2, 1000), &run("", "", None, true), now, d);
         assert_eq!(o.verdict, Verdict::Fail);
-        assert_eq!(o.reason.as_deref(), Some("ping gave no result within 1.7 s"));
+        assert_eq!(
+            o.reason.as_deref(),
+            Some("ping gave no result within 1.7 s")
+        );
         // A control character in what the program said never reaches the terminal raw.
-        let o = outcome(opts(1, 1000), &run("\u{1b}[2Jboom", "", Some(1), false), now, d);
+        let o = outcome(
+            opts(1, 1000),
+            &run("\u{1b}[2Jboom", "", Some(1), false),
+            now,
+            d,
+        );
         assert!(!o.reason.unwrap().contains('\u{1b}'));
     }
 }
