@@ -350,4 +350,28 @@ mod tests {
             assert_eq!(exit_code(&outcome), want, "{outcome:?}");
         }
     }
+
+    /// `--debug-system-ping` selects the `ping` program with its one notice, which names the
+    /// program and the two ways to the faster sockets.
+    #[cfg(unix)]
+    #[test]
+    fn the_forced_fallback_says_so_once() {
+        let mut s =
+            settings::from_command_line(["vpnmon", "--vpnclient", "none", "--debug-system-ping"])
+                .unwrap();
+        assert!(s.probe.system_ping);
+        let Some(ping) = crate::probe::system_ping::find_ping() else {
+            eprintln!("SKIPPED the_forced_fallback_says_so_once: no `ping` program");
+            return;
+        };
+        let (_, notice) = prober_for(&s).unwrap();
+        let notice = notice.unwrap();
+        assert!(notice.contains(&format!("system's ping program ({})", ping.display())));
+        assert!(notice.contains("forced by --debug-system-ping"), "{notice}");
+        assert!(notice.contains("net.ipv4.ping_group_range=\"0 2147483647\""));
+        assert!(notice.contains("setcap cap_net_raw+ep"));
+        // The fake prober wins and says nothing.
+        s.probe.fake = true;
+        assert!(prober_for(&s).unwrap().1.is_none());
+    }
 }

@@ -411,6 +411,17 @@ mod tests {
             )
         );
         assert!(e.source().is_some());
+        let e = ProbeError::NoPingProgram(std::io::Error::from_raw_os_error(1));
+        assert!(
+            e.to_string().starts_with(
+                "cannot open an ICMP socket (permission denied) and no `ping` program was found \
+                 (PATH, /bin, /usr/bin, /sbin, /usr/sbin) to use instead: install one"
+            ),
+            "{e}"
+        );
+        assert!(e
+            .to_string()
+            .ends_with(crate::platform::net::ICMP_PERMISSION_HINT));
         let e = permission_hint(std::io::Error::other("no buffer space"));
         assert_eq!(e.to_string(), "cannot open an ICMP socket: no buffer space");
         assert_eq!(

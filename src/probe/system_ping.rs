@@ -444,4 +444,127 @@ mod tests {
         );
         assert!(!o.reason.unwrap().contains('\u{1b}'));
     }
+
+    /// A stand-in for `ping`: a shell script in a temporary folder.
+    #[cfg(unix)]
+    fn stand_in(body: &str) -> (tempfile::TempDir, SystemPingProber) {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ping");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (dir, SystemPingProber::new(path))
+    }
+
+    fn pid_alive(pid: &str) -> bool {
+        Path::new("/proc").join(pid.trim()).exists()
+    }
+
+    /// A `ping` that never ends is ended at its deadline and reaped; the host fails, saying so.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_hung_ping_is_ended_at_its_deadline() {
+        let (dir, p) = stand_in("echo $$ > \"$(dirname \"$0\")/pid\"\nexec sleep 30");
+        let t = Instant::now();
+        let hosts = vec!["127.0.0.1".to_string()];
+        let out = p
+            .ping_many(&hosts, opts(1, 200), &CancellationToken::new())
+            .await
+            .unwrap();
+        let took = t.elapsed();
+        assert_eq!(out[0].verdict, Verdict::Fail);
+        assert_eq!(
+            out[0].reason.as_deref(),
+            Some("ping gave no result within 1.5 s")
+        );
+        assert!(
+            took >= Duration::from_millis(1500) && took < Duration::from_secs(5),
+            "{took:?}"
+        );
+        let pid = std::fs::read_to_string(dir.path().join("pid")).unwrap();
+        assert!(!pid_alive(&pid), "the hung ping {pid} still exists");
+    }
+
+    /// A cancelled sweep ends its children at once (and reaps them) and says Cancelled.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn cancelling_ends_the_children() {
+        let (dir, p) = stand_in("echo $$ > \"$(dirname \"$0\")/pid\"\nexec sleep 30");
+        let cancel = CancellationToken::new();
+        let hosts = vec!["127.0.0.1".to_string()];
+        let pid_file = dir.path().join("pid");
+        let watcher = {
+            let cancel = cancel.clone();
+            let pid_file = pid_file.clone();
+            tokio::spawn(async move {
+                // The child has started once it wrote its pid (no other event to await).
+                while std::fs::read_to_string(&pid_file).map_or(true, |s| !s.ends_with('\n')) {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                cancel.cancel();
+            })
+        };
+        let t = Instant::now();
+        let r = p.ping_many(&hosts, opts(2, 5000), &cancel).await;
+        assert_eq!(r, Err(Cancelled));
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        watcher.await.unwrap();
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        assert!(!pid_alive(&pid), "the cancelled ping {pid} still exists");
+    }
+
+    /// The address is the last argument, after the options, and nothing reaches a shell.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_program_gets_the_address_as_its_last_argument() {
+        let (_dir, mut p) = stand_in("for a; do last=$a; done; echo \"last: $last\" >&2; exit 3");
+        // Tests never ask the machine's resolver.
+        fn no_names(host: String) -> BoxFuture<'static, std::io::Result<Vec<IpAddr>>> {
+            Box::pin(async move { Err(std::io::Error::other(format!("no host {host}"))) })
+        }
+        p.lookup = no_names;
+        let hosts = vec!["::1".to_string(), "-c".to_string(), "$(reboot)".to_string()];
+        let out = p
+            .ping_many(&hosts, opts(2, 1000), &CancellationToken::new())
+            .await
+            .unwrap();
+        assert_eq!(
+            out[0].reason.as_deref(),
+            Some("ping exited with status 3: last: ::1")
+        );
+        // Host names that are not addresses are resolved first (here: by no resolver) and never
+        // given to the program.
+        p_lookup_check(&out[1], "-c");
+        p_lookup_check(&out[2], "$(reboot)");
+    }
+
+    fn p_lookup_check(o: &PingOutcome, host: &str) {
+        assert_eq!(o.verdict, Verdict::Fail);
+        assert_eq!(o.stats.sent, 0, "{o:?}");
+        assert!(o.reason.as_deref().unwrap().contains(host), "{o:?}");
+    }
+
+    /// The real program on loopback (any user: `ping` is setuid or has cap_net_raw).
+    #[tokio::test]
+    async fn the_real_ping_on_loopback() {
+        let Some(program) = find_ping() else {
+            eprintln!("SKIPPED the_real_ping_on_loopback: no `ping` program (iputils-ping)");
+            return;
+        };
+        let p = SystemPingProber::new(program);
+        let hosts = vec!["127.0.0.1".to_string(), "127.0.0.2".to_string()];
+        let out = p
+            .ping_many(&hosts, opts(3, 1000), &CancellationToken::new())
+            .await
+            .unwrap();
+        for o in out {
+            assert_eq!(o.verdict, Verdict::Good, "{o:?}");
+            assert_eq!(o.stats.received, 3);
+            let min = o.stats.rtt_min.unwrap();
+            assert!(
+                min > Duration::ZERO && min < Duration::from_millis(100),
+                "{o:?}"
+            );
+        }
+    }
 }
