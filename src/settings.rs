@@ -489,6 +489,13 @@ mod tests {
                 "p.csv:2: unknown parameter 'debug-fake-ping' ignored".to_string()
             ]
         );
+        // Nor the forced `ping` program (a test switch too).
+        let (r, n) = params("debug-system-ping,true\ncycles,1\n");
+        assert_eq!(r.unwrap(), vec!["--cycles=1"]);
+        assert_eq!(
+            n,
+            vec!["p.csv:1: unknown parameter 'debug-system-ping' ignored".to_string()]
+        );
     }
 
     #[test]
