@@ -214,6 +214,9 @@ mod tests {
             assert!(r.replies.is_empty());
             assert_eq!(r.error.as_deref(), Some("network unreachable"), "{name}");
         }
+        let r = parsed("busybox-not-permitted");
+        assert_eq!(r.error.as_deref(), Some("ping is not permitted to send"));
+        assert!(r.replies.is_empty() && r.transmitted.is_none());
         for name in ["iputils-unknown-host", "busybox-unknown-host"] {
             let r = parsed(name);
             assert_eq!(

@@ -545,13 +545,42 @@ mod tests {
     }
 
     /// The real program on loopback (any user: `ping` is setuid or has cap_net_raw).
+    #[cfg(unix)]
     #[tokio::test]
     async fn the_real_ping_on_loopback() {
         let Some(program) = find_ping() else {
             eprintln!("SKIPPED the_real_ping_on_loopback: no `ping` program (iputils-ping)");
             return;
         };
-        let p = SystemPingProber::new(program);
+        real_ping_on_loopback(SystemPingProber::new(program)).await;
+    }
+
+    /// BusyBox's ping (Alpine's, and many small systems') takes the same arguments.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn busybox_ping_on_loopback() {
+        let Ok(busybox) = which::which("busybox") else {
+            eprintln!("SKIPPED busybox_ping_on_loopback: no `busybox` (Debian package busybox)");
+            return;
+        };
+        let (_dir, p) = stand_in(&format!("exec '{}' ping \"$@\"", busybox.display()));
+        // BusyBox is not setuid: as a normal user it pings only where ping sockets are allowed.
+        let probe = p
+            .ping_many(
+                &["127.0.0.1".into()],
+                opts(1, 1000),
+                &CancellationToken::new(),
+            )
+            .await
+            .unwrap();
+        if probe[0].reason.as_deref() == Some("ping is not permitted to send") {
+            eprintln!("SKIPPED busybox_ping_on_loopback: busybox ping is not permitted to send");
+            return;
+        }
+        real_ping_on_loopback(p).await;
+    }
+
+    async fn real_ping_on_loopback(p: SystemPingProber) {
         let hosts = vec!["127.0.0.1".to_string(), "127.0.0.2".to_string()];
         let out = p
             .ping_many(&hosts, opts(3, 1000), &CancellationToken::new())
