@@ -10,7 +10,6 @@ use nix::sys::signal::Signal;
 use std::collections::HashMap;
 use std::time::Duration;
 
-
 fn good_flaky_and_dead_hosts_over_cycles() -> Ran {
     let lab = Lab::new("a")?;
     let dir = tempfile::tempdir().unwrap();
