@@ -114,15 +114,21 @@ pub fn run(trials: Vec<Trial>) -> ! {
     libtest_mimic::run(&Arguments::from_args(), trials).exit()
 }
 
-/// `harness_main!(a, b, c)`: the `main` of a test file running the test functions `a`, `b`, `c`
-/// under their own names.
+/// `harness_trials![a, b, c]`: the trials running the test functions `a`, `b`, `c` under their
+/// own names.
+#[macro_export]
+macro_rules! harness_trials {
+    ($($f:ident),* $(,)?) => {
+        vec![$($crate::core_support::harness::trial(stringify!($f), $f)),*]
+    };
+}
+
+/// `harness_main!(a, b, c)`: the `main` of a test file running the test functions `a`, `b`, `c`.
 #[macro_export]
 macro_rules! harness_main {
     ($($f:ident),* $(,)?) => {
         fn main() {
-            $crate::core_support::harness::run(vec![
-                $($crate::core_support::harness::trial(stringify!($f), $f)),*
-            ])
+            $crate::core_support::harness::run($crate::harness_trials![$($f),*])
         }
     };
 }
