@@ -47,6 +47,7 @@ chmod 755 "$work"
 t0=$(date +%s)
 mkdir "$work/target"
 cp -a target/debug "$work/target/debug"
+mkdir "$work/target/tmp" # CARGO_TARGET_TMPDIR
 chown -R "$uid:$gid" "$work/target"
 echo "copied target/debug for $user in $(($(date +%s) - t0)) s"
 log="$work/test.log"
@@ -108,9 +109,9 @@ totals = dict(passed=0, failed=0, ignored=0)
 sums = re.findall(r"^test result: (\w+)\. (\d+) passed; (\d+) failed; (\d+) ignored;", text, re.M)
 for _, p, f, i in sums:
     totals["passed"] += int(p); totals["failed"] += int(f); totals["ignored"] += int(i)
-ignored = re.findall(r"^test (.+?) \.\.\. ignored(.*)$", text, re.M)
+ignored = [(n.strip(), r) for n, r in re.findall(r"^test (.+?) \.\.\. ignored(.*)$", text, re.M)]
 bad = [name for name, rest in ignored if not re.fullmatch(r" \(.+\)|, .+", rest)]
-failed = re.findall(r"^test (.+?) \.\.\. FAILED", text, re.M)
+failed = [n.strip() for n in re.findall(r"^test (.+?) \.\.\. FAILED", text, re.M)]
 print(f"as the unprivileged user: {len(sums)} test binaries, {totals['passed']} passed, "
       f"{totals['failed']} failed, {totals['ignored']} ignored")
 for name, rest in ignored:
