@@ -8,7 +8,7 @@
 //! stdlib `smtpd` is gone since 3.12 and aiosmtpd would be one more thing CI must install.
 
 mod core_support;
-use core_support::harness::{need_programs, need_root, Ran};
+use core_support::harness::{need_programs, need_root, need_sound, Ran};
 use core_support::{run, Finished, Netns, Running};
 use nix::sys::signal::Signal;
 use std::io::{BufRead, BufReader, Write};
@@ -156,7 +156,8 @@ fn count_bursts(wav: &Path) -> usize {
     bursts
 }
 
-fn dead_gateway_beeps_three_times() {
+fn dead_gateway_beeps_three_times() -> Ran {
+    need_sound()?;
     let dir = Dir::new();
     let (conf, wav) = alsa_file_config(&dir);
     let out = stdout_of(
@@ -172,9 +173,11 @@ fn dead_gateway_beeps_three_times() {
     );
     assert_eq!(count_bursts(&wav), 3);
     assert!(!out.contains("No sound device"), "{out}");
+    Ok(())
 }
 
-fn two_dead_targets_beep_twice() {
+fn two_dead_targets_beep_twice() -> Ran {
+    need_sound()?;
     let dir = Dir::new();
     let (conf, wav) = alsa_file_config(&dir);
     let out = stdout_of(
@@ -188,9 +191,11 @@ fn two_dead_targets_beep_twice() {
     assert_eq!(count_bursts(&wav), 2, "{out}");
     // The records are all there.
     assert_eq!(datalog_rows(&dir).len(), 4);
+    Ok(())
 }
 
-fn a_good_cycle_does_not_beep_and_the_user_sound_file_is_played() {
+fn a_good_cycle_does_not_beep_and_the_user_sound_file_is_played() -> Ran {
+    need_sound()?;
     let dir = Dir::new();
     let (conf, wav) = alsa_file_config(&dir);
     stdout_of(
@@ -232,9 +237,11 @@ fn a_good_cycle_does_not_beep_and_the_user_sound_file_is_played() {
             .arg(&user),
     );
     assert_eq!(count_bursts(&wav), 3);
+    Ok(())
 }
 
-fn quiet_plays_nothing() {
+fn quiet_plays_nothing() -> Ran {
+    need_sound()?;
     let dir = Dir::new();
     let (conf, wav) = alsa_file_config(&dir);
     let out = stdout_of(
@@ -251,6 +258,7 @@ fn quiet_plays_nothing() {
     assert!(!wav.exists(), "quiet opened the sound device");
     assert!(!out.contains('\x07'), "quiet rang the bell");
     assert_eq!(datalog_rows(&dir).len(), 2);
+    Ok(())
 }
 
 /// An ALSA configuration naming a card ALSA cannot find: as on a machine without sound (ALSA

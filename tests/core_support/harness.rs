@@ -70,6 +70,15 @@ pub fn need_ping() -> Ran {
     }
 }
 
+/// The test needs the `sound` cargo feature (a real tone into an ALSA device).
+pub fn need_sound() -> Ran {
+    if cfg!(feature = "sound") {
+        Ok(())
+    } else {
+        Err(ignore("vpnmon built without the `sound` cargo feature"))
+    }
+}
+
 /// What a test function may return: nothing (it needs nothing) or `Ran`.
 pub trait Outcome {
     fn into_ran(self) -> Ran;
