@@ -26,3 +26,6 @@ pub mod sinks;
 pub mod targets;
 pub mod text;
 pub mod vpn;
+
+#[cfg(test)]
+mod test_skip;

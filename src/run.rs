@@ -361,7 +361,7 @@ mod tests {
                 .unwrap();
         assert!(s.probe.system_ping);
         let Some(ping) = crate::probe::system_ping::find_ping() else {
-            eprintln!("SKIPPED the_forced_fallback_says_so_once: no `ping` program");
+            crate::test_skip::skip("the_forced_fallback_says_so_once", "no `ping` program");
             return;
         };
         let (_, notice) = prober_for(&s).unwrap();

@@ -8,7 +8,8 @@
 //! stdlib `smtpd` is gone since 3.12 and aiosmtpd would be one more thing CI must install.
 
 mod core_support;
-use core_support::{is_root, run, Finished, Netns, Running};
+use core_support::harness::{need_programs, need_root, need_sound, Ran};
+use core_support::{run, Finished, Netns, Running};
 use nix::sys::signal::Signal;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -155,8 +156,8 @@ fn count_bursts(wav: &Path) -> usize {
     bursts
 }
 
-#[test]
-fn dead_gateway_beeps_three_times() {
+fn dead_gateway_beeps_three_times() -> Ran {
+    need_sound()?;
     let dir = Dir::new();
     let (conf, wav) = alsa_file_config(&dir);
     let out = stdout_of(
@@ -172,10 +173,11 @@ fn dead_gateway_beeps_three_times() {
     );
     assert_eq!(count_bursts(&wav), 3);
     assert!(!out.contains("No sound device"), "{out}");
+    Ok(())
 }
 
-#[test]
-fn two_dead_targets_beep_twice() {
+fn two_dead_targets_beep_twice() -> Ran {
+    need_sound()?;
     let dir = Dir::new();
     let (conf, wav) = alsa_file_config(&dir);
     let out = stdout_of(
@@ -189,10 +191,11 @@ fn two_dead_targets_beep_twice() {
     assert_eq!(count_bursts(&wav), 2, "{out}");
     // The records are all there.
     assert_eq!(datalog_rows(&dir).len(), 4);
+    Ok(())
 }
 
-#[test]
-fn a_good_cycle_does_not_beep_and_the_user_sound_file_is_played() {
+fn a_good_cycle_does_not_beep_and_the_user_sound_file_is_played() -> Ran {
+    need_sound()?;
     let dir = Dir::new();
     let (conf, wav) = alsa_file_config(&dir);
     stdout_of(
@@ -234,10 +237,11 @@ fn a_good_cycle_does_not_beep_and_the_user_sound_file_is_played() {
             .arg(&user),
     );
     assert_eq!(count_bursts(&wav), 3);
+    Ok(())
 }
 
-#[test]
-fn quiet_plays_nothing() {
+fn quiet_plays_nothing() -> Ran {
+    need_sound()?;
     let dir = Dir::new();
     let (conf, wav) = alsa_file_config(&dir);
     let out = stdout_of(
@@ -254,6 +258,7 @@ fn quiet_plays_nothing() {
     assert!(!wav.exists(), "quiet opened the sound device");
     assert!(!out.contains('\x07'), "quiet rang the bell");
     assert_eq!(datalog_rows(&dir).len(), 2);
+    Ok(())
 }
 
 /// An ALSA configuration naming a card ALSA cannot find: as on a machine without sound (ALSA
@@ -265,7 +270,6 @@ fn no_sound_device(dir: &Dir) -> PathBuf {
     )
 }
 
-#[test]
 fn no_sound_device_is_said_once_on_stderr_and_no_bell_goes_into_a_pipe() {
     let dir = Dir::new();
     let out = vpnmon(&dir, "127.0.0.1,alive\ndead.invalid,d\n")
@@ -312,7 +316,6 @@ fn on_a_terminal(cmd: Command) -> Vec<(u8, std::time::Instant)> {
 /// The original's `sounder()`: 3 bells 0.3 s apart right after a gateway ping that is not Good, 1
 /// after each target line that is not Good — on a terminal.
 #[cfg(unix)]
-#[test]
 fn without_a_sound_device_the_terminal_bell_rings_as_the_original() {
     let dir = Dir::new();
     let mut c = vpnmon(&dir, "127.0.0.1,alive\ndead.invalid,d1\ndead2.invalid,d2\n");
@@ -344,7 +347,6 @@ fn without_a_sound_device_the_terminal_bell_rings_as_the_original() {
     assert_eq!(text.matches("No sound device").count(), 1, "{text:?}");
 }
 
-#[test]
 fn a_bad_sound_file_is_one_clear_error() {
     let dir = Dir::new();
     let bad = dir.write("bad.wav", "not a wav");
@@ -501,7 +503,6 @@ fn smtp_args(port: u16) -> Vec<String> {
     ]
 }
 
-#[test]
 fn mail_after_the_second_failure_only_once_and_the_state_survives_restarts() {
     let smtp = SmtpServer::start();
     let dir = Dir::new();
@@ -541,7 +542,6 @@ fn mail_after_the_second_failure_only_once_and_the_state_survives_restarts() {
     assert_eq!(datalog_rows(&dir).len(), 6, "datalog incomplete");
 }
 
-#[test]
 fn several_checks_down_together_make_one_mail_to_every_recipient() {
     let smtp = SmtpServer::start();
     let dir = Dir::new();
@@ -563,7 +563,6 @@ fn several_checks_down_together_make_one_mail_to_every_recipient() {
     assert_eq!(datalog_rows(&dir).len(), 12);
 }
 
-#[test]
 fn smtp_down_is_reported_retried_and_the_monitor_goes_on() {
     // A port nothing listens on: bind, note it, close.
     let port = {
@@ -583,7 +582,6 @@ fn smtp_down_is_reported_retried_and_the_monitor_goes_on() {
     assert_eq!(datalog_rows(&dir).len(), 8);
 }
 
-#[test]
 fn smtp_password_from_file_or_env_logs_in_and_is_never_shown() {
     const PW_FILE: &str = "file-pw-Zq81";
     const PW_ENV: &str = "env-pw-Kx27";
@@ -631,7 +629,6 @@ fn smtp_password_from_file_or_env_logs_in_and_is_never_shown() {
     assert!(stderr.contains("VPNMON_SMTP_PASSWORD"), "{stderr}");
 }
 
-#[test]
 fn mail_options_work_from_the_params_file() {
     let smtp = SmtpServer::start();
     let dir = Dir::new();
@@ -651,7 +648,6 @@ fn mail_options_work_from_the_params_file() {
     assert!(mails[0].rcpt[0].contains("ops@test.local"));
 }
 
-#[test]
 fn a_reminder_every_alert_repeat_cycles_while_down() {
     let smtp = SmtpServer::start();
     let dir = Dir::new();
@@ -674,7 +670,6 @@ fn a_reminder_every_alert_repeat_cycles_while_down() {
     assert!(events[2].starts_with("reminder ") && events[2].contains("(cycle 5,"));
 }
 
-#[test]
 fn a_corrupt_state_file_is_one_clear_error() {
     let dir = Dir::new();
     let state = dir.write("state.json", "{not json");
@@ -691,7 +686,6 @@ fn a_corrupt_state_file_is_one_clear_error() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
 
-#[test]
 fn a_hanging_smtp_server_delays_neither_the_cycles_nor_ctrl_c() {
     // Accepts connections and never says a word.
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -753,18 +747,16 @@ fn listener_in(ns: &Netns) -> std::io::Result<TcpListener> {
     .map_err(|_| std::io::Error::other("thread panicked"))?
 }
 
-#[test]
-fn down_then_recovered_mails_once_each_across_cycles() {
-    let Some(ns) = Netns::new(format!("alerts{}", std::process::id())).ok() else {
-        // As root the namespace must work: a failure there is a broken test bed, not a skip.
-        assert!(
-            !is_root(),
-            "cannot create network namespace alerts{} as root (ip netns add / ip link set lo up failed)",
+fn down_then_recovered_mails_once_each_across_cycles() -> Ran {
+    need_root("a network namespace")?;
+    need_programs(&[("ip", "iproute2")])?;
+    // As root the namespace must work: a failure there is a broken test bed, not a skip.
+    let ns = Netns::new(format!("alerts{}", std::process::id())).unwrap_or_else(|e| {
+        panic!(
+            "cannot create network namespace alerts{} as root (ip netns add / ip link set lo up failed): {e}",
             std::process::id()
-        );
-        eprintln!("SKIPPED down_then_recovered_mails_once_each_across_cycles: cannot create a network namespace (needs root)");
-        return;
-    };
+        )
+    });
     const ROUTE: [&str; 6] = [
         "route",
         "add",
@@ -840,12 +832,12 @@ fn down_then_recovered_mails_once_each_across_cycles() {
     );
     assert!(mails[1].subject().contains("nine"));
     assert!(mails[1].data.contains("(cycle 4,"), "{}", mails[1].data);
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
 // Hook
 
-#[test]
 fn the_hook_gets_the_facts_in_env_and_json_on_stdin() {
     let dir = Dir::new();
     let script = dir.write(
@@ -898,7 +890,6 @@ fn the_hook_gets_the_facts_in_env_and_json_on_stdin() {
     assert_eq!(datalog_rows(&dir).len(), 4);
 }
 
-#[test]
 fn incomplete_mail_settings_are_one_clear_error() {
     let dir = Dir::new();
     let out = vpnmon(&dir, "127.0.0.1,alive\n")
@@ -927,7 +918,6 @@ fn failing_hook(dir: &Dir) -> PathBuf {
     script
 }
 
-#[test]
 fn json_stdout_stays_json_lines_with_alerts_mail_and_hook() {
     // A port nothing listens on, so the mail thread has a failure to report too.
     let port = {
@@ -972,7 +962,6 @@ fn json_stdout_stays_json_lines_with_alerts_mail_and_hook() {
     assert_eq!(datalog_rows(&dir).len(), 4);
 }
 
-#[test]
 fn a_closed_stdout_neither_kills_vpnmon_nor_its_alert_threads() {
     let smtp = SmtpServer::start();
     let dir = Dir::new();
@@ -1014,3 +1003,26 @@ fn a_closed_stdout_neither_kills_vpnmon_nor_its_alert_threads() {
         .count();
     assert_eq!(events, 4, "{bodies}\n{stderr}");
 }
+
+crate::harness_main!(
+    dead_gateway_beeps_three_times,
+    two_dead_targets_beep_twice,
+    a_good_cycle_does_not_beep_and_the_user_sound_file_is_played,
+    quiet_plays_nothing,
+    no_sound_device_is_said_once_on_stderr_and_no_bell_goes_into_a_pipe,
+    without_a_sound_device_the_terminal_bell_rings_as_the_original,
+    a_bad_sound_file_is_one_clear_error,
+    mail_after_the_second_failure_only_once_and_the_state_survives_restarts,
+    several_checks_down_together_make_one_mail_to_every_recipient,
+    smtp_down_is_reported_retried_and_the_monitor_goes_on,
+    smtp_password_from_file_or_env_logs_in_and_is_never_shown,
+    mail_options_work_from_the_params_file,
+    a_reminder_every_alert_repeat_cycles_while_down,
+    a_corrupt_state_file_is_one_clear_error,
+    a_hanging_smtp_server_delays_neither_the_cycles_nor_ctrl_c,
+    down_then_recovered_mails_once_each_across_cycles,
+    the_hook_gets_the_facts_in_env_and_json_on_stdin,
+    incomplete_mail_settings_are_one_clear_error,
+    json_stdout_stays_json_lines_with_alerts_mail_and_hook,
+    a_closed_stdout_neither_kills_vpnmon_nor_its_alert_threads,
+);

@@ -54,7 +54,7 @@ fn be(s: &str) -> F {
 fn long(prefix: &str, c: char, n: usize, suffix: &str) -> F {
     let mut s = String::with_capacity(n + prefix.len() + suffix.len());
     s.push_str(prefix);
-    s.extend(std::iter::repeat(c).take(n));
+    s.extend(std::iter::repeat_n(c, n));
     s.push_str(suffix);
     F::Bytes(s.into_bytes())
 }

@@ -1,29 +1,17 @@
 //! The real binary with `--vpnclient none` against hosts in network namespaces built here: one
 //! that answers, one that drops about half the echo requests (nft numgen), one that drops all,
-//! and a thousand at once. Needs root (CI has it); skipped with a reason otherwise.
+//! and a thousand at once. Needs root, `ip` and `nft` (CI has them); reported as ignored with the reason otherwise.
 
 mod core_support;
 
+use core_support::harness::Ran;
 use core_support::{run, vpnmon_bin, Lab, Running, DEAD_HOST, FLAKY_HOST, GOOD_HOST};
 use nix::sys::signal::Signal;
 use std::collections::HashMap;
 use std::time::Duration;
 
-fn lab(tag: &str, test: &str) -> Option<Lab> {
-    match Lab::new(tag) {
-        Ok(l) => Some(l),
-        Err(e) => {
-            eprintln!("SKIPPED {test}: {e}");
-            None
-        }
-    }
-}
-
-#[test]
-fn good_flaky_and_dead_hosts_over_cycles() {
-    let Some(lab) = lab("a", "good_flaky_and_dead_hosts_over_cycles") else {
-        return;
-    };
+fn good_flaky_and_dead_hosts_over_cycles() -> Ran {
+    let lab = Lab::new("a")?;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("t.csv"),
@@ -88,12 +76,11 @@ fn good_flaky_and_dead_hosts_over_cycles() {
         stdout.contains("vpnmon test cycle ping results:  Good: 2,"),
         "{stdout}"
     );
+    Ok(())
 }
 
-fn stop_during_sweep(sig: Signal, test: &str) {
-    let Some(lab) = lab(if sig == Signal::SIGINT { "b" } else { "c" }, test) else {
-        return;
-    };
+fn stop_during_sweep(sig: Signal) -> Ran {
+    let lab = Lab::new(if sig == Signal::SIGINT { "b" } else { "c" })?;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("t.csv"),
@@ -150,31 +137,21 @@ fn stop_during_sweep(sig: Signal, test: &str) {
             && rows[0].ends_with(&format!(",VPN ping,Good,{GOOD_HOST},VPN Gateway")),
         "{log}"
     );
+    Ok(())
 }
 
-#[test]
-fn ctrl_c_during_a_sweep_stops_within_a_second() {
-    stop_during_sweep(
-        Signal::SIGINT,
-        "ctrl_c_during_a_sweep_stops_within_a_second",
-    );
+fn ctrl_c_during_a_sweep_stops_within_a_second() -> Ran {
+    stop_during_sweep(Signal::SIGINT)
 }
 
-#[test]
-fn sigterm_during_a_sweep_stops_within_a_second() {
-    stop_during_sweep(
-        Signal::SIGTERM,
-        "sigterm_during_a_sweep_stops_within_a_second",
-    );
+fn sigterm_during_a_sweep_stops_within_a_second() -> Ran {
+    stop_during_sweep(Signal::SIGTERM)
 }
 
 /// 1,000 targets in one sweep, 100 of them dead: every live one must be Good (one socket's
 /// default buffer drops replies at ~500 in flight; the prober must not).
-#[test]
-fn a_thousand_targets_give_no_false_timeouts() {
-    let Some(lab) = lab("d", "a_thousand_targets_give_no_false_timeouts") else {
-        return;
-    };
+fn a_thousand_targets_give_no_false_timeouts() -> Ran {
+    let lab = Lab::new("d")?;
     let dir = tempfile::tempdir().unwrap();
     let mut text = String::new();
     let mut live = 0;
@@ -220,4 +197,12 @@ fn a_thousand_targets_give_no_false_timeouts() {
     assert_eq!(live, 900);
     assert_eq!(dead_fails, 200, "100 dead hosts × 2 cycles");
     assert_eq!(false_fails, 0, "live hosts reported not Good");
+    Ok(())
 }
+
+crate::harness_main!(
+    good_flaky_and_dead_hosts_over_cycles,
+    ctrl_c_during_a_sweep_stops_within_a_second,
+    sigterm_during_a_sweep_stops_within_a_second,
+    a_thousand_targets_give_no_false_timeouts,
+);

@@ -6,7 +6,8 @@
 
 mod core_support;
 
-use core_support::{icmp_available, run, vpnmon, vpnmon_fake_ping, Running};
+use core_support::harness::{need_ping, trial, Ran};
+use core_support::{run, vpnmon, vpnmon_fake_ping, Running};
 use nix::sys::signal::Signal;
 use regex::Regex;
 use std::time::Duration;
@@ -40,7 +41,6 @@ fn without_vpn(
     (dir, c)
 }
 
-#[test]
 fn loopback_run_prints_the_original_lines_and_appends_exact_rows() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -136,7 +136,6 @@ fn loopback_run_prints_the_original_lines_and_appends_exact_rows() {
     }
 }
 
-#[test]
 fn good_warn_and_fail_targets_give_their_rows_lines_and_tally() {
     let (dir, c) = without_vpn(
         "127.0.0.2,Answers\n198.19.0.7,Answers once\n198.18.0.9,Never answers\n",
@@ -177,7 +176,6 @@ fn good_warn_and_fail_targets_give_their_rows_lines_and_tally() {
     assert!(out.stdout.ends_with(" 2 vpnmon test cycles completed.\n"));
 }
 
-#[test]
 fn a_dead_gateway_without_a_vpn_client_fails_its_row_and_the_targets_are_still_pinged() {
     let (dir, c) = without_vpn("127.0.0.2,Answers\n", "198.18.0.1", 1, "0.2");
     let out = run(c, DEADLINE);
@@ -203,12 +201,8 @@ fn a_dead_gateway_without_a_vpn_client_fails_its_row_and_the_targets_are_still_p
 }
 
 /// The one end-to-end test of real ICMP on loopback (the monitor's tests use the fake).
-#[test]
-fn loopback_answers_real_icmp() {
-    if !icmp_available() {
-        eprintln!("SKIPPED loopback_answers_real_icmp: no ICMP socket allowed for this user");
-        return;
-    }
+fn loopback_answers_real_icmp() -> Ran {
+    need_ping()?;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("t.csv"), "127.0.0.2,Two\n127.0.0.3,Three\n").unwrap();
     let mut c = vpnmon(dir.path());
@@ -233,9 +227,9 @@ fn loopback_answers_real_icmp() {
         "{}",
         out.stdout
     );
+    Ok(())
 }
 
-#[test]
 fn targets_file_is_reread_every_cycle() {
     let dir = tempfile::tempdir().unwrap();
     let targets = dir.path().join("t.csv");
@@ -282,7 +276,6 @@ fn targets_file_is_reread_every_cycle() {
 
 /// A targets file named by the user that disappears mid-run is an accident: the last list is
 /// kept and said so (once), not "running without a targets file".
-#[test]
 fn a_named_targets_file_that_disappears_mid_run_keeps_its_last_list() {
     let dir = tempfile::tempdir().unwrap();
     let targets = dir.path().join("t.csv");
@@ -317,7 +310,6 @@ fn a_named_targets_file_that_disappears_mid_run_keeps_its_last_list() {
 }
 
 /// A targets file without a target is said once, not every cycle.
-#[test]
 fn an_empty_targets_file_is_said_once() {
     let (_dir, c) = without_vpn("# address,name\n", "127.0.0.1", 2, "0.2");
     let out = run(c, DEADLINE);
@@ -376,12 +368,10 @@ fn stop_during_wait(sig: Signal) {
     }
 }
 
-#[test]
 fn ctrl_c_during_the_wait_stops_within_a_second() {
     stop_during_wait(Signal::SIGINT);
 }
 
-#[test]
 fn sigterm_during_the_wait_stops_within_a_second() {
     stop_during_wait(Signal::SIGTERM);
 }
@@ -389,7 +379,6 @@ fn sigterm_during_the_wait_stops_within_a_second() {
 /// A target that never answers holds the sweep for 30 s; Ctrl-C ends it at once, keeps the
 /// cycle's completed test and invents no result for the cut sweep. (core_netns does the same with
 /// real ICMP in a namespace, as root.)
-#[test]
 fn ctrl_c_during_a_sweep_stops_within_a_second() {
     let (dir, c) = without_vpn(
         "127.0.0.2,Answers\n198.18.0.9,Never answers\n",
@@ -420,7 +409,6 @@ fn ctrl_c_during_a_sweep_stops_within_a_second() {
     assert_eq!(rows(&log), ["1,VPN ping,Good,127.0.0.1,VPN Gateway"]);
 }
 
-#[test]
 fn unreadable_datalog_is_fatal_with_one_line() {
     let (dir, mut c) = core_support::without_vpn_in_temp("127.0.0.1,One\n");
     std::fs::create_dir(dir.path().join("adir")).unwrap();
@@ -438,7 +426,6 @@ fn unreadable_datalog_is_fatal_with_one_line() {
 /// A targets file that exists but cannot be read ends the run with the message vpnmon always
 /// gave: the advice, then the reason. A directory is refused by its type before any read (the
 /// bounded reader reads regular files only), so the reason says what it is.
-#[test]
 fn unreadable_targets_file_is_fatal_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("tdir")).unwrap();
@@ -457,8 +444,6 @@ fn unreadable_targets_file_is_fatal_with_the_reason() {
 /// As the original: a gateway ping that is Fail or Warn is followed by a failed `VPN open` line
 /// and row with the ping's time (downstream availability counts depend on it); the client is
 /// never started.
-#[test_case::test_case("198.18.0.1", "Fail" ; "a dead gateway")]
-#[test_case::test_case("198.19.0.1", "Warn" ; "a gateway that answers some pings")]
 fn a_gateway_not_good_writes_a_failed_open_row_with_the_ping_s_time(gateway: &str, ping: &str) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("t.csv"), "127.0.0.2,Behind\n").unwrap();
@@ -506,7 +491,6 @@ fn a_gateway_not_good_writes_a_failed_open_row_with_the_ping_s_time(gateway: &st
 
 /// Each target row carries the moment its first echo was sent, so a dead target (whose test
 /// ends a timeout later) among fast ones keeps times in file order that never go backwards.
-#[test]
 fn target_rows_carry_their_start_times_in_file_order() {
     let targets = "127.0.0.2,Fast one\n198.18.0.1,Dead\n127.0.0.3,Fast two\n127.0.0.4,Fast three\n";
     // A timeout over a second, so an end-of-sweep stamp would be a different second.
@@ -532,4 +516,32 @@ fn target_rows_carry_their_start_times_in_file_order() {
         order,
         ["127.0.0.2", "198.18.0.1", "127.0.0.3", "127.0.0.4"].repeat(2)
     );
+}
+
+fn main() {
+    let mut trials = crate::harness_trials!(
+        loopback_run_prints_the_original_lines_and_appends_exact_rows,
+        good_warn_and_fail_targets_give_their_rows_lines_and_tally,
+        a_dead_gateway_without_a_vpn_client_fails_its_row_and_the_targets_are_still_pinged,
+        loopback_answers_real_icmp,
+        targets_file_is_reread_every_cycle,
+        a_named_targets_file_that_disappears_mid_run_keeps_its_last_list,
+        an_empty_targets_file_is_said_once,
+        ctrl_c_during_the_wait_stops_within_a_second,
+        sigterm_during_the_wait_stops_within_a_second,
+        ctrl_c_during_a_sweep_stops_within_a_second,
+        unreadable_datalog_is_fatal_with_one_line,
+        unreadable_targets_file_is_fatal_with_the_reason,
+        target_rows_carry_their_start_times_in_file_order,
+    );
+    const NOT_GOOD: &str = "a_gateway_not_good_writes_a_failed_open_row_with_the_ping_s_time";
+    for (case, gateway, ping) in [
+        ("a_dead_gateway", "198.18.0.1", "Fail"),
+        ("a_gateway_that_answers_some_pings", "198.19.0.1", "Warn"),
+    ] {
+        trials.push(trial(format!("{NOT_GOOD}::{case}"), move || {
+            a_gateway_not_good_writes_a_failed_open_row_with_the_ping_s_time(gateway, ping)
+        }));
+    }
+    core_support::harness::run(trials)
 }

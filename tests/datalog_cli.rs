@@ -4,6 +4,7 @@
 
 mod core_support;
 
+use core_support::harness::{ignore, need_programs, Ran};
 use core_support::{run, vpnmon_fake_ping, Finished, Running};
 use std::process::Command;
 use std::time::Duration;
@@ -13,7 +14,6 @@ fn output(c: Command) -> Finished {
     run(c, Duration::from_secs(120))
 }
 
-#[test]
 fn json_replaces_the_console_and_extended_datalog_has_header_and_timings() {
     let (dir, mut c) =
         core_support::without_vpn_in_temp("127.0.0.1,Loopback\n127.0.0.2,Loop two\n");
@@ -76,7 +76,6 @@ fn json_replaces_the_console_and_extended_datalog_has_header_and_timings() {
     );
 }
 
-#[test]
 fn params_file_sets_format_and_rotation() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("t.csv"), "127.0.0.1,Loopback\n").unwrap();
@@ -115,7 +114,6 @@ fn params_file_sets_format_and_rotation() {
     assert!(!dir.path().join("d.jsonl.3").exists());
 }
 
-#[test]
 fn a_bad_size_names_the_option() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = core_support::vpnmon(dir.path());
@@ -174,16 +172,23 @@ impl Drop for Unwritable {
 /// would open the VPN), with the true reason: its folder does not exist, it is a folder,
 /// permission denied. Not retried, not "in use by another program".
 #[cfg(unix)]
-#[test]
-fn a_datalog_that_can_never_be_written_is_fatal_before_the_first_cycle() {
+fn a_datalog_that_can_never_be_written_is_fatal_before_the_first_cycle() -> Ran {
+    never_written(false)
+}
+
+/// The same for a file that refuses writes: read-only (immutable for root, through `chattr`).
+#[cfg(unix)]
+fn a_read_only_datalog_is_fatal_before_the_first_cycle() -> Ran {
+    never_written(true)
+}
+
+/// The cases of a datalog that can never be written, or (`read_only`) the read-only file's.
+#[cfg(unix)]
+fn never_written(read_only: bool) -> Ran {
     // In the target dir, whose file system takes `chattr +i` more likely than a tmpfs /tmp.
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     std::fs::write(dir.path().join("t.csv"), "127.0.0.1,Loopback\n").unwrap();
     std::fs::create_dir(dir.path().join("folder")).unwrap();
-    let ro = dir.path().join("ro.csv");
-    std::fs::write(&ro, "").unwrap();
-    let guard = Unwritable::make(&ro);
-    let writable = std::fs::OpenOptions::new().append(true).open(&ro).is_ok();
     let mut cases = vec![
         (
             "no/such/d.csv",
@@ -200,11 +205,23 @@ fn a_datalog_that_can_never_be_written_is_fatal_before_the_first_cycle() {
         ),
         ("t.csv/", "(Not a directory); choose another --datalog"),
     ];
-    match (&guard, writable) {
-        // Root is stopped by the immutable attribute (EPERM), anyone else by the mode (EACCES).
-        (Ok(_), false) if core_support::is_root() => cases.push(("ro.csv", "(operation not permitted (an immutable or append-only file? see lsattr)); remove the attribute (chattr -i -a) or choose another --datalog")),
-        (Ok(_), false) => cases.push(("ro.csv", "(permission denied); make the file and its folder writable for this user, or choose another --datalog; vpnmon checks this before the first cycle")),
-        _ => eprintln!("SKIPPED the read-only case of a_datalog_that_can_never_be_written_is_fatal_before_the_first_cycle: cannot make a file unwritable here ({:?})", guard.as_ref().err()),
+    // Kept until the end of the test: undone on drop.
+    let mut _guard = None;
+    if read_only {
+        if core_support::is_root() {
+            need_programs(&[("chattr", "e2fsprogs")])?;
+        }
+        let ro = dir.path().join("ro.csv");
+        std::fs::write(&ro, "").unwrap();
+        let guard = Unwritable::make(&ro);
+        let writable = std::fs::OpenOptions::new().append(true).open(&ro).is_ok();
+        cases = match (&guard, writable) {
+            // Root is stopped by the immutable attribute (EPERM), anyone else by the mode (EACCES).
+            (Ok(_), false) if core_support::is_root() => vec![("ro.csv", "(operation not permitted (an immutable or append-only file? see lsattr)); remove the attribute (chattr -i -a) or choose another --datalog")],
+            (Ok(_), false) => vec![("ro.csv", "(permission denied); make the file and its folder writable for this user, or choose another --datalog; vpnmon checks this before the first cycle")],
+            _ => return Err(ignore(format!("cannot make a file unwritable here ({:?})", guard.as_ref().err()))),
+        };
+        _guard = Some(guard);
     }
     for (log, says) in cases {
         let mut c = vpnmon_fake_ping(dir.path());
@@ -234,13 +251,13 @@ fn a_datalog_that_can_never_be_written_is_fatal_before_the_first_cycle() {
         );
         out.assert_no_cycle_started(log);
     }
+    Ok(())
 }
 
 /// Ctrl-C while the datalog is locked by another program (vpnmon waiting 1 s to retry): the
 /// wait ends at once, one last try fails, the rows are kept, the try at the end fails too, and
 /// the error says which rows were not written.
 #[cfg(unix)]
-#[test]
 fn ctrl_c_while_the_datalog_is_locked_says_which_rows_were_lost() {
     use nix::fcntl::{Flock, FlockArg};
     let (dir, mut c) =
@@ -278,7 +295,6 @@ fn ctrl_c_while_the_datalog_is_locked_says_which_rows_were_lost() {
 /// would be a file in /dev), no sync error. A FIFO (which could block every write) is refused
 /// before the first cycle.
 #[cfg(unix)]
-#[test]
 fn dev_null_is_no_datalog_and_a_fifo_is_refused_at_start_up() {
     let journal = std::path::Path::new("/dev/null.journal");
     let dir = tempfile::tempdir().unwrap();
@@ -309,4 +325,21 @@ fn dev_null_is_no_datalog_and_a_fifo_is_refused_at_start_up() {
         "Error: Cannot write the vpnmon datalog file fifo (it is a FIFO (named pipe), not a regular file); choose a regular file with --datalog (or /dev/null for no datalog)\n"
     );
     out.assert_no_cycle_started("");
+}
+
+fn main() {
+    #[allow(unused_mut)]
+    let mut trials = crate::harness_trials!(
+        json_replaces_the_console_and_extended_datalog_has_header_and_timings,
+        params_file_sets_format_and_rotation,
+        a_bad_size_names_the_option,
+    );
+    #[cfg(unix)]
+    trials.extend(crate::harness_trials!(
+        a_datalog_that_can_never_be_written_is_fatal_before_the_first_cycle,
+        a_read_only_datalog_is_fatal_before_the_first_cycle,
+        ctrl_c_while_the_datalog_is_locked_says_which_rows_were_lost,
+        dev_null_is_no_datalog_and_a_fifo_is_refused_at_start_up,
+    ));
+    core_support::harness::run(trials)
 }

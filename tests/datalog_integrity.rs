@@ -6,7 +6,8 @@
 
 mod core_support;
 
-use core_support::{is_root, vpnmon_fake_ping, Running};
+use core_support::harness::{ignore, need_programs, need_root, Ran};
+use core_support::{vpnmon_fake_ping, Running};
 use nix::sys::signal::Signal;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -63,7 +64,6 @@ fn confirmed(stdout: &str) -> u64 {
 /// it); at the end, after one clean run, every line reads, every cycle is whole (200 rows of
 /// one run), each run's cycles are 1, 2, … in order, and every cycle a run reported complete
 /// before its kill is there (at most the one it was writing besides).
-#[test]
 fn kill_9_at_random_moments_never_tears_a_line_or_a_cycle_or_loses_a_completed_one() {
     const KILLS: usize = 250;
     const TARGETS: usize = 200;
@@ -229,6 +229,12 @@ struct TinyDisk {
     disk: PathBuf,
 }
 
+/// What a `TinyDisk` needs: root (mounts) and util-linux's `unshare` and `nsenter`.
+fn need_tiny_disk() -> Ran {
+    need_root("mounting a tmpfs")?;
+    need_programs(&[("unshare", "util-linux"), ("nsenter", "util-linux")])
+}
+
 impl TinyDisk {
     /// A tmpfs with a file of `filler` bytes on it; `filler` None mounts it read-only.
     fn mount(disk: &Path, size: &str, filler: Option<usize>) -> Result<TinyDisk, String> {
@@ -312,12 +318,8 @@ fn whole_cycles(files: &[(String, String)], what: &str) -> Vec<u64> {
 /// rotation: the datalog only ever holds whole cycles; the console says what was not written
 /// and that the rows are kept; once space is freed the kept rows are written, in order,
 /// nothing glued onto a fragment; and at the end every cycle is in the file or named as lost.
-#[test]
-fn a_full_disk_leaves_whole_cycles_and_the_kept_rows_are_written_once_space_is_free() {
-    if !is_root() {
-        eprintln!("SKIPPED a_full_disk_leaves_whole_cycles_and_the_kept_rows_are_written_once_space_is_free: needs root to mount a tmpfs");
-        return;
-    }
+fn a_full_disk_leaves_whole_cycles_and_the_kept_rows_are_written_once_space_is_free() -> Ran {
+    need_tiny_disk()?;
     for format in ["vpnmon", "extended", "jsonl"] {
         for rotation in [false, true] {
             let what = format!("{format}, rotation {rotation}");
@@ -326,13 +328,7 @@ fn a_full_disk_leaves_whole_cycles_and_the_kept_rows_are_written_once_space_is_f
             std::fs::create_dir(&disk).unwrap();
             let targets: String = (1..=20).map(|k| format!("127.0.0.{k},T{k}\n")).collect();
             std::fs::write(dir.path().join("t.csv"), targets).unwrap();
-            let d = match TinyDisk::mount(&disk, "64k", Some(40 * 1024)) {
-                Ok(d) => d,
-                Err(e) => {
-                    eprintln!("SKIPPED a_full_disk_leaves_whole_cycles_and_the_kept_rows_are_written_once_space_is_free: {e}");
-                    return;
-                }
-            };
+            let d = TinyDisk::mount(&disk, "64k", Some(40 * 1024)).map_err(ignore)?;
             let mut c = d.vpnmon(dir.path());
             c.args([
                 "--vpnclient",
@@ -432,29 +428,18 @@ fn a_full_disk_leaves_whole_cycles_and_the_kept_rows_are_written_once_space_is_f
             }
         }
     }
+    Ok(())
 }
 
 /// A datalog on a read-only file system is fatal at start-up with that reason, before the
 /// first cycle: not "in use by another program", not retried.
-#[test]
-fn a_datalog_on_a_read_only_file_system_is_fatal_before_the_first_cycle() {
-    if !is_root() {
-        eprintln!("SKIPPED a_datalog_on_a_read_only_file_system_is_fatal_before_the_first_cycle: needs root to mount a tmpfs");
-        return;
-    }
+fn a_datalog_on_a_read_only_file_system_is_fatal_before_the_first_cycle() -> Ran {
+    need_tiny_disk()?;
     let dir = tempfile::tempdir().unwrap();
     let disk = dir.path().join("disk");
     std::fs::create_dir(&disk).unwrap();
     std::fs::write(dir.path().join("t.csv"), "127.0.0.1,One\n").unwrap();
-    let d = match TinyDisk::mount(&disk, "64k", None) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!(
-                "SKIPPED a_datalog_on_a_read_only_file_system_is_fatal_before_the_first_cycle: {e}"
-            );
-            return;
-        }
-    };
+    let d = TinyDisk::mount(&disk, "64k", None).map_err(ignore)?;
     let mut c = d.vpnmon(dir.path());
     c.args([
         "--vpnclient",
@@ -473,13 +458,13 @@ fn a_datalog_on_a_read_only_file_system_is_fatal_before_the_first_cycle() {
         format!("Error: Cannot write the vpnmon datalog file {} (read-only file system); its file system is mounted read-only; choose a datalog on a writable one with --datalog", disk.join("d.csv").display())
     );
     out.assert_no_cycle_started("");
+    Ok(())
 }
 
 /// A datalog locked by another program (`flock`, honoured by vpnmon's writer; a spreadsheet's
 /// sharing violation on Windows) for several cycles, then freed: the monitor never stopped
 /// (cycles kept ending while it was locked), the console said the rows were kept, then written,
 /// and no row was lost: every cycle is in the file, whole and in order.
-#[test]
 fn a_datalog_locked_then_freed_loses_no_row_and_the_monitor_never_stops() {
     use nix::fcntl::{Flock, FlockArg};
     let (dir, mut c) =
@@ -590,7 +575,6 @@ mod round_trip {
         #![proptest_config(ProptestConfig::with_cases(64))]
         /// A cycle written through the datalog writer reads back identically through the
         /// datalog reader, in every format.
-        #[test]
         fn a_written_cycle_reads_back_identically(
             cycle in 1u64..1_000_000,
             secs in 0i64..86_400 * 365,
@@ -634,4 +618,23 @@ mod round_trip {
             }
         }
     }
+
+    /// The property test as a trial of the harness (`proptest!` makes it a plain function here).
+    pub fn trials() -> Vec<libtest_mimic::Trial> {
+        vec![core_support::harness::trial(
+            "round_trip::a_written_cycle_reads_back_identically",
+            a_written_cycle_reads_back_identically,
+        )]
+    }
+}
+
+fn main() {
+    let mut trials = crate::harness_trials!(
+        kill_9_at_random_moments_never_tears_a_line_or_a_cycle_or_loses_a_completed_one,
+        a_full_disk_leaves_whole_cycles_and_the_kept_rows_are_written_once_space_is_free,
+        a_datalog_on_a_read_only_file_system_is_fatal_before_the_first_cycle,
+        a_datalog_locked_then_freed_loses_no_row_and_the_monitor_never_stops,
+    );
+    trials.extend(round_trip::trials());
+    core_support::harness::run(trials)
 }

@@ -2,13 +2,15 @@
 //! binary runs inside the client namespace of a lab made by tests/lab/lab-up.sh (see
 //! the README, "Try it against a real gateway"). Each test builds its own lab (unique name: pid + test index) and tears
 //! it down on drop, also on panic; the tests run one at a time behind a lock so that timing on a
-//! busy machine does not mix them up. Skipped with a printed reason when not root; as root a
-//! missing prerequisite (/dev/net/tun, a lab program) fails the test. Labs left by a test process
+//! busy machine does not mix them up. Reported as ignored with the reason when not root or
+//! a prerequisite (/dev/net/tun, a lab program) is missing; with VPNMON_TESTS_REQUIRE_ALL=1 (CI)
+//! that is a failure. Labs left by a test process
 //! that was killed are torn down by the next run. Every child process is waited on with a deadline.
 
 mod core_support;
 
-use core_support::{is_root, poll_until, vpnmon_bin, Next, Running};
+use core_support::harness::{ignore, need_root, Ignored, Ran};
+use core_support::{poll_until, vpnmon_bin, Next, Running};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -69,6 +71,15 @@ fn missing_prerequisite() -> Option<String> {
     None
 }
 
+/// Whether a lab can be built here: root, /dev/net/tun and the lab's programs; else why not.
+fn lab_possible() -> Ran {
+    need_root("network namespaces, ocserv")?;
+    match missing_prerequisite() {
+        Some(r) => Err(ignore(r)),
+        None => Ok(()),
+    }
+}
+
 /// Runs `cmd` to its end or kills it at `within`; None if it had to be killed.
 fn run_within(mut cmd: Command, within: Duration) -> Option<Output> {
     cmd.env("PATH", search_path());
@@ -125,15 +136,9 @@ struct Lab {
 }
 
 impl Lab {
-    /// Builds lab number `idx` of this test process, or prints why the test is skipped.
-    fn up(test: &str, idx: u32) -> Option<Lab> {
-        if !is_root() {
-            eprintln!("SKIPPED {test}: needs root (network namespaces, ocserv)");
-            return None;
-        }
-        if let Some(r) = missing_prerequisite() {
-            panic!("{test}: running as root but {r}");
-        }
+    /// Builds lab number `idx` of this test process, or says why the test is ignored here.
+    fn up(idx: u32) -> Result<Lab, Ignored> {
+        lab_possible()?;
         reap_stale_labs();
         let name = format!("ocl{}t{idx}", std::process::id());
         let work = tempfile::tempdir().expect("temp dir");
@@ -158,7 +163,7 @@ impl Lab {
                 lab.env.insert(k.to_string(), v.to_string());
             }
         }
-        Some(lab)
+        Ok(lab)
     }
 
     fn get(&self, k: &str) -> &str {
@@ -408,12 +413,9 @@ fn spawn_lines(cmd: Command) -> Running {
 }
 
 // (a) Five cycles with delay 0: exact rows; nothing left behind.
-#[test]
-fn a_five_good_cycles_exact_datalog() {
+fn a_five_good_cycles_exact_datalog() -> Ran {
     let _g = lock();
-    let Some(lab) = Lab::up("a_five_good_cycles_exact_datalog", 1) else {
-        return;
-    };
+    let lab = Lab::up(1)?;
     let t = Instant::now();
     let out = lab.run(&["--cycles=5"]);
     let took = t.elapsed();
@@ -428,15 +430,13 @@ fn a_five_good_cycles_exact_datalog() {
     assert!(text(&out.stdout).contains("5 vpnmon test cycles completed"));
     lab.assert_clean();
     eprintln!("5 cycles (pings 2, timeout 1 s) took {took:?}");
+    Ok(())
 }
 
 // (a) The flaky host: never a crash, Warn at least once over 20 cycles with 4 pings.
-#[test]
-fn a_flaky_host_warns_over_twenty_cycles() {
+fn a_flaky_host_warns_over_twenty_cycles() -> Ran {
     let _g = lock();
-    let Some(lab) = Lab::up("a_flaky_host_warns_over_twenty_cycles", 2) else {
-        return;
-    };
+    let lab = Lab::up(2)?;
     let out = lab.run(&["--cycles=20", "--pings=4", "--timeout=0.5"]);
     assert!(
         out.status.success(),
@@ -451,15 +451,13 @@ fn a_flaky_host_warns_over_twenty_cycles() {
         "flaky host never Warn: {flaky:?}"
     );
     lab.assert_clean();
+    Ok(())
 }
 
 // (b) Wrong password: open Fail with the reason, no target pings, the next cycle runs.
-#[test]
-fn b_wrong_password_fails_open_without_pings() {
+fn b_wrong_password_fails_open_without_pings() -> Ran {
     let _g = lock();
-    let Some(lab) = Lab::up("b_wrong_password_fails_open_without_pings", 3) else {
-        return;
-    };
+    let lab = Lab::up(3)?;
     let out = lab.run(&["--cycles=2", "--password=not-the-password"]);
     assert!(
         out.status.success(),
@@ -486,15 +484,13 @@ fn b_wrong_password_fails_open_without_pings() {
         "wrong password printed"
     );
     lab.assert_clean();
+    Ok(())
 }
 
 // (c) A certificate that cannot be verified is a Fail, never accepted; the CA file works.
-#[test]
-fn c_unverifiable_certificate_fails_and_cafile_works() {
+fn c_unverifiable_certificate_fails_and_cafile_works() -> Ran {
     let _g = lock();
-    let Some(lab) = Lab::up("c_unverifiable_certificate_fails_and_cafile_works", 4) else {
-        return;
-    };
+    let lab = Lab::up(4)?;
     let out = lab.run(&["--cycles=1", "--servercert="]);
     assert_eq!(
         lab.rows(),
@@ -516,16 +512,14 @@ fn c_unverifiable_certificate_fails_and_cafile_works() {
     assert!(out.status.success());
     match_rows(&lab.rows(), &good_cycle(1));
     lab.assert_clean();
+    Ok(())
 }
 
 // (d) ocserv stopped: gateway ping Good, open Fail (refused). Unreachable gateway: ping Fail,
 // no open attempted, and its row says Fail (as the original).
-#[test]
-fn d_gateway_down_or_unreachable() {
+fn d_gateway_down_or_unreachable() -> Ran {
     let _g = lock();
-    let Some(lab) = Lab::up("d_gateway_down_or_unreachable", 5) else {
-        return;
-    };
+    let lab = Lab::up(5)?;
     let pid: i32 = lab.get("OCSERV_PID").parse().expect("OCSERV_PID");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid),
@@ -573,21 +567,16 @@ fn d_gateway_down_or_unreachable() {
         text(&out.stdout)
     );
     lab.assert_clean();
+    Ok(())
 }
 
 // (e) The gateway's worker for the session is killed (kill -9) in the middle of a long sweep.
 // openconnect reconnects by itself within a fraction of a second, so the targets may well answer;
 // the drop is reported on the close row: Fail, "the tunnel dropped during the cycle and openconnect
 // reconnected". The next cycle is all Good.
-#[test]
-fn e_worker_killed_mid_sweep_is_reported_and_next_cycle_recovers() {
+fn e_worker_killed_mid_sweep_is_reported_and_next_cycle_recovers() -> Ran {
     let _g = lock();
-    let Some(lab) = Lab::up(
-        "e_worker_killed_mid_sweep_is_reported_and_next_cycle_recovers",
-        6,
-    ) else {
-        return;
-    };
+    let lab = Lab::up(6)?;
     let mut run = spawn_lines(lab.vpnmon(&["--cycles=2", "--pings=5", "--timeout=3"]));
     run.wait_line_with_all(&["VPN open()", "Good"], Duration::from_secs(30));
     let opened = Instant::now();
@@ -636,20 +625,15 @@ fn e_worker_killed_mid_sweep_is_reported_and_next_cycle_recovers() {
     match_rows(&rows[8..], &good_cycle(2));
     lab.assert_clean();
     assert!(lab.gateway_users().is_empty(), "{:?}", lab.gateway_users());
+    Ok(())
 }
 
 // The gateway disconnects the session as the tunnel comes up (occtl, through a shim around
 // openconnect): targets Fail, the close is handled (a row, no process or device left), the next
 // cycle recovers.
-#[test]
-fn e_session_disconnected_by_the_gateway_then_next_cycle_recovers() {
+fn e_session_disconnected_by_the_gateway_then_next_cycle_recovers() -> Ran {
     let _g = lock();
-    let Some(lab) = Lab::up(
-        "e_session_disconnected_by_the_gateway_then_next_cycle_recovers",
-        10,
-    ) else {
-        return;
-    };
+    let lab = Lab::up(10)?;
     let flag = lab.work.path().join("drop-once");
     std::fs::write(&flag, "").expect("flag");
     let shim = lab_dir().join("openconnect-drop-shim.sh");
@@ -695,17 +679,15 @@ fn e_session_disconnected_by_the_gateway_then_next_cycle_recovers() {
     );
     match_rows(&rows[8..], &good_cycle(2));
     lab.assert_clean();
+    Ok(())
 }
 
 // (f) Ctrl-C while connected, sent to vpnmon's process group as a terminal does: openconnect and
 // its tun device gone within 1 s, its routes gone, the gateway session logged off, exit status 0,
 // the close row Good; the password never in openconnect's command line or environment.
-#[test]
-fn f_ctrl_c_while_connected_cleans_up_within_a_second() {
+fn f_ctrl_c_while_connected_cleans_up_within_a_second() -> Ran {
     let _g = lock();
-    let Some(lab) = Lab::up("f_ctrl_c_while_connected_cleans_up_within_a_second", 7) else {
-        return;
-    };
+    let lab = Lab::up(7)?;
     // A long echo timeout keeps the sweep (the dead host) waiting while connected.
     let mut cmd = lab.vpnmon(&["--cycles=1", "--timeout=10"]);
     {
@@ -769,16 +751,14 @@ fn f_ctrl_c_while_connected_cleans_up_within_a_second() {
     assert!(lab.script_dirs().is_empty(), "{:?}", lab.script_dirs());
     lab.assert_clean();
     eprintln!("Ctrl-C to openconnect and {dev} gone: {gone:?} (whole exit {whole:?})");
+    Ok(())
 }
 
 // vpnmon killed with SIGKILL while connected (no clean-up code runs): openconnect gets its
 // parent-death signal, logs off and removes its tun device; the next vpnmon removes the script.
-#[test]
-fn f_sigkill_while_connected_leaves_no_tunnel() {
+fn f_sigkill_while_connected_leaves_no_tunnel() -> Ran {
     let _g = lock();
-    let Some(lab) = Lab::up("f_sigkill_while_connected_leaves_no_tunnel", 11) else {
-        return;
-    };
+    let lab = Lab::up(11)?;
     let mut run = spawn_lines(lab.vpnmon(&["--cycles=1", "--timeout=10"]));
     run.wait_line_with_all(&["VPN open()", "Good"], Duration::from_secs(20));
     assert_eq!(lab.openconnects().len(), 1);
@@ -803,15 +783,13 @@ fn f_sigkill_while_connected_leaves_no_tunnel() {
     assert!(lab.script_dirs().is_empty(), "{:?}", lab.script_dirs());
     lab.assert_clean();
     eprintln!("vpnmon SIGKILLed: openconnect and its tun gone after {gone:?}");
+    Ok(())
 }
 
 // A pinned certificate that does not match is a Fail, never accepted.
-#[test]
-fn c_wrong_pin_fails_open() {
+fn c_wrong_pin_fails_open() -> Ran {
     let _g = lock();
-    let Some(lab) = Lab::up("c_wrong_pin_fails_open", 12) else {
-        return;
-    };
+    let lab = Lab::up(12)?;
     let out = lab.run(&[
         "--cycles=1",
         "--servercert=pin-sha256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
@@ -831,16 +809,14 @@ fn c_wrong_pin_fails_open() {
     );
     assert!(lab.gateway_users().is_empty());
     lab.assert_clean();
+    Ok(())
 }
 
 // --vpn-timeout=1 with a gateway that never answers the TLS connection: open Fail (timeout)
 // within about 1.5 s, no openconnect left.
-#[test]
-fn d_vpn_timeout_with_a_hanging_gateway() {
+fn d_vpn_timeout_with_a_hanging_gateway() -> Ran {
     let _g = lock();
-    let Some(lab) = Lab::up("d_vpn_timeout_with_a_hanging_gateway", 13) else {
-        return;
-    };
+    let lab = Lab::up(13)?;
     for rule in [
         "add chain inet vpnmonlab input { type filter hook input priority 0; }",
         "add rule inet vpnmonlab input tcp dport 443 drop",
@@ -870,6 +846,7 @@ fn d_vpn_timeout_with_a_hanging_gateway() {
     );
     lab.assert_clean();
     eprintln!("--vpn-timeout=1 against a hanging gateway: open Fail after {took:?}");
+    Ok(())
 }
 
 fn rss_kb(pid: u32) -> Option<u64> {
@@ -883,12 +860,9 @@ fn rss_kb(pid: u32) -> Option<u64> {
 }
 
 // (g) 50 cycles: never more than one openconnect, none left after, RSS stable.
-#[test]
-fn g_fifty_cycles_leave_nothing_and_rss_is_stable() {
+fn g_fifty_cycles_leave_nothing_and_rss_is_stable() -> Ran {
     let _g = lock();
-    let Some(lab) = Lab::up("g_fifty_cycles_leave_nothing_and_rss_is_stable", 8) else {
-        return;
-    };
+    let lab = Lab::up(8)?;
     let t = Instant::now();
     let mut run = spawn_lines(lab.vpnmon(&["--cycles=50", "--pings=1", "--timeout=0.2"]));
     let pid = run.pid();
@@ -929,16 +903,14 @@ fn g_fifty_cycles_leave_nothing_and_rss_is_stable() {
     );
     lab.assert_clean();
     eprintln!("50 cycles took {took:?}; RSS {rss5} kB at cycle 5, {rss45} kB at cycle 45");
+    Ok(())
 }
 
 // Ctrl-C while openconnect hangs connecting (the gateway drops TLS connection attempts):
 // openconnect gone within 1 s, no open row.
-#[test]
-fn h_ctrl_c_during_a_hanging_open() {
+fn h_ctrl_c_during_a_hanging_open() -> Ran {
     let _g = lock();
-    let Some(lab) = Lab::up("h_ctrl_c_during_a_hanging_open", 9) else {
-        return;
-    };
+    let lab = Lab::up(9)?;
     for rule in [
         "add chain inet vpnmonlab input { type filter hook input priority 0; }",
         "add rule inet vpnmonlab input tcp dport 443 drop",
@@ -964,11 +936,11 @@ fn h_ctrl_c_during_a_hanging_open() {
     assert_eq!(lab.rows(), ["1,VPN ping,Good,198.18.1.1,Lab Gateway"]);
     lab.assert_clean();
     eprintln!("Ctrl-C during a hanging open: openconnect gone after {gone:?}");
+    Ok(())
 }
 
 // No root or ICMP permission needed: a missing openconnect is one clear line at start-up,
 // before any cycle.
-#[test]
 fn missing_openconnect_is_a_start_up_error() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut cmd = Command::new(vpnmon_bin());
@@ -997,13 +969,9 @@ fn missing_openconnect_is_a_start_up_error() {
 
 // A lab left behind by a test process that was killed (its pid is in the lab's name) is torn down
 // by the next Lab::up.
-#[test]
-fn stale_lab_of_a_killed_test_run_is_reaped() {
+fn stale_lab_of_a_killed_test_run_is_reaped() -> Ran {
     let _g = lock();
-    if !is_root() {
-        eprintln!("SKIPPED stale_lab_of_a_killed_test_run_is_reaped: needs root");
-        return;
-    }
+    lab_possible()?;
     // A pid that no longer runs: a child that has exited and been reaped.
     let mut c = Command::new("true").spawn().expect("true");
     c.wait().expect("wait");
@@ -1013,9 +981,7 @@ fn stale_lab_of_a_killed_test_run_is_reaped() {
     up.arg(&stale);
     let out = output(up);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let Some(lab) = Lab::up("stale_lab_of_a_killed_test_run_is_reaped", 14) else {
-        return;
-    };
+    let lab = Lab::up(14)?;
     let mut ls = Command::new("ip");
     ls.args(["netns", "list"]);
     let names = text(&output(ls).stdout);
@@ -1028,4 +994,23 @@ fn stale_lab_of_a_killed_test_run_is_reaped() {
         "stale lab's directory left"
     );
     assert!(names.contains(&lab.client_ns()));
+    Ok(())
 }
+
+crate::harness_main!(
+    a_five_good_cycles_exact_datalog,
+    a_flaky_host_warns_over_twenty_cycles,
+    b_wrong_password_fails_open_without_pings,
+    c_unverifiable_certificate_fails_and_cafile_works,
+    d_gateway_down_or_unreachable,
+    e_worker_killed_mid_sweep_is_reported_and_next_cycle_recovers,
+    e_session_disconnected_by_the_gateway_then_next_cycle_recovers,
+    f_ctrl_c_while_connected_cleans_up_within_a_second,
+    f_sigkill_while_connected_leaves_no_tunnel,
+    c_wrong_pin_fails_open,
+    d_vpn_timeout_with_a_hanging_gateway,
+    g_fifty_cycles_leave_nothing_and_rss_is_stable,
+    h_ctrl_c_during_a_hanging_open,
+    missing_openconnect_is_a_start_up_error,
+    stale_lab_of_a_killed_test_run_is_reaped,
+);

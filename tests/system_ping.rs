@@ -2,11 +2,12 @@
 //! (`setpriv`, no capabilities) inside the namespace lab, where `net.ipv4.ping_group_range` is
 //! closed, so neither an ICMP ping socket nor a raw socket is allowed and vpnmon must fall back to
 //! the system's `ping` (setuid or file-capability). Needs root (to create the user and the
-//! namespaces; CI has it) and `setpriv` + `ping`; skipped with a reason otherwise.
+//! namespaces; CI has it) and `setpriv` + `ping`; reported ignored with the reason otherwise.
 
 mod core_support;
 
-use core_support::{is_root, vpnmon_bin, Lab, Running, DEAD_HOST, GOOD_HOST};
+use core_support::harness::{need_programs, need_root, Ignored, Ran};
+use core_support::{vpnmon_bin, Lab, Running, DEAD_HOST, GOOD_HOST};
 use nix::sys::signal::Signal;
 use std::path::Path;
 use std::process::Command;
@@ -14,20 +15,6 @@ use std::time::Duration;
 
 /// The unprivileged user the tests run vpnmon as (created if absent; tests share it).
 const USER: &str = "vpnmon-test";
-
-/// Something the tests need that is missing: the reason to skip with.
-fn missing_program() -> Option<String> {
-    for (prog, package) in [
-        ("setpriv", "util-linux"),
-        ("useradd", "passwd"),
-        ("ping", "iputils-ping"),
-    ] {
-        if which::which(prog).is_err() {
-            return Some(format!("no `{prog}` (Debian package {package})"));
-        }
-    }
-    None
-}
 
 /// The uid and gid of `USER`, creating it if needed (two tests may race: a second `useradd`
 /// that finds the user made is fine).
@@ -56,15 +43,15 @@ fn test_user() -> (u32, u32) {
 
 /// The lab, a folder owned by the test user holding `t.csv`, and vpnmon run as that user in the
 /// lab's client namespace with `ping_group_range` closed there (and only there).
-fn setup(test: &str, tag: &str, targets: &str) -> Option<(Lab, tempfile::TempDir, Command)> {
-    if !is_root() {
-        eprintln!("SKIPPED {test}: needs root to create a user and network namespaces");
-        return None;
-    }
-    if let Some(why) = missing_program() {
-        eprintln!("SKIPPED {test}: {why}");
-        return None;
-    }
+fn setup(tag: &str, targets: &str) -> Result<(Lab, tempfile::TempDir, Command), Ignored> {
+    need_root("to create a user and network namespaces")?;
+    need_programs(&[
+        ("setpriv", "util-linux"),
+        ("useradd", "passwd"),
+        ("ping", "iputils-ping"),
+        ("ip", "iproute2"),
+        ("nft", "nftables"),
+    ])?;
     let (uid, gid) = test_user();
     let lab = Lab::new(tag).unwrap_or_else(|e| panic!("lab as root: {e}"));
     // A new namespace starts closed ("1 0"); said explicitly, in the lab's namespace only.
@@ -87,16 +74,17 @@ fn setup(test: &str, tag: &str, targets: &str) -> Option<(Lab, tempfile::TempDir
         .env("RUST_BACKTRACE", "0")
         .env_remove("VPNMON_PASSWORD")
         .env_remove("VPNMON_SMTP_PASSWORD");
-    Some((lab, dir, c))
+    Ok((lab, dir, c))
 }
 
-#[test]
-fn unprivileged_user_falls_back_to_the_system_ping() {
-    let test = "unprivileged_user_falls_back_to_the_system_ping";
+crate::harness_main!(
+    unprivileged_user_falls_back_to_the_system_ping,
+    ctrl_c_ends_and_reaps_the_ping_children_within_a_second,
+);
+
+fn unprivileged_user_falls_back_to_the_system_ping() -> Ran {
     let targets = format!("127.0.0.1,Loopback\n{GOOD_HOST},Good host\n{DEAD_HOST},Dead host\n");
-    let Some((_lab, dir, mut c)) = setup(test, "p", &targets) else {
-        return;
-    };
+    let (_lab, dir, mut c) = setup("p", &targets)?;
     c.args(["--cycles", "1", "--pings", "3", "--timeout", "1", "--json"])
         .args(["--datalog", "d.csv"]);
     let f = Running::spawn(c).finish(Duration::from_secs(30));
@@ -154,6 +142,7 @@ fn unprivileged_user_falls_back_to_the_system_ping() {
         log.contains(&format!(",Target ping,Fail,{DEAD_HOST},Dead host")),
         "{log}"
     );
+    Ok(())
 }
 
 /// The `ping` children of `pid` (from /proc: their parent is vpnmon).
@@ -178,13 +167,9 @@ fn ping_children(pid: u32) -> Vec<u32> {
     kids
 }
 
-#[test]
-fn ctrl_c_ends_and_reaps_the_ping_children_within_a_second() {
-    let test = "ctrl_c_ends_and_reaps_the_ping_children_within_a_second";
+fn ctrl_c_ends_and_reaps_the_ping_children_within_a_second() -> Ran {
     let targets = format!("{DEAD_HOST},Dead host\n198.18.31.7,Dead too\n127.0.0.1,Loopback\n");
-    let Some((_lab, _dir, mut c)) = setup(test, "q", &targets) else {
-        return;
-    };
+    let (_lab, _dir, mut c) = setup("q", &targets)?;
     // Echoes that wait 5 s: a child is certainly running when Ctrl-C comes.
     c.args(["--cycles", "1", "--pings", "2", "--timeout", "5"])
         .args(["--datalog", "d.csv"]);
@@ -212,4 +197,5 @@ fn ctrl_c_ends_and_reaps_the_ping_children_within_a_second() {
             "ping child {k} outlived vpnmon"
         );
     }
+    Ok(())
 }

@@ -396,8 +396,9 @@ mod tests {
                     .file_type()
                     .is_symlink());
             }
-            Err(e) => eprintln!(
-                "SKIPPED a_device_is_never_replaced (the device part): mknod needs root ({e})"
+            Err(e) => crate::test_skip::skip(
+                "a_device_is_never_replaced (the device part)",
+                format!("mknod needs root ({e})"),
             ),
         }
         let real = dir.path().join("real.json");

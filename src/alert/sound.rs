@@ -2,10 +2,14 @@
 //! device, played on a background thread so a cycle's records and Ctrl-C never wait for it.
 //! The device is opened only when a beep is due and dropped right after (a null or file device
 //! consumes samples as fast as it can while open). No device: the terminal bell, said once.
+//! Built without the `sound` cargo feature (no rodio, no ALSA headers needed), there is never a
+//! device: the terminal bell, said once, as on a machine without sound.
 
 use crate::record::{CycleReport, Record, Test, Verdict};
 use crate::sinks::{RunEnd, Sink, SinkError};
-use std::io::{Cursor, Write};
+#[cfg(feature = "sound")]
+use std::io::Cursor;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -14,8 +18,11 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// The tone: 880 Hz for 150 ms, then 150 ms of silence, per beep.
+#[cfg(feature = "sound")]
 const TONE_HZ: f32 = 880.0;
+#[cfg(feature = "sound")]
 const BEEP: Duration = Duration::from_millis(150);
+#[cfg(feature = "sound")]
 const GAP: Duration = Duration::from_millis(150);
 /// How long the end of a completed run waits for the last beeps.
 const FINISH_WAIT: Duration = Duration::from_secs(10);
@@ -31,6 +38,7 @@ pub enum SoundError {
         #[source]
         source: std::io::Error,
     },
+    #[cfg(feature = "sound")]
     #[error(
         "--sound-file {path} is not a WAV file vpnmon can play ({source}); give a PCM WAV file"
     )]
@@ -39,15 +47,25 @@ pub enum SoundError {
         #[source]
         source: rodio::decoder::DecoderError,
     },
+    #[cfg(not(feature = "sound"))]
+    #[error(
+        "--sound-file {path}: this vpnmon was built without sound (the `sound` cargo feature); leave the option out (failures ring the terminal bell) or build with the feature"
+    )]
+    NotBuilt { path: PathBuf },
 }
 
 /// Why a beep could not be played (said once, before falling back to the terminal bell).
 #[derive(Debug, thiserror::Error)]
 pub enum PlayError {
+    #[cfg(feature = "sound")]
     #[error("{0}")]
     Device(#[source] rodio::DeviceSinkError),
+    #[cfg(feature = "sound")]
     #[error("cannot decode the sound file: {0}")]
     Decode(#[source] rodio::decoder::DecoderError),
+    #[cfg(not(feature = "sound"))]
+    #[error("this vpnmon was built without the `sound` cargo feature")]
+    NotBuilt,
 }
 
 /// How many beeps a record calls for, as the original: 3 when the gateway ping is not Good or
@@ -96,6 +114,7 @@ const PROBE_WAIT: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 enum Sound {
     Tone,
+    #[cfg(feature = "sound")]
     File(std::sync::Arc<Vec<u8>>),
 }
 
@@ -105,15 +124,22 @@ fn load_sound(path: Option<&Path>) -> Result<Sound, SoundError> {
     let Some(path) = path else {
         return Ok(Sound::Tone);
     };
+    #[cfg(not(feature = "sound"))]
+    return Err(SoundError::NotBuilt {
+        path: path.to_path_buf(),
+    });
     // Bounded and non-blocking: a FIFO or /dev/zero is refused, never waited on or read forever.
+    #[cfg(feature = "sound")]
     let bytes = crate::input::read_bounded_io(path).map_err(|source| SoundError::Read {
         path: path.to_path_buf(),
         source,
     })?;
+    #[cfg(feature = "sound")]
     rodio::Decoder::new_wav(Cursor::new(bytes.clone())).map_err(|source| SoundError::Decode {
         path: path.to_path_buf(),
         source,
     })?;
+    #[cfg(feature = "sound")]
     Ok(Sound::File(std::sync::Arc::new(bytes)))
 }
 
@@ -332,6 +358,7 @@ impl Sink for SoundSink {
 }
 
 /// Whether the default output device opens (opened and dropped at once).
+#[cfg(feature = "sound")]
 fn probe_device() -> Result<(), PlayError> {
     let mut device =
         crate::platform::quiet_audio_errors(rodio::DeviceSinkBuilder::open_default_sink)
@@ -340,7 +367,20 @@ fn probe_device() -> Result<(), PlayError> {
     Ok(())
 }
 
+/// Without the `sound` feature there is no device: the terminal bell.
+#[cfg(not(feature = "sound"))]
+fn probe_device() -> Result<(), PlayError> {
+    Err(PlayError::NotBuilt)
+}
+
+/// Never reached without a device (`probe_device` said so first).
+#[cfg(not(feature = "sound"))]
+fn play(_sound: &Sound, _n: usize) -> Result<(), PlayError> {
+    Err(PlayError::NotBuilt)
+}
+
 /// Plays `n` beeps on the default device, opened for this and dropped after.
+#[cfg(feature = "sound")]
 fn play(sound: &Sound, n: usize) -> Result<(), PlayError> {
     use rodio::Source;
     let mut device =

@@ -134,7 +134,7 @@ impl AlertState {
                     events.push(event(EventKind::Down, st));
                 } else if st.alerted {
                     if let Some(r) = policy.repeat.filter(|r| *r > 0) {
-                        if st.failures > after && (st.failures - after) % r == 0 {
+                        if st.failures > after && (st.failures - after).is_multiple_of(r) {
                             events.push(event(EventKind::Reminder, st));
                         }
                     }

@@ -623,7 +623,7 @@ impl FileWriter {
     fn say_written(&mut self, done: &[Vec<Record>], now: Option<Lost>, all: bool) {
         let earlier: Vec<&Vec<Record>> = done
             .iter()
-            .filter(|c| now.map_or(true, |n| c.first().map(|r| r.cycle) != Some(n.first)))
+            .filter(|c| now.is_none_or(|n| c.first().map(|r| r.cycle) != Some(n.first)))
             .collect();
         if earlier.is_empty() {
             return;
@@ -1270,7 +1270,7 @@ mod tests {
                 at,
                 ..rec(
                     Test::TargetPing,
-                    if (c as usize + i) % 7 == 0 {
+                    if (c as usize + i).is_multiple_of(7) {
                         Verdict::Fail
                     } else {
                         Verdict::Good

@@ -549,7 +549,10 @@ mod tests {
     #[tokio::test]
     async fn the_real_ping_on_loopback() {
         let Some(program) = find_ping() else {
-            eprintln!("SKIPPED the_real_ping_on_loopback: no `ping` program (iputils-ping)");
+            crate::test_skip::skip(
+                "the_real_ping_on_loopback",
+                "no `ping` program (iputils-ping)",
+            );
             return;
         };
         real_ping_on_loopback(SystemPingProber::new(program)).await;
@@ -560,7 +563,10 @@ mod tests {
     #[tokio::test]
     async fn busybox_ping_on_loopback() {
         let Ok(busybox) = which::which("busybox") else {
-            eprintln!("SKIPPED busybox_ping_on_loopback: no `busybox` (Debian package busybox)");
+            crate::test_skip::skip(
+                "busybox_ping_on_loopback",
+                "no `busybox` (Debian package busybox)",
+            );
             return;
         };
         let (_dir, p) = stand_in(&format!("exec '{}' ping \"$@\"", busybox.display()));
@@ -574,7 +580,10 @@ mod tests {
             .await
             .unwrap();
         if probe[0].reason.as_deref() == Some("ping is not permitted to send") {
-            eprintln!("SKIPPED busybox_ping_on_loopback: busybox ping is not permitted to send");
+            crate::test_skip::skip(
+                "busybox_ping_on_loopback",
+                "busybox ping is not permitted to send",
+            );
             return;
         }
         real_ping_on_loopback(p).await;

@@ -264,7 +264,7 @@ pub fn stream(
         loop {
             let earliest = active.iter().filter_map(|s| s.head.map(|h| h.t)).min();
             match pending.last() {
-                Some(&(t, i)) if earliest.map_or(true, |e| t <= e) => {
+                Some(&(t, i)) if earliest.is_none_or(|e| t <= e) => {
                     pending.pop();
                     let mut s = Source {
                         file: i,

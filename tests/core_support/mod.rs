@@ -3,6 +3,7 @@
 //! hosts that answer, answer sometimes, or never (`netns`).
 #![allow(dead_code, unused_imports)]
 
+pub mod harness;
 pub mod netns;
 pub mod runner;
 pub mod sim;

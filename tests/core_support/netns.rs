@@ -1,7 +1,7 @@
 //! Network namespaces of the tests' own: `Netns` (one, deleted on drop) and `Lab` (a client and a
 //! facility joined by a veth pair, with good, flaky and dead hosts).
 
-use super::is_root;
+use super::harness::{need_programs, need_root, Ignored, NETNS_PROGRAMS};
 use super::runner::Running;
 use std::path::Path;
 use std::process::Command;
@@ -72,12 +72,12 @@ pub const FLAKY_HOST: &str = "198.18.1.2";
 pub const DEAD_HOST: &str = "198.18.1.3";
 
 impl Lab {
-    /// Builds the lab, or says why it cannot be built here (not root). As root, a failure to
-    /// build it is a test failure, never a skip.
-    pub fn new(tag: &str) -> Result<Lab, String> {
-        if !is_root() {
-            return Err("needs root to create network namespaces".into());
-        }
+    /// Builds the lab, or says why it cannot be built here (not root, or `ip`/`nft` missing: the
+    /// test is ignored with that reason). As root with the programs, a failure to build it is a
+    /// test failure, never a skip.
+    pub fn new(tag: &str) -> Result<Lab, Ignored> {
+        need_root("network namespaces")?;
+        need_programs(NETNS_PROGRAMS)?;
         let id = format!("{}{}", tag, std::process::id() % 100000);
         let (client, facility) = (format!("vmc-{id}"), format!("vmf-{id}"));
         let made = Netns::new(&client).and_then(|c| Netns::new(&facility).map(|f| vec![c, f]));

@@ -76,8 +76,9 @@ mod tests {
     fn a_missing_client_names_every_place_tried() {
         let opts = AnyConnectConfig::default();
         if standard_places().iter().any(|p| Path::new(p).exists()) {
-            eprintln!(
-                "SKIPPED a_missing_client_names_every_place_tried: a Cisco client is installed"
+            crate::test_skip::skip(
+                "a_missing_client_names_every_place_tried",
+                "a Cisco client is installed",
             );
             return;
         }
