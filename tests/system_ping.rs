@@ -53,7 +53,7 @@ fn setup(tag: &str, targets: &str) -> Result<(Lab, tempfile::TempDir, Command), 
         ("nft", "nftables"),
     ])?;
     let (uid, gid) = test_user();
-    let lab = Lab::new(tag).unwrap_or_else(|e| panic!("lab as root: {e}"));
+    let lab = Lab::new(tag)?;
     // A new namespace starts closed ("1 0"); said explicitly, in the lab's namespace only.
     let st = Command::new("ip")
         .args(["netns", "exec", &lab.client, "sysctl", "-q", "-w"])
