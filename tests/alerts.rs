@@ -334,10 +334,12 @@ fn without_a_sound_device_the_terminal_bell_rings_as_the_original() {
         .map(|(_, t)| *t)
         .collect();
     assert_eq!(bells.len(), 3 + 1 + 1, "{text:?}");
-    // The gateway's three are 0.3 s apart.
+    // The gateway's three are 0.3 s apart. Seen by a reader that may itself be late for the
+    // first (a loaded machine: 248 ms was seen once), so the floor is well below 0.3 s; bells
+    // written without the pause arrive together (a gap of ~0).
     for w in bells[..3].windows(2) {
         let gap = w[1] - w[0];
-        assert!(gap >= Duration::from_millis(250), "{gap:?}: {text:?}");
+        assert!(gap >= Duration::from_millis(150), "{gap:?}: {text:?}");
     }
     // Each rang after its line: the first right after the gateway's line, before the targets'.
     let first_bell = text.find('\x07').unwrap();
