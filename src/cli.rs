@@ -120,6 +120,25 @@ pub struct Cli {
 
     #[command(flatten)]
     pub datalog_opts: DatalogArgs,
+
+    #[command(flatten)]
+    pub terminal: TerminalArgs,
+}
+
+/// How the console looks on a terminal (issue 15). Piped output is the original's lines.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Terminal options")]
+pub struct TerminalArgs {
+    /// After each cycle's summary, name the failed and warned targets also when stdout is not a
+    /// terminal (on a terminal they are always named)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = parse_bool)]
+    pub verbose: Option<bool>,
+
+    /// Colour the verdicts: auto (on a terminal, unless NO_COLOR is set; CLICOLOR_FORCE forces
+    /// it), always, never [default: auto]
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub color: Option<crate::sinks::ColorWhen>,
 }
 
 /// Options of the Cisco AnyConnect / Secure Client driver.

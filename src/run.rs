@@ -6,10 +6,10 @@ use crate::monitor::{Monitor, MonitorError};
 use crate::probe::fake::RuleProber;
 use crate::probe::{IcmpProber, ProbeError, Prober};
 use crate::settings::{self, ClientConfig, Settings, SettingsError, Site};
-use crate::sinks::console::ConsoleSink;
+use crate::sinks::console::{ConsoleOptions, ConsoleSink};
 use crate::sinks::datalog::DatalogSink;
 use crate::sinks::json::JsonSink;
-use crate::sinks::{Output, RunEnd, Sink};
+use crate::sinks::{ColorWhen, Output, RunEnd, Sink};
 use crate::vpn::anyconnect::AnyConnect;
 use crate::vpn::openconnect::OpenConnect;
 use crate::vpn::{VpnClient, VpnError};
@@ -154,7 +154,8 @@ fn run(args: Vec<OsString>) -> Result<RunEnd, RunError> {
         .map_err(RunError::Runtime)?;
     let outcome = rt.block_on(async move {
         let cancel = CancellationToken::new();
-        crate::platform::watch_signals(cancel.clone());
+        let stop = crate::platform::StopCause::default();
+        crate::platform::watch_signals(cancel.clone(), stop.clone());
         // Before the first cycle opens a VPN: a datalog that can never be written is fatal
         // now, and a journal left by a kill is finished.
         DatalogSink::from_config(&settings.datalog).start()?;
@@ -167,7 +168,7 @@ fn run(args: Vec<OsString>) -> Result<RunEnd, RunError> {
         }
         // The client is looked for first: a missing client is the more useful message.
         let prober = prober_for(&settings)?;
-        let sinks = sinks_for(&settings)?;
+        let sinks = sinks_for(&settings, &stop)?;
         let mut monitor = Monitor::new(settings, prober, vpns, sinks, cancel);
         Ok(monitor.run().await?)
     });
@@ -197,7 +198,10 @@ pub fn prober_for(settings: &Settings) -> Result<Box<dyn Prober>, ProbeError> {
 /// The outputs the settings ask for: the datalog, the mail/hook alerts, the console (or JSON)
 /// after them so its closing lines come after theirs, and the sound last, so a bell rings after
 /// its line.
-pub fn sinks_for(settings: &Settings) -> Result<Vec<Box<dyn Sink>>, alert::AlertError> {
+pub fn sinks_for(
+    settings: &Settings,
+    stop: &crate::platform::StopCause,
+) -> Result<Vec<Box<dyn Sink>>, alert::AlertError> {
     let console = Console::for_output(settings.output);
     let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(DatalogSink::from_config(&settings.datalog))];
     let a = &settings.alerts;
@@ -210,7 +214,7 @@ pub fn sinks_for(settings: &Settings) -> Result<Vec<Box<dyn Sink>>, alert::Alert
             std::io::stdout(),
             std::io::stderr(),
         ))),
-        Output::Console => sinks.push(Box::new(ConsoleSink::new(std::io::stdout()))),
+        Output::Console => sinks.push(Box::new(console_sink(settings, stop))),
     }
     // After the console: a bell rings right after its line, as the original's.
     if a.beep {
@@ -221,6 +225,35 @@ pub fn sinks_for(settings: &Settings) -> Result<Vec<Box<dyn Sink>>, alert::Alert
         )?));
     }
     Ok(sinks)
+}
+
+/// The console on stdout: the original's lines, plus (on a terminal or `--verbose`) the lines
+/// naming failures, with colour as `--color`, NO_COLOR and CLICOLOR_FORCE decide (anstream
+/// strips the styles where colour is off, and enables them on a Windows console).
+fn console_sink(
+    settings: &Settings,
+    stop: &crate::platform::StopCause,
+) -> ConsoleSink<anstream::AutoStream<std::io::Stdout>> {
+    use std::io::IsTerminal;
+    let stdout = std::io::stdout();
+    let on_terminal = stdout.is_terminal();
+    let choice = match settings.terminal.color {
+        ColorWhen::Auto => anstream::ColorChoice::Auto,
+        ColorWhen::Always => anstream::ColorChoice::Always,
+        ColorWhen::Never => anstream::ColorChoice::Never,
+    };
+    let stream = anstream::AutoStream::new(stdout, choice);
+    let color = stream.current_choice() != anstream::ColorChoice::Never;
+    let opts = ConsoleOptions {
+        detail: on_terminal || settings.terminal.verbose,
+        color,
+        has_vpn: settings
+            .sites
+            .iter()
+            .any(|s| !matches!(s.client, ClientConfig::None)),
+        stop: stop.clone(),
+    };
+    ConsoleSink::with_options(stream, opts)
 }
 
 #[cfg(test)]

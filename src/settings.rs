@@ -11,7 +11,7 @@ use crate::cli::{self, Cli};
 use crate::datalog::{DatalogConfig, RotateEvery};
 use crate::input::InputError;
 use crate::probe::ProbeConfig;
-use crate::sinks::Output;
+use crate::sinks::{Output, TerminalConfig};
 use crate::vpn::anyconnect::AnyConnectConfig;
 use crate::vpn::openconnect::OpenConnectConfig;
 use crate::vpn::{Credentials, VpnClientKind};
@@ -78,6 +78,8 @@ pub struct Settings {
     pub datalog: DatalogConfig,
     pub alerts: AlertConfig,
     pub output: Output,
+    /// How the console looks on a terminal.
+    pub terminal: TerminalConfig,
     /// The params file that was read, if any.
     pub params_file: Option<PathBuf>,
 }
@@ -293,6 +295,10 @@ fn from_cli(cli: Cli, params_file: Option<PathBuf>) -> Result<Settings, Settings
             Output::Json
         } else {
             Output::Console
+        },
+        terminal: TerminalConfig {
+            verbose: cli.terminal.verbose.unwrap_or(false),
+            color: cli.terminal.color.unwrap_or_default(),
         },
         params_file,
     })

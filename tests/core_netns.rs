@@ -135,10 +135,16 @@ fn stop_during_sweep(sig: Signal, test: &str) {
         "stopped in {:?}",
         end.took
     );
+    // The stop line names the signal; without a VPN client it says nothing about a VPN.
+    let words = if sig == Signal::SIGINT {
+        "Control-C"
+    } else {
+        "SIGTERM"
+    };
     assert!(
-        out.ends_with(
-            "---- vpnmon stopped with Control-C ----\nVPN connection closed\nDatalog file closed\n"
-        ),
+        out.ends_with(&format!(
+            "---- vpnmon stopped with {words} ----\nDatalog file closed\n"
+        )),
         "{out}"
     );
     let log = std::fs::read_to_string(dir.path().join("d.csv")).unwrap();

@@ -18,6 +18,24 @@ pub enum Output {
     Json,
 }
 
+/// When the console colours its verdicts (`--color`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ColorWhen {
+    /// On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE forces it).
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// How the console presents itself on a terminal (`--verbose`, `--color`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TerminalConfig {
+    /// The lines naming failed targets also when stdout is not a terminal.
+    pub verbose: bool,
+    pub color: ColorWhen,
+}
+
 /// How a run ended, for the sinks' last words. `vpn_closed` is false when the last close failed
 /// or could not be confirmed (the reason was given as a notice just before).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
