@@ -123,6 +123,43 @@ pub struct Cli {
 
     #[command(flatten)]
     pub terminal: TerminalArgs,
+
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
+
+/// The monitoring-plugin mode (Nagios, Icinga, Zabbix, Checkmk).
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Monitoring-plugin options")]
+pub struct CheckArgs {
+    /// Run one cycle and print one status line with perfdata; exit 0 OK, 1 WARNING, 2 CRITICAL,
+    /// 3 UNKNOWN (the monitoring-plugins convention)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = parse_bool, conflicts_with = "json")]
+    pub check: Option<bool>,
+
+    /// With --check: WARNING when this many targets fail, a count or a percentage of the
+    /// targets (10%) [default: 1]
+    #[arg(long, value_name = "N[%]", value_parser = crate::sinks::check::Threshold::parse)]
+    pub warning: Option<crate::sinks::check::Threshold>,
+
+    /// With --check: CRITICAL when this many targets fail, a count or a percentage [default:
+    /// 100%]
+    #[arg(long, value_name = "N[%]", value_parser = crate::sinks::check::Threshold::parse)]
+    pub critical: Option<crate::sinks::check::Threshold>,
+}
+
+/// Whether the command line asks for the monitoring-plugin mode (`--check`, also `-check` and
+/// `--check=true`), so that even a usage error is answered as a plugin must (UNKNOWN, exit 3).
+pub fn asks_for_check(args: &[OsString]) -> bool {
+    args.iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .filter_map(|a| a.to_str())
+        .any(|a| {
+            let a = a.strip_prefix("--").or_else(|| a.strip_prefix('-'));
+            matches!(a, Some("check") | Some("check=true") | Some("check=True"))
+        })
 }
 
 /// How the console looks on a terminal (issue 15). Piped output is the original's lines.

@@ -6,6 +6,7 @@ use crate::monitor::{Monitor, MonitorError};
 use crate::probe::fake::RuleProber;
 use crate::probe::{IcmpProber, ProbeError, Prober};
 use crate::settings::{self, ClientConfig, Settings, SettingsError, Site};
+use crate::sinks::check::{unknown_line, CheckSink, Status};
 use crate::sinks::console::{ConsoleOptions, ConsoleSink};
 use crate::sinks::datalog::DatalogSink;
 use crate::sinks::json::JsonSink;
@@ -22,6 +23,8 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_FATAL: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 pub const EXIT_SECOND_INTERRUPT: i32 = 130;
+/// `--check`: the monitoring-plugins UNKNOWN (a bad option, an unreadable file, a fatal error).
+pub const EXIT_UNKNOWN: i32 = 3;
 
 /// Everything that can end a run of the monitor, for `exit_code`.
 #[derive(Debug, thiserror::Error)]
@@ -58,11 +61,28 @@ pub enum Done {
     Monitor(RunEnd),
     /// `vpnmon report` printed its report.
     Report,
+    /// `vpnmon --check` ran its cycle and printed this status.
+    Check(Status),
+}
+
+/// Whether `--check` was asked for: its errors answer as a monitoring plugin (UNKNOWN, 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    Check,
 }
 
 /// The one mapping from a run's outcome to the exit status.
-pub fn exit_code(outcome: &Result<Done, RunError>) -> i32 {
+pub fn exit_code(mode: Mode, outcome: &Result<Done, RunError>) -> i32 {
     match outcome {
+        Ok(Done::Check(status)) => status.code(),
+        // Help and version asked for with --check are still help and version.
+        Err(RunError::Settings(SettingsError::Clap(e)))
+            if mode == Mode::Check && e.exit_code() == 0 =>
+        {
+            EXIT_OK
+        }
+        Err(_) if mode == Mode::Check => EXIT_UNKNOWN,
         Ok(Done::Report) => EXIT_OK,
         // A stop asked for by the user exits 0 even when the close could not be confirmed (the
         // console said so); a run that ended by itself with a tunnel that would not close is an
@@ -87,12 +107,19 @@ pub fn exit_code(outcome: &Result<Done, RunError>) -> i32 {
 /// Runs vpnmon with `args` (program name first) and returns the process exit code.
 pub fn main_with_args(args: Vec<OsString>) -> i32 {
     // `vpnmon report FILE…` has its own parser; the monitor's (legacy-option) parsing is untouched.
-    let outcome = if args.get(1).is_some_and(|a| a == "report") {
-        report(args)
+    let is_report = args.get(1).is_some_and(|a| a == "report");
+    let mode = if !is_report && crate::cli::asks_for_check(&args) {
+        Mode::Check
     } else {
-        run(args).map(Done::Monitor)
+        Mode::Normal
     };
+    let outcome = if is_report { report(args) } else { run(args) };
     match &outcome {
+        // A monitoring plugin answers every failure with one UNKNOWN line on stdout.
+        Err(e) if mode == Mode::Check && exit_code(mode, &outcome) == EXIT_UNKNOWN => {
+            use std::io::Write;
+            let _ = writeln!(std::io::stdout(), "{}", unknown_line(&e.to_string()));
+        }
         Err(RunError::Settings(SettingsError::Clap(e))) | Err(RunError::ReportUsage(e)) => {
             let _ = e.print();
         }
@@ -107,7 +134,7 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
         }
         Ok(_) => {}
     }
-    exit_code(&outcome)
+    exit_code(mode, &outcome)
 }
 
 /// `vpnmon report`: reads the datalogs, prints the report on stdout, warnings on stderr.
@@ -128,10 +155,11 @@ fn report(args: Vec<OsString>) -> Result<Done, RunError> {
     }
 }
 
-fn run(args: Vec<OsString>) -> Result<RunEnd, RunError> {
+fn run(args: Vec<OsString>) -> Result<Done, RunError> {
     let mut notices = Vec::new();
     let loaded = settings::load(args, &mut notices);
-    let json = matches!(&loaded, Ok(s) if s.output == Output::Json);
+    // With --json and --check stdout is the machine's: notices go to stderr.
+    let json = matches!(&loaded, Ok(s) if s.output != Output::Console);
     {
         // stdout carries only JSON lines with --json. A closed stdout (`vpnmon | head`) must
         // not stop the monitor: write errors are ignored.
@@ -147,12 +175,15 @@ fn run(args: Vec<OsString>) -> Result<RunEnd, RunError> {
     }
     let settings = loaded?;
     settings::check_files(&settings)?;
+    let check = matches!(settings.output, Output::Check(_));
+    let check_outcome = crate::sinks::check::Outcome::default();
+    let check_sink = check_outcome.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(RunError::Runtime)?;
-    let outcome = rt.block_on(async move {
+    let outcome: Result<RunEnd, RunError> = rt.block_on(async move {
         let cancel = CancellationToken::new();
         let stop = crate::platform::StopCause::default();
         crate::platform::watch_signals(cancel.clone(), stop.clone());
@@ -168,14 +199,19 @@ fn run(args: Vec<OsString>) -> Result<RunEnd, RunError> {
         }
         // The client is looked for first: a missing client is the more useful message.
         let prober = prober_for(&settings)?;
-        let sinks = sinks_for(&settings, &stop)?;
+        let sinks = sinks_for(&settings, &stop, &check_sink)?;
         let mut monitor = Monitor::new(settings, prober, vpns, sinks, cancel);
         Ok(monitor.run().await?)
     });
     // A name lookup still running on a blocking thread (a DNS server that does not answer)
     // must not hold the exit back after a Ctrl-C.
     rt.shutdown_timeout(std::time::Duration::from_millis(100));
-    outcome
+    let end = outcome?;
+    Ok(if check {
+        Done::Check(check_outcome.get().unwrap_or(Status::Unknown))
+    } else {
+        Done::Monitor(end)
+    })
 }
 
 /// The driver a site's client config asks for; `None` without a VPN client.
@@ -201,6 +237,7 @@ pub fn prober_for(settings: &Settings) -> Result<Box<dyn Prober>, ProbeError> {
 pub fn sinks_for(
     settings: &Settings,
     stop: &crate::platform::StopCause,
+    check: &crate::sinks::check::Outcome,
 ) -> Result<Vec<Box<dyn Sink>>, alert::AlertError> {
     let console = Console::for_output(settings.output);
     let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(DatalogSink::from_config(&settings.datalog))];
@@ -215,6 +252,11 @@ pub fn sinks_for(
             std::io::stderr(),
         ))),
         Output::Console => sinks.push(Box::new(console_sink(settings, stop))),
+        Output::Check(cfg) => sinks.push(Box::new(CheckSink::new(
+            std::io::stdout(),
+            cfg,
+            check.clone(),
+        ))),
     }
     // After the console: a bell rings right after its line, as the original's.
     if a.beep {
@@ -316,7 +358,43 @@ mod tests {
             (Err(RunError::Runtime(std::io::Error::other("x"))), 1),
         ];
         for (outcome, want) in cases {
-            assert_eq!(exit_code(&outcome), want, "{outcome:?}");
+            assert_eq!(exit_code(Mode::Normal, &outcome), want, "{outcome:?}");
         }
+        // --check: its statuses, and UNKNOWN (3) for every failure but help and version.
+        let check: Vec<(Result<Done, RunError>, i32)> = vec![
+            (Ok(Done::Check(Status::Ok)), 0),
+            (Ok(Done::Check(Status::Warning)), 1),
+            (Ok(Done::Check(Status::Critical)), 2),
+            (Ok(Done::Check(Status::Unknown)), 3),
+            (Err(RunError::Settings(SettingsError::Usage("x".into()))), 3),
+            (
+                Err(RunError::Settings(
+                    settings::from_command_line(["vpnmon", "--check", "--bogus"]).unwrap_err(),
+                )),
+                3,
+            ),
+            (
+                Err(RunError::Settings(
+                    settings::from_command_line(["vpnmon", "--check", "--help"]).unwrap_err(),
+                )),
+                0,
+            ),
+            (Err(RunError::Runtime(std::io::Error::other("x"))), 3),
+        ];
+        for (outcome, want) in check {
+            assert_eq!(exit_code(Mode::Check, &outcome), want, "{outcome:?}");
+        }
+        let args = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        assert!(crate::cli::asks_for_check(&args(&["vpnmon", "-check"])));
+        assert!(crate::cli::asks_for_check(&args(&[
+            "vpnmon",
+            "--check=true"
+        ])));
+        assert!(!crate::cli::asks_for_check(&args(&[
+            "vpnmon", "--", "--check"
+        ])));
+        assert!(!crate::cli::asks_for_check(&args(
+            &["--check", "--json"][..1]
+        )));
     }
 }

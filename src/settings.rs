@@ -192,7 +192,10 @@ fn from_cli(cli: Cli, params_file: Option<PathBuf>) -> Result<Settings, Settings
         ));
     }
     // Any negative count runs until stopped (the original's rule); 0 is refused by the parser.
+    let check = cli.check.check == Some(true);
     let cycles = match cli.cycles.unwrap_or(DEFAULT_CYCLES) {
+        // A monitoring plugin runs one cycle and reports it.
+        _ if check => Some(1),
         n if n < 0 => None,
         n => Some(n as u64),
     };
@@ -268,7 +271,8 @@ fn from_cli(cli: Cli, params_file: Option<PathBuf>) -> Result<Settings, Settings
     policy.after = a.alert_after.unwrap_or(policy.after);
     policy.repeat = a.alert_repeat.or(policy.repeat);
     let alerts = AlertConfig {
-        beep: !cli.quiet.unwrap_or(false),
+        // A monitoring plugin has no one to beep at.
+        beep: !cli.quiet.unwrap_or(false) && !check,
         sound_file: a.sound_file.clone(),
         mail: MailOptions {
             server: a.smtp_server.clone(),
@@ -291,7 +295,13 @@ fn from_cli(cli: Cli, params_file: Option<PathBuf>) -> Result<Settings, Settings
         probe,
         datalog,
         alerts,
-        output: if d.json == Some(true) {
+        output: if check {
+            let d = crate::sinks::check::CheckConfig::default();
+            Output::Check(crate::sinks::check::CheckConfig {
+                warning: cli.check.warning.unwrap_or(d.warning),
+                critical: cli.check.critical.unwrap_or(d.critical),
+            })
+        } else if d.json == Some(true) {
             Output::Json
         } else {
             Output::Console

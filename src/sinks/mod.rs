@@ -5,17 +5,22 @@ use chrono::{DateTime, Local};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+pub mod check;
 pub mod console;
 pub mod datalog;
 pub mod json;
 
-/// What the operator's lines are: the original's console lines, or JSON lines (`--json`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What the operator's lines are: the original's console lines, JSON lines (`--json`), or one
+/// monitoring-plugin status line (`--check`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum Output {
     #[default]
     Console,
     /// Records as JSON lines on stdout; everything for people goes to stderr.
     Json,
+    /// One cycle, one status line with perfdata on stdout, the exit code 0-3; everything else
+    /// goes to stderr.
+    Check(check::CheckConfig),
 }
 
 /// When the console colours its verdicts (`--color`).
