@@ -47,6 +47,9 @@ pub enum RunError {
     /// `vpnmon report`'s command line: clap renders it (help, usage errors).
     #[error("{0}")]
     ReportUsage(#[source] clap::Error),
+    /// `vpnmon help|completions|man`'s command line: clap renders it.
+    #[error("{0}")]
+    CommandUsage(#[source] clap::Error),
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),
     /// The report could not be written out (a full disk, `/dev/full`); a closed pipe is not this.
@@ -96,9 +99,9 @@ pub fn exit_code(mode: Mode, outcome: &Result<Done, RunError>) -> i32 {
             }
         }
         Ok(Done::Monitor(RunEnd::Failed { .. })) => EXIT_FATAL,
-        Err(RunError::Settings(SettingsError::Clap(e))) | Err(RunError::ReportUsage(e)) => {
-            e.exit_code()
-        }
+        Err(RunError::Settings(SettingsError::Clap(e)))
+        | Err(RunError::ReportUsage(e))
+        | Err(RunError::CommandUsage(e)) => e.exit_code(),
         Err(RunError::Settings(SettingsError::Usage(_))) => EXIT_USAGE,
         Err(_) => EXIT_FATAL,
     }
@@ -106,6 +109,38 @@ pub fn exit_code(mode: Mode, outcome: &Result<Done, RunError>) -> i32 {
 
 /// Runs vpnmon with `args` (program name first) and returns the process exit code.
 pub fn main_with_args(args: Vec<OsString>) -> i32 {
+    // `vpnmon help [report]` is `--help` of the monitor or of the report.
+    let args = match args.get(1).and_then(|a| a.to_str()) {
+        Some("help") => {
+            let mut to = vec![args[0].clone()];
+            to.extend(args[2..].iter().take(1).cloned());
+            to.push("--help".into());
+            to
+        }
+        _ => args,
+    };
+    match args.get(1).and_then(|a| a.to_str()) {
+        Some("completions") | Some("man") => {
+            let outcome = generated(&args);
+            if let Err(e) = &outcome {
+                print_error(e);
+            }
+            return exit_code(Mode::Normal, &outcome);
+        }
+        // Any other topic: a usage error that names the topics.
+        Some(t) if args.len() > 2 && args[2] == "--help" && t != "report" && t != "--help" => {
+            let e = clap::Error::raw(
+                clap::error::ErrorKind::InvalidSubcommand,
+                format!("no help on '{t}': try `vpnmon help` or `vpnmon help report`\n"),
+            );
+            let outcome: Result<Done, RunError> = Err(RunError::CommandUsage(e));
+            if let Err(e) = &outcome {
+                print_error(e);
+            }
+            return exit_code(Mode::Normal, &outcome);
+        }
+        _ => {}
+    }
     // `vpnmon report FILE…` has its own parser; the monitor's (legacy-option) parsing is untouched.
     let is_report = args.get(1).is_some_and(|a| a == "report");
     let mode = if !is_report && crate::cli::asks_for_check(&args) {
@@ -120,10 +155,21 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
             use std::io::Write;
             let _ = writeln!(std::io::stdout(), "{}", unknown_line(&e.to_string()));
         }
-        Err(RunError::Settings(SettingsError::Clap(e))) | Err(RunError::ReportUsage(e)) => {
+        Err(e) => print_error(e),
+        Ok(_) => {}
+    }
+    exit_code(mode, &outcome)
+}
+
+/// Says what failed: clap renders its own errors (help, usage), the rest is `Error: …`.
+fn print_error(e: &RunError) {
+    match e {
+        RunError::Settings(SettingsError::Clap(e))
+        | RunError::ReportUsage(e)
+        | RunError::CommandUsage(e) => {
             let _ = e.print();
         }
-        Err(e) => {
+        e => {
             // Never a panic on a closed or full stderr (`eprintln!` would panic: exit 101); the
             // exit code still says what happened. A value from a file or the network inside the
             // message cannot reach the terminal raw.
@@ -132,9 +178,42 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
             let lines: Vec<String> = text.lines().map(crate::text::escape).collect();
             let _ = writeln!(std::io::stderr(), "Error: {}", lines.join("\n"));
         }
-        Ok(_) => {}
     }
-    exit_code(mode, &outcome)
+}
+
+/// `vpnmon completions SHELL` and `vpnmon man`: generated from the clap definition.
+fn generated(args: &[OsString]) -> Result<Done, RunError> {
+    use std::io::Write;
+    let mut buf = Vec::new();
+    if args[1] == "man" {
+        // No arguments; `vpnmon man --help` works as any command's.
+        clap::Command::new("man")
+            .bin_name("vpnmon man")
+            .about("Print vpnmon's man page (roff) on stdout")
+            .try_get_matches_from(
+                std::iter::once(OsString::from("vpnmon man")).chain(args[2..].iter().cloned()),
+            )
+            .map_err(RunError::CommandUsage)?;
+        clap_mangen::Man::new(crate::cli::full_command())
+            .render(&mut buf)
+            .map_err(RunError::ReportOutput)?;
+    } else {
+        let m = crate::cli::completions_command()
+            .try_get_matches_from(
+                std::iter::once(OsString::from("vpnmon completions"))
+                    .chain(args[2..].iter().cloned()),
+            )
+            .map_err(RunError::CommandUsage)?;
+        let shell = *m
+            .get_one::<clap_complete::Shell>("shell")
+            .expect("required by clap");
+        clap_complete::generate(shell, &mut crate::cli::full_command(), "vpnmon", &mut buf);
+    }
+    let mut so = std::io::stdout().lock();
+    match so.write_all(&buf).and_then(|()| so.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(RunError::ReportOutput(e)),
+        _ => Ok(Done::Report),
+    }
 }
 
 /// `vpnmon report`: reads the datalogs, prints the report on stdout, warnings on stderr.
