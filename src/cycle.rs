@@ -197,13 +197,20 @@ pub async fn run(
     let mut cancelled = false;
     if !input.targets.is_empty() && !cancel.is_cancelled() {
         let hosts: Vec<String> = input.targets.iter().map(|t| t.host.clone()).collect();
-        match prober.ping_many(&hosts, input.ping, cancel).await {
-            Ok(outcomes) => {
-                for (t, o) in input.targets.iter().zip(outcomes.iter()) {
-                    rec.push_ping(Test::TargetPing, &t.address, &t.name, o);
-                }
-            }
-            Err(_) => cancelled = true,
+        // Each target's record as soon as it and those above it are done (file order), so its
+        // line shows while the sweep still waits on a dead host further down. A sweep cut by
+        // Ctrl-C keeps the tests it completed, as a cut cycle keeps its gateway ping.
+        let targets = input.targets;
+        let mut each = |i: usize, o: &PingOutcome| {
+            let t = &targets[i];
+            rec.push_ping(Test::TargetPing, &t.address, &t.name, o);
+        };
+        if prober
+            .ping_each(&hosts, input.ping, cancel, &mut each)
+            .await
+            .is_err()
+        {
+            cancelled = true;
         }
     }
     cancelled |= cancel.is_cancelled();

@@ -122,9 +122,9 @@ fn stop_during_sweep(sig: Signal, test: &str) {
             "--quiet",
         ]);
     let mut run = Running::spawn(c);
-    // The gateway's line is printed when its ping is done; the sweep starts right after and the
-    // dead target holds it for 30 s, so the signal lands in the sweep.
-    run.wait_line("-- VPN ping", Duration::from_secs(10));
+    // Lines come as results arrive, in file order: the good host's shows while the dead target
+    // below it still holds the sweep for 30 s, so the signal lands in the sweep.
+    run.wait_line(&format!("-- ping {GOOD_HOST}"), Duration::from_secs(10));
     // `ip netns exec` execs vpnmon in place, so the child's pid is vpnmon's.
     run.signal(sig);
     let end = run.finish(Duration::from_secs(5));
@@ -148,12 +148,17 @@ fn stop_during_sweep(sig: Signal, test: &str) {
         "{out}"
     );
     let log = std::fs::read_to_string(dir.path().join("d.csv")).unwrap();
-    // The completed test of the cut cycle is kept, whole; the interrupted sweep is not invented.
+    // The completed tests of the cut cycle are kept, whole; the dead host's is not invented.
     let rows: Vec<&str> = log.lines().collect();
-    assert_eq!(rows.len(), 1, "{log}");
+    assert_eq!(rows.len(), 2, "{log}");
     assert!(
         rows[0].starts_with("1,")
             && rows[0].ends_with(&format!(",VPN ping,Good,{GOOD_HOST},VPN Gateway")),
+        "{log}"
+    );
+    assert!(
+        rows[1].starts_with("1,")
+            && rows[1].ends_with(&format!(",Target ping,Good,{GOOD_HOST},Good host")),
         "{log}"
     );
 }

@@ -273,3 +273,65 @@ fn a_failed_open_says_how_many_targets_were_not_pinged() {
         assert_eq!(out.stdout.contains("not pinged"), verbose, "{}", out.stdout);
     }
 }
+
+/// On a terminal a target's line shows as soon as it and those above it are done, while a dead
+/// host further down still holds the sweep (here for 30 s); Ctrl-C then stops the run.
+#[cfg(unix)]
+#[test]
+fn lines_appear_while_a_dead_host_is_still_pending() {
+    use expectrl::Expect;
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t.csv"),
+        "127.0.0.2,first\n198.18.0.1,dead\n127.0.0.3,after the dead one\n",
+    )
+    .unwrap();
+    let mut c = vpnmon_fake_ping(dir.path());
+    c.args([
+        "--params",
+        "/dev/null",
+        "--vpnclient",
+        "none",
+        "--targets",
+        "t.csv",
+        "--cycles",
+        "1",
+        "--timeout",
+        "30",
+        "--datalog",
+        "d.csv",
+        "--quiet",
+    ]);
+    let started = std::time::Instant::now();
+    let mut session = expectrl::session::Session::spawn(c).expect("spawn on a pty");
+    session.set_expect_timeout(Some(Duration::from_secs(10)));
+    session
+        .expect("-- ping 127.0.0.2 ")
+        .expect("the first target's line while the dead host is pending");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // The dead host and the target after it are still pending: neither line is there yet.
+    let mut early = vec![0u8; 4096];
+    let n = session.try_read(&mut early).unwrap_or(0);
+    let early = String::from_utf8_lossy(&early[..n]);
+    assert!(!early.contains("-- ping 198.18.0.1"), "{early}");
+    assert!(!early.contains("-- ping 127.0.0.3"), "{early}");
+    assert!(session.get_process_mut().is_alive().unwrap());
+    let pid = nix::unistd::Pid::from_raw(session.get_process().pid().as_raw());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let mut rest = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = session.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        rest.extend_from_slice(&buf[..n]);
+    }
+    let rest = String::from_utf8_lossy(&rest);
+    assert!(
+        rest.contains("---- vpnmon stopped with Control-C ----"),
+        "{rest}"
+    );
+    assert!(!rest.contains("-- ping 198.18.0.1"), "{rest}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
