@@ -228,6 +228,11 @@ pub struct TerminalArgs {
     /// it), always, never [default: auto]
     #[arg(long, value_enum, value_name = "WHEN")]
     pub color: Option<crate::sinks::ColorWhen>,
+
+    /// On a terminal, a spinner with the elapsed time while tests run and a countdown to the
+    /// next cycle, under the lines: auto (unless TERM is dumb), always, never [default: auto]
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub progress: Option<crate::sinks::ProgressWhen>,
 }
 
 /// Options of the Cisco AnyConnect / Secure Client driver.

@@ -10,7 +10,7 @@ use crate::sinks::check::{unknown_line, CheckSink, Status};
 use crate::sinks::console::{ConsoleOptions, ConsoleSink};
 use crate::sinks::datalog::DatalogSink;
 use crate::sinks::json::JsonSink;
-use crate::sinks::{ColorWhen, Output, RunEnd, Sink};
+use crate::sinks::{ColorWhen, Output, ProgressWhen, RunEnd, Sink};
 use crate::vpn::anyconnect::AnyConnect;
 use crate::vpn::openconnect::OpenConnect;
 use crate::vpn::{VpnClient, VpnError};
@@ -373,6 +373,14 @@ fn console_sink(
             .iter()
             .any(|s| !matches!(s.client, ClientConfig::None)),
         stop: stop.clone(),
+        // Never an escape code where stdout is not a terminal (indicatif draws nothing there
+        // either).
+        live: on_terminal
+            && match settings.terminal.progress {
+                ProgressWhen::Auto => std::env::var_os("TERM").map_or(true, |t| t != "dumb"),
+                ProgressWhen::Always => true,
+                ProgressWhen::Never => false,
+            },
     };
     ConsoleSink::with_options(stream, opts)
 }

@@ -309,6 +309,7 @@ fn from_cli(cli: Cli, params_file: Option<PathBuf>) -> Result<Settings, Settings
         terminal: TerminalConfig {
             verbose: cli.terminal.verbose.unwrap_or(false),
             color: cli.terminal.color.unwrap_or_default(),
+            progress: cli.terminal.progress.unwrap_or_default(),
         },
         params_file,
     })

@@ -107,7 +107,12 @@ fn snapshot(name: &str) -> String {
 #[test]
 fn piped_output_is_the_snapshot_without_escape_codes() {
     let want = normalised(&snapshot("console_of_two_scripted_cycles"));
-    for extra in [&[][..], &["--color", "auto"][..], &["--color", "never"][..]] {
+    for extra in [
+        &[][..],
+        &["--color", "auto"][..],
+        &["--color", "never"][..],
+        &["--progress", "always"][..],
+    ] {
         let mut c = scripted_command();
         c.args(extra);
         let out = run(c, DEADLINE);
@@ -192,14 +197,21 @@ fn on_a_terminal_verdicts_are_coloured_and_failures_named() {
     );
 }
 
-/// NO_COLOR on a terminal: not one escape code, the failure line still there; `--color never`
-/// the same.
+/// NO_COLOR on a terminal: not one colour code (the live line's cursor moves remain), the
+/// failure line still there; `--color never` the same; with `--progress never` too, not one
+/// escape code at all.
 #[cfg(unix)]
 #[test]
-fn no_color_on_a_terminal_writes_no_escape_code() {
-    for (env, args) in [
-        (Some(("NO_COLOR", "1")), &[][..]),
-        (None, &["--color", "never"][..]),
+fn no_color_on_a_terminal_writes_no_colour_code() {
+    let sgr = regex::Regex::new("\x1b\\[[0-9;]*m").unwrap();
+    for (env, args, any_escape) in [
+        (Some(("NO_COLOR", "1")), &[][..], true),
+        (None, &["--color", "never"][..], true),
+        (
+            None,
+            &["--color", "never", "--progress", "never"][..],
+            false,
+        ),
     ] {
         let mut c = scripted_command();
         if let Some((k, v)) = env {
@@ -208,7 +220,10 @@ fn no_color_on_a_terminal_writes_no_escape_code() {
         c.args(args);
         let bytes = on_a_terminal(c);
         let text = String::from_utf8_lossy(&bytes);
-        assert!(!bytes.contains(&0x1b), "{env:?} {args:?}: {text:?}");
+        assert!(!sgr.is_match(&text), "{env:?} {args:?}: {text:?}");
+        if !any_escape {
+            assert!(!bytes.contains(&0x1b), "{env:?} {args:?}: {text:?}");
+        }
         assert!(
             text.contains("Fail: Dead host (198.18.0.9);  Warn: Flaky switch (198.19.0.7)"),
             "{text}"
@@ -334,4 +349,194 @@ fn lines_appear_while_a_dead_host_is_still_pending() {
     );
     assert!(!rest.contains("-- ping 198.18.0.1"), "{rest}");
     assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+/// A program on a 120×40 pseudo-terminal whose output is read by a thread, and the screen it
+/// draws, fed chunk by chunk as the bytes arrive.
+#[cfg(unix)]
+struct Screen {
+    pid: nix::unistd::Pid,
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    parser: vt100::Parser,
+}
+
+#[cfg(unix)]
+impl Screen {
+    fn spawn(cmd: Command) -> Screen {
+        use std::io::Read;
+        let mut session = expectrl::session::Session::spawn(cmd).expect("spawn on a pty");
+        let _ = session.get_process_mut().set_window_size(120, 40);
+        let pid = nix::unistd::Pid::from_raw(session.get_process().pid().as_raw());
+        let (tx, rx) = std::sync::mpsc::channel();
+        // The thread owns the session: it reads until the program is gone (EOF or EIO).
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = session.read(&mut buf) {
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        Screen {
+            pid,
+            rx,
+            parser: vt100::Parser::new(40, 120, 0),
+        }
+    }
+
+    /// Waits until the screen satisfies `ok`, and returns its rows then.
+    fn until(&mut self, what: &str, ok: impl Fn(&[String]) -> bool) -> Vec<String> {
+        let end = std::time::Instant::now() + DEADLINE;
+        loop {
+            let rows: Vec<String> = self.parser.screen().rows(0, 120).collect();
+            if ok(&rows) {
+                return rows;
+            }
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(chunk) => self.parser.process(&chunk),
+                Err(_) => panic!("{what}: not seen; the screen:\n{}", rows.join("\n")),
+            }
+        }
+    }
+
+    fn stop(&mut self) {
+        let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGINT);
+    }
+}
+
+/// The row holding `needle`, and that row's text.
+#[cfg(unix)]
+fn row_with(rows: &[String], needle: &str) -> Option<(usize, String)> {
+    rows.iter()
+        .enumerate()
+        .find(|(_, r)| r.contains(needle))
+        .map(|(i, r)| (i, r.clone()))
+}
+
+/// While the sweep waits on a dead host, a spinner under the lines says how many targets are
+/// done and for how long the sweep has run, updated in place (same row, a new time).
+#[cfg(unix)]
+#[test]
+fn a_spinner_counts_the_slow_sweep_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t.csv"),
+        "127.0.0.2,first\n198.18.0.1,dead\n",
+    )
+    .unwrap();
+    let mut c = vpnmon_fake_ping(dir.path());
+    c.env("TERM", "xterm-256color").args([
+        "--params",
+        "/dev/null",
+        "--vpnclient",
+        "none",
+        "--targets",
+        "t.csv",
+        "--cycles",
+        "1",
+        "--timeout",
+        "4",
+        "--datalog",
+        "d.csv",
+        "--quiet",
+    ]);
+    let mut screen = Screen::spawn(c);
+    let spinner = "1 answered or timed out, ";
+    let first = screen.until("the spinner", |rows| row_with(rows, spinner).is_some());
+    let (row, text) = row_with(&first, spinner).unwrap();
+    // It sits right under the first target's line.
+    assert!(first[row - 1].contains("-- ping 127.0.0.2"), "{first:#?}");
+    let later = screen.until("the spinner's time moving on", |rows| {
+        row_with(rows, spinner).is_some_and(|(r, t)| r == row && t != text)
+    });
+    assert_eq!(later.iter().filter(|r| r.contains(spinner)).count(), 1);
+    // When the sweep is done the spinner is gone, the lines in its place.
+    let end = screen.until("the end of the run", |rows| {
+        row_with(rows, "1 vpnmon test cycles completed.").is_some()
+    });
+    assert!(row_with(&end, spinner).is_none(), "{end:#?}");
+    assert!(end[row].contains("-- ping 198.18.0.1"), "{end:#?}");
+}
+
+/// During the wait a countdown under the original's waiting line counts down in place; when the
+/// next cycle starts it is gone and the waiting line stays.
+#[cfg(unix)]
+#[test]
+fn the_countdown_counts_down_in_place_and_leaves_the_waiting_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.csv"), "127.0.0.2,first\n").unwrap();
+    let mut c = vpnmon_fake_ping(dir.path());
+    c.env("TERM", "xterm-256color").args([
+        "--params",
+        "/dev/null",
+        "--vpnclient",
+        "none",
+        "--targets",
+        "t.csv",
+        "--cycles",
+        "2",
+        "--delay",
+        "3",
+        "--datalog",
+        "d.csv",
+        "--quiet",
+    ]);
+    let mut screen = Screen::spawn(c);
+    let first = screen.until("the countdown", |rows| {
+        row_with(rows, "next cycle in 00:0").is_some()
+    });
+    let (row, text) = row_with(&first, "next cycle in 00:0").unwrap();
+    assert!(
+        first[row - 2].contains("Waiting to run next test cycle.  (next at"),
+        "{first:#?}"
+    );
+    screen.until("the countdown moving on", |rows| {
+        row_with(rows, "next cycle in 00:0").is_some_and(|(r, t)| r == row && t != text)
+    });
+    let after = screen.until("the second cycle", |rows| {
+        row_with(rows, "Start vpnmon test cycle 2 of 2").is_some()
+    });
+    assert!(row_with(&after, "next cycle in").is_none(), "{after:#?}");
+    assert!(
+        row_with(&after, "Waiting to run next test cycle.  (next at").is_some(),
+        "{after:#?}"
+    );
+    screen.until("the end", |rows| {
+        row_with(rows, "2 vpnmon test cycles completed.").is_some()
+    });
+}
+
+/// A stop during the wait takes the countdown away before the stop lines.
+#[cfg(unix)]
+#[test]
+fn a_stop_during_the_countdown_clears_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.csv"), "127.0.0.2,first\n").unwrap();
+    let mut c = vpnmon_fake_ping(dir.path());
+    c.env("TERM", "xterm-256color").args([
+        "--params",
+        "/dev/null",
+        "--vpnclient",
+        "none",
+        "--targets",
+        "t.csv",
+        "--cycles",
+        "2",
+        "--delay",
+        "600",
+        "--datalog",
+        "d.csv",
+        "--quiet",
+    ]);
+    let mut screen = Screen::spawn(c);
+    screen.until("the countdown", |rows| {
+        row_with(rows, "next cycle in 10:00").is_some()
+            || row_with(rows, "next cycle in 09:").is_some()
+    });
+    screen.stop();
+    let end = screen.until("the stop lines", |rows| {
+        row_with(rows, "Datalog file closed").is_some()
+    });
+    assert!(row_with(&end, "next cycle in").is_none(), "{end:#?}");
 }

@@ -21,6 +21,8 @@ pub struct ConsoleSink<W: Write + Send> {
     /// The time of the last prefixed line: the completed line follows the last cycle at once.
     last: Option<DateTime<Local>>,
     opts: ConsoleOptions,
+    /// The spinner and countdown under the lines (`--progress`, on a terminal).
+    live: Option<super::live::Live>,
 }
 
 /// What the console says beyond the original's lines, and how.
@@ -35,6 +37,9 @@ pub struct ConsoleOptions {
     pub has_vpn: bool,
     /// Which signal stopped the run, for the stop line.
     pub stop: StopCause,
+    /// A spinner while tests run and a countdown during the wait, under the lines (drawn only
+    /// on a terminal).
+    pub live: bool,
 }
 
 impl Default for ConsoleOptions {
@@ -45,6 +50,7 @@ impl Default for ConsoleOptions {
             color: false,
             has_vpn: true,
             stop: StopCause::default(),
+            live: false,
         }
     }
 }
@@ -59,18 +65,33 @@ impl<W: Write + Send> ConsoleSink<W> {
     }
 
     pub fn with_options(out: W, opts: ConsoleOptions) -> Self {
+        let live = opts.live.then(|| super::live::Live::new(opts.has_vpn));
         ConsoleSink {
             out,
             cycle: 0,
             last: None,
             opts,
+            live,
+        }
+    }
+
+    /// Writes `text` (whole lines) with the live line lifted while it is written.
+    fn emit(&mut self, text: &str) {
+        let out = &mut self.out;
+        let mut write = || {
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        };
+        match &self.live {
+            Some(l) => l.suspend(write),
+            None => write(),
         }
     }
 
     fn line(&mut self, at: DateTime<Local>, text: &str) {
         self.last = Some(at);
-        let _ = writeln!(self.out, "{}", prefixed(self.cycle, at, text));
-        let _ = self.out.flush();
+        let text = format!("{}\n", prefixed(self.cycle, at, text));
+        self.emit(&text);
     }
 
     pub fn into_inner(self) -> W {
@@ -201,35 +222,44 @@ fn extras(r: &Record) -> String {
 #[async_trait::async_trait]
 impl<W: Write + Send> Sink for ConsoleSink<W> {
     fn notice(&mut self, line: &str) {
-        let _ = writeln!(self.out, "{line}");
-        let _ = self.out.flush();
+        self.emit(&format!("{line}\n"));
     }
 
     fn cycle_start(&mut self, cycle: u64, of: Option<u64>, at: DateTime<Local>) {
         self.cycle = cycle;
+        if let Some(l) = self.live.as_mut() {
+            l.clear();
+        }
         self.line(
             at,
             &format!("Start vpnmon test cycle {cycle} of {}", of_text(of)),
         );
+        if let Some(l) = self.live.as_mut() {
+            l.cycle_started();
+        }
     }
 
     fn record(&mut self, r: &Record) {
         let color = self.opts.color;
         self.line(r.at, &record_line_styled(r, color));
+        if let Some(l) = self.live.as_mut() {
+            l.after(r);
+        }
     }
 
     fn diagnostics(&mut self, lines: &[String]) {
         if lines.is_empty() {
             return;
         }
-        let _ = writeln!(self.out, "---- Start diagnostic information ----");
+        let mut text = String::from("---- Start diagnostic information ----\n");
         for l in lines {
             // The client's own words: no raw control bytes to the terminal.
-            let _ = writeln!(self.out, "{}", crate::text::escape(l));
+            text.push_str(&crate::text::escape(l));
+            text.push('\n');
         }
         // Two spaces each side, as the original wrote it (its start line has one).
-        let _ = writeln!(self.out, "----  End diagnostic information  ----");
-        let _ = self.out.flush();
+        text.push_str("----  End diagnostic information  ----\n");
+        self.emit(&text);
     }
 
     async fn cycle_end(
@@ -237,6 +267,9 @@ impl<W: Write + Send> Sink for ConsoleSink<W> {
         report: &CycleReport,
         _cancel: &CancellationToken,
     ) -> Result<(), SinkError> {
+        if let Some(l) = self.live.as_mut() {
+            l.clear();
+        }
         if report.cancelled {
             return Ok(());
         }
@@ -294,11 +327,17 @@ impl<W: Write + Send> Sink for ConsoleSink<W> {
         };
         self.line(now, &text);
         // The original followed the waiting line with an empty line.
-        let _ = writeln!(self.out);
-        let _ = self.out.flush();
+        self.emit("\n");
+        // Below them, on a terminal, the time left, counted down in place.
+        if let Some(l) = self.live.as_mut() {
+            l.countdown(delay);
+        }
     }
 
     async fn finish(&mut self, end: RunEnd) -> Result<(), SinkError> {
+        if let Some(l) = self.live.as_mut() {
+            l.clear();
+        }
         match end {
             RunEnd::Completed { cycles, .. } => {
                 // Prefixed like every other line, with the original's words ("1 vpnmon test

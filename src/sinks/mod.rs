@@ -9,6 +9,7 @@ pub mod check;
 pub mod console;
 pub mod datalog;
 pub mod json;
+pub mod live;
 
 /// What the operator's lines are: the original's console lines, JSON lines (`--json`), or one
 /// monitoring-plugin status line (`--check`).
@@ -33,12 +34,24 @@ pub enum ColorWhen {
     Never,
 }
 
-/// How the console presents itself on a terminal (`--verbose`, `--color`).
+/// Whether the console shows a spinner and countdown under its lines (`--progress`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ProgressWhen {
+    /// On a terminal whose TERM is not `dumb`.
+    #[default]
+    Auto,
+    /// On any terminal (never when stdout is not a terminal).
+    Always,
+    Never,
+}
+
+/// How the console presents itself on a terminal (`--verbose`, `--color`, `--progress`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TerminalConfig {
     /// The lines naming failed targets also when stdout is not a terminal.
     pub verbose: bool,
     pub color: ColorWhen,
+    pub progress: ProgressWhen,
 }
 
 /// How a run ended, for the sinks' last words. `vpn_closed` is false when the last close failed
