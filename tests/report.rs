@@ -588,3 +588,42 @@ fn control_characters_are_shown_escaped_and_a_failed_write_is_an_error() {
         "Error: cannot write the report to standard output: No space left on device\n"
     );
 }
+
+/// `report -` reads standard input and `FILE.gz` is decompressed: the same report as the plain
+/// file, and warnings name the input as given.
+#[test]
+fn stdin_and_gzip_read_as_the_plain_file() {
+    use std::io::Write;
+    let file = "tests/data/outages-datalog.csv";
+    let want = report(&["--format", "csv", file]);
+    // Standard input (not through the shared runner, which gives the child /dev/null).
+    let out = std::process::Command::new(core_support::vpnmon_bin())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_BACKTRACE", "0")
+        .args(["report", "--format", "csv", "-"])
+        .stdin(std::fs::File::open(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), want);
+    // gzip, with a line the reader skips: the warning names the .gz.
+    let dir = tempfile::tempdir().unwrap();
+    let gz = dir.path().join("d.csv.gz");
+    let mut e = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::default(),
+    );
+    let text = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
+    e.write_all(&text).unwrap();
+    e.write_all(b"not a row\n").unwrap();
+    e.finish().unwrap();
+    let out = report_run(&["--format", "csv", gz.to_str().unwrap()]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout, want);
+    assert!(out.stderr.contains(gz.to_str().unwrap()), "{}", out.stderr);
+    assert!(!out.stderr.contains("/0/d.csv"), "{}", out.stderr);
+}
