@@ -199,7 +199,9 @@ pub async fn run(
         let hosts: Vec<String> = input.targets.iter().map(|t| t.host.clone()).collect();
         // Each target's record as soon as it and those above it are done (file order), so its
         // line shows while the sweep still waits on a dead host further down. A sweep cut by
-        // Ctrl-C keeps the tests it completed, as a cut cycle keeps its gateway ping.
+        // Ctrl-C keeps none of its records (their lines were shown): a cycle's targets are in
+        // the datalog whole or not at all.
+        let before = rec.records.len();
         let targets = input.targets;
         let mut each = |i: usize, o: &PingOutcome| {
             let t = &targets[i];
@@ -210,6 +212,7 @@ pub async fn run(
             .await
             .is_err()
         {
+            rec.records.truncate(before);
             cancelled = true;
         }
     }

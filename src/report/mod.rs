@@ -111,6 +111,18 @@ pub fn time_text(t: i64) -> String {
     from_naive(t).format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
+/// `2022-09-07T18:20:33+02:00`: a datalog time (local wall-clock) with the UTC offset this
+/// machine's time zone had then, for CSV and JSON, which other programs read. A time that did
+/// not exist locally (in a DST gap) has no offset to give and is written without one.
+pub fn offset_time_text(t: i64) -> String {
+    use chrono::TimeZone;
+    let naive = from_naive(t);
+    match chrono::Local.from_local_datetime(&naive).earliest() {
+        Some(d) => d.format("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+        None => naive.format("%Y-%m-%dT%H:%M:%S").to_string(),
+    }
+}
+
 /// A duration a person reads: `45s`, `12m 30s`, `3h 05m`, `2d 04h`.
 pub fn human_duration(secs: i64) -> String {
     let s = secs.max(0);
@@ -377,8 +389,8 @@ fn csv(checks: &[CheckId], s: &Summary) -> String {
                 k.test.as_str(),
                 &k.address,
                 &k.name,
-                &time_text(o.start),
-                &time_text(o.end),
+                &offset_time_text(o.start),
+                &offset_time_text(o.end),
                 &o.duration().to_string(),
                 &o.cycles.to_string(),
                 &o.ongoing.to_string(),
@@ -401,8 +413,8 @@ struct JsonOutage {
 impl JsonOutage {
     fn of(o: &Outage) -> JsonOutage {
         JsonOutage {
-            start: time_text(o.start),
-            end: time_text(o.end),
+            start: offset_time_text(o.start),
+            end: offset_time_text(o.end),
             duration_s: o.duration(),
             cycles: o.cycles,
             ongoing: o.ongoing,
@@ -439,8 +451,8 @@ fn json(checks: &[CheckId], s: &Summary) -> String {
     let r = JsonReport {
         rows: s.rows,
         cycles: s.cycles,
-        first: s.first.map(time_text),
-        last: s.last.map(time_text),
+        first: s.first.map(offset_time_text),
+        last: s.last.map(offset_time_text),
         checks: s
             .checks
             .iter()
