@@ -23,7 +23,23 @@ The password can also come from the VPNMON_PASSWORD environment variable.
 
 Reports: `vpnmon report FILE...` summarises datalogs (see `vpnmon report --help`).
 Exit status: 0 done or stopped with Control-C, 1 fatal error, 2 usage error,
-130 a second Control-C (exits at once).";
+130 a second Control-C (exits at once); with --check 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+Shell completions: `vpnmon completions bash|zsh|fish|powershell`; man page: `vpnmon man`.
+
+Examples:
+  vpnmon -vpnurlip vpn.example.org -user VUSER -pass VPASS
+  vpnmon                          # everything from vpnmon_params.csv
+  vpnmon -delay 600               # override one value of the params file
+  vpnmon --vpnclient none --targets lab.csv --cycles 1
+  vpnmon --check --critical 10%   # one cycle as a Nagios/Icinga plugin
+  vpnmon report vpnmon_datalog.csv --svg timeline.svg";
+
+/// The usage lines: the monitor and its subcommands.
+const USAGE: &str = "vpnmon [OPTIONS]
+       vpnmon report [OPTIONS] <FILE>...
+       vpnmon help [report]
+       vpnmon completions <bash|zsh|fish|powershell>
+       vpnmon man";
 
 /// vpnmon -- VPN Monitor: checks a facility's VPN gateway and the systems behind it.
 #[derive(Parser, Debug, Clone, Default)]
@@ -33,6 +49,7 @@ Exit status: 0 done or stopped with Control-C, 1 fatal error, 2 usage error,
     disable_version_flag = true,
     args_override_self = true,
     after_help = AFTER_HELP,
+    override_usage = USAGE,
     max_term_width = 100
 )]
 pub struct Cli {
@@ -125,6 +142,102 @@ pub struct Cli {
 
     #[command(flatten)]
     pub datalog_opts: DatalogArgs,
+
+    #[command(flatten)]
+    pub terminal: TerminalArgs,
+
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
+
+/// The monitoring-plugin mode (Nagios, Icinga, Zabbix, Checkmk).
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Monitoring-plugin options")]
+pub struct CheckArgs {
+    /// Run one cycle and print one status line with perfdata; exit 0 OK, 1 WARNING, 2 CRITICAL,
+    /// 3 UNKNOWN (the monitoring-plugins convention)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = parse_bool, conflicts_with = "json")]
+    pub check: Option<bool>,
+
+    /// With --check: WARNING when this many targets fail, a count or a percentage of the
+    /// targets (10%) [default: 1]
+    #[arg(long, value_name = "N[%]", value_parser = crate::sinks::check::Threshold::parse)]
+    pub warning: Option<crate::sinks::check::Threshold>,
+
+    /// With --check: CRITICAL when this many targets fail, a count or a percentage [default:
+    /// 100%]
+    #[arg(long, value_name = "N[%]", value_parser = crate::sinks::check::Threshold::parse)]
+    pub critical: Option<crate::sinks::check::Threshold>,
+}
+
+/// The whole command line as one clap command, for completions and the man page: the monitor's
+/// options and the subcommands (`report`, `help`, `completions`, `man`), which `run` dispatches
+/// before the monitor's own parser sees the arguments.
+pub fn full_command() -> clap::Command {
+    use clap::{Arg, Command};
+    let report = <crate::report::ReportCli as CommandFactory>::command()
+        .name("report")
+        .bin_name("vpnmon report");
+    Cli::command()
+        .bin_name("vpnmon")
+        // vpnmon's own `help [report]` below, not clap's generated one.
+        .disable_help_subcommand(true)
+        .subcommand(report)
+        .subcommand(
+            Command::new("help")
+                .about("Show the help of vpnmon, or of one subcommand")
+                .arg(Arg::new("topic").value_parser(["report"])),
+        )
+        .subcommand(completions_command())
+        .subcommand(Command::new("man").about("Print vpnmon's man page (roff) on stdout"))
+}
+
+/// `vpnmon completions SHELL`.
+pub fn completions_command() -> clap::Command {
+    clap::Command::new("completions")
+        .bin_name("vpnmon completions")
+        .about("Print a completion script for a shell on stdout")
+        .arg(
+            clap::Arg::new("shell")
+                .required(true)
+                .value_name("SHELL")
+                .value_parser(clap::value_parser!(clap_complete::Shell)),
+        )
+}
+
+/// Whether the command line asks for the monitoring-plugin mode (`--check`, also `-check` and
+/// `--check=true`), so that even a usage error is answered as a plugin must (UNKNOWN, exit 3).
+pub fn asks_for_check(args: &[OsString]) -> bool {
+    args.iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .filter_map(|a| a.to_str())
+        .any(|a| {
+            let a = a.strip_prefix("--").or_else(|| a.strip_prefix('-'));
+            matches!(a, Some("check") | Some("check=true") | Some("check=True"))
+        })
+}
+
+/// How the console looks on a terminal (issue 15). Piped output is the original's lines.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Terminal options")]
+pub struct TerminalArgs {
+    /// After each cycle's summary, name the failed and warned targets also when stdout is not a
+    /// terminal (on a terminal they are always named)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = parse_bool)]
+    pub verbose: Option<bool>,
+
+    /// Colour the verdicts: auto (on a terminal, unless NO_COLOR is set; CLICOLOR_FORCE forces
+    /// it), always, never [default: auto]
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub color: Option<crate::sinks::ColorWhen>,
+
+    /// On a terminal, a spinner with the elapsed time while tests run and a countdown to the
+    /// next cycle, under the lines: auto (unless TERM is dumb), always, never [default: auto]
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub progress: Option<crate::sinks::ProgressWhen>,
 }
 
 /// Options of the Cisco AnyConnect / Secure Client driver.

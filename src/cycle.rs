@@ -197,13 +197,23 @@ pub async fn run(
     let mut cancelled = false;
     if !input.targets.is_empty() && !cancel.is_cancelled() {
         let hosts: Vec<String> = input.targets.iter().map(|t| t.host.clone()).collect();
-        match prober.ping_many(&hosts, input.ping, cancel).await {
-            Ok(outcomes) => {
-                for (t, o) in input.targets.iter().zip(outcomes.iter()) {
-                    rec.push_ping(Test::TargetPing, &t.address, &t.name, o);
-                }
-            }
-            Err(_) => cancelled = true,
+        // Each target's record as soon as it and those above it are done (file order), so its
+        // line shows while the sweep still waits on a dead host further down. A sweep cut by
+        // Ctrl-C keeps none of its records (their lines were shown): a cycle's targets are in
+        // the datalog whole or not at all.
+        let before = rec.records.len();
+        let targets = input.targets;
+        let mut each = |i: usize, o: &PingOutcome| {
+            let t = &targets[i];
+            rec.push_ping(Test::TargetPing, &t.address, &t.name, o);
+        };
+        if prober
+            .ping_each(&hosts, input.ping, cancel, &mut each)
+            .await
+            .is_err()
+        {
+            rec.records.truncate(before);
+            cancelled = true;
         }
     }
     cancelled |= cancel.is_cancelled();

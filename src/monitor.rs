@@ -262,6 +262,7 @@ impl Monitor {
                 started,
                 finished: Local::now(),
                 records,
+                targets: site_targets.iter().map(Vec::len).sum(),
                 cancelled,
             };
             // Every sink sees the cycle, also when one before it failed (a full disk must not

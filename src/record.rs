@@ -189,6 +189,9 @@ pub struct CycleReport {
     pub started: DateTime<Local>,
     pub finished: DateTime<Local>,
     pub records: Vec<Record>,
+    /// How many targets the cycle meant to ping (all sites): a failed open says how many were
+    /// not pinged.
+    pub targets: usize,
     /// True when Ctrl-C/SIGTERM cut the cycle short; the records are those completed.
     pub cancelled: bool,
 }

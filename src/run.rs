@@ -6,10 +6,11 @@ use crate::monitor::{Monitor, MonitorError};
 use crate::probe::fake::RuleProber;
 use crate::probe::{IcmpProber, ProbeError, Prober};
 use crate::settings::{self, ClientConfig, Settings, SettingsError, Site};
-use crate::sinks::console::ConsoleSink;
+use crate::sinks::check::{unknown_line, CheckSink, Status};
+use crate::sinks::console::{ConsoleOptions, ConsoleSink};
 use crate::sinks::datalog::DatalogSink;
 use crate::sinks::json::JsonSink;
-use crate::sinks::{Output, RunEnd, Sink};
+use crate::sinks::{ColorWhen, Output, ProgressWhen, RunEnd, Sink};
 use crate::vpn::anyconnect::AnyConnect;
 use crate::vpn::openconnect::OpenConnect;
 use crate::vpn::{VpnClient, VpnError};
@@ -22,6 +23,8 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_FATAL: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 pub const EXIT_SECOND_INTERRUPT: i32 = 130;
+/// `--check`: the monitoring-plugins UNKNOWN (a bad option, an unreadable file, a fatal error).
+pub const EXIT_UNKNOWN: i32 = 3;
 
 /// Everything that can end a run of the monitor, for `exit_code`.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +47,9 @@ pub enum RunError {
     /// `vpnmon report`'s command line: clap renders it (help, usage errors).
     #[error("{0}")]
     ReportUsage(#[source] clap::Error),
+    /// `vpnmon help|completions|man`'s command line: clap renders it.
+    #[error("{0}")]
+    CommandUsage(#[source] clap::Error),
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),
     /// The report could not be written out (a full disk, `/dev/full`); a closed pipe is not this.
@@ -58,11 +64,28 @@ pub enum Done {
     Monitor(RunEnd),
     /// `vpnmon report` printed its report.
     Report,
+    /// `vpnmon --check` ran its cycle and printed this status.
+    Check(Status),
+}
+
+/// Whether `--check` was asked for: its errors answer as a monitoring plugin (UNKNOWN, 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    Check,
 }
 
 /// The one mapping from a run's outcome to the exit status.
-pub fn exit_code(outcome: &Result<Done, RunError>) -> i32 {
+pub fn exit_code(mode: Mode, outcome: &Result<Done, RunError>) -> i32 {
     match outcome {
+        Ok(Done::Check(status)) => status.code(),
+        // Help and version asked for with --check are still help and version.
+        Err(RunError::Settings(SettingsError::Clap(e)))
+            if mode == Mode::Check && e.exit_code() == 0 =>
+        {
+            EXIT_OK
+        }
+        Err(_) if mode == Mode::Check => EXIT_UNKNOWN,
         Ok(Done::Report) => EXIT_OK,
         // A stop asked for by the user exits 0 even when the close could not be confirmed (the
         // console said so); a run that ended by itself with a tunnel that would not close is an
@@ -76,9 +99,9 @@ pub fn exit_code(outcome: &Result<Done, RunError>) -> i32 {
             }
         }
         Ok(Done::Monitor(RunEnd::Failed { .. })) => EXIT_FATAL,
-        Err(RunError::Settings(SettingsError::Clap(e))) | Err(RunError::ReportUsage(e)) => {
-            e.exit_code()
-        }
+        Err(RunError::Settings(SettingsError::Clap(e)))
+        | Err(RunError::ReportUsage(e))
+        | Err(RunError::CommandUsage(e)) => e.exit_code(),
         Err(RunError::Settings(SettingsError::Usage(_))) => EXIT_USAGE,
         Err(_) => EXIT_FATAL,
     }
@@ -86,17 +109,67 @@ pub fn exit_code(outcome: &Result<Done, RunError>) -> i32 {
 
 /// Runs vpnmon with `args` (program name first) and returns the process exit code.
 pub fn main_with_args(args: Vec<OsString>) -> i32 {
-    // `vpnmon report FILE…` has its own parser; the monitor's (legacy-option) parsing is untouched.
-    let outcome = if args.get(1).is_some_and(|a| a == "report") {
-        report(args)
-    } else {
-        run(args).map(Done::Monitor)
+    // `vpnmon help [report]` is `--help` of the monitor or of the report.
+    let args = match args.get(1).and_then(|a| a.to_str()) {
+        Some("help") => {
+            let mut to = vec![args[0].clone()];
+            to.extend(args[2..].iter().take(1).cloned());
+            to.push("--help".into());
+            to
+        }
+        _ => args,
     };
+    match args.get(1).and_then(|a| a.to_str()) {
+        Some("completions") | Some("man") => {
+            let outcome = generated(&args);
+            if let Err(e) = &outcome {
+                print_error(e);
+            }
+            return exit_code(Mode::Normal, &outcome);
+        }
+        // Any other topic: a usage error that names the topics.
+        Some(t) if args.len() > 2 && args[2] == "--help" && t != "report" && t != "--help" => {
+            let e = clap::Error::raw(
+                clap::error::ErrorKind::InvalidSubcommand,
+                format!("no help on '{t}': try `vpnmon help` or `vpnmon help report`\n"),
+            );
+            let outcome: Result<Done, RunError> = Err(RunError::CommandUsage(e));
+            if let Err(e) = &outcome {
+                print_error(e);
+            }
+            return exit_code(Mode::Normal, &outcome);
+        }
+        _ => {}
+    }
+    // `vpnmon report FILE…` has its own parser; the monitor's (legacy-option) parsing is untouched.
+    let is_report = args.get(1).is_some_and(|a| a == "report");
+    let mode = if !is_report && crate::cli::asks_for_check(&args) {
+        Mode::Check
+    } else {
+        Mode::Normal
+    };
+    let outcome = if is_report { report(args) } else { run(args) };
     match &outcome {
-        Err(RunError::Settings(SettingsError::Clap(e))) | Err(RunError::ReportUsage(e)) => {
+        // A monitoring plugin answers every failure with one UNKNOWN line on stdout.
+        Err(e) if mode == Mode::Check && exit_code(mode, &outcome) == EXIT_UNKNOWN => {
+            use std::io::Write;
+            let _ = writeln!(std::io::stdout(), "{}", unknown_line(&e.to_string()));
+        }
+        Err(e) => print_error(e),
+        Ok(_) => {}
+    }
+    exit_code(mode, &outcome)
+}
+
+/// Says what failed: clap renders its own errors (help, usage), the rest is `Error: …`.
+fn print_error(e: &RunError) {
+    match e {
+        RunError::Settings(SettingsError::Clap(e))
+        | RunError::ReportUsage(e)
+        | RunError::CommandUsage(e) => {
             let _ = e.print();
         }
-        Err(e) => {
+        e => {
             // Never a panic on a closed or full stderr (`eprintln!` would panic: exit 101); the
             // exit code still says what happened. A value from a file or the network inside the
             // message cannot reach the terminal raw.
@@ -105,9 +178,42 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
             let lines: Vec<String> = text.lines().map(crate::text::escape).collect();
             let _ = writeln!(std::io::stderr(), "Error: {}", lines.join("\n"));
         }
-        Ok(_) => {}
     }
-    exit_code(&outcome)
+}
+
+/// `vpnmon completions SHELL` and `vpnmon man`: generated from the clap definition.
+fn generated(args: &[OsString]) -> Result<Done, RunError> {
+    use std::io::Write;
+    let mut buf = Vec::new();
+    if args[1] == "man" {
+        // No arguments; `vpnmon man --help` works as any command's.
+        clap::Command::new("man")
+            .bin_name("vpnmon man")
+            .about("Print vpnmon's man page (roff) on stdout")
+            .try_get_matches_from(
+                std::iter::once(OsString::from("vpnmon man")).chain(args[2..].iter().cloned()),
+            )
+            .map_err(RunError::CommandUsage)?;
+        clap_mangen::Man::new(crate::cli::full_command())
+            .render(&mut buf)
+            .map_err(RunError::ReportOutput)?;
+    } else {
+        let m = crate::cli::completions_command()
+            .try_get_matches_from(
+                std::iter::once(OsString::from("vpnmon completions"))
+                    .chain(args[2..].iter().cloned()),
+            )
+            .map_err(RunError::CommandUsage)?;
+        let shell = *m
+            .get_one::<clap_complete::Shell>("shell")
+            .expect("required by clap");
+        clap_complete::generate(shell, &mut crate::cli::full_command(), "vpnmon", &mut buf);
+    }
+    let mut so = std::io::stdout().lock();
+    match so.write_all(&buf).and_then(|()| so.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(RunError::ReportOutput(e)),
+        _ => Ok(Done::Report),
+    }
 }
 
 /// `vpnmon report`: reads the datalogs, prints the report on stdout, warnings on stderr.
@@ -128,10 +234,11 @@ fn report(args: Vec<OsString>) -> Result<Done, RunError> {
     }
 }
 
-fn run(args: Vec<OsString>) -> Result<RunEnd, RunError> {
+fn run(args: Vec<OsString>) -> Result<Done, RunError> {
     let mut notices = Vec::new();
     let loaded = settings::load(args, &mut notices);
-    let json = matches!(&loaded, Ok(s) if s.output == Output::Json);
+    // With --json and --check stdout is the machine's: notices go to stderr.
+    let json = matches!(&loaded, Ok(s) if s.output != Output::Console);
     {
         // stdout carries only JSON lines with --json. A closed stdout (`vpnmon | head`) must
         // not stop the monitor: write errors are ignored.
@@ -147,14 +254,18 @@ fn run(args: Vec<OsString>) -> Result<RunEnd, RunError> {
     }
     let settings = loaded?;
     settings::check_files(&settings)?;
+    let check = matches!(settings.output, Output::Check(_));
+    let check_outcome = crate::sinks::check::Outcome::default();
+    let check_sink = check_outcome.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(RunError::Runtime)?;
-    let outcome = rt.block_on(async move {
+    let outcome: Result<RunEnd, RunError> = rt.block_on(async move {
         let cancel = CancellationToken::new();
-        crate::platform::watch_signals(cancel.clone());
+        let stop = crate::platform::StopCause::default();
+        crate::platform::watch_signals(cancel.clone(), stop.clone());
         // Before the first cycle opens a VPN: a datalog that can never be written is fatal
         // now, and a journal left by a kill is finished.
         DatalogSink::from_config(&settings.datalog).start()?;
@@ -171,14 +282,19 @@ fn run(args: Vec<OsString>) -> Result<RunEnd, RunError> {
             use std::io::Write;
             let _ = writeln!(std::io::stderr(), "{n}");
         }
-        let sinks = sinks_for(&settings)?;
+        let sinks = sinks_for(&settings, &stop, &check_sink)?;
         let mut monitor = Monitor::new(settings, prober, vpns, sinks, cancel);
         Ok(monitor.run().await?)
     });
     // A name lookup still running on a blocking thread (a DNS server that does not answer)
     // must not hold the exit back after a Ctrl-C.
     rt.shutdown_timeout(std::time::Duration::from_millis(100));
-    outcome
+    let end = outcome?;
+    Ok(if check {
+        Done::Check(check_outcome.get().unwrap_or(Status::Unknown))
+    } else {
+        Done::Monitor(end)
+    })
 }
 
 /// The driver a site's client config asks for; `None` without a VPN client.
@@ -261,7 +377,11 @@ fn system_ping_fallback(
 /// The outputs the settings ask for: the datalog, the mail/hook alerts, the console (or JSON)
 /// after them so its closing lines come after theirs, and the sound last, so a bell rings after
 /// its line.
-pub fn sinks_for(settings: &Settings) -> Result<Vec<Box<dyn Sink>>, alert::AlertError> {
+pub fn sinks_for(
+    settings: &Settings,
+    stop: &crate::platform::StopCause,
+    check: &crate::sinks::check::Outcome,
+) -> Result<Vec<Box<dyn Sink>>, alert::AlertError> {
     let console = Console::for_output(settings.output);
     let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(DatalogSink::from_config(&settings.datalog))];
     let a = &settings.alerts;
@@ -274,7 +394,12 @@ pub fn sinks_for(settings: &Settings) -> Result<Vec<Box<dyn Sink>>, alert::Alert
             std::io::stdout(),
             std::io::stderr(),
         ))),
-        Output::Console => sinks.push(Box::new(ConsoleSink::new(std::io::stdout()))),
+        Output::Console => sinks.push(Box::new(console_sink(settings, stop))),
+        Output::Check(cfg) => sinks.push(Box::new(CheckSink::new(
+            std::io::stdout(),
+            cfg,
+            check.clone(),
+        ))),
     }
     // After the console: a bell rings right after its line, as the original's.
     if a.beep {
@@ -285,6 +410,43 @@ pub fn sinks_for(settings: &Settings) -> Result<Vec<Box<dyn Sink>>, alert::Alert
         )?));
     }
     Ok(sinks)
+}
+
+/// The console on stdout: the original's lines, plus (on a terminal or `--verbose`) the lines
+/// naming failures, with colour as `--color`, NO_COLOR and CLICOLOR_FORCE decide (anstream
+/// strips the styles where colour is off, and enables them on a Windows console).
+fn console_sink(
+    settings: &Settings,
+    stop: &crate::platform::StopCause,
+) -> ConsoleSink<anstream::AutoStream<std::io::Stdout>> {
+    use std::io::IsTerminal;
+    let stdout = std::io::stdout();
+    let on_terminal = stdout.is_terminal();
+    let choice = match settings.terminal.color {
+        ColorWhen::Auto => anstream::ColorChoice::Auto,
+        ColorWhen::Always => anstream::ColorChoice::Always,
+        ColorWhen::Never => anstream::ColorChoice::Never,
+    };
+    let stream = anstream::AutoStream::new(stdout, choice);
+    let color = stream.current_choice() != anstream::ColorChoice::Never;
+    let opts = ConsoleOptions {
+        detail: on_terminal || settings.terminal.verbose,
+        color,
+        has_vpn: settings
+            .sites
+            .iter()
+            .any(|s| !matches!(s.client, ClientConfig::None)),
+        stop: stop.clone(),
+        // Never an escape code where stdout is not a terminal (indicatif draws nothing there
+        // either).
+        live: on_terminal
+            && match settings.terminal.progress {
+                ProgressWhen::Auto => std::env::var_os("TERM").is_none_or(|t| t != "dumb"),
+                ProgressWhen::Always => true,
+                ProgressWhen::Never => false,
+            },
+    };
+    ConsoleSink::with_options(stream, opts)
 }
 
 #[cfg(test)]
@@ -347,8 +509,44 @@ mod tests {
             (Err(RunError::Runtime(std::io::Error::other("x"))), 1),
         ];
         for (outcome, want) in cases {
-            assert_eq!(exit_code(&outcome), want, "{outcome:?}");
+            assert_eq!(exit_code(Mode::Normal, &outcome), want, "{outcome:?}");
         }
+        // --check: its statuses, and UNKNOWN (3) for every failure but help and version.
+        let check: Vec<(Result<Done, RunError>, i32)> = vec![
+            (Ok(Done::Check(Status::Ok)), 0),
+            (Ok(Done::Check(Status::Warning)), 1),
+            (Ok(Done::Check(Status::Critical)), 2),
+            (Ok(Done::Check(Status::Unknown)), 3),
+            (Err(RunError::Settings(SettingsError::Usage("x".into()))), 3),
+            (
+                Err(RunError::Settings(
+                    settings::from_command_line(["vpnmon", "--check", "--bogus"]).unwrap_err(),
+                )),
+                3,
+            ),
+            (
+                Err(RunError::Settings(
+                    settings::from_command_line(["vpnmon", "--check", "--help"]).unwrap_err(),
+                )),
+                0,
+            ),
+            (Err(RunError::Runtime(std::io::Error::other("x"))), 3),
+        ];
+        for (outcome, want) in check {
+            assert_eq!(exit_code(Mode::Check, &outcome), want, "{outcome:?}");
+        }
+        let args = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        assert!(crate::cli::asks_for_check(&args(&["vpnmon", "-check"])));
+        assert!(crate::cli::asks_for_check(&args(&[
+            "vpnmon",
+            "--check=true"
+        ])));
+        assert!(!crate::cli::asks_for_check(&args(&[
+            "vpnmon", "--", "--check"
+        ])));
+        assert!(!crate::cli::asks_for_check(&args(
+            &["--check", "--json"][..1]
+        )));
     }
 
     /// `--debug-system-ping` selects the `ping` program with its one notice, which names the

@@ -11,7 +11,7 @@ use crate::cli::{self, Cli};
 use crate::datalog::{DatalogConfig, RotateEvery};
 use crate::input::InputError;
 use crate::probe::ProbeConfig;
-use crate::sinks::Output;
+use crate::sinks::{Output, TerminalConfig};
 use crate::vpn::anyconnect::AnyConnectConfig;
 use crate::vpn::openconnect::OpenConnectConfig;
 use crate::vpn::{Credentials, VpnClientKind};
@@ -78,6 +78,8 @@ pub struct Settings {
     pub datalog: DatalogConfig,
     pub alerts: AlertConfig,
     pub output: Output,
+    /// How the console looks on a terminal.
+    pub terminal: TerminalConfig,
     /// The params file that was read, if any.
     pub params_file: Option<PathBuf>,
 }
@@ -190,7 +192,10 @@ fn from_cli(cli: Cli, params_file: Option<PathBuf>) -> Result<Settings, Settings
         ));
     }
     // Any negative count runs until stopped (the original's rule); 0 is refused by the parser.
+    let check = cli.check.check == Some(true);
     let cycles = match cli.cycles.unwrap_or(DEFAULT_CYCLES) {
+        // A monitoring plugin runs one cycle and reports it.
+        _ if check => Some(1),
         n if n < 0 => None,
         n => Some(n as u64),
     };
@@ -267,7 +272,8 @@ fn from_cli(cli: Cli, params_file: Option<PathBuf>) -> Result<Settings, Settings
     policy.after = a.alert_after.unwrap_or(policy.after);
     policy.repeat = a.alert_repeat.or(policy.repeat);
     let alerts = AlertConfig {
-        beep: !cli.quiet.unwrap_or(false),
+        // A monitoring plugin has no one to beep at.
+        beep: !cli.quiet.unwrap_or(false) && !check,
         sound_file: a.sound_file.clone(),
         mail: MailOptions {
             server: a.smtp_server.clone(),
@@ -290,10 +296,21 @@ fn from_cli(cli: Cli, params_file: Option<PathBuf>) -> Result<Settings, Settings
         probe,
         datalog,
         alerts,
-        output: if d.json == Some(true) {
+        output: if check {
+            let d = crate::sinks::check::CheckConfig::default();
+            Output::Check(crate::sinks::check::CheckConfig {
+                warning: cli.check.warning.unwrap_or(d.warning),
+                critical: cli.check.critical.unwrap_or(d.critical),
+            })
+        } else if d.json == Some(true) {
             Output::Json
         } else {
             Output::Console
+        },
+        terminal: TerminalConfig {
+            verbose: cli.terminal.verbose.unwrap_or(false),
+            color: cli.terminal.color.unwrap_or_default(),
+            progress: cli.terminal.progress.unwrap_or_default(),
         },
         params_file,
     })

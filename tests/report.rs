@@ -10,7 +10,8 @@ use std::time::Duration;
 /// `vpnmon report ARGS…` run to its end (cwd: the package, for tests/data).
 fn report_run(args: &[&str]) -> Finished {
     let mut c = core_support::vpnmon(Path::new(env!("CARGO_MANIFEST_DIR")));
-    c.arg("report").args(args);
+    // CSV and JSON times carry the UTC offset of the machine's zone: one zone for every run.
+    c.env("TZ", "UTC").arg("report").args(args);
     core_support::run(c, Duration::from_secs(60))
 }
 
@@ -126,9 +127,9 @@ Target ping,10.0.0.1,Alpha,7,4,1,2,71.43,1,,,
 Target ping,10.0.0.2,\"Beta, rack 2\",7,4,1,2,71.43,1,,,
 
 test,address,name,start,end,duration_s,cycles,ongoing
-VPN open,vpn.example.org,VPN Gateway,2024-03-02 01:00:05,2024-03-02 02:00:05,3600,2,false
-Target ping,10.0.0.1,Alpha,2024-03-01 23:30:10,2024-03-02 00:30:10,3600,2,false
-Target ping,10.0.0.2,\"Beta, rack 2\",2024-03-02 02:30:11,2024-03-02 03:00:11,1800,2,true
+VPN open,vpn.example.org,VPN Gateway,2024-03-02T01:00:05+00:00,2024-03-02T02:00:05+00:00,3600,2,false
+Target ping,10.0.0.1,Alpha,2024-03-01T23:30:10+00:00,2024-03-02T00:30:10+00:00,3600,2,false
+Target ping,10.0.0.2,\"Beta, rack 2\",2024-03-02T02:30:11+00:00,2024-03-02T03:00:11+00:00,1800,2,true
 "
     );
     let table = report(&[&f]);
@@ -163,7 +164,7 @@ fn since_and_until_cut_the_history() {
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
     // Cycles 3 (00:00), 4 (00:30), 5 (01:00), 6 (01:30).
     assert_eq!(j["cycles"], 4);
-    assert_eq!(j["first"], "2024-03-02 00:00:00");
+    assert_eq!(j["first"], "2024-03-02T00:00:00+00:00");
     let open = &j["checks"][1];
     assert_eq!(open["test"], "VPN open");
     assert_eq!(open["fail"], 2);
@@ -587,4 +588,81 @@ fn control_characters_are_shown_escaped_and_a_failed_write_is_an_error() {
         String::from_utf8_lossy(&out.stderr),
         "Error: cannot write the report to standard output: No space left on device\n"
     );
+}
+
+/// `report -` reads standard input and `FILE.gz` is decompressed: the same report as the plain
+/// file, and warnings name the input as given.
+#[test]
+fn stdin_and_gzip_read_as_the_plain_file() {
+    use std::io::Write;
+    let file = "tests/data/outages-datalog.csv";
+    let want = report(&["--format", "csv", file]);
+    // Standard input (not through the shared runner, which gives the child /dev/null).
+    let out = std::process::Command::new(core_support::vpnmon_bin())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_BACKTRACE", "0")
+        .args(["report", "--format", "csv", "-"])
+        .stdin(std::fs::File::open(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), want);
+    // gzip, with a line the reader skips: the warning names the .gz.
+    let dir = tempfile::tempdir().unwrap();
+    let gz = dir.path().join("d.csv.gz");
+    let mut e = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::default(),
+    );
+    let text = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
+    e.write_all(&text).unwrap();
+    e.write_all(b"not a row\n").unwrap();
+    e.finish().unwrap();
+    let out = report_run(&["--format", "csv", gz.to_str().unwrap()]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout, want);
+    assert!(out.stderr.contains(gz.to_str().unwrap()), "{}", out.stderr);
+    assert!(!out.stderr.contains("/0/d.csv"), "{}", out.stderr);
+}
+
+/// JSON and CSV times carry the UTC offset the machine's zone had at that time (summer and
+/// winter differ); the table keeps the datalog's wall-clock time.
+#[test]
+fn json_and_csv_times_carry_the_utc_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("d.csv");
+    std::fs::write(
+        &f,
+        "1,2024/01/15,10:00:00,Target ping,Fail,10.0.0.1,a\n\
+         2,2024/07/15,10:00:00,Target ping,Good,10.0.0.1,a\n",
+    )
+    .unwrap();
+    let run = |format: &str| {
+        let mut c = core_support::vpnmon(Path::new(env!("CARGO_MANIFEST_DIR")));
+        // A POSIX zone rule (no tz database needed): Central European, summer time from March to October.
+        c.env("TZ", "CET-1CEST,M3.5.0,M10.5.0/3").args([
+            "report",
+            "--format",
+            format,
+            f.to_str().unwrap(),
+        ]);
+        let out = core_support::run(c, Duration::from_secs(60));
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        out.stdout
+    };
+    let j: serde_json::Value = serde_json::from_str(&run("json")).unwrap();
+    assert_eq!(j["first"], "2024-01-15T10:00:00+01:00");
+    assert_eq!(j["last"], "2024-07-15T10:00:00+02:00");
+    assert_eq!(
+        j["checks"][0]["outages"][0]["start"],
+        "2024-01-15T10:00:00+01:00"
+    );
+    let csv = run("csv");
+    assert!(csv.contains(",2024-01-15T10:00:00+01:00,"), "{csv}");
+    let table = run("table");
+    assert!(table.contains("2024-01-15 10:00:00"), "{table}");
 }

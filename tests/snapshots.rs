@@ -18,7 +18,8 @@ use vpnmon::sinks::{RunEnd, Sink, SinkError};
 fn stdout_of(args: &[&str]) -> String {
     let mut c = core_support::vpnmon(Path::new(env!("CARGO_MANIFEST_DIR")));
     // Help text is wrapped to the terminal; with none, clap takes COLUMNS (else 100).
-    c.env("COLUMNS", "100").args(args);
+    // CSV and JSON times carry the zone's UTC offset: one zone for every machine.
+    c.env("COLUMNS", "100").env("TZ", "UTC").args(args);
     let out = core_support::run(c, Duration::from_secs(60));
     assert_eq!(out.code, Some(0), "{args:?}: {}", out.stderr);
     assert_eq!(out.stderr, "", "{args:?}");

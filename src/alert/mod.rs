@@ -57,7 +57,7 @@ pub enum Console {
 impl Console {
     pub fn for_output(output: Output) -> Console {
         match output {
-            Output::Json => Console::Stderr,
+            Output::Json | Output::Check(_) => Console::Stderr,
             Output::Console => Console::Stdout,
         }
     }

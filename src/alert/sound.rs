@@ -443,6 +443,7 @@ mod tests {
                     duration: Duration::ZERO,
                 })
                 .collect(),
+            targets: 0,
             cancelled: false,
         }
     }

@@ -33,21 +33,67 @@ pub const WINDOWS: bool = cfg!(windows);
 
 use tokio_util::sync::CancellationToken;
 
+/// Which stop signal ended a run, for the stop lines (`stopped with Control-C`, `… with SIGTERM`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopSignal {
+    /// Ctrl-C (SIGINT on Unix).
+    Interrupt,
+    /// SIGTERM (a service manager, `kill`).
+    Terminate,
+    /// SIGHUP: the terminal went away.
+    Hangup,
+    /// Ctrl-Break (Windows).
+    Break,
+    /// The console window was closed (Windows).
+    Close,
+}
+
+impl StopSignal {
+    /// Words for the stop lines: the original's "Control-C" for Ctrl-C, the signal's name
+    /// otherwise.
+    pub fn words(self) -> &'static str {
+        match self {
+            StopSignal::Interrupt => "Control-C",
+            StopSignal::Terminate => "SIGTERM",
+            StopSignal::Hangup => "SIGHUP (the terminal closed)",
+            StopSignal::Break => "Control-Break",
+            StopSignal::Close => "the console window closing",
+        }
+    }
+}
+
+/// The first stop signal of a run, set once by the signal watcher and read by the sinks' last
+/// words.
+#[derive(Debug, Clone, Default)]
+pub struct StopCause(std::sync::Arc<std::sync::OnceLock<StopSignal>>);
+
+impl StopCause {
+    pub fn set(&self, sig: StopSignal) {
+        let _ = self.0.set(sig);
+    }
+
+    pub fn get(&self) -> Option<StopSignal> {
+        self.0.get().copied()
+    }
+}
+
 /// Cancels `cancel` on the first Ctrl-C (SIGINT) or SIGTERM (and SIGHUP on Unix, when the
-/// terminal goes away); a second one exits at once with status 130.
-pub fn watch_signals(cancel: CancellationToken) {
+/// terminal goes away), noting which in `cause`; a second one exits at once with status 130.
+pub fn watch_signals(cancel: CancellationToken, cause: StopCause) {
     // Registered now, not at the watcher task's first poll: a stop in the first moments of a
     // run must be caught (not the signal's default action) and not lost.
     let mut stops = os::StopSignals::register();
     tokio::spawn(async move {
-        stops.recv().await;
+        let first = stops.recv().await;
+        cause.set(first);
         cancel.cancel();
-        stops.recv().await;
+        let second = stops.recv().await;
         // Not `eprintln!`: a closed stderr must not turn the exit into a panic.
         use std::io::Write;
         let _ = writeln!(
             std::io::stderr(),
-            "---- vpnmon stopped at once (second Control-C) ----"
+            "---- vpnmon stopped at once (second {}) ----",
+            second.words()
         );
         std::process::exit(130);
     });

@@ -8,26 +8,34 @@ use nix::unistd::Pid;
 // ---- signals ------------------------------------------------------------------------------
 
 /// SIGINT, SIGTERM and SIGHUP (the terminal went away), each registered once for the whole run.
-pub struct StopSignals(Vec<tokio::signal::unix::Signal>);
+pub struct StopSignals(Vec<(super::StopSignal, tokio::signal::unix::Signal)>);
 
 impl StopSignals {
     /// Installs the handlers now (must run inside the tokio runtime).
     pub fn register() -> StopSignals {
+        use super::StopSignal;
         use tokio::signal::unix::{signal, SignalKind};
         let kinds = [
-            SignalKind::interrupt(),
-            SignalKind::terminate(),
-            SignalKind::hangup(),
+            (StopSignal::Interrupt, SignalKind::interrupt()),
+            (StopSignal::Terminate, SignalKind::terminate()),
+            (StopSignal::Hangup, SignalKind::hangup()),
         ];
-        StopSignals(kinds.into_iter().filter_map(|k| signal(k).ok()).collect())
+        StopSignals(
+            kinds
+                .into_iter()
+                .filter_map(|(name, k)| signal(k).ok().map(|s| (name, s)))
+                .collect(),
+        )
     }
 
     /// The next stop signal.
-    pub async fn recv(&mut self) {
+    pub async fn recv(&mut self) -> super::StopSignal {
         if self.0.is_empty() {
             return std::future::pending().await;
         }
-        futures::future::select_all(self.0.iter_mut().map(|s| Box::pin(s.recv()))).await;
+        let (_, i, _) =
+            futures::future::select_all(self.0.iter_mut().map(|(_, s)| Box::pin(s.recv()))).await;
+        self.0[i].0
     }
 }
 

@@ -24,11 +24,12 @@ impl StopSignals {
     }
 
     /// The next stop signal.
-    pub async fn recv(&mut self) {
+    pub async fn recv(&mut self) -> super::StopSignal {
+        use super::StopSignal;
         tokio::select! {
-            _ = async { match self.c.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
-            _ = async { match self.close.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
-            _ = async { match self.brk.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {}
+            _ = async { match self.c.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => StopSignal::Interrupt,
+            _ = async { match self.close.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => StopSignal::Close,
+            _ = async { match self.brk.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => StopSignal::Break,
         }
     }
 }

@@ -67,6 +67,20 @@ impl Prober for RuleProber {
             }
         })
     }
+
+    fn ping_each<'a>(
+        &'a self,
+        hosts: &'a [String],
+        opts: PingOptions,
+        cancel: &'a CancellationToken,
+        each: &'a mut (dyn FnMut(usize, &PingOutcome) + Send),
+    ) -> BoxFuture<'a, Result<Vec<PingOutcome>, Cancelled>> {
+        Box::pin(async move {
+            let all: futures::stream::FuturesOrdered<_> =
+                hosts.iter().map(|h| Self::ping_host(h, opts)).collect();
+            super::in_order(all, cancel, each).await
+        })
+    }
 }
 
 #[cfg(test)]

@@ -92,6 +92,52 @@ pub trait Prober: Send + Sync {
         opts: PingOptions,
         cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, Result<Vec<PingOutcome>, Cancelled>>;
+
+    /// As `ping_many`, and hands each outcome to `each` (with its index) as soon as it and all
+    /// those before it are known: results come in file order while the sweep still waits on
+    /// slower hosts further down. The default hands them over at the end.
+    fn ping_each<'a>(
+        &'a self,
+        hosts: &'a [String],
+        opts: PingOptions,
+        cancel: &'a CancellationToken,
+        each: &'a mut (dyn FnMut(usize, &PingOutcome) + Send),
+    ) -> BoxFuture<'a, Result<Vec<PingOutcome>, Cancelled>> {
+        Box::pin(async move {
+            let all = self.ping_many(hosts, opts, cancel).await?;
+            for (i, o) in all.iter().enumerate() {
+                each(i, o);
+            }
+            Ok(all)
+        })
+    }
+}
+
+/// Drives per-host pings in host order (`FuturesOrdered` yields an outcome once those before it
+/// are done), handing each to `each`, until all are done or `cancel` fires.
+pub async fn in_order<F>(
+    all: FuturesOrdered<F>,
+    cancel: &CancellationToken,
+    each: &mut (dyn FnMut(usize, &PingOutcome) + Send),
+) -> Result<Vec<PingOutcome>, Cancelled>
+where
+    F: std::future::Future<Output = PingOutcome>,
+{
+    let mut all = std::pin::pin!(all);
+    let mut out = Vec::new();
+    loop {
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Err(Cancelled),
+            next = all.next() => match next {
+                Some(o) => {
+                    each(out.len(), &o);
+                    out.push(o);
+                }
+                None => return Ok(out),
+            },
+        }
+    }
 }
 
 /// Why ICMP cannot be used at all on this machine.
@@ -252,6 +298,19 @@ impl Prober for IcmpProber {
                 _ = cancel.cancelled() => Err(Cancelled),
                 v = all.collect::<Vec<_>>() => Ok(v),
             }
+        })
+    }
+
+    fn ping_each<'a>(
+        &'a self,
+        hosts: &'a [String],
+        opts: PingOptions,
+        cancel: &'a CancellationToken,
+        each: &'a mut (dyn FnMut(usize, &PingOutcome) + Send),
+    ) -> BoxFuture<'a, Result<Vec<PingOutcome>, Cancelled>> {
+        Box::pin(async move {
+            let all: FuturesOrdered<_> = hosts.iter().map(|h| self.ping_host(h, opts)).collect();
+            in_order(all, cancel, each).await
         })
     }
 }

@@ -2,6 +2,7 @@
 //! any format, as a table, CSV or JSON, and optionally an SVG timeline. Rotated files given
 //! together are read as one history.
 
+pub mod input;
 pub mod read;
 pub mod stats;
 pub mod svg;
@@ -27,15 +28,17 @@ pieces (vpnmon_datalog.csv.2 vpnmon_datalog.csv.1 vpnmon_datalog.csv); they are 
 history, in time order.\nTimes are the local wall-clock times written in the datalog."
 )]
 pub struct ReportCli {
-    /// Datalog files to read.
+    /// Datalog files to read; `-` reads standard input, FILE.gz is decompressed.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
 
-    /// Only rows at or after this time (2024-05-01 or "2024-05-01 08:00[:00]").
+    /// Only rows at or after this time (2024-05-01, "2024-05-01 08:00[:00]", or 24h: that long
+    /// before now; s, m, h, d, w).
     #[arg(long, value_name = "TIME", value_parser = parse_since)]
     pub since: Option<i64>,
 
-    /// Only rows at or before this time (a date alone means to the end of that day).
+    /// Only rows at or before this time (a date alone means to the end of that day; 2h: that
+    /// long before now).
     #[arg(long, value_name = "TIME", value_parser = parse_until)]
     pub until: Option<i64>,
 
@@ -55,7 +58,27 @@ pub enum OutFormat {
     Json,
 }
 
+/// `24h` before now (`90s`, `30m`, `24h`, `7d`, `2w`), in the datalog's local wall-clock time.
+fn relative_time(s: &str, now: chrono::NaiveDateTime) -> Option<i64> {
+    let s = s.trim();
+    let unit = s.chars().last()?;
+    let n: i64 = s[..s.len() - unit.len_utf8()].trim().parse().ok()?;
+    let secs = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        'w' => 7 * 86_400,
+        _ => return None,
+    };
+    let back = chrono::Duration::try_seconds(n.checked_mul(secs)?)?;
+    Some(to_naive(now.checked_sub_signed(back)?))
+}
+
 fn parse_time(s: &str, end_of_day: bool) -> Result<i64, String> {
+    if let Some(t) = relative_time(s, chrono::Local::now().naive_local()) {
+        return Ok(t);
+    }
     let t = s.trim().replace('/', "-").replace('T', " ");
     for f in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"] {
         if let Ok(d) = chrono::NaiveDateTime::parse_from_str(&t, f) {
@@ -68,7 +91,11 @@ fn parse_time(s: &str, end_of_day: bool) -> Result<i64, String> {
             return Ok(to_naive(dt));
         }
     }
-    Err("expected a date such as 2024-05-01 or a time such as \"2024-05-01 08:00\"".into())
+    Err(
+        "expected a date such as 2024-05-01, a time such as \"2024-05-01 08:00\", or a time \
+         before now such as 24h (s, m, h, d, w)"
+            .into(),
+    )
 }
 
 fn parse_since(s: &str) -> Result<i64, String> {
@@ -82,6 +109,18 @@ fn parse_until(s: &str) -> Result<i64, String> {
 /// `2022-09-07 18:20:33`
 pub fn time_text(t: i64) -> String {
     from_naive(t).format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// `2022-09-07T18:20:33+02:00`: a datalog time (local wall-clock) with the UTC offset this
+/// machine's time zone had then, for CSV and JSON, which other programs read. A time that did
+/// not exist locally (in a DST gap) has no offset to give and is written without one.
+pub fn offset_time_text(t: i64) -> String {
+    use chrono::TimeZone;
+    let naive = from_naive(t);
+    match chrono::Local.from_local_datetime(&naive).earliest() {
+        Some(d) => d.format("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+        None => naive.format("%Y-%m-%dT%H:%M:%S").to_string(),
+    }
 }
 
 /// A duration a person reads: `45s`, `12m 30s`, `3h 05m`, `2d 04h`.
@@ -113,6 +152,8 @@ pub fn parse(args: Vec<OsString>) -> Result<ReportCli, clap::Error> {
 pub enum ReportError {
     #[error(transparent)]
     Read(#[from] ReadError),
+    #[error(transparent)]
+    Input(#[from] input::InputError),
     #[error(
         "cannot write the SVG file {path}: {reason}; check that its folder exists and is writable"
     )]
@@ -126,23 +167,25 @@ pub enum ReportError {
 pub fn run(cli: &ReportCli, warn: &mut dyn FnMut(&str)) -> Result<String, ReportError> {
     let (lo, hi) = (cli.since.unwrap_or(i64::MIN), cli.until.unwrap_or(i64::MAX));
     let wanted = |r: &Row| r.t >= lo && r.t <= hi;
+    let inputs = input::prepare(&cli.files)?;
+    let files = &inputs.files;
     let mut checks = Checks::default();
     let mut sum = Summarizer::default();
-    let pass = read::stream(&cli.files, None, &mut checks, |r| {
+    let pass = read::stream(files, None, &mut checks, |r| {
         if wanted(r) {
             sum.add(r)
         }
     })?;
     for s in &pass.skipped {
         for line in s.warning() {
-            warn(&line);
+            warn(&inputs.named(&line));
         }
     }
     let s = sum.finish(&checks.list);
     let list = checks.list.clone();
     if let Some(path) = &cli.svg {
         let doc = svg::render(&list, &s, &mut |each| {
-            read::stream(&cli.files, Some(&pass.bytes), &mut checks, |r| {
+            read::stream(files, Some(&pass.bytes), &mut checks, |r| {
                 if wanted(r) {
                     each(r)
                 }
@@ -346,8 +389,8 @@ fn csv(checks: &[CheckId], s: &Summary) -> String {
                 k.test.as_str(),
                 &k.address,
                 &k.name,
-                &time_text(o.start),
-                &time_text(o.end),
+                &offset_time_text(o.start),
+                &offset_time_text(o.end),
                 &o.duration().to_string(),
                 &o.cycles.to_string(),
                 &o.ongoing.to_string(),
@@ -370,8 +413,8 @@ struct JsonOutage {
 impl JsonOutage {
     fn of(o: &Outage) -> JsonOutage {
         JsonOutage {
-            start: time_text(o.start),
-            end: time_text(o.end),
+            start: offset_time_text(o.start),
+            end: offset_time_text(o.end),
             duration_s: o.duration(),
             cycles: o.cycles,
             ongoing: o.ongoing,
@@ -408,8 +451,8 @@ fn json(checks: &[CheckId], s: &Summary) -> String {
     let r = JsonReport {
         rows: s.rows,
         cycles: s.cycles,
-        first: s.first.map(time_text),
-        last: s.last.map(time_text),
+        first: s.first.map(offset_time_text),
+        last: s.last.map(offset_time_text),
         checks: s
             .checks
             .iter()
@@ -461,5 +504,28 @@ mod tests {
             8 * 3600 + 30
         );
         assert!(parse_since("yesterday").is_err());
+    }
+
+    #[test]
+    fn relative_times_count_back_from_now() {
+        let now = chrono::NaiveDate::from_ymd_opt(2024, 5, 2)
+            .unwrap()
+            .and_hms_opt(12, 0, 0)
+            .unwrap();
+        let at = |d: u32, h: u32, m: u32| {
+            to_naive(
+                chrono::NaiveDate::from_ymd_opt(2024, 5, d)
+                    .unwrap()
+                    .and_hms_opt(h, m, 0)
+                    .unwrap(),
+            )
+        };
+        assert_eq!(relative_time("24h", now), Some(at(1, 12, 0)));
+        assert_eq!(relative_time("90m", now), Some(at(2, 10, 30)));
+        assert_eq!(relative_time("1d", now), Some(at(1, 12, 0)));
+        assert_eq!(relative_time("2024-05-01", now), None);
+        assert_eq!(relative_time("h", now), None);
+        assert!(parse_time("2h", false).is_ok());
+        assert!(parse_time("2x", false).is_err());
     }
 }

@@ -1,8 +1,14 @@
 //! The original's console lines, each prefixed by the cycle number (right-aligned to 3), the
 //! date and the time. Extra facts (RTT, a Fail's reason, durations) follow at the end of a line.
+//!
+//! On a terminal (or with `--verbose`) a few lines say more than the original's: which targets
+//! failed, and how many were not pinged after a failed open. Verdicts are coloured when the
+//! colour choice allows (decided by `run`, written through `anstream`). Piped output stays the
+//! original's lines.
 
 use super::{RunEnd, Sink, SinkError};
 use crate::millis::console_ms;
+use crate::platform::{StopCause, StopSignal};
 use crate::record::{CycleReport, Record, Tally, Test, Verdict};
 use chrono::{DateTime, Local};
 use std::io::Write;
@@ -14,21 +20,78 @@ pub struct ConsoleSink<W: Write + Send> {
     cycle: u64,
     /// The time of the last prefixed line: the completed line follows the last cycle at once.
     last: Option<DateTime<Local>>,
+    opts: ConsoleOptions,
+    /// The spinner and countdown under the lines (`--progress`, on a terminal).
+    live: Option<super::live::Live>,
 }
 
+/// What the console says beyond the original's lines, and how.
+#[derive(Debug, Clone)]
+pub struct ConsoleOptions {
+    /// The lines naming failed targets and the targets not pinged after a failed open (on a
+    /// terminal, or `--verbose`).
+    pub detail: bool,
+    /// Verdicts in colour (Good green, Warn yellow, Fail red).
+    pub color: bool,
+    /// Some site drives a VPN client: the stop lines say whether the VPN was closed.
+    pub has_vpn: bool,
+    /// Which signal stopped the run, for the stop line.
+    pub stop: StopCause,
+    /// A spinner while tests run and a countdown during the wait, under the lines (drawn only
+    /// on a terminal).
+    pub live: bool,
+}
+
+impl Default for ConsoleOptions {
+    /// The original's lines exactly.
+    fn default() -> Self {
+        ConsoleOptions {
+            detail: false,
+            color: false,
+            has_vpn: true,
+            stop: StopCause::default(),
+            live: false,
+        }
+    }
+}
+
+/// How many names the failure line lists before `… and N more`.
+const NAMES_SHOWN: usize = 5;
+
 impl<W: Write + Send> ConsoleSink<W> {
+    /// The original's lines, no colour.
     pub fn new(out: W) -> Self {
+        Self::with_options(out, ConsoleOptions::default())
+    }
+
+    pub fn with_options(out: W, opts: ConsoleOptions) -> Self {
+        let live = opts.live.then(|| super::live::Live::new(opts.has_vpn));
         ConsoleSink {
             out,
             cycle: 0,
             last: None,
+            opts,
+            live,
+        }
+    }
+
+    /// Writes `text` (whole lines) with the live line lifted while it is written.
+    fn emit(&mut self, text: &str) {
+        let out = &mut self.out;
+        let mut write = || {
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        };
+        match &self.live {
+            Some(l) => l.suspend(write),
+            None => write(),
         }
     }
 
     fn line(&mut self, at: DateTime<Local>, text: &str) {
         self.last = Some(at);
-        let _ = writeln!(self.out, "{}", prefixed(self.cycle, at, text));
-        let _ = self.out.flush();
+        let text = format!("{}\n", prefixed(self.cycle, at, text));
+        self.emit(&text);
     }
 
     pub fn into_inner(self) -> W {
@@ -45,8 +108,26 @@ fn of_text(of: Option<u64>) -> String {
     of.map_or_else(|| "Infinite".to_string(), |n| n.to_string())
 }
 
+/// A verdict word, coloured when `color` (Good green, Warn yellow, Fail red).
+pub fn verdict_word(v: Verdict, color: bool) -> String {
+    if !color {
+        return v.as_str().to_string();
+    }
+    let style = anstyle::Style::new().fg_color(Some(anstyle::Color::Ansi(match v {
+        Verdict::Good => anstyle::AnsiColor::Green,
+        Verdict::Warn => anstyle::AnsiColor::Yellow,
+        Verdict::Fail => anstyle::AnsiColor::Red,
+    })));
+    format!("{style}{}{style:#}", v.as_str())
+}
+
 /// The test column of a record's line, 24 characters wide as the original.
 pub fn record_line(r: &Record) -> String {
+    record_line_styled(r, false)
+}
+
+/// `record_line` with the verdict coloured when `color`.
+pub fn record_line_styled(r: &Record, color: bool) -> String {
     let head = match r.test {
         Test::VpnPing => "-- VPN ping ----------- ".to_string(),
         Test::VpnOpen => "-- VPN open() --------- ".to_string(),
@@ -54,7 +135,11 @@ pub fn record_line(r: &Record) -> String {
         Test::TargetPing => format!("-- ping {:<15} ", r.address),
     };
     // Names come from files: escaped and cut for the terminal (the datalog keeps them whole).
-    let mut s = format!("{head}{} {}", r.result, crate::text::shown(&r.name));
+    let mut s = format!(
+        "{head}{} {}",
+        verdict_word(r.result, color),
+        crate::text::shown(&r.name)
+    );
     let extra = extras(r);
     if !extra.is_empty() {
         s.push_str("  (");
@@ -62,6 +147,56 @@ pub fn record_line(r: &Record) -> String {
         s.push(')');
     }
     s
+}
+
+/// `Fail: a (10.0.0.1), b (10.0.0.2) … and 3 more;  Warn: c (10.0.0.3)`: the targets that were
+/// not Good, in file order; `None` when all were.
+pub fn failures_line(records: &[Record], color: bool) -> Option<String> {
+    let mut parts = Vec::new();
+    for v in [Verdict::Fail, Verdict::Warn] {
+        let hits: Vec<&Record> = records
+            .iter()
+            .filter(|r| r.test == Test::TargetPing && r.result == v)
+            .collect();
+        if hits.is_empty() {
+            continue;
+        }
+        let names: Vec<String> = hits
+            .iter()
+            .take(NAMES_SHOWN)
+            .map(|r| {
+                format!(
+                    "{} ({})",
+                    crate::text::shown(&r.name),
+                    crate::text::shown(&r.address)
+                )
+            })
+            .collect();
+        let more = hits.len().saturating_sub(NAMES_SHOWN);
+        let mut list = names.join(", ");
+        if more > 0 {
+            list.push_str(&format!(" … and {more} more"));
+        }
+        parts.push(format!("{}: {list}", verdict_word(v, color)));
+    }
+    (!parts.is_empty()).then(|| parts.join(";  "))
+}
+
+/// After a failed open: `VPN open Fail — 55 targets not pinged`; `None` for any other cycle.
+pub fn open_failed_line(report: &CycleReport, color: bool) -> Option<String> {
+    let failed_open = report
+        .records
+        .iter()
+        .any(|r| r.test == Test::VpnOpen && r.result == Verdict::Fail);
+    let pinged = report.records.iter().any(|r| r.test == Test::TargetPing);
+    (failed_open && !pinged).then(|| {
+        let n = report.targets;
+        format!(
+            "VPN open {} — {n} target{} not pinged",
+            verdict_word(Verdict::Fail, color),
+            if n == 1 { "" } else { "s" }
+        )
+    })
 }
 
 fn extras(r: &Record) -> String {
@@ -87,34 +222,44 @@ fn extras(r: &Record) -> String {
 #[async_trait::async_trait]
 impl<W: Write + Send> Sink for ConsoleSink<W> {
     fn notice(&mut self, line: &str) {
-        let _ = writeln!(self.out, "{line}");
-        let _ = self.out.flush();
+        self.emit(&format!("{line}\n"));
     }
 
     fn cycle_start(&mut self, cycle: u64, of: Option<u64>, at: DateTime<Local>) {
         self.cycle = cycle;
+        if let Some(l) = self.live.as_mut() {
+            l.clear();
+        }
         self.line(
             at,
             &format!("Start vpnmon test cycle {cycle} of {}", of_text(of)),
         );
+        if let Some(l) = self.live.as_mut() {
+            l.cycle_started();
+        }
     }
 
     fn record(&mut self, r: &Record) {
-        self.line(r.at, &record_line(r));
+        let color = self.opts.color;
+        self.line(r.at, &record_line_styled(r, color));
+        if let Some(l) = self.live.as_mut() {
+            l.after(r);
+        }
     }
 
     fn diagnostics(&mut self, lines: &[String]) {
         if lines.is_empty() {
             return;
         }
-        let _ = writeln!(self.out, "---- Start diagnostic information ----");
+        let mut text = String::from("---- Start diagnostic information ----\n");
         for l in lines {
             // The client's own words: no raw control bytes to the terminal.
-            let _ = writeln!(self.out, "{}", crate::text::escape(l));
+            text.push_str(&crate::text::escape(l));
+            text.push('\n');
         }
         // Two spaces each side, as the original wrote it (its start line has one).
-        let _ = writeln!(self.out, "----  End diagnostic information  ----");
-        let _ = self.out.flush();
+        text.push_str("----  End diagnostic information  ----\n");
+        self.emit(&text);
     }
 
     async fn cycle_end(
@@ -122,6 +267,9 @@ impl<W: Write + Send> Sink for ConsoleSink<W> {
         report: &CycleReport,
         _cancel: &CancellationToken,
     ) -> Result<(), SinkError> {
+        if let Some(l) = self.live.as_mut() {
+            l.clear();
+        }
         if report.cancelled {
             return Ok(());
         }
@@ -138,13 +286,30 @@ impl<W: Write + Send> Sink for ConsoleSink<W> {
                 took.as_secs_f64()
             ),
         );
-        self.line(
-            report.finished,
-            &format!(
-                "vpnmon test cycle ping results:  Good: {},  Warn: {},  Fail: {}",
-                t.good, t.warn, t.fail
+        let color = self.opts.color;
+        let open_failed = self
+            .opts
+            .detail
+            .then(|| open_failed_line(report, color))
+            .flatten();
+        match open_failed {
+            Some(text) => self.line(
+                report.finished,
+                &format!("vpnmon test cycle ping results:  {text}"),
             ),
-        );
+            None => self.line(
+                report.finished,
+                &format!(
+                    "vpnmon test cycle ping results:  Good: {},  Warn: {},  Fail: {}",
+                    t.good, t.warn, t.fail
+                ),
+            ),
+        }
+        if self.opts.detail {
+            if let Some(text) = failures_line(&report.records, color) {
+                self.line(report.finished, &text);
+            }
+        }
         Ok(())
     }
 
@@ -162,11 +327,17 @@ impl<W: Write + Send> Sink for ConsoleSink<W> {
         };
         self.line(now, &text);
         // The original followed the waiting line with an empty line.
-        let _ = writeln!(self.out);
-        let _ = self.out.flush();
+        self.emit("\n");
+        // Below them, on a terminal, the time left, counted down in place.
+        if let Some(l) = self.live.as_mut() {
+            l.countdown(delay);
+        }
     }
 
     async fn finish(&mut self, end: RunEnd) -> Result<(), SinkError> {
+        if let Some(l) = self.live.as_mut() {
+            l.clear();
+        }
         match end {
             RunEnd::Completed { cycles, .. } => {
                 // Prefixed like every other line, with the original's words ("1 vpnmon test
@@ -175,8 +346,12 @@ impl<W: Write + Send> Sink for ConsoleSink<W> {
                 self.line(at, &format!("{cycles} vpnmon test cycles completed."));
             }
             RunEnd::Stopped { vpn_closed, .. } => {
-                let _ = writeln!(self.out, "---- vpnmon stopped with Control-C ----");
-                if vpn_closed {
+                // The original's words for Ctrl-C; another signal is named as it is.
+                let by = self.opts.stop.get().unwrap_or(StopSignal::Interrupt);
+                let _ = writeln!(self.out, "---- vpnmon stopped with {} ----", by.words());
+                // Without a VPN client there is no connection to speak of.
+                if !self.opts.has_vpn {
+                } else if vpn_closed {
                     let _ = writeln!(self.out, "VPN connection closed");
                 } else {
                     let _ = writeln!(self.out, "VPN connection may still be open (see above)");
@@ -285,6 +460,7 @@ mod tests {
                 rec(Test::TargetPing, Verdict::Warn, "b", "b"),
                 rec(Test::VpnClose, Verdict::Fail, "c", "c"),
             ],
+            targets: 0,
             cancelled: false,
         };
         futures::executor::block_on(s.cycle_end(&report, &CancellationToken::new())).unwrap();
@@ -319,6 +495,102 @@ mod tests {
              ----  End diagnostic information  ----\n\
              \x20 1 2022/09/07 18:20:33 Waiting to run next test cycle.  (next at 18:21:33)\n\
              \n"
+        );
+    }
+
+    #[test]
+    fn the_failure_line_names_targets_in_file_order_and_cuts_after_five() {
+        let mut recs: Vec<Record> = (1..=8)
+            .map(|i| {
+                rec(
+                    Test::TargetPing,
+                    Verdict::Fail,
+                    &format!("10.0.0.{i}"),
+                    &format!("t{i}"),
+                )
+            })
+            .collect();
+        recs.push(rec(Test::TargetPing, Verdict::Warn, "10.0.1.1", "w"));
+        recs.push(rec(Test::TargetPing, Verdict::Good, "10.0.2.1", "g"));
+        // A failed close is not a target.
+        recs.push(rec(Test::VpnClose, Verdict::Fail, "gw", "GW"));
+        assert_eq!(
+            failures_line(&recs, false).unwrap(),
+            "Fail: t1 (10.0.0.1), t2 (10.0.0.2), t3 (10.0.0.3), t4 (10.0.0.4), t5 (10.0.0.5) \
+             … and 3 more;  Warn: w (10.0.1.1)"
+        );
+        assert_eq!(
+            failures_line(&recs[8..], true).unwrap(),
+            "\x1b[33mWarn\x1b[0m: w (10.0.1.1)"
+        );
+        assert_eq!(failures_line(&recs[9..], false), None);
+    }
+
+    #[test]
+    fn a_failed_open_counts_the_targets_not_pinged() {
+        let at = Local.with_ymd_and_hms(2022, 9, 7, 18, 20, 33).unwrap();
+        let mut report = CycleReport {
+            cycle: 1,
+            of: None,
+            started: at,
+            finished: at,
+            records: vec![
+                rec(Test::VpnPing, Verdict::Good, "gw", "GW"),
+                rec(Test::VpnOpen, Verdict::Fail, "gw", "GW"),
+            ],
+            targets: 55,
+            cancelled: false,
+        };
+        assert_eq!(
+            open_failed_line(&report, false).unwrap(),
+            "VPN open Fail — 55 targets not pinged"
+        );
+        report.targets = 1;
+        assert_eq!(
+            open_failed_line(&report, false).unwrap(),
+            "VPN open Fail — 1 target not pinged"
+        );
+        report.records[1].result = Verdict::Good;
+        assert_eq!(open_failed_line(&report, false), None);
+    }
+
+    fn stop_lines(has_vpn: bool, sig: Option<StopSignal>, vpn_closed: bool) -> String {
+        let stop = StopCause::default();
+        if let Some(sig) = sig {
+            stop.set(sig);
+        }
+        let opts = ConsoleOptions {
+            has_vpn,
+            stop,
+            ..ConsoleOptions::default()
+        };
+        let mut s = ConsoleSink::with_options(Vec::new(), opts);
+        futures::executor::block_on(s.finish(RunEnd::Stopped {
+            cycles: 1,
+            vpn_closed,
+        }))
+        .unwrap();
+        String::from_utf8(s.into_inner()).unwrap()
+    }
+
+    #[test]
+    fn stop_lines_name_the_signal_and_a_vpn_only_when_there_is_one() {
+        assert_eq!(
+            stop_lines(true, Some(StopSignal::Interrupt), true),
+            "---- vpnmon stopped with Control-C ----\nVPN connection closed\nDatalog file closed\n"
+        );
+        assert_eq!(
+            stop_lines(true, Some(StopSignal::Terminate), false),
+            "---- vpnmon stopped with SIGTERM ----\n\
+             VPN connection may still be open (see above)\nDatalog file closed\n"
+        );
+        assert_eq!(
+            stop_lines(false, Some(StopSignal::Terminate), true),
+            "---- vpnmon stopped with SIGTERM ----\nDatalog file closed\n"
+        );
+        assert_eq!(
+            stop_lines(false, Some(StopSignal::Hangup), true),
+            "---- vpnmon stopped with SIGHUP (the terminal closed) ----\nDatalog file closed\n"
         );
     }
 }

@@ -56,6 +56,7 @@ mod tests {
                 ping: None,
                 duration: Duration::ZERO,
             }],
+            targets: 0,
             cancelled: false,
         }
     }

@@ -5,17 +5,53 @@ use chrono::{DateTime, Local};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+pub mod check;
 pub mod console;
 pub mod datalog;
 pub mod json;
+pub mod live;
 
-/// What the operator's lines are: the original's console lines, or JSON lines (`--json`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What the operator's lines are: the original's console lines, JSON lines (`--json`), or one
+/// monitoring-plugin status line (`--check`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum Output {
     #[default]
     Console,
     /// Records as JSON lines on stdout; everything for people goes to stderr.
     Json,
+    /// One cycle, one status line with perfdata on stdout, the exit code 0-3; everything else
+    /// goes to stderr.
+    Check(check::CheckConfig),
+}
+
+/// When the console colours its verdicts (`--color`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ColorWhen {
+    /// On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE forces it).
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// Whether the console shows a spinner and countdown under its lines (`--progress`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ProgressWhen {
+    /// On a terminal whose TERM is not `dumb`.
+    #[default]
+    Auto,
+    /// On any terminal (never when stdout is not a terminal).
+    Always,
+    Never,
+}
+
+/// How the console presents itself on a terminal (`--verbose`, `--color`, `--progress`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TerminalConfig {
+    /// The lines naming failed targets also when stdout is not a terminal.
+    pub verbose: bool,
+    pub color: ColorWhen,
+    pub progress: ProgressWhen,
 }
 
 /// How a run ended, for the sinks' last words. `vpn_closed` is false when the last close failed
