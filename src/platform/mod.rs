@@ -25,7 +25,7 @@ use other_unix as os;
 #[cfg(windows)]
 use windows as os;
 
-pub use os::{is_sharing_violation, quiet_audio_errors};
+pub use os::{is_sharing_violation, other_users_present, quiet_audio_errors};
 
 /// Whether this build is for Windows, for code that picks between plain values (a vendor's
 /// install paths) with `if` instead of `#[cfg]`.
@@ -33,8 +33,23 @@ pub const WINDOWS: bool = cfg!(windows);
 
 use tokio_util::sync::CancellationToken;
 
-/// Cancels `cancel` on the first Ctrl-C (SIGINT) or SIGTERM (and SIGHUP on Unix, when the
-/// terminal goes away); a second one exits at once with status 130.
+/// A receiver of reload requests (SIGHUP on Unix; never on Windows), registered now.
+pub fn reload_signals() -> tokio::sync::mpsc::UnboundedReceiver<()> {
+    let mut hups = os::ReloadSignals::register();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            hups.recv().await;
+            if tx.send(()).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Cancels `cancel` on the first Ctrl-C (SIGINT) or SIGTERM; a second one exits at once with
+/// status 130. SIGHUP is a reload (`reload_signals`), no longer a stop.
 pub fn watch_signals(cancel: CancellationToken) {
     // Registered now, not at the watcher task's first poll: a stop in the first moments of a
     // run must be caught (not the signal's default action) and not lost.
@@ -68,7 +83,9 @@ pub mod pty {
 
 /// Files: what differs in how the OS creates them.
 pub mod fs {
-    pub use super::os::{ordinary_file_permissions, owned_by_me, owner_only_permissions};
+    pub use super::os::{
+        ordinary_file_permissions, owned_by_me, owner_only_permissions, shared_mode,
+    };
 }
 
 /// Other programs: finding and ending stale copies of vpnmon's own client programs (by
