@@ -417,6 +417,7 @@ impl Monitor {
                 None => now + self.settings.schedule.delay,
             };
             slot = Some(until);
+            let mut until = until;
             let delay = until - now;
             let next = Local::now() + chrono::Duration::from_std(delay).unwrap_or_default();
             for s in self.sinks.iter_mut() {
@@ -435,6 +436,21 @@ impl Monitor {
                     Some(()) = hup => {
                         self.reload_pending();
                         self.apply_reload(&mut states);
+                        // The wait follows the schedule as reloaded (a shorter delay now).
+                        let sched = self.settings.schedule;
+                        let again = match sched.interval {
+                            Some(every) => due_at + every,
+                            None => now + sched.delay,
+                        };
+                        if again != until {
+                            until = again.max(tokio::time::Instant::now());
+                            slot = Some(until);
+                            let delay = until.saturating_duration_since(tokio::time::Instant::now());
+                            let next = Local::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                            for s in self.sinks.iter_mut() {
+                                s.waiting(delay, next);
+                            }
+                        }
                     }
                 }
             }

@@ -196,6 +196,14 @@ fn run(args: Vec<OsString>) -> Result<RunEnd, RunError> {
                 .await
                 .map_err(|source| RunError::MetricsListen { addr, source })?;
             tracing::info!("serving metrics on http://{bound}/metrics");
+            // Said where the notices go: with port 0 this is how the port is learnt.
+            use std::io::Write;
+            let line = format!("Serving metrics on http://{bound}/metrics");
+            let _ = if json {
+                writeln!(std::io::stderr(), "{line}")
+            } else {
+                writeln!(std::io::stdout(), "{line}")
+            };
         }
         let site_names: Vec<&str> = settings.sites.iter().map(|s| s.vpnname.as_str()).collect();
         sinks.insert(
