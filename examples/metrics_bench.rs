@@ -33,7 +33,9 @@ fn status_kb(pid: u32, key: &str) -> u64 {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let bin = args.next().expect("usage: metrics_bench VPNMON_BINARY [SECONDS]");
+    let bin = args
+        .next()
+        .expect("usage: metrics_bench VPNMON_BINARY [SECONDS]");
     let secs: u64 = args.next().map_or(20, |s| s.parse().unwrap());
     let dir = tempfile::tempdir().unwrap();
     let mut targets = String::new();
@@ -43,8 +45,22 @@ fn main() {
     std::fs::write(dir.path().join("t.csv"), targets).unwrap();
     let mut child = Command::new(&bin)
         .current_dir(dir.path())
-        .args(["--debug-fake-ping", "--vpnclient", "none", "--targets", "t.csv"])
-        .args(["--cycles", "-1", "--interval", "1", "--quiet", "--datalog", "d.csv"])
+        .args([
+            "--debug-fake-ping",
+            "--vpnclient",
+            "none",
+            "--targets",
+            "t.csv",
+        ])
+        .args([
+            "--cycles",
+            "-1",
+            "--interval",
+            "1",
+            "--quiet",
+            "--datalog",
+            "d.csv",
+        ])
         .args(["--metrics-listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -86,7 +102,15 @@ fn main() {
     let rss = status_kb(pid, "VmRSS:");
     let hwm = status_kb(pid, "VmHWM:");
     let cycles = std::fs::read_to_string(dir.path().join("d.csv"))
-        .map(|t| t.lines().last().unwrap_or("").split(',').next().unwrap_or("").to_string())
+        .map(|t| {
+            t.lines()
+                .last()
+                .unwrap_or("")
+                .split(',')
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
         .unwrap_or_default();
     println!(
         "/metrics with 1,000 checks ({size} bytes): {} requests in {:.1} s ({:.0}/s) while cycles ran (last datalog cycle {cycles})",

@@ -125,12 +125,21 @@ impl Monitor {
     /// Applies a reload: the sites (VPN, credentials, targets file), the schedule and the pings
     /// change; the datalog, alerts, outputs and service options stay as started (the log and
     /// the counters go on). A reload that fails keeps everything and says why.
-    fn apply_reload(&mut self, states: &mut Vec<TargetsState>) {
+    async fn apply_reload(&mut self, states: &mut Vec<TargetsState>) {
         let Some((_, reloader)) = self.reload.as_mut() else {
             return;
         };
         crate::service::notify::reloading();
-        let outcome = reloader();
+        let mut outcome = reloader();
+        // The new drivers pass the start-up check (client present, options consistent) first.
+        if let Ok(r) = outcome.as_mut() {
+            for v in r.vpns.iter_mut().flatten() {
+                if let Err(e) = v.check().await {
+                    outcome = Err(e.to_string());
+                    break;
+                }
+            }
+        }
         match outcome {
             Ok(Reloaded { settings, vpns }) => {
                 let keep = &self.settings;
@@ -168,18 +177,20 @@ impl Monitor {
                         not_applied.join(", ")
                     ));
                 }
-                self.notice(&line);
+                // The state first (the metrics' gauge), then the words: whoever reads the line
+                // finds the gauge already set.
                 for s in self.sinks.iter_mut() {
                     s.reloaded(true);
                 }
+                self.notice(&line);
             }
             Err(why) => {
-                self.notice(&format!(
-                    "Reload (SIGHUP) failed, keeping the running configuration: {why}"
-                ));
                 for s in self.sinks.iter_mut() {
                     s.reloaded(false);
                 }
+                self.notice(&format!(
+                    "Reload (SIGHUP) failed, keeping the running configuration: {why}"
+                ));
             }
         }
         crate::service::notify::ready();
@@ -397,7 +408,7 @@ impl Monitor {
             }
             // A reload asked for during the cycle applies now, before the wait.
             if self.reload_pending() {
-                self.apply_reload(&mut states);
+                self.apply_reload(&mut states).await;
             }
             let now = tokio::time::Instant::now();
             let until = match self.settings.schedule.interval {
@@ -435,7 +446,7 @@ impl Monitor {
                     _ = tokio::time::sleep_until(until) => break,
                     Some(()) = hup => {
                         self.reload_pending();
-                        self.apply_reload(&mut states);
+                        self.apply_reload(&mut states).await;
                         // The wait follows the schedule as reloaded (a shorter delay now).
                         let sched = self.settings.schedule;
                         let again = match sched.interval {
@@ -688,6 +699,90 @@ mod tests {
             });
             assert_eq!(notice, !closed, "{seen:?}");
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reload_between_cycles_applies_or_keeps_the_running_configuration() {
+        // A reload asked for during cycle 1 applies before the wait: the hour's delay becomes 0.
+        let (mut m, spy, _) = monitor(
+            &["--cycles", "2", "--delay", "3600"],
+            FakeVpn::new(vec![FakeOpen::Succeed, FakeOpen::Succeed]),
+            TableProber::new(&[("gw.example", 2)]),
+        );
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tx.send(()).unwrap();
+        m.reload_with(
+            rx,
+            Box::new(|| {
+                let argv = [
+                    "vpnmon",
+                    "--vpnurlip",
+                    "gw.example",
+                    "--cycles",
+                    "2",
+                    "--delay",
+                    "0",
+                ];
+                let settings =
+                    crate::settings::from_command_line(argv).map_err(|e| e.to_string())?;
+                let vpn: Box<dyn VpnClient> = Box::new(FakeVpn::new(vec![FakeOpen::Succeed]));
+                Ok(Reloaded {
+                    settings,
+                    vpns: vec![Some(vpn)],
+                })
+            }),
+        );
+        let end = tokio::time::timeout(Duration::from_secs(10), m.run())
+            .await
+            .expect("the reloaded delay of 0 ran cycle 2 at once")
+            .unwrap();
+        assert_eq!(
+            end,
+            RunEnd::Completed {
+                cycles: 2,
+                vpn_closed: true
+            }
+        );
+        let seen = spy.0.lock().unwrap().clone();
+        let at = seen
+            .iter()
+            .position(|l| l == "notice Reloaded the configuration (SIGHUP)")
+            .expect("the reload said");
+        assert_eq!(seen[at - 1], "end 1 rows 3 cancelled false", "{seen:?}");
+
+        // A reload that fails keeps the running configuration (the hour's delay) and says why.
+        let (mut m, spy, cancel) = monitor(
+            &["--cycles", "2", "--delay", "3600"],
+            FakeVpn::new(vec![FakeOpen::Succeed]),
+            TableProber::new(&[("gw.example", 2)]),
+        );
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tx.send(()).unwrap();
+        m.reload_with(rx, Box::new(|| Err("p.csv:3: bad value for delay".into())));
+        let s2 = spy.clone();
+        tokio::spawn(async move {
+            while !s2.0.lock().unwrap().iter().any(|l| l == "waiting") {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            cancel.cancel();
+        });
+        let end = tokio::time::timeout(Duration::from_secs(10), m.run())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            end,
+            RunEnd::Stopped {
+                cycles: 1,
+                vpn_closed: true
+            }
+        );
+        let seen = spy.0.lock().unwrap().clone();
+        assert!(
+            seen.contains(&"notice Reload (SIGHUP) failed, keeping the running configuration: p.csv:3: bad value for delay".to_string()),
+            "{seen:?}"
+        );
+        assert_eq!(m.settings.schedule.delay, Duration::from_secs(3600));
     }
 
     /// A sink that fails every cycle's write, as a full disk would.

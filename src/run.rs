@@ -151,8 +151,14 @@ fn run(args: Vec<OsString>) -> Result<RunEnd, RunError> {
         } else {
             Box::new(std::io::stdout().lock())
         };
+        // A warning for the operator (the -pass one) goes to stderr: stdout keeps the
+        // original's lines.
         for n in &notices {
-            let _ = writeln!(out, "{n}");
+            if n.starts_with(settings::WARNING) {
+                let _ = writeln!(std::io::stderr(), "{n}");
+            } else {
+                let _ = writeln!(out, "{n}");
+            }
         }
     }
     let settings = loaded?;

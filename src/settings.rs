@@ -119,6 +119,9 @@ pub enum SettingsError {
 /// The name of the systemd credential holding the password (`LoadCredential=vpnmon-password:…`).
 pub const PASSWORD_CREDENTIAL: &str = "vpnmon-password";
 
+/// How a notice that is a warning for the operator begins (shown on stderr).
+pub const WARNING: &str = "Warning: ";
+
 /// Loads the settings from `args` (including the program name), reading the params file relative
 /// to the current directory. `notices` receives lines for the user (`Running without a vpnmon
 /// params file`, `x.csv:3: unknown parameter …`), also when loading then fails.
@@ -133,7 +136,7 @@ pub fn load(args: Vec<OsString>, notices: &mut Vec<String>) -> Result<Settings, 
             .as_deref()
             .is_some_and(|e| e.to_str() == Some(p.expose()));
         if !p.is_empty() && !env_same && crate::platform::other_users_present() {
-            notices.push("Warning: the -pass password is visible to other users of this machine in the process list (ps); use --password-file, VPNMON_PASSWORD or a systemd credential instead".to_string());
+            notices.push(format!("{WARNING}the -pass password is visible to other users of this machine in the process list (ps); use --password-file, VPNMON_PASSWORD or a systemd credential instead"));
         }
     }
     let (params_path, explicit) = match &first.params {

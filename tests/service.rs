@@ -206,18 +206,41 @@ fn a_port_in_use_is_a_start_up_error() {
 /// RTT series agree with the extended datalog's rows.
 #[test]
 fn prometheus_scrapes_vpnmon_and_its_series_match_the_datalog() {
+    scraped_by_prometheus(
+        "prometheus_scrapes_vpnmon_and_its_series_match_the_datalog",
+        false,
+        "127.0.0.2,web\n127.0.0.3,app\n198.18.0.1,dead\n",
+    );
+}
+
+/// The same with real ICMP echoes on loopback: real round-trip times end to end.
+#[test]
+fn prometheus_scrapes_real_loopback_pings() {
+    if !core_support::icmp_available() {
+        eprintln!("SKIPPED prometheus_scrapes_real_loopback_pings: no ICMP permission");
+        return;
+    }
+    scraped_by_prometheus(
+        "prometheus_scrapes_real_loopback_pings",
+        true,
+        "127.0.0.1,lo1\n127.0.0.2,lo2\n127.0.0.3,lo3\n",
+    );
+}
+
+fn scraped_by_prometheus(test: &str, real_icmp: bool, targets: &str) {
     let Some(prometheus) = which("prometheus") else {
-        eprintln!("SKIPPED prometheus_scrapes_vpnmon_and_its_series_match_the_datalog: no prometheus (apt-get install prometheus)");
+        eprintln!("SKIPPED {test}: no prometheus (apt-get install prometheus)");
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("t.csv"),
-        "127.0.0.2,web\n127.0.0.3,app\n198.18.0.1,dead\n",
-    )
-    .unwrap();
-    let mut c = vpnmon_fake_ping(dir.path());
+    std::fs::write(dir.path().join("t.csv"), targets).unwrap();
+    let mut c = if real_icmp {
+        vpnmon(dir.path())
+    } else {
+        vpnmon_fake_ping(dir.path())
+    };
     c.args(["--vpnclient", "none", "--targets", "t.csv", "--quiet"])
+        .args(["--vpnurlip", "127.0.0.1"])
         .args(["--cycles", "-1", "--delay", "3600", "--timeout", "0.2"])
         .args(["--metrics-listen", "127.0.0.1:0", "--datalog", "d.csv"])
         .args(["--datalog-format", "extended"]);
@@ -269,7 +292,7 @@ fn prometheus_scrapes_vpnmon_and_its_series_match_the_datalog() {
     let mut success = HashMap::new();
     wait_until("Prometheus has scraped vpnmon", DEADLINE, || {
         success = series(&query("vpnmon_check_success"));
-        success.len() == 3
+        success.len() == targets.lines().count() + 1
     });
     let rtt = series(&query("vpnmon_check_rtt_seconds"));
     let log = std::fs::read_to_string(dir.path().join("d.csv")).unwrap();
@@ -278,6 +301,7 @@ fn prometheus_scrapes_vpnmon_and_its_series_match_the_datalog() {
         // cycle,date,time,test,result,address,name,duration_ms,sent,received,rtt_min_ms,rtt_avg_ms,…
         let f: Vec<&str> = row.split(',').collect();
         let name = f[6];
+        assert_eq!(f[0], "1", "{row}");
         assert_eq!(
             success[name],
             f64::from(u8::from(f[4] == "Good")),
@@ -294,7 +318,8 @@ fn prometheus_scrapes_vpnmon_and_its_series_match_the_datalog() {
         }
         rows += 1;
     }
-    assert_eq!(rows, 3, "{log}");
+    // The gateway ping (`--vpnurlip` with no VPN client) and one row per target.
+    assert_eq!(rows, targets.lines().count() + 1, "{log}");
     prom.signal(Signal::SIGTERM);
     prom.wait_exit(DEADLINE);
     r.signal(Signal::SIGTERM);
