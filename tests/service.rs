@@ -611,6 +611,9 @@ fn the_log_file_rotates_and_never_holds_the_password() {
     let f = r.finish(DEADLINE);
     assert_eq!(f.code, Some(0), "{}", f.stderr);
     assert!(!dir.path().join("vpnmon.log.3").exists(), "--log-keep 2");
+    let stamp =
+        regex::Regex::new(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z +(INFO|WARN|ERROR|DEBUG) ")
+            .unwrap();
     let mut all = String::new();
     for p in [
         log.clone(),
@@ -622,10 +625,6 @@ fn the_log_file_rotates_and_never_holds_the_password() {
         // Rotated after the write that passed 2 KB: one line over at most.
         assert!(size < 2048 + 1024, "{} is {size} bytes", p.display());
         for line in text.lines() {
-            let stamp = regex::Regex::new(
-                r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z +(INFO|WARN|ERROR|DEBUG) ",
-            )
-            .unwrap();
             assert!(stamp.is_match(line), "{}: {line:?}", p.display());
         }
         all.push_str(&text);
