@@ -184,13 +184,7 @@ fn binary_exit_codes_and_one_line_errors() {
     assert_eq!(stdout.trim(), "Running without a vpnmon params file");
     // A -pass password on a machine with other accounts gets the one-line `ps` warning first,
     // on stderr (stdout keeps the original's lines).
-    let stderr = if vpnmon::platform::other_users_present() {
-        stderr
-            .strip_prefix("Warning: the -pass password is visible to other users of this machine in the process list (ps); use --password-file, VPNMON_PASSWORD or a systemd credential instead\n")
-            .unwrap_or_else(|| panic!("no -pass warning first: {stderr}"))
-    } else {
-        stderr.as_str()
-    };
+    let stderr = core_support::after_pass_warning(stderr);
     assert!(
         stderr.starts_with("Error: Cannot run without a VPN site URL or IP address."),
         "{stderr}"
