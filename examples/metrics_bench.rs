@@ -90,6 +90,10 @@ fn main() {
     let start = Instant::now();
     let mut lat = Vec::with_capacity(n as usize);
     for i in 0..n {
+        // Bounded in time too: a slow server gets fewer requests, said in the output.
+        if start.elapsed() > Duration::from_secs(secs) {
+            break;
+        }
         let due = start + every * i as u32;
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
