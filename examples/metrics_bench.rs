@@ -2,7 +2,7 @@
 //! test): /metrics latency p50/p99 at 200 requests/s while cycles of 1,000 checks run, and
 //! vpnmon's resident memory with metrics on. Loopback only: the fake prober answers 127/8.
 //!
-//! Usage: metrics_bench VPNMON_BINARY [SECONDS]
+//! Usage: metrics_bench /ABSOLUTE/PATH/TO/vpnmon [SECONDS] (vpnmon runs in a temporary folder)
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet --bin vpnmon --example metrics_bench
-exec target/release/examples/metrics_bench target/release/vpnmon "${1:-20}"
+exec target/release/examples/metrics_bench "$PWD/target/release/vpnmon" "${1:-20}"
