@@ -19,7 +19,10 @@ and may be shortened to any unambiguous beginning (-cyc 1 -del 0 -qui, --cyc 1).
 Every option can also be set in the params file (vpnmon_params.csv) as a line
   name,value    (for example: vpnurlip,vpn.example.org   or   quiet,True)
 Precedence: built-in defaults < params file < command line.
-The password can also come from the VPNMON_PASSWORD environment variable.
+The password can also come from the VPNMON_PASSWORD environment variable, from
+--password-file, or from the systemd credential `vpnmon-password` ($CREDENTIALS_DIRECTORY);
+those keep it out of the process list, which every user of the machine can read.
+SIGHUP reloads the params and targets files between cycles; SIGTERM stops cleanly.
 
 Reports: `vpnmon report FILE...` summarises datalogs (see `vpnmon report --help`).
 Exit status: 0 done or stopped with Control-C, 1 fatal error, 2 usage error,
@@ -148,6 +151,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub check: CheckArgs,
+
+    #[command(flatten)]
+    pub service: ServiceArgs,
 }
 
 /// The monitoring-plugin mode (Nagios, Icinga, Zabbix, Checkmk).
@@ -238,6 +244,48 @@ pub struct TerminalArgs {
     /// next cycle, under the lines: auto (unless TERM is dumb), always, never [default: auto]
     #[arg(long, value_enum, value_name = "WHEN")]
     pub progress: Option<crate::sinks::ProgressWhen>,
+}
+
+/// Options for running as a service (systemd, Prometheus, a log file).
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Service options")]
+pub struct ServiceArgs {
+    /// Start a cycle every SECONDS (fractions allowed) instead of waiting --delay after each;
+    /// a cycle longer than that starts the next one at once
+    #[arg(long, value_name = "SECONDS", value_parser = parse_interval)]
+    pub interval: Option<f64>,
+
+    /// Serve Prometheus metrics on /metrics and liveness on /healthz at ADDR:PORT
+    /// (for example 127.0.0.1:9925) [default: off]
+    #[arg(long = "metrics-listen", value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+
+    /// Write vpnmon's own diagnostics (timestamped, with levels) to this file [default: none]
+    #[arg(long = "log-file", value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
+
+    /// Start a new log file when it grows past SIZE (5MB, 512KB) [default: 5MB]
+    #[arg(long = "log-max-size", value_name = "SIZE", value_parser = parse_size)]
+    pub log_max_size: Option<u64>,
+
+    /// Old log files kept (FILE.1 newest … FILE.N) [default: 10]
+    #[arg(long = "log-keep", value_name = "N")]
+    pub log_keep: Option<u32>,
+
+    /// Read the VPN password from this file (its first line); it must be readable by its owner
+    /// only (chmod 600). Safer than -pass, which other users see in `ps`
+    #[arg(long = "password-file", value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
+}
+
+/// The longest --interval: the longest --delay.
+fn parse_interval(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n >= 0.01 && n <= MAX_DELAY_SECS as f64 => Ok(n),
+        _ => Err(format!(
+            "expected seconds from 0.01 to {MAX_DELAY_SECS} (7 days), fractions allowed"
+        )),
+    }
 }
 
 /// Options of the Cisco AnyConnect / Secure Client driver.

@@ -44,6 +44,16 @@ fn targets_message(path: &std::path::Path, source: &std::io::Error) -> String {
     }
 }
 
+/// A configuration read again on SIGHUP, with the drivers for its sites (built by the
+/// composition root, which alone knows the vendors).
+pub struct Reloaded {
+    pub settings: Settings,
+    pub vpns: Vec<Option<Box<dyn VpnClient>>>,
+}
+
+/// Reads the configuration again; `Err` says why it was not taken.
+pub type Reloader = Box<dyn FnMut() -> Result<Reloaded, String> + Send>;
+
 /// A site with the driver that opens its VPN (`None` without a VPN client).
 pub struct SiteRun {
     pub site: Site,
@@ -60,6 +70,8 @@ pub struct Monitor {
     pub vpn_closed: bool,
     /// Why a close cut short by Ctrl-C was not confirmed (retried once more at the end).
     close_unconfirmed: Option<String>,
+    /// SIGHUP requests and what answers them (`reload_with`).
+    reload: Option<(tokio::sync::mpsc::UnboundedReceiver<()>, Reloader)>,
 }
 
 /// What the monitor remembers of a site's targets file between cycles, so a file that becomes
@@ -97,7 +109,102 @@ impl Monitor {
             cancel,
             vpn_closed: true,
             close_unconfirmed: None,
+            reload: None,
         }
+    }
+
+    /// Reload on each message of `requests` (SIGHUP) between cycles, with `reloader`.
+    pub fn reload_with(
+        &mut self,
+        requests: tokio::sync::mpsc::UnboundedReceiver<()>,
+        reloader: Reloader,
+    ) {
+        self.reload = Some((requests, reloader));
+    }
+
+    /// Applies a reload: the sites (VPN, credentials, targets file), the schedule and the pings
+    /// change; the datalog, alerts, outputs and service options stay as started (the log and
+    /// the counters go on). A reload that fails keeps everything and says why.
+    async fn apply_reload(&mut self, states: &mut Vec<TargetsState>) {
+        let Some((_, reloader)) = self.reload.as_mut() else {
+            return;
+        };
+        crate::service::notify::reloading();
+        let mut outcome = reloader();
+        // The new drivers pass the start-up check (client present, options consistent) first.
+        if let Ok(r) = outcome.as_mut() {
+            for v in r.vpns.iter_mut().flatten() {
+                if let Err(e) = v.check().await {
+                    outcome = Err(e.to_string());
+                    break;
+                }
+            }
+        }
+        match outcome {
+            Ok(Reloaded { settings, vpns }) => {
+                let keep = &self.settings;
+                let mut not_applied = Vec::new();
+                if settings.datalog != keep.datalog {
+                    not_applied.push("datalog");
+                }
+                if settings.service != keep.service {
+                    not_applied.push("service");
+                }
+                if settings.output != keep.output {
+                    not_applied.push("output");
+                }
+                let mut next = settings;
+                next.datalog = keep.datalog.clone();
+                next.alerts = keep.alerts.clone();
+                next.output = keep.output;
+                next.service = keep.service.clone();
+                let same_sites = next.sites.len() == self.sites.len();
+                self.sites = next
+                    .sites
+                    .iter()
+                    .cloned()
+                    .zip(vpns)
+                    .map(|(site, vpn)| SiteRun { site, vpn })
+                    .collect();
+                if !same_sites {
+                    *states = self.sites.iter().map(|_| TargetsState::default()).collect();
+                }
+                self.settings = next;
+                let mut line = "Reloaded the configuration (SIGHUP)".to_string();
+                if !not_applied.is_empty() {
+                    line.push_str(&format!(
+                        "; the changed {} options apply at the next start",
+                        not_applied.join(", ")
+                    ));
+                }
+                // The state first (the metrics' gauge), then the words: whoever reads the line
+                // finds the gauge already set.
+                for s in self.sinks.iter_mut() {
+                    s.reloaded(true);
+                }
+                self.notice(&line);
+            }
+            Err(why) => {
+                for s in self.sinks.iter_mut() {
+                    s.reloaded(false);
+                }
+                self.notice(&format!(
+                    "Reload (SIGHUP) failed, keeping the running configuration: {why}"
+                ));
+            }
+        }
+        crate::service::notify::ready();
+    }
+
+    /// Whether a reload was asked for and not yet applied (without waiting).
+    fn reload_pending(&mut self) -> bool {
+        let mut any = false;
+        if let Some((rx, _)) = self.reload.as_mut() {
+            while rx.try_recv().is_ok() {
+                any = true;
+            }
+        }
+        any
     }
 
     fn notice(&mut self, line: &str) {
@@ -198,6 +305,8 @@ impl Monitor {
         let mut states: Vec<TargetsState> =
             self.sites.iter().map(|_| TargetsState::default()).collect();
         let mut n: u64 = 0;
+        // --interval: when the current cycle was due to start (fixed rate).
+        let mut slot: Option<tokio::time::Instant> = None;
         loop {
             if self.cancel.is_cancelled() {
                 return Ok(RunEnd::Stopped {
@@ -210,8 +319,14 @@ impl Monitor {
             let sites: Vec<Site> = self.sites.iter().map(|s| s.site.clone()).collect();
             let mut site_targets = Vec::with_capacity(sites.len());
             for (site, state) in sites.iter().zip(states.iter_mut()) {
-                site_targets.push(self.load_targets(site, state)?);
+                let targets = self.load_targets(site, state)?;
+                for s in self.sinks.iter_mut() {
+                    s.planned(&site.vpnname, &site.vpnurlip, &targets);
+                }
+                site_targets.push(targets);
             }
+            let began = tokio::time::Instant::now();
+            let due_at = *slot.get_or_insert(began);
             let started = Local::now();
             for s in self.sinks.iter_mut() {
                 s.cycle_start(n, total, started);
@@ -274,6 +389,9 @@ impl Monitor {
                 }
             }
             if !errors.is_empty() {
+                for s in self.sinks.iter_mut() {
+                    s.sink_errors(&errors);
+                }
                 return Err(MonitorError::Sinks(errors));
             }
             if cancelled {
@@ -289,14 +407,64 @@ impl Monitor {
                     vpn_closed: true,
                 });
             }
-            let delay = self.settings.schedule.delay;
+            // A reload asked for during the cycle applies now, before the wait.
+            if self.reload_pending() {
+                self.apply_reload(&mut states).await;
+            }
+            let now = tokio::time::Instant::now();
+            let until = match self.settings.schedule.interval {
+                Some(every) => {
+                    let due = due_at + every;
+                    if due <= now {
+                        self.notice(&format!(
+                            "Cycle {n} took {:.1} s, longer than the {} s interval: the next one starts now",
+                            (now - began).as_secs_f64(),
+                            every.as_secs_f64()
+                        ));
+                        now
+                    } else {
+                        due
+                    }
+                }
+                None => now + self.settings.schedule.delay,
+            };
+            slot = Some(until);
+            let mut until = until;
+            let delay = until - now;
             let next = Local::now() + chrono::Duration::from_std(delay).unwrap_or_default();
             for s in self.sinks.iter_mut() {
                 s.waiting(delay, next);
             }
-            tokio::select! {
-                _ = self.cancel.cancelled() => return Ok(RunEnd::Stopped { cycles: n, vpn_closed: true }),
-                _ = tokio::time::sleep(delay) => {}
+            loop {
+                let hup = async {
+                    match self.reload.as_mut() {
+                        Some((rx, _)) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = self.cancel.cancelled() => return Ok(RunEnd::Stopped { cycles: n, vpn_closed: true }),
+                    _ = tokio::time::sleep_until(until) => break,
+                    Some(()) = hup => {
+                        self.reload_pending();
+                        self.apply_reload(&mut states).await;
+                        // The wait follows the schedule as reloaded (a shorter delay now).
+                        let sched = self.settings.schedule;
+                        let again = match sched.interval {
+                            Some(every) => due_at + every,
+                            None => now + sched.delay,
+                        };
+                        if again != until {
+                            until = again.max(tokio::time::Instant::now());
+                            slot = Some(until);
+                            let delay = until.saturating_duration_since(tokio::time::Instant::now());
+                            let next = Local::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                            for s in self.sinks.iter_mut() {
+                                s.waiting(delay, next);
+                            }
+                        }
+                    }
+                }
             }
         }
     }
@@ -532,6 +700,90 @@ mod tests {
             });
             assert_eq!(notice, !closed, "{seen:?}");
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reload_between_cycles_applies_or_keeps_the_running_configuration() {
+        // A reload asked for during cycle 1 applies before the wait: the hour's delay becomes 0.
+        let (mut m, spy, _) = monitor(
+            &["--cycles", "2", "--delay", "3600"],
+            FakeVpn::new(vec![FakeOpen::Succeed, FakeOpen::Succeed]),
+            TableProber::new(&[("gw.example", 2)]),
+        );
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tx.send(()).unwrap();
+        m.reload_with(
+            rx,
+            Box::new(|| {
+                let argv = [
+                    "vpnmon",
+                    "--vpnurlip",
+                    "gw.example",
+                    "--cycles",
+                    "2",
+                    "--delay",
+                    "0",
+                ];
+                let settings =
+                    crate::settings::from_command_line(argv).map_err(|e| e.to_string())?;
+                let vpn: Box<dyn VpnClient> = Box::new(FakeVpn::new(vec![FakeOpen::Succeed]));
+                Ok(Reloaded {
+                    settings,
+                    vpns: vec![Some(vpn)],
+                })
+            }),
+        );
+        let end = tokio::time::timeout(Duration::from_secs(10), m.run())
+            .await
+            .expect("the reloaded delay of 0 ran cycle 2 at once")
+            .unwrap();
+        assert_eq!(
+            end,
+            RunEnd::Completed {
+                cycles: 2,
+                vpn_closed: true
+            }
+        );
+        let seen = spy.0.lock().unwrap().clone();
+        let at = seen
+            .iter()
+            .position(|l| l == "notice Reloaded the configuration (SIGHUP)")
+            .expect("the reload said");
+        assert_eq!(seen[at - 1], "end 1 rows 3 cancelled false", "{seen:?}");
+
+        // A reload that fails keeps the running configuration (the hour's delay) and says why.
+        let (mut m, spy, cancel) = monitor(
+            &["--cycles", "2", "--delay", "3600"],
+            FakeVpn::new(vec![FakeOpen::Succeed]),
+            TableProber::new(&[("gw.example", 2)]),
+        );
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tx.send(()).unwrap();
+        m.reload_with(rx, Box::new(|| Err("p.csv:3: bad value for delay".into())));
+        let s2 = spy.clone();
+        tokio::spawn(async move {
+            while !s2.0.lock().unwrap().iter().any(|l| l == "waiting") {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            cancel.cancel();
+        });
+        let end = tokio::time::timeout(Duration::from_secs(10), m.run())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            end,
+            RunEnd::Stopped {
+                cycles: 1,
+                vpn_closed: true
+            }
+        );
+        let seen = spy.0.lock().unwrap().clone();
+        assert!(
+            seen.contains(&"notice Reload (SIGHUP) failed, keeping the running configuration: p.csv:3: bad value for delay".to_string()),
+            "{seen:?}"
+        );
+        assert_eq!(m.settings.schedule.delay, Duration::from_secs(3600));
     }
 
     /// A sink that fails every cycle's write, as a full disk would.

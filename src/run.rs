@@ -2,7 +2,7 @@
 //! maps the outcome to the process exit code (`exit_code`, the one place that decides it).
 
 use crate::alert::{self, AlertSink, Console};
-use crate::monitor::{Monitor, MonitorError};
+use crate::monitor::{Monitor, MonitorError, Reloaded};
 use crate::probe::fake::RuleProber;
 use crate::probe::{IcmpProber, ProbeError, Prober};
 use crate::settings::{self, ClientConfig, Settings, SettingsError, Site};
@@ -10,6 +10,8 @@ use crate::sinks::check::{unknown_line, CheckSink, Status};
 use crate::sinks::console::{ConsoleOptions, ConsoleSink};
 use crate::sinks::datalog::DatalogSink;
 use crate::sinks::json::JsonSink;
+use crate::sinks::log::LogSink;
+use crate::sinks::service::ServiceSink;
 use crate::sinks::{ColorWhen, Output, ProgressWhen, RunEnd, Sink};
 use crate::vpn::anyconnect::AnyConnect;
 use crate::vpn::openconnect::OpenConnect;
@@ -42,6 +44,14 @@ pub enum RunError {
     /// A datalog that can never be written, found before the first cycle.
     #[error(transparent)]
     Datalog(#[from] crate::datalog::DatalogError),
+    #[error(transparent)]
+    LogFile(#[from] crate::service::logfile::LogFileError),
+    #[error("cannot serve metrics on {addr}: {}", crate::error::io_reason(.source))]
+    MetricsListen {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
     /// `vpnmon report`'s command line: clap renders it (help, usage errors).
@@ -236,7 +246,7 @@ fn report(args: Vec<OsString>) -> Result<Done, RunError> {
 
 fn run(args: Vec<OsString>) -> Result<Done, RunError> {
     let mut notices = Vec::new();
-    let loaded = settings::load(args, &mut notices);
+    let loaded = settings::load(args.clone(), &mut notices);
     // With --json and --check stdout is the machine's: notices go to stderr.
     let json = matches!(&loaded, Ok(s) if s.output != Output::Console);
     {
@@ -248,8 +258,14 @@ fn run(args: Vec<OsString>) -> Result<Done, RunError> {
         } else {
             Box::new(std::io::stdout().lock())
         };
+        // A warning for the operator (the -pass one) goes to stderr: stdout keeps the
+        // original's lines.
         for n in &notices {
-            let _ = writeln!(out, "{n}");
+            if n.starts_with(settings::WARNING) {
+                let _ = writeln!(std::io::stderr(), "{n}");
+            } else {
+                let _ = writeln!(out, "{n}");
+            }
         }
     }
     let settings = loaded?;
@@ -257,6 +273,13 @@ fn run(args: Vec<OsString>) -> Result<Done, RunError> {
     let check = matches!(settings.output, Output::Check(_));
     let check_outcome = crate::sinks::check::Outcome::default();
     let check_sink = check_outcome.clone();
+    if let Some(log) = &settings.service.log {
+        crate::service::logfile::init(log)?;
+        tracing::info!("vpnmon {} starting", env!("CARGO_PKG_VERSION"));
+        for n in &notices {
+            tracing::warn!("{}", crate::text::escape(n));
+        }
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -281,9 +304,48 @@ fn run(args: Vec<OsString>) -> Result<Done, RunError> {
         if let Some(n) = notice {
             use std::io::Write;
             let _ = writeln!(std::io::stderr(), "{n}");
+            tracing::warn!("{}", crate::text::escape(&n));
         }
-        let sinks = sinks_for(&settings, &stop, &check_sink)?;
+        let mut sinks = sinks_for(&settings, &stop, &check_sink)?;
+        // Service outputs: metrics, liveness (/healthz, the systemd watchdog), STATUS, the log.
+        let live = crate::service::Liveness::new();
+        let metrics = settings
+            .service
+            .metrics_listen
+            .map(|_| crate::service::metrics::Metrics::new());
+        if let (Some(addr), Some(m)) = (settings.service.metrics_listen, &metrics) {
+            let bound = crate::service::http::serve(addr, m.clone(), live.clone())
+                .await
+                .map_err(|source| RunError::MetricsListen { addr, source })?;
+            tracing::info!("serving metrics on http://{bound}/metrics");
+            // Said where the notices go: with port 0 this is how the port is learnt.
+            use std::io::Write;
+            let line = format!("Serving metrics on http://{bound}/metrics");
+            let _ = if json {
+                writeln!(std::io::stderr(), "{line}")
+            } else {
+                writeln!(std::io::stdout(), "{line}")
+            };
+        }
+        let site_names: Vec<&str> = settings.sites.iter().map(|s| s.vpnname.as_str()).collect();
+        sinks.insert(
+            0,
+            Box::new(ServiceSink::new(
+                metrics,
+                live.clone(),
+                stall_after(&settings),
+                &site_names.join(", "),
+            )),
+        );
+        if settings.service.log.is_some() {
+            sinks.insert(0, Box::new(LogSink));
+        }
+        let reloads = crate::platform::reload_signals();
         let mut monitor = Monitor::new(settings, prober, vpns, sinks, cancel);
+        monitor.reload_with(reloads, Box::new(move || reload(&args)));
+        crate::service::notify::spawn_watchdog(live);
+        // Start-up checks are done (files, client, prober, datalog, metrics port).
+        crate::service::notify::ready();
         Ok(monitor.run().await?)
     });
     // A name lookup still running on a blocking thread (a DNS server that does not answer)
@@ -295,6 +357,48 @@ fn run(args: Vec<OsString>) -> Result<Done, RunError> {
     } else {
         Done::Monitor(end)
     })
+}
+
+/// SIGHUP: the params file and the command line read again, checked as at start-up, and each
+/// site's targets file read once (one that cannot be read fails the reload).
+fn reload(args: &[OsString]) -> Result<Reloaded, String> {
+    let mut notices = Vec::new();
+    let settings = settings::load(args.to_vec(), &mut notices).map_err(|e| e.to_string())?;
+    settings::check_files(&settings).map_err(|e| e.to_string())?;
+    for site in &settings.sites {
+        crate::targets::read(&site.targets).map_err(|e| {
+            format!(
+                "cannot read the vpnmon targets file {}: {}",
+                crate::text::shown_path(&site.targets),
+                crate::error::io_reason(&e)
+            )
+        })?;
+    }
+    let mut vpns = Vec::with_capacity(settings.sites.len());
+    for site in &settings.sites {
+        vpns.push(driver_for(site).map_err(|e| e.to_string())?);
+    }
+    Ok(Reloaded { settings, vpns })
+}
+
+/// How long a cycle may go without a record before /healthz and the watchdog call the loop
+/// stalled: the slowest single test (a VPN open or close with its timeout, a ping of every
+/// echo timing out) with a minute's margin.
+fn stall_after(settings: &Settings) -> std::time::Duration {
+    use std::time::Duration;
+    let client = settings
+        .sites
+        .iter()
+        .map(|s| match &s.client {
+            ClientConfig::None => Duration::ZERO,
+            ClientConfig::AnyConnect(c) => c.timeout * 2,
+            ClientConfig::OpenConnect(c) => c.timeout * 2,
+        })
+        .max()
+        .unwrap_or_default();
+    let p = &settings.probe;
+    let ping = p.target.timeout * (p.target.count + 1) + p.gateway.timeout * (p.gateway.count + 1);
+    client.max(ping) + Duration::from_secs(60)
 }
 
 /// The driver a site's client config asks for; `None` without a VPN client.

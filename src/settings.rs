@@ -11,6 +11,7 @@ use crate::cli::{self, Cli};
 use crate::datalog::{DatalogConfig, RotateEvery};
 use crate::input::InputError;
 use crate::probe::ProbeConfig;
+use crate::service::{LogConfig, ServiceConfig, DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_SIZE};
 use crate::sinks::{Output, TerminalConfig};
 use crate::vpn::anyconnect::AnyConnectConfig;
 use crate::vpn::openconnect::OpenConnectConfig;
@@ -66,6 +67,8 @@ pub struct Schedule {
     pub cycles: Option<u64>,
     /// The pause between cycles.
     pub delay: Duration,
+    /// `--interval`: cycles start at this fixed rate instead (`delay` is then unused).
+    pub interval: Option<Duration>,
 }
 
 /// The fully resolved configuration of a run: plain values, no clap types. Each feature's part
@@ -80,6 +83,7 @@ pub struct Settings {
     pub output: Output,
     /// How the console looks on a terminal.
     pub terminal: TerminalConfig,
+    pub service: ServiceConfig,
     /// The params file that was read, if any.
     pub params_file: Option<PathBuf>,
 }
@@ -109,7 +113,16 @@ pub enum SettingsError {
     /// A bad line in the params file (`file:line: …`).
     #[error("{0}")]
     Params(String),
+    /// The password file cannot be read or is readable by others.
+    #[error("{0}")]
+    PasswordFile(String),
 }
+
+/// The name of the systemd credential holding the password (`LoadCredential=vpnmon-password:…`).
+pub const PASSWORD_CREDENTIAL: &str = "vpnmon-password";
+
+/// How a notice that is a warning for the operator begins (shown on stderr).
+pub const WARNING: &str = "Warning: ";
 
 /// Loads the settings from `args` (including the program name), reading the params file relative
 /// to the current directory. `notices` receives lines for the user (`Running without a vpnmon
@@ -118,6 +131,16 @@ pub fn load(args: Vec<OsString>, notices: &mut Vec<String>) -> Result<Settings, 
     let args = cli::rewrite_legacy(args)?;
     // First pass over the command line alone: help/version/usage errors, and which params file.
     let first = Cli::try_parse_from(&args)?;
+    // A password on the command line (not from VPNMON_PASSWORD) is in every user's `ps`.
+    let from_env = std::env::var_os("VPNMON_PASSWORD");
+    if let Some(p) = &first.password {
+        let env_same = from_env
+            .as_deref()
+            .is_some_and(|e| e.to_str() == Some(p.expose()));
+        if !p.is_empty() && !env_same && crate::platform::other_users_present() {
+            notices.push(format!("{WARNING}the -pass password is visible to other users of this machine in the process list (ps); use --password-file, VPNMON_PASSWORD or a systemd credential instead"));
+        }
+    }
     let (params_path, explicit) = match &first.params {
         Some(p) => (p.clone(), true),
         None => (PathBuf::from(DEFAULT_PARAMS_FILE), false),
@@ -233,7 +256,7 @@ fn from_cli(cli: Cli, params_file: Option<PathBuf>) -> Result<Settings, Settings
         vpnurlip,
         credentials: Credentials {
             username: cli.username.clone().unwrap_or_default(),
-            password: cli.password.clone().unwrap_or_default(),
+            password: password(&cli)?,
         },
         targets: cli
             .targets
@@ -292,6 +315,7 @@ fn from_cli(cli: Cli, params_file: Option<PathBuf>) -> Result<Settings, Settings
         schedule: Schedule {
             cycles,
             delay: Duration::from_secs(cli.delay.unwrap_or(DEFAULT_DELAY_SECS)),
+            interval: cli.service.interval.map(Duration::from_secs_f64),
         },
         probe,
         datalog,
@@ -312,8 +336,63 @@ fn from_cli(cli: Cli, params_file: Option<PathBuf>) -> Result<Settings, Settings
             color: cli.terminal.color.unwrap_or_default(),
             progress: cli.terminal.progress.unwrap_or_default(),
         },
+        service: ServiceConfig {
+            metrics_listen: cli.service.metrics_listen,
+            log: cli.service.log_file.clone().map(|path| LogConfig {
+                path,
+                max_size: cli
+                    .service
+                    .log_max_size
+                    .unwrap_or(DEFAULT_LOG_MAX_SIZE)
+                    .max(1),
+                keep: cli.service.log_keep.unwrap_or(DEFAULT_LOG_KEEP),
+            }),
+        },
         params_file,
     })
+}
+
+/// The password: `--password-file` (owner-only), else -pass / VPNMON_PASSWORD, else the systemd
+/// credential `vpnmon-password` in $CREDENTIALS_DIRECTORY, else none.
+fn password(cli: &Cli) -> Result<crate::vpn::Secret, SettingsError> {
+    if let Some(path) = &cli.service.password_file {
+        return read_password_file(path, true);
+    }
+    if let Some(p) = cli.password.clone().filter(|p| !p.is_empty()) {
+        return Ok(p);
+    }
+    if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
+        let path = Path::new(&dir).join(PASSWORD_CREDENTIAL);
+        if path.exists() {
+            // systemd makes the credential readable by the service alone.
+            return read_password_file(&path, false);
+        }
+    }
+    Ok(crate::vpn::Secret::default())
+}
+
+/// The first line of a password file. With `owner_only`, a file that its group or others may
+/// read (or write) is refused: the password would not be private.
+pub fn read_password_file(
+    path: &Path,
+    owner_only: bool,
+) -> Result<crate::vpn::Secret, SettingsError> {
+    let shown = crate::text::shown_path(path);
+    let bad = |why: String| SettingsError::PasswordFile(format!("The password file {shown} {why}"));
+    if owner_only {
+        if let Some(mode) = crate::platform::fs::shared_mode(path)
+            .map_err(|e| bad(format!("cannot be read: {}", crate::error::io_reason(&e))))?
+        {
+            return Err(bad(format!(
+                "can be read or changed by other users (mode {mode:o}); make it private with chmod 600"
+            )));
+        }
+    }
+    let bytes =
+        crate::input::read_bounded(path).map_err(|e| bad(format!("cannot be read: {e}")))?;
+    let text = crate::input::decode(&bytes).map_err(|e| bad(format!("cannot be read: {e}")))?;
+    let first = text.lines().next().unwrap_or("").trim_end_matches('\r');
+    Ok(crate::vpn::Secret::new(first))
 }
 
 /// Keys of the params file that are not options to set there.

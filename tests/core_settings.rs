@@ -182,6 +182,9 @@ fn binary_exit_codes_and_one_line_errors() {
     assert_eq!(out.code, Some(2));
     let (stdout, stderr) = (&out.stdout, &out.stderr);
     assert_eq!(stdout.trim(), "Running without a vpnmon params file");
+    // A -pass password on a machine with other accounts gets the one-line `ps` warning first,
+    // on stderr (stdout keeps the original's lines).
+    let stderr = core_support::after_pass_warning(stderr);
     assert!(
         stderr.starts_with("Error: Cannot run without a VPN site URL or IP address."),
         "{stderr}"

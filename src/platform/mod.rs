@@ -25,13 +25,28 @@ use other_unix as os;
 #[cfg(windows)]
 use windows as os;
 
-pub use os::{is_sharing_violation, quiet_audio_errors};
+pub use os::{is_sharing_violation, other_users_present, quiet_audio_errors};
 
 /// Whether this build is for Windows, for code that picks between plain values (a vendor's
 /// install paths) with `if` instead of `#[cfg]`.
 pub const WINDOWS: bool = cfg!(windows);
 
 use tokio_util::sync::CancellationToken;
+
+/// A receiver of reload requests (SIGHUP on Unix; never on Windows), registered now.
+pub fn reload_signals() -> tokio::sync::mpsc::UnboundedReceiver<()> {
+    let mut hups = os::ReloadSignals::register();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            hups.recv().await;
+            if tx.send(()).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
 
 /// Which stop signal ended a run, for the stop lines (`stopped with Control-C`, `… with SIGTERM`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,8 +55,6 @@ pub enum StopSignal {
     Interrupt,
     /// SIGTERM (a service manager, `kill`).
     Terminate,
-    /// SIGHUP: the terminal went away.
-    Hangup,
     /// Ctrl-Break (Windows).
     Break,
     /// The console window was closed (Windows).
@@ -55,7 +68,6 @@ impl StopSignal {
         match self {
             StopSignal::Interrupt => "Control-C",
             StopSignal::Terminate => "SIGTERM",
-            StopSignal::Hangup => "SIGHUP (the terminal closed)",
             StopSignal::Break => "Control-Break",
             StopSignal::Close => "the console window closing",
         }
@@ -77,8 +89,8 @@ impl StopCause {
     }
 }
 
-/// Cancels `cancel` on the first Ctrl-C (SIGINT) or SIGTERM (and SIGHUP on Unix, when the
-/// terminal goes away), noting which in `cause`; a second one exits at once with status 130.
+/// Cancels `cancel` on the first Ctrl-C (SIGINT) or SIGTERM, noting which in `cause`; a second
+/// one exits at once with status 130. SIGHUP is a reload (`reload_signals`), no longer a stop.
 pub fn watch_signals(cancel: CancellationToken, cause: StopCause) {
     // Registered now, not at the watcher task's first poll: a stop in the first moments of a
     // run must be caught (not the signal's default action) and not lost.
@@ -114,7 +126,9 @@ pub mod pty {
 
 /// Files: what differs in how the OS creates them.
 pub mod fs {
-    pub use super::os::{ordinary_file_permissions, owned_by_me, owner_only_permissions};
+    pub use super::os::{
+        ordinary_file_permissions, owned_by_me, owner_only_permissions, shared_mode,
+    };
 }
 
 /// Other programs: finding and ending stale copies of vpnmon's own client programs (by

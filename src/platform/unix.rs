@@ -7,7 +7,8 @@ use nix::unistd::Pid;
 
 // ---- signals ------------------------------------------------------------------------------
 
-/// SIGINT, SIGTERM and SIGHUP (the terminal went away), each registered once for the whole run.
+/// SIGINT and SIGTERM, each registered once for the whole run. SIGHUP is a reload
+/// (`ReloadSignals`), as `systemctl reload` and logrotate mean it.
 pub struct StopSignals(Vec<(super::StopSignal, tokio::signal::unix::Signal)>);
 
 impl StopSignals {
@@ -18,7 +19,6 @@ impl StopSignals {
         let kinds = [
             (StopSignal::Interrupt, SignalKind::interrupt()),
             (StopSignal::Terminate, SignalKind::terminate()),
-            (StopSignal::Hangup, SignalKind::hangup()),
         ];
         StopSignals(
             kinds
@@ -37,6 +37,46 @@ impl StopSignals {
             futures::future::select_all(self.0.iter_mut().map(|(_, s)| Box::pin(s.recv()))).await;
         self.0[i].0
     }
+}
+
+/// SIGHUP: reload the configuration between cycles.
+pub struct ReloadSignals(Option<tokio::signal::unix::Signal>);
+
+impl ReloadSignals {
+    /// Installs the handler now (must run inside the tokio runtime).
+    pub fn register() -> ReloadSignals {
+        use tokio::signal::unix::{signal, SignalKind};
+        ReloadSignals(signal(SignalKind::hangup()).ok())
+    }
+
+    /// The next reload request.
+    pub async fn recv(&mut self) {
+        match self.0.as_mut() {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+}
+
+// ---- users ----------------------------------------------------------------------------------
+
+/// Whether other people can use this machine: an account with a login (uid 1000 and up, not
+/// `nobody`) other than this one in /etc/passwd. A -pass password is in their `ps`.
+pub fn other_users_present() -> bool {
+    let me = nix::unistd::getuid().as_raw();
+    let Ok(text) = std::fs::read_to_string("/etc/passwd") else {
+        return false;
+    };
+    text.lines().any(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        let uid = f.get(2).and_then(|u| u.parse::<u32>().ok());
+        let shell = f.get(6).copied().unwrap_or("");
+        matches!(uid, Some(u) if u >= 1000 && u != 65534 && u != me)
+            && !shell.ends_with("nologin")
+            && !shell.ends_with("false")
+    })
 }
 
 // ---- files --------------------------------------------------------------------------------
@@ -59,6 +99,14 @@ pub fn ordinary_file_permissions() -> Option<std::fs::Permissions> {
 pub fn owner_only_permissions() -> Option<std::fs::Permissions> {
     use std::os::unix::fs::PermissionsExt;
     Some(std::fs::Permissions::from_mode(0o700))
+}
+
+/// The permission bits of a file that its group or other users may read or write (`None`: the
+/// file is private to its owner).
+pub fn shared_mode(path: &std::path::Path) -> std::io::Result<Option<u32>> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)?.permissions().mode() & 0o7777;
+    Ok((mode & 0o066 != 0).then_some(mode))
 }
 
 /// Whether a file or directory belongs to the user vpnmon runs as (effective uid), so that

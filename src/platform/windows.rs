@@ -34,6 +34,29 @@ impl StopSignals {
     }
 }
 
+/// Windows has no SIGHUP: a reload never comes.
+pub struct ReloadSignals;
+
+impl ReloadSignals {
+    pub fn register() -> ReloadSignals {
+        ReloadSignals
+    }
+    pub async fn recv(&mut self) {
+        std::future::pending().await
+    }
+}
+
+/// The Windows process list shows command lines to other users only as an administrator; not
+/// warned about.
+pub fn other_users_present() -> bool {
+    false
+}
+
+/// Windows files get their access from the folder's ACL: not checked here.
+pub fn shared_mode(path: &std::path::Path) -> std::io::Result<Option<u32>> {
+    std::fs::metadata(path).map(|_| None)
+}
+
 // ---- files and audio ----------------------------------------------------------------------
 
 /// Whether an I/O error means another program holds the file (an editor or a virus scanner

@@ -588,9 +588,5 @@ mod tests {
             stop_lines(false, Some(StopSignal::Terminate), true),
             "---- vpnmon stopped with SIGTERM ----\nDatalog file closed\n"
         );
-        assert_eq!(
-            stop_lines(false, Some(StopSignal::Hangup), true),
-            "---- vpnmon stopped with SIGHUP (the terminal closed) ----\nDatalog file closed\n"
-        );
     }
 }

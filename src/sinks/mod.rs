@@ -10,6 +10,8 @@ pub mod console;
 pub mod datalog;
 pub mod json;
 pub mod live;
+pub mod log;
+pub mod service;
 
 /// What the operator's lines are: the original's console lines, JSON lines (`--json`), or one
 /// monitoring-plugin status line (`--check`).
@@ -105,6 +107,13 @@ pub trait Sink: Send {
     /// The client's last lines after a failed open/close (password already masked).
     fn diagnostics(&mut self, _lines: &[String]) {}
     fn waiting(&mut self, _delay: Duration, _next: DateTime<Local>) {}
+    /// What the next cycle of a site will test (after its targets were read): outputs that
+    /// keep per-check state drop the checks no longer there.
+    fn planned(&mut self, _site: &str, _gateway: &str, _targets: &[crate::targets::Target]) {}
+    /// Sinks failed in this cycle (every sink hears it before the run ends).
+    fn sink_errors(&mut self, _errors: &[SinkError]) {}
+    /// A reload (SIGHUP) was applied (`true`) or refused, the running configuration kept.
+    fn reloaded(&mut self, _ok: bool) {}
     /// The last call of a run. May wait (mail and hook still under way).
     async fn finish(&mut self, _end: RunEnd) -> Result<(), SinkError> {
         Ok(())

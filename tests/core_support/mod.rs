@@ -55,3 +55,20 @@ pub fn wait_until(what: &str, within: std::time::Duration, f: impl FnMut() -> bo
         panic!("waited {within:?} for {what}");
     }
 }
+
+/// The one-line warning vpnmon prints on stderr when `-pass` is given on a machine with other
+/// accounts (the password is visible in `ps`).
+pub const PASS_WARNING: &str = "Warning: the -pass password is visible to other users of this machine in the process list (ps); use --password-file, VPNMON_PASSWORD or a systemd credential instead\n";
+
+/// `stderr` of a run given `-pass`, without its `ps` warning: the warning must lead it exactly
+/// when this machine has other accounts, and be absent otherwise.
+pub fn after_pass_warning(stderr: &str) -> &str {
+    if vpnmon::platform::other_users_present() {
+        stderr
+            .strip_prefix(PASS_WARNING)
+            .unwrap_or_else(|| panic!("no -pass warning first: {stderr}"))
+    } else {
+        assert!(!stderr.contains(PASS_WARNING), "{stderr}");
+        stderr
+    }
+}
