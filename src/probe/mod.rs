@@ -530,66 +530,6 @@ mod tests {
         );
     }
 
-    /// Real ICMP on loopback: every 127.0.0.0/8 address answers; a name that cannot be resolved
-    /// (through a stand-in resolver) fails without an echo.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn loopback_answers_and_bad_names_fail() {
-        let mut p = match IcmpProber::new() {
-            Ok(p) => p,
-            Err(e) => {
-                crate::test_skip::skip("loopback_answers_and_bad_names_fail", e);
-                return;
-            }
-        };
-        p.lookup = no_names;
-        let hosts: Vec<String> = vec![
-            "127.0.0.1".into(),
-            "127.0.0.2".into(),
-            "127.0.0.1".into(),
-            "no-such-host.invalid".into(),
-        ];
-        let cancel = CancellationToken::new();
-        let out = p.ping_many(&hosts, opts(2), &cancel).await.unwrap();
-        assert_eq!(out[0].verdict, Verdict::Good, "{:?}", out[0]);
-        assert_eq!(out[1].verdict, Verdict::Good);
-        assert_eq!(
-            out[2].verdict,
-            Verdict::Good,
-            "same host twice must not collide"
-        );
-        assert_eq!(out[3].verdict, Verdict::Fail);
-        assert_eq!(
-            out[3].reason.as_deref(),
-            Some("cannot resolve host name 'no-such-host.invalid'")
-        );
-        assert_eq!(out[3].stats.sent, 0);
-        assert_eq!(out[0].stats.received, 2);
-    }
-
-    /// RTTs count from just before the send (patches/surge-ping): on loopback every echo takes
-    /// tens of microseconds (ping shows ~0.03 ms); upstream, which took the send time after
-    /// `send_to` returned, read 0.000 ms for most of them (the minimum of 5 echoes was 0 in
-    /// every run measured), so a minimum above zero over 20 echoes each fails without the patch.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn loopback_rtts_count_the_send() {
-        let p = match IcmpProber::new() {
-            Ok(p) => p,
-            Err(e) => {
-                crate::test_skip::skip("loopback_rtts_count_the_send", e);
-                return;
-            }
-        };
-        let hosts: Vec<String> = vec!["127.0.0.1".into(), "::1".into()];
-        let cancel = CancellationToken::new();
-        let out = p.ping_many(&hosts, opts(20), &cancel).await.unwrap();
-        for o in &out {
-            if o.reason.as_deref().is_some_and(|r| r.contains("IPv6")) {
-                continue; // no IPv6 on this machine
-            }
-            assert_eq!(o.stats.received, 20, "{o:?}");
-            let min = o.stats.rtt_min.unwrap();
-            assert!(min > Duration::ZERO, "an RTT of 0 on loopback: {o:?}");
-            assert!(min < Duration::from_millis(100), "{o:?}");
-        }
-    }
+    // Real ICMP on loopback (the socket prober, the RTT from before the send): tests/icmp_probe.rs,
+    // under the run-time harness that reports them ignored where ICMP is not allowed.
 }
