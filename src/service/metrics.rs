@@ -410,7 +410,8 @@ mod tests {
         publish(&m).await;
         let after = m.page();
         assert!(after.generation > before.generation);
-        let line = r#"vpnmon_check_success{site="S",test="Target ping",address="127.0.0.2",name="web"} 1"#;
+        let line =
+            r#"vpnmon_check_success{site="S",test="Target ping",address="127.0.0.2",name="web"} 1"#;
         assert!(String::from_utf8_lossy(&after.openmetrics).contains(line));
         assert!(String::from_utf8_lossy(&after.prometheus_text).contains(line));
         // Scrapes between changes share the one encoding rather than making their own.
