@@ -1,7 +1,7 @@
 //! The HTTP side of `--metrics-listen`: /metrics (Prometheus text, or OpenMetrics when the
 //! scraper asks for it) and /healthz (200 while the loop is alive, 503 once it is overdue).
-//! Runs on the monitor's tokio runtime; a scrape reads the shared families and never waits on
-//! a cycle.
+//! Runs on the monitor's tokio runtime; a scrape serves the last page the encoder published
+//! (shared bytes, no encoding), so it never waits on a cycle.
 
 use super::metrics::Metrics;
 use super::Liveness;
@@ -47,15 +47,16 @@ async fn metrics_page(
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.contains("application/openmetrics-text"));
+    let page = s.metrics.page();
     if wants_openmetrics {
         (
             [(header::CONTENT_TYPE, OPENMETRICS)],
-            s.metrics.openmetrics(),
+            page.openmetrics.clone(),
         )
     } else {
         (
             [(header::CONTENT_TYPE, PROMETHEUS_TEXT)],
-            s.metrics.prometheus_text(),
+            page.prometheus_text.clone(),
         )
     }
 }

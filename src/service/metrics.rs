@@ -1,8 +1,11 @@
 //! The metrics vpnmon serves on /metrics, named as blackbox_exporter and Prometheus's
 //! conventions have it (`_seconds`, `_ratio`, `_total`, `_timestamp_seconds`, `_info`).
 //!
-//! The families live in a `prometheus-client` registry; every update and every scrape takes
-//! only a family's own short lock, so a scrape never waits on a running cycle. A check that
+//! The families live in a `prometheus-client` registry. The page is encoded once per change,
+//! not per scrape: an update calls `changed()`, and an encoder thread of its own encodes the
+//! registry (both formats) and publishes the bytes; a scrape takes the last published page (a
+//! reference count, no encoding, no family lock), so it never waits on a cycle or an encoding.
+//! Changes that come while an encoding runs are coalesced into the next one. A check that
 //! leaves the targets leaves the families (`forget`): the series stay bounded by the targets.
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -10,8 +13,10 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::Arc;
+use tokio::sync::watch;
 
 type FGauge = Gauge<f64, AtomicU64>;
 
@@ -54,10 +59,36 @@ struct BuildLabels {
 /// The verdict names, in the datalog's words.
 pub const VERDICTS: [&str; 3] = ["Good", "Warn", "Fail"];
 
-/// All of vpnmon's metrics. Cheap to clone (the families are shared).
+/// One encoding of the registry: the generation of changes it includes and both formats.
+pub struct Page {
+    pub generation: u64,
+    pub openmetrics: bytes::Bytes,
+    pub prometheus_text: bytes::Bytes,
+}
+
+impl Page {
+    fn encode(registry: &Registry, generation: u64) -> Page {
+        let mut om = String::with_capacity(1 << 20);
+        let _ = prometheus_client::encoding::text::encode(&mut om, registry);
+        let text = to_prometheus_text(&om);
+        Page {
+            generation,
+            openmetrics: om.into(),
+            prometheus_text: text.into(),
+        }
+    }
+}
+
+/// All of vpnmon's metrics. Cheap to clone (the families and the page are shared). The
+/// encoder thread ends when the last clone is dropped.
 #[derive(Clone)]
 pub struct Metrics {
-    registry: Arc<Registry>,
+    /// Changes asked for so far (`changed()` counts them).
+    wanted: Arc<AtomicU64>,
+    /// Wakes the encoder; holds one wake at most, so a burst of changes is one encoding.
+    wake: SyncSender<()>,
+    /// The last published page.
+    page: watch::Receiver<Arc<Page>>,
     pub success: Family<CheckLabels, Gauge>,
     pub verdict: Family<VerdictLabels, Gauge>,
     pub rtt: Family<CheckLabels, FGauge>,
@@ -82,6 +113,10 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
+        Metrics::build(None)
+    }
+
+    fn build(extra: Option<Box<dyn prometheus_client::collector::Collector>>) -> Metrics {
         let mut r = Registry::default();
         let success = Family::<CheckLabels, Gauge>::default();
         let verdict = Family::<VerdictLabels, Gauge>::default();
@@ -176,8 +211,32 @@ impl Metrics {
             "vpnmon's version, as a label (value 1)",
             build,
         );
+        if let Some(c) = extra {
+            r.register_collector(c);
+        }
+        let wanted = Arc::new(AtomicU64::new(0));
+        let (page_tx, page) = watch::channel(Arc::new(Page::encode(&r, 0)));
+        let (wake, woken) = sync_channel::<()>(1);
+        let w = wanted.clone();
+        let spawned = std::thread::Builder::new()
+            .name("metrics-encoder".into())
+            .spawn(move || {
+                // Ends when every Metrics (every wake sender) is gone.
+                while woken.recv().is_ok() {
+                    // Read before encoding: a change made after this wakes us again.
+                    let generation = w.load(Ordering::SeqCst);
+                    let fresh = Page::encode(&r, generation);
+                    page_tx.send_replace(Arc::new(fresh));
+                }
+            });
+        if let Err(e) = spawned {
+            // Without the thread the page stays the first one; said, not fatal.
+            tracing::error!("cannot start the metrics encoder thread: {e}");
+        }
         Metrics {
-            registry: Arc::new(r),
+            wanted,
+            wake,
+            page,
             success,
             verdict,
             rtt,
@@ -217,17 +276,39 @@ impl Metrics {
         }
     }
 
-    /// The OpenMetrics text exposition (what Prometheus asks for first).
-    pub fn openmetrics(&self) -> String {
-        let mut out = String::with_capacity(64 * 1024);
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
+    /// Says that the families changed: the encoder makes a new page (off the caller's path).
+    pub fn changed(&self) {
+        self.wanted.fetch_add(1, Ordering::SeqCst);
+        match self.wake.try_send(()) {
+            // Full: a wake is already pending and its encoding will include this change.
+            Ok(()) | Err(TrySendError::Full(())) | Err(TrySendError::Disconnected(())) => {}
+        }
     }
 
-    /// The Prometheus text format 0.0.4 (for clients that do not ask for OpenMetrics): the same
-    /// samples; a counter's HELP/TYPE name carries `_total` as its samples do, no EOF marker.
+    /// The last published page: what a scrape serves. Never encodes, never waits.
+    pub fn page(&self) -> Arc<Page> {
+        self.page.borrow().clone()
+    }
+
+    /// Waits until the published page includes every change asked for before this call (the
+    /// end of a cycle waits for it, so the cycle's results are in the next scrape).
+    pub async fn settled(&self) {
+        let want = self.wanted.load(Ordering::SeqCst);
+        let mut rx = self.page.clone();
+        // An error means the encoder is gone: nothing more will come, so nothing to wait for.
+        let _ = rx.wait_for(|p| p.generation >= want).await;
+    }
+
+    /// The OpenMetrics text exposition (what Prometheus asks for first), as last published.
+    pub fn openmetrics(&self) -> String {
+        String::from_utf8_lossy(&self.page().openmetrics).into_owned()
+    }
+
+    /// The Prometheus text format 0.0.4 (for clients that do not ask for OpenMetrics), as last
+    /// published: the same samples; a counter's HELP/TYPE name carries `_total` as its samples
+    /// do, no EOF marker.
     pub fn prometheus_text(&self) -> String {
-        to_prometheus_text(&self.openmetrics())
+        String::from_utf8_lossy(&self.page().prometheus_text).into_owned()
     }
 }
 
@@ -274,25 +355,34 @@ mod tests {
         }
     }
 
-    #[test]
-    fn forgotten_checks_leave_the_exposition() {
+    /// Publishes the changes made so far and waits for the page that includes them.
+    async fn publish(m: &Metrics) {
+        m.changed();
+        m.settled().await;
+    }
+
+    #[tokio::test]
+    async fn forgotten_checks_leave_the_exposition() {
         let m = Metrics::new();
         m.success.get_or_create(&check("web")).set(1);
         m.set_verdict(&check("web"), "Good");
         m.success.get_or_create(&check("db")).set(0);
+        publish(&m).await;
         let text = m.openmetrics();
         assert!(text.contains(r#"name="web""#) && text.contains(r#"name="db""#));
         m.forget(&check("web"));
+        publish(&m).await;
         let text = m.openmetrics();
         assert!(!text.contains(r#"name="web""#), "{text}");
         assert!(text.contains(r#"name="db""#));
         assert!(text.ends_with("# EOF\n"));
     }
 
-    #[test]
-    fn prometheus_text_names_counters_as_their_samples() {
+    #[tokio::test]
+    async fn prometheus_text_names_counters_as_their_samples() {
         let m = Metrics::new();
         m.cycles.inc();
+        publish(&m).await;
         let text = m.prometheus_text();
         assert!(
             text.contains("# TYPE vpnmon_cycles_total counter\n"),
@@ -309,5 +399,81 @@ mod tests {
                 "{name} undeclared in {text}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_change_is_in_the_next_page_in_both_formats() {
+        let m = Metrics::new();
+        let before = m.page();
+        assert!(!String::from_utf8_lossy(&before.openmetrics).contains(r#"name="web""#));
+        m.success.get_or_create(&check("web")).set(1);
+        publish(&m).await;
+        let after = m.page();
+        assert!(after.generation > before.generation);
+        let line =
+            r#"vpnmon_check_success{site="S",test="Target ping",address="127.0.0.2",name="web"} 1"#;
+        assert!(String::from_utf8_lossy(&after.openmetrics).contains(line));
+        assert!(String::from_utf8_lossy(&after.prometheus_text).contains(line));
+        // Scrapes between changes share the one encoding rather than making their own.
+        assert!(Arc::ptr_eq(&after, &m.page()));
+    }
+
+    /// A collector whose encoding, once armed, holds until released: an encoding (or a cycle
+    /// holding the families) that takes as long as the test wants.
+    #[derive(Debug)]
+    struct Gate {
+        armed: std::sync::atomic::AtomicBool,
+        entered: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
+        release: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+    }
+
+    impl prometheus_client::collector::Collector for Gate {
+        fn encode(
+            &self,
+            _encoder: prometheus_client::encoding::DescriptorEncoder,
+        ) -> Result<(), std::fmt::Error> {
+            if self.armed.load(Ordering::SeqCst) {
+                let _ = self.entered.lock().unwrap().send(());
+                let _ = self.release.lock().unwrap().recv();
+            }
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_scrape_while_an_encoding_holds_returns_the_last_page_at_once() {
+        let (entered_tx, entered) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel();
+        let gate = Arc::new(Gate {
+            armed: false.into(),
+            entered: entered_tx.into(),
+            release: release_rx.into(),
+        });
+        let m = Metrics::build(Some(Box::new(gate.clone())));
+        m.success.get_or_create(&check("web")).set(1);
+        publish(&m).await;
+        gate.armed.store(true, Ordering::SeqCst);
+        m.success.get_or_create(&check("db")).set(0);
+        m.changed();
+        // The encoder is now inside the held encoding.
+        entered
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the encoder started");
+        // A scrape now returns the last page, from another thread so a scrape that waited
+        // fails the test instead of hanging it.
+        let m2 = m.clone();
+        let (got_tx, got) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = got_tx.send(m2.prometheus_text());
+        });
+        let text = got
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("a scrape during an encoding returned");
+        assert!(text.contains(r#"name="web""#), "{text}");
+        assert!(!text.contains(r#"name="db""#), "{text}");
+        gate.armed.store(false, Ordering::SeqCst);
+        release.send(()).unwrap();
+        m.settled().await;
+        assert!(m.prometheus_text().contains(r#"name="db""#));
     }
 }

@@ -76,6 +76,7 @@ impl Sink for ServiceSink {
             })
             .cloned()
             .collect();
+        let any_gone = !gone.is_empty();
         for c in gone {
             if let Some(m) = &self.metrics {
                 m.forget(&c);
@@ -83,12 +84,16 @@ impl Sink for ServiceSink {
             self.failures.remove(&c);
             self.known.remove(&c);
         }
+        if let (true, Some(m)) = (any_gone, &self.metrics) {
+            m.changed();
+        }
     }
 
     fn cycle_start(&mut self, _cycle: u64, _of: Option<u64>, at: DateTime<Local>) {
         self.live.due_within(self.stall_after);
         if let Some(m) = &self.metrics {
             m.cycle_start.set(unix_seconds(at));
+            m.changed();
         }
     }
 
@@ -130,12 +135,14 @@ impl Sink for ServiceSink {
             }
         }
         self.known.insert(c);
+        // Coalesced: a sweep's burst of records is a few encodings, not one each.
+        m.changed();
     }
 
     async fn cycle_end(
         &mut self,
         report: &CycleReport,
-        _cancel: &CancellationToken,
+        cancel: &CancellationToken,
     ) -> Result<(), SinkError> {
         if let Some(m) = &self.metrics {
             if !report.cancelled {
@@ -145,6 +152,13 @@ impl Sink for ServiceSink {
                     .to_std()
                     .unwrap_or_default();
                 m.cycle_duration.set(took.as_secs_f64());
+            }
+            m.changed();
+            // The cycle's results are in the page before the cycle is said to be over, so a
+            // scrape after the cycle's end sees them; a stop does not wait for it.
+            tokio::select! {
+                () = m.settled() => {}
+                () = cancel.cancelled() => {}
             }
         }
         let t = Tally::of_targets(&report.records);
@@ -178,6 +192,7 @@ impl Sink for ServiceSink {
                     }
                 }
             }
+            m.changed();
         }
     }
 
@@ -187,6 +202,7 @@ impl Sink for ServiceSink {
             if ok {
                 m.reload_time.set(unix_seconds(Local::now()));
             }
+            m.changed();
         }
     }
 
