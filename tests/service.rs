@@ -21,6 +21,15 @@ use std::time::{Duration, Instant};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
+/// Taken by the tests that start a Prometheus (heavy at start-up) and by the tests that measure
+/// timing (the watchdog's rate, --interval's), so that on two cores the ones never run beside the
+/// others and the timing measured is vpnmon's, not the machine's.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 crate::harness_main!(
     metrics_follow_the_records_and_healthz_says_alive,
     a_port_in_use_is_a_start_up_error,
@@ -277,6 +286,7 @@ fn get_in(lab: &Lab, url: &str) -> (u16, String) {
 }
 
 fn scraped_by_prometheus(lab: Option<&Lab>, real_icmp: bool, targets: &str) -> Ran {
+    let _serial = serial();
     let prometheus = which("prometheus")
         .ok_or_else(|| ignore("needs prometheus on PATH (Debian package prometheus)"))?;
     let dir = tempfile::tempdir().unwrap();
@@ -548,6 +558,7 @@ fn the_unit_file_passes_systemd_analyze_verify() -> Ran {
 /// test sets, STOPPING=1 at SIGTERM, on a datagram socket the test binds as systemd would.
 #[cfg(target_os = "linux")]
 fn sd_notify_ready_status_and_watchdog_reach_the_notify_socket() {
+    let _serial = serial();
     use std::os::unix::net::UnixDatagram;
     let dir = tempfile::tempdir().unwrap();
     let sock_path = dir.path().join("notify.sock");
@@ -577,7 +588,7 @@ fn sd_notify_ready_status_and_watchdog_reach_the_notify_socket() {
             "0.1",
         ])
         .env("NOTIFY_SOCKET", &sock_path)
-        .env("WATCHDOG_USEC", "200000")
+        .env("WATCHDOG_USEC", "1000000")
         .env_remove("VPNMON_PASSWORD");
     let mut r = Running::spawn(c);
     let recv = || {
@@ -601,9 +612,11 @@ fn sd_notify_ready_status_and_watchdog_reach_the_notify_socket() {
         status.starts_with("STATUS=cycle 1 at ") && status.ends_with(": 1 good, 0 warn, 1 fail"),
         "{status}"
     );
-    // Watchdog pings while the loop waits: every 100 ms (WATCHDOG_USEC / 2), none missed.
+    // Watchdog pings while the loop waits: every 500 ms (WATCHDOG_USEC / 2), none missed: each
+    // gap well above zero (no flood) and below WATCHDOG_USEC, past which systemd would restart
+    // vpnmon (the room between half and all of it is for a loaded machine).
     let mut pings = Vec::new();
-    while pings.len() < 10 {
+    while pings.len() < 6 {
         if recv() == "WATCHDOG=1" {
             pings.push(Instant::now());
         }
@@ -611,7 +624,7 @@ fn sd_notify_ready_status_and_watchdog_reach_the_notify_socket() {
     for w in pings.windows(2) {
         let gap = w[1] - w[0];
         assert!(
-            gap > Duration::from_millis(50) && gap < Duration::from_millis(200),
+            gap > Duration::from_millis(250) && gap < Duration::from_millis(1000),
             "watchdog gap {gap:?}"
         );
     }
@@ -704,14 +717,16 @@ fn the_log_file_rotates_and_never_holds_the_password() {
 
 /// --interval starts cycles at a fixed rate: cycle k starts k intervals after the first,
 /// however long each cycle took (a target that times out makes each cycle about 0.1 s long:
-/// with --delay-like pacing 20 cycles would take 19 x 0.6 s, not 19 x 0.5 s). The start times
-/// are the log file's (microseconds, written by vpnmon as each cycle starts).
+/// with --delay-like pacing 20 cycles would take 19 x 1.1 s, not 19 x 1 s: 1.9 s late at the
+/// end, where the tolerance is 0.25 s; an interval of 1 s leaves a loaded machine room). The
+/// start times are the log file's (microseconds, written by vpnmon as each cycle starts).
 fn interval_keeps_a_fixed_rate_over_20_cycles() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("t.csv"), "127.0.0.2,web\n198.18.0.1,dead\n").unwrap();
     let mut c = vpnmon_fake_ping(dir.path());
     c.args(["--vpnclient", "none", "--targets", "t.csv", "--quiet"])
-        .args(["--cycles", "20", "--interval", "0.5", "--timeout", "0.1"])
+        .args(["--cycles", "20", "--interval", "1", "--timeout", "0.1"])
         .args(["--pings", "1", "--datalog", "d.csv", "--log-file", "l.log"]);
     let f = core_support::run(c, DEADLINE);
     assert_eq!(f.code, Some(0), "{}", f.stderr);
@@ -723,12 +738,12 @@ fn interval_keeps_a_fixed_rate_over_20_cycles() {
         .map(|l| l.split(' ').next().unwrap().parse().unwrap())
         .collect();
     assert_eq!(starts.len(), 20, "{log}");
-    let every = chrono::Duration::milliseconds(500);
+    let every = chrono::Duration::milliseconds(1000);
     for (k, t) in starts.iter().enumerate() {
         let want = every * k as i32;
         let got = *t - starts[0];
         assert!(
-            (got - want).num_milliseconds().abs() < 100,
+            (got - want).num_milliseconds().abs() < 250,
             "cycle {} started at {got:?}, due at {want:?}",
             k + 1
         );
