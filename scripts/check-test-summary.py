@@ -12,7 +12,8 @@ totals = dict(passed=0, failed=0, ignored=0)
 sums = re.findall(r"^test result: (\w+)\. (\d+) passed; (\d+) failed; (\d+) ignored;", text, re.M)
 for _, p, f, i in sums:
     totals["passed"] += int(p); totals["failed"] += int(f); totals["ignored"] += int(i)
-ignored = [(n.strip(), r) for n, r in re.findall(r"^test (.+?) \.\.\. ignored(.*)$", text, re.M)]
+# Not anchored at the line start: a test's own stderr without a newline may stand before it.
+ignored = [(n.strip(), r) for n, r in re.findall(r"test (\S+) +\.\.\. ignored(.*)$", text, re.M)]
 bad = [name for name, rest in ignored if not re.fullmatch(r" \(.+\)|, .+", rest)]
 failed = [n.strip() for n in re.findall(r"^test (.+?) \.\.\. FAILED", text, re.M)]
 print(f"cargo test: {len(sums)} test binaries, {totals['passed']} passed, "
