@@ -459,11 +459,9 @@ fn a_spinner_counts_the_slow_sweep_in_place() {
     assert!(end[row].contains("-- ping 198.18.0.1"), "{end:#?}");
 }
 
-/// During the wait a countdown under the original's waiting line counts down in place; when the
-/// next cycle starts it is gone and the waiting line stays.
+/// Two cycles of one loopback target, `delay` seconds apart, on a terminal (fake prober, no VPN).
 #[cfg(unix)]
-#[test]
-fn the_countdown_counts_down_in_place_and_leaves_the_waiting_line() {
+fn two_cycles_on_a_terminal(delay: &str) -> (tempfile::TempDir, Screen) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("t.csv"), "127.0.0.2,first\n").unwrap();
     let mut c = vpnmon_fake_ping(dir.path());
@@ -477,12 +475,20 @@ fn the_countdown_counts_down_in_place_and_leaves_the_waiting_line() {
         "--cycles",
         "2",
         "--delay",
-        "3",
+        delay,
         "--datalog",
         "d.csv",
         "--quiet",
     ]);
-    let mut screen = Screen::spawn(c);
+    (dir, Screen::spawn(c))
+}
+
+/// During the wait a countdown under the original's waiting line counts down in place; when the
+/// next cycle starts it is gone and the waiting line stays.
+#[cfg(unix)]
+#[test]
+fn the_countdown_counts_down_in_place_and_leaves_the_waiting_line() {
+    let (_dir, mut screen) = two_cycles_on_a_terminal("3");
     let first = screen.until("the countdown", |rows| {
         row_with(rows, "next cycle in 00:0").is_some()
     });
@@ -511,25 +517,7 @@ fn the_countdown_counts_down_in_place_and_leaves_the_waiting_line() {
 #[cfg(unix)]
 #[test]
 fn a_stop_during_the_countdown_clears_it() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("t.csv"), "127.0.0.2,first\n").unwrap();
-    let mut c = vpnmon_fake_ping(dir.path());
-    c.env("TERM", "xterm-256color").args([
-        "--params",
-        "/dev/null",
-        "--vpnclient",
-        "none",
-        "--targets",
-        "t.csv",
-        "--cycles",
-        "2",
-        "--delay",
-        "600",
-        "--datalog",
-        "d.csv",
-        "--quiet",
-    ]);
-    let mut screen = Screen::spawn(c);
+    let (_dir, mut screen) = two_cycles_on_a_terminal("600");
     screen.until("the countdown", |rows| {
         row_with(rows, "next cycle in 10:00").is_some()
             || row_with(rows, "next cycle in 09:").is_some()
