@@ -45,7 +45,8 @@ fi
 
 check_first_run() { # what the first command leaves: ./vpnmon_datalog.csv and nothing else
   local left
-  left=$(git status --porcelain --ignored | grep -v '^!! target/$' || true)
+  # After the user phase the clone is the user's: root's git would refuse it as "dubious".
+  left=$(git -c safe.directory="$PWD" status --porcelain --ignored | grep -v '^!! target/$' || true)
   if [ "$left" != "!! vpnmon_datalog.csv" ]; then
     echo "readme-check: the first command left: $left" >&2
     return 1
