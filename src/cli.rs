@@ -134,6 +134,11 @@ pub struct Cli {
           default_missing_value = "true", value_parser = parse_bool)]
     pub debug_system_ping: Option<bool>,
 
+    /// Tests only: the margin past the slowest single test after which /healthz and the systemd
+    /// watchdog call the loop stalled (60 s).
+    #[arg(long, hide = true, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub debug_stall_margin: Option<f64>,
+
     #[command(flatten)]
     pub anyconnect: AnyConnectArgs,
 

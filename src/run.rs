@@ -383,7 +383,7 @@ fn reload(args: &[OsString]) -> Result<Reloaded, String> {
 
 /// How long a cycle may go without a record before /healthz and the watchdog call the loop
 /// stalled: the slowest single test (a VPN open or close with its timeout, a ping of every
-/// echo timing out) with a minute's margin.
+/// echo timing out) with a minute's margin (shorter with the hidden `--debug-stall-margin`).
 fn stall_after(settings: &Settings) -> std::time::Duration {
     use std::time::Duration;
     let client = settings
@@ -398,7 +398,11 @@ fn stall_after(settings: &Settings) -> std::time::Duration {
         .unwrap_or_default();
     let p = &settings.probe;
     let ping = p.target.timeout * (p.target.count + 1) + p.gateway.timeout * (p.gateway.count + 1);
-    client.max(ping) + Duration::from_secs(60)
+    let margin = settings
+        .service
+        .stall_margin
+        .unwrap_or(Duration::from_secs(60));
+    client.max(ping) + margin
 }
 
 /// The driver a site's client config asks for; `None` without a VPN client.

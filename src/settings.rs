@@ -347,6 +347,7 @@ fn from_cli(cli: Cli, params_file: Option<PathBuf>) -> Result<Settings, Settings
                     .max(1),
                 keep: cli.service.log_keep.unwrap_or(DEFAULT_LOG_KEEP),
             }),
+            stall_margin: cli.debug_stall_margin.map(Duration::from_secs_f64),
         },
         params_file,
     })
@@ -399,7 +400,7 @@ pub fn read_password_file(
 const NOT_PARAMS: &[&str] = &["params", "help", "version"];
 
 /// Options the params file does not know at all (hidden, for tests).
-const NOT_IN_PARAMS_FILE: &[&str] = &["debug-fake-ping", "debug-system-ping"];
+const NOT_IN_PARAMS_FILE: &[&str] = &["debug-fake-ping", "debug-system-ping", "debug-stall-margin"];
 
 /// Turns the params file into `--name=value` arguments. Unknown keys and lines without a comma
 /// are warnings (`file:line`); a value clap rejects is fatal, naming file:line and the form.

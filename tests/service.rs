@@ -40,6 +40,7 @@ crate::harness_main!(
     sighup_reloads_and_a_broken_file_keeps_the_running_configuration,
     the_unit_file_passes_systemd_analyze_verify,
     sd_notify_ready_status_and_watchdog_reach_the_notify_socket,
+    a_hung_loop_stops_the_watchdog_pings_and_healthz_says_so,
     the_log_file_rotates_and_never_holds_the_password,
     interval_keeps_a_fixed_rate_over_20_cycles,
 );
@@ -631,6 +632,97 @@ fn sd_notify_ready_status_and_watchdog_reach_the_notify_socket() {
     r.signal(Signal::SIGTERM);
     while recv() != "STOPPING=1" {}
     assert_eq!(r.finish(DEADLINE).code, Some(0));
+}
+
+/// A loop that hangs (here a prober that never returns: the fake prober's `hang.invalid`) is
+/// what the watchdog is for: once the slowest legitimate test plus the margin (1 s here, through
+/// the hidden `--debug-stall-margin`) has passed without progress, the WATCHDOG=1 pings stop, so
+/// systemd would restart vpnmon, and /healthz answers 503. SIGTERM still ends it.
+#[cfg(target_os = "linux")]
+fn a_hung_loop_stops_the_watchdog_pings_and_healthz_says_so() {
+    let _serial = serial();
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().unwrap();
+    let sock_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    std::fs::write(
+        dir.path().join("t.csv"),
+        "127.0.0.2,web\nhang.invalid,stuck\n",
+    )
+    .unwrap();
+    let mut c = Command::new("/bin/sh");
+    c.current_dir(dir.path())
+        .arg("-c")
+        .arg("WATCHDOG_PID=$$ exec \"$0\" \"$@\"")
+        .arg(core_support::vpnmon_bin())
+        .args([
+            "--debug-fake-ping",
+            "--debug-stall-margin",
+            "1",
+            "--vpnclient",
+            "none",
+            "--targets",
+            "t.csv",
+        ])
+        .args(["--cycles", "-1", "--delay", "3600", "--timeout", "0.1"])
+        .args(["--metrics-listen", "127.0.0.1:0", "--datalog", "d.csv"])
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "400000")
+        .env_remove("VPNMON_PASSWORD");
+    let mut r = Running::spawn(c);
+    let addr = metrics_addr(&mut r);
+    let recv = |within: Duration| -> Option<String> {
+        sock.set_read_timeout(Some(within)).unwrap();
+        let mut buf = [0u8; 4096];
+        match sock.recv(&mut buf) {
+            Ok(n) => Some(String::from_utf8_lossy(&buf[..n]).trim_end().to_string()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                None
+            }
+            Err(e) => panic!("notify socket: {e}"),
+        }
+    };
+    // Pings while the cycle is young (every 200 ms), then none: a silence of 1.2 s (six
+    // intervals) must come, and within the test's deadline.
+    let started = Instant::now();
+    let mut pings = 0;
+    let silent = loop {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the watchdog pings never stopped"
+        );
+        match recv(Duration::from_millis(1200)) {
+            Some(m) if m == "WATCHDOG=1" => pings += 1,
+            Some(_) => {}
+            None => break started.elapsed(),
+        }
+    };
+    assert!(pings >= 2, "{pings} watchdog pings before the loop hung");
+    // The stall is 1 s of margin past the slowest test (a ping's timeouts, well under 1 s).
+    assert!(silent >= Duration::from_secs(1), "silent after {silent:?}");
+    let (st, resp) = get(&addr, "/healthz", None);
+    assert_eq!(st, 503, "{resp}");
+    // Still no datalog row: the cycle is stuck in its sweep, as the test wants.
+    assert!(
+        !dir.path().join("d.csv").exists()
+            || std::fs::read_to_string(dir.path().join("d.csv"))
+                .unwrap()
+                .is_empty()
+    );
+    // Nothing else came meanwhile either (another second of silence), and SIGTERM ends it.
+    assert_eq!(recv(Duration::from_secs(1)), None);
+    r.signal(Signal::SIGTERM);
+    let out = r.finish(DEADLINE);
+    assert!(out.code.is_some(), "{out:?}");
+    assert!(
+        !out.stdout.contains("panicked") && !out.stderr.contains("panicked"),
+        "{out:?}"
+    );
 }
 
 /// The log file: timestamped, levelled lines with the client's failure (masked), rotated at

@@ -17,6 +17,8 @@ use tokio_util::sync::CancellationToken;
 /// - `198.19.0.0/16`: the first echo answered, the rest lost (Warn when more than one is sent);
 /// - any other address: no reply, after the echo timeout (`198.18.0.0/16` is the documented
 ///   "dead host" range of the tests);
+/// - `hang.invalid`: never answers and never times out, as a prober with a bug would (tests of
+///   the stall detection: /healthz and the systemd watchdog); cancellation still ends it;
 /// - any other host name: cannot be resolved.
 #[derive(Debug, Default)]
 pub struct RuleProber;
@@ -31,6 +33,9 @@ impl RuleProber {
             Ok(IpAddr::V4(v4)) if v4.octets()[..2] == [198, 19] => 1.min(opts.count),
             Ok(_) => 0,
             Err(_) if host.eq_ignore_ascii_case("localhost") => opts.count,
+            Err(_) if host.eq_ignore_ascii_case("hang.invalid") => {
+                return std::future::pending().await
+            }
             Err(_) => {
                 return PingOutcome {
                     verdict: Verdict::Fail,

@@ -28,6 +28,9 @@ pub struct LogConfig {
 pub struct ServiceConfig {
     pub metrics_listen: Option<SocketAddr>,
     pub log: Option<LogConfig>,
+    /// How long past the slowest single test the loop may go without a sign of progress before
+    /// it counts as stalled; `None` is the default minute (a hidden option shortens it for tests).
+    pub stall_margin: Option<Duration>,
 }
 
 /// Whether the loop is alive: each sign of progress (a cycle start, a record, the start of a
