@@ -5,7 +5,10 @@
 //! not per scrape: an update calls `changed()`, and an encoder thread of its own encodes the
 //! registry (both formats) and publishes the bytes; a scrape takes the last published page (a
 //! reference count, no encoding, no family lock), so it never waits on a cycle or an encoding.
-//! Changes that come while an encoding runs are coalesced into the next one. A check that
+//! Changes that come while an encoding runs are coalesced into the next one, and encodings are
+//! at least `MIN_GAP` apart, so a cycle's burst of a thousand results costs a few encodings,
+//! not a core for the burst's length (scrapes then share the machine with a cycle, not with an
+//! encoder running flat out); the end of a cycle (`settled`) skips the gap. A check that
 //! leaves the targets leaves the families (`forget`): the series stay bounded by the targets.
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -13,12 +16,17 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use tokio::sync::watch;
 
 type FGauge = Gauge<f64, AtomicU64>;
+
+/// The shortest time between two encodings while results stream in. 100 ms: a scrape sees a
+/// result at most this late during a cycle (Prometheus scrapes every 15 s or so), and a burst of
+/// 1,000 results in a second is about ten encodings rather than one per result.
+const MIN_GAP: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// One check: the site and the datalog's test, address and name.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -87,6 +95,8 @@ pub struct Metrics {
     wanted: Arc<AtomicU64>,
     /// Wakes the encoder; holds one wake at most, so a burst of changes is one encoding.
     wake: SyncSender<()>,
+    /// Someone waits for the page (`settled`): the encoder skips what is left of `MIN_GAP`.
+    urgent: Arc<AtomicBool>,
     /// The last published page.
     page: watch::Receiver<Arc<Page>>,
     pub success: Family<CheckLabels, Gauge>,
@@ -218,15 +228,35 @@ impl Metrics {
         let (page_tx, page) = watch::channel(Arc::new(Page::encode(&r, 0)));
         let (wake, woken) = sync_channel::<()>(1);
         let w = wanted.clone();
+        let urgent = Arc::new(AtomicBool::new(false));
+        let hurry = urgent.clone();
         let spawned = std::thread::Builder::new()
             .name("metrics-encoder".into())
             .spawn(move || {
+                let mut last: Option<std::time::Instant> = None;
                 // Ends when every Metrics (every wake sender) is gone.
                 while woken.recv().is_ok() {
+                    // At least MIN_GAP after the last encoding, unless a cycle's end waits for
+                    // the page. Wakes that come meanwhile are changes the encoding will include.
+                    if let Some(at) = last.map(|t| t + MIN_GAP) {
+                        while !hurry.load(Ordering::SeqCst) {
+                            let Some(left) = at.checked_duration_since(std::time::Instant::now())
+                            else {
+                                break;
+                            };
+                            match woken.recv_timeout(left) {
+                                Ok(()) => {}
+                                Err(RecvTimeoutError::Timeout) => break,
+                                Err(RecvTimeoutError::Disconnected) => return,
+                            }
+                        }
+                    }
+                    hurry.store(false, Ordering::SeqCst);
                     // Read before encoding: a change made after this wakes us again.
                     let generation = w.load(Ordering::SeqCst);
                     let fresh = Page::encode(&r, generation);
                     page_tx.send_replace(Arc::new(fresh));
+                    last = Some(std::time::Instant::now());
                 }
             });
         if let Err(e) = spawned {
@@ -236,6 +266,7 @@ impl Metrics {
         Metrics {
             wanted,
             wake,
+            urgent,
             page,
             success,
             verdict,
@@ -295,6 +326,10 @@ impl Metrics {
     pub async fn settled(&self) {
         let want = self.wanted.load(Ordering::SeqCst);
         let mut rx = self.page.clone();
+        if rx.borrow().generation < want {
+            self.urgent.store(true, Ordering::SeqCst);
+            let _ = self.wake.try_send(());
+        }
         // An error means the encoder is gone: nothing more will come, so nothing to wait for.
         let _ = rx.wait_for(|p| p.generation >= want).await;
     }
@@ -475,5 +510,45 @@ mod tests {
         release.send(()).unwrap();
         m.settled().await;
         assert!(m.prometheus_text().contains(r#"name="db""#));
+    }
+
+    /// Counts the encodings.
+    #[derive(Debug, Default)]
+    struct Count(AtomicU64);
+
+    impl prometheus_client::collector::Collector for Count {
+        fn encode(
+            &self,
+            _encoder: prometheus_client::encoding::DescriptorEncoder,
+        ) -> Result<(), std::fmt::Error> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    /// Results streaming in (50 changes 5 ms apart, as a cycle's sweep delivers them) are a few
+    /// encodings, MIN_GAP apart, not one per result; the end of the stream (`settled`) still
+    /// gets a page with every change, without waiting out the gap.
+    #[tokio::test]
+    async fn a_stream_of_changes_is_encoded_at_most_every_min_gap() {
+        let count = Arc::new(Count::default());
+        let m = Metrics::build(Some(Box::new(count.clone())));
+        let before = count.0.load(Ordering::SeqCst);
+        let started = std::time::Instant::now();
+        for i in 0..50 {
+            m.success.get_or_create(&check(&format!("t{i}"))).set(1);
+            m.changed();
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        m.settled().await;
+        let encodings = count.0.load(Ordering::SeqCst) - before;
+        // One per MIN_GAP of the stream's length, the first at once, and settled's own.
+        let most = started.elapsed().as_millis() / MIN_GAP.as_millis() + 2;
+        assert!(
+            (1..=most as u64).contains(&encodings),
+            "{encodings} encodings for 50 changes in {:?}",
+            started.elapsed()
+        );
+        assert!(m.prometheus_text().contains(r#"name="t49""#));
     }
 }
