@@ -555,6 +555,21 @@ fn the_unit_file_passes_systemd_analyze_verify() -> Ran {
     Ok(())
 }
 
+/// vpnmon in `dir` as systemd would start it: $NOTIFY_SOCKET, $WATCHDOG_USEC, and $WATCHDOG_PID
+/// naming vpnmon (a shell that execs vpnmon keeps its pid).
+#[cfg(target_os = "linux")]
+fn under_systemd(dir: &Path, notify_socket: &Path, watchdog_usec: &str) -> Command {
+    let mut c = Command::new("/bin/sh");
+    c.current_dir(dir)
+        .arg("-c")
+        .arg("WATCHDOG_PID=$$ exec \"$0\" \"$@\"")
+        .arg(core_support::vpnmon_bin())
+        .env("NOTIFY_SOCKET", notify_socket)
+        .env("WATCHDOG_USEC", watchdog_usec)
+        .env_remove("VPNMON_PASSWORD");
+    c
+}
+
 /// READY=1 after start-up, STATUS= after each cycle, WATCHDOG=1 at half the WATCHDOG_USEC the
 /// test sets, STOPPING=1 at SIGTERM, on a datagram socket the test binds as systemd would.
 #[cfg(target_os = "linux")]
@@ -566,31 +581,23 @@ fn sd_notify_ready_status_and_watchdog_reach_the_notify_socket() {
     let sock = UnixDatagram::bind(&sock_path).unwrap();
     sock.set_read_timeout(Some(DEADLINE)).unwrap();
     std::fs::write(dir.path().join("t.csv"), "127.0.0.2,web\n198.18.0.1,dead\n").unwrap();
-    // systemd names the watched pid in WATCHDOG_PID: a shell that execs vpnmon keeps its pid.
-    let mut c = Command::new("/bin/sh");
-    c.current_dir(dir.path())
-        .arg("-c")
-        .arg("WATCHDOG_PID=$$ exec \"$0\" \"$@\"")
-        .arg(core_support::vpnmon_bin())
-        .args([
-            "--debug-fake-ping",
-            "--vpnclient",
-            "none",
-            "--targets",
-            "t.csv",
-        ])
-        .args([
-            "--quiet",
-            "--cycles",
-            "-1",
-            "--delay",
-            "3600",
-            "--timeout",
-            "0.1",
-        ])
-        .env("NOTIFY_SOCKET", &sock_path)
-        .env("WATCHDOG_USEC", "1000000")
-        .env_remove("VPNMON_PASSWORD");
+    let mut c = under_systemd(dir.path(), &sock_path, "1000000");
+    c.args([
+        "--debug-fake-ping",
+        "--vpnclient",
+        "none",
+        "--targets",
+        "t.csv",
+    ])
+    .args([
+        "--quiet",
+        "--cycles",
+        "-1",
+        "--delay",
+        "3600",
+        "--timeout",
+        "0.1",
+    ]);
     let mut r = Running::spawn(c);
     let recv = || {
         let mut buf = [0u8; 4096];
@@ -650,25 +657,18 @@ fn a_hung_loop_stops_the_watchdog_pings_and_healthz_says_so() {
         "127.0.0.2,web\nhang.invalid,stuck\n",
     )
     .unwrap();
-    let mut c = Command::new("/bin/sh");
-    c.current_dir(dir.path())
-        .arg("-c")
-        .arg("WATCHDOG_PID=$$ exec \"$0\" \"$@\"")
-        .arg(core_support::vpnmon_bin())
-        .args([
-            "--debug-fake-ping",
-            "--debug-stall-margin",
-            "1",
-            "--vpnclient",
-            "none",
-            "--targets",
-            "t.csv",
-        ])
-        .args(["--cycles", "-1", "--delay", "3600", "--timeout", "0.1"])
-        .args(["--metrics-listen", "127.0.0.1:0", "--datalog", "d.csv"])
-        .env("NOTIFY_SOCKET", &sock_path)
-        .env("WATCHDOG_USEC", "400000")
-        .env_remove("VPNMON_PASSWORD");
+    let mut c = under_systemd(dir.path(), &sock_path, "400000");
+    c.args([
+        "--debug-fake-ping",
+        "--debug-stall-margin",
+        "1",
+        "--vpnclient",
+        "none",
+        "--targets",
+        "t.csv",
+    ])
+    .args(["--cycles", "-1", "--delay", "3600", "--timeout", "0.1"])
+    .args(["--metrics-listen", "127.0.0.1:0", "--datalog", "d.csv"]);
     let mut r = Running::spawn(c);
     let addr = metrics_addr(&mut r);
     let recv = |within: Duration| -> Option<String> {
