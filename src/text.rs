@@ -1,5 +1,6 @@
 //! Safe display of values that came from a file or the network: control characters escaped
-//! (no raw NUL, ESC or BEL from input reaches a terminal) and long values cut with `…`.
+//! (no raw NUL, ESC or BEL from input reaches a terminal), long values cut with `…`, and the
+//! display width of a value (for tables).
 //! A leaf module: imports nothing of the crate. The datalog keeps values as they are (CSV-escaped
 //! by its writer); this is for messages and console lines only.
 
@@ -43,6 +44,33 @@ pub fn shown_max(value: &str, max: usize) -> String {
 /// A path as `shown` shows a value (its lossy UTF-8 form).
 pub fn shown_path(path: &std::path::Path) -> String {
     shown_max(&path.to_string_lossy(), 4 * MAX_SHOWN)
+}
+
+/// The display width of `value` on a terminal (East Asian wide characters count 2, combining
+/// marks 0), as `unicode-width` measures it. For text already escaped ([`escape`]).
+pub fn width(value: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(value)
+}
+
+/// `value` cut to at most `max` display columns, ending with `…` when cut (at least the `…` is
+/// kept when `max` is 0 or 1). For text already escaped ([`escape`]).
+pub fn fit(value: &str, max: usize) -> String {
+    if width(value) <= max {
+        return value.to_string();
+    }
+    let room = max.saturating_sub(1);
+    let mut out = String::new();
+    let mut used = 0;
+    for c in value.chars() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w > room {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    out.push('…');
+    out
 }
 
 /// Characters that must not reach a terminal raw: C0 and C1 controls, DEL, and the Unicode
@@ -98,5 +126,18 @@ mod tests {
         assert!(s.ends_with('…'));
         assert_eq!(shown(&"y".repeat(MAX_SHOWN)), "y".repeat(MAX_SHOWN));
         assert_eq!(shown_max("\x1b\x1b\x1b", 2), "\\e\\e…");
+    }
+
+    #[test]
+    fn fit_cuts_to_a_display_width() {
+        assert_eq!(width("abc"), 3);
+        assert_eq!(width("日本"), 4);
+        assert_eq!(fit("abcdef", 6), "abcdef");
+        assert_eq!(fit("abcdef", 4), "abc…");
+        assert_eq!(width(&fit("abcdef", 4)), 4);
+        // A wide character that would overflow is left out whole.
+        assert_eq!(fit("日本語", 4), "日…");
+        assert_eq!(fit("日本語", 5), "日本…");
+        assert_eq!(fit("abc", 0), "…");
     }
 }

@@ -2,20 +2,17 @@
 //! any format, as a table, CSV or JSON, and optionally an SVG timeline. Rotated files given
 //! together are read as one history.
 
+pub mod format;
 pub mod input;
 pub mod read;
 pub mod stats;
 pub mod svg;
 
 use crate::datalog::read::{from_naive, to_naive, ReadError};
-use crate::datalog::schema::CsvText;
-use crate::millis::{opt_ms_text, round_ms};
-use crate::record::CheckId;
 use clap::{Parser, ValueEnum};
 use read::{Checks, Row};
-use stats::{Outage, Summarizer, Summary};
+use stats::Summarizer;
 use std::ffi::OsString;
-use std::fmt::Write as _;
 use std::path::PathBuf;
 
 /// vpnmon report -- availability, outages and RTTs per check from vpnmon datalogs.
@@ -42,13 +39,33 @@ pub struct ReportCli {
     #[arg(long, value_name = "TIME", value_parser = parse_until)]
     pub until: Option<i64>,
 
-    /// Output format.
+    /// Output format (CSV and JSON times carry the UTC offset).
     #[arg(long, value_enum, default_value = "table", value_name = "FORMAT")]
     pub format: OutFormat,
+
+    /// List the outages (runs of Fail cycles), in time order, instead of the checks.
+    #[arg(long)]
+    pub outages: bool,
+
+    /// Order of the checks: avail (lowest availability first), name, or file (as first seen).
+    #[arg(long, value_enum, default_value = "avail", value_name = "ORDER")]
+    pub sort: SortBy,
+
+    /// Print addresses and names in full; by default the table fits the terminal (COLUMNS, or
+    /// 100 columns when not a terminal), long ones cut with `…`.
+    #[arg(long)]
+    pub wide: bool,
 
     /// Also draw a timeline (one row per check, one mark per cycle) into this SVG file.
     #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SortBy {
+    Avail,
+    Name,
+    File,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -138,8 +155,19 @@ pub fn human_duration(secs: i64) -> String {
     }
 }
 
-fn pct(v: f64) -> String {
-    format!("{v:.2}")
+/// The table's width: `COLUMNS` when set, else the terminal's, else 100.
+fn table_width() -> usize {
+    if let Some(n) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+    {
+        return n;
+    }
+    console::Term::stdout()
+        .size_checked()
+        .map(|(_, cols)| cols as usize)
+        .unwrap_or(100)
 }
 
 /// Parses `vpnmon report …` (`args` as the process got them: program name, `report`, options).
@@ -197,287 +225,17 @@ pub fn run(cli: &ReportCli, warn: &mut dyn FnMut(&str)) -> Result<String, Report
             reason: crate::error::io_reason(&e),
         })?;
     }
+    let shape = format::Shape {
+        outages: cli.outages,
+        sort: cli.sort,
+        width: (!cli.wide).then(table_width),
+        files: cli.files.len(),
+    };
     Ok(match cli.format {
-        OutFormat::Table => table(&list, &s, cli.files.len()),
-        OutFormat::Csv => csv(&list, &s),
-        OutFormat::Json => json(&list, &s),
+        OutFormat::Table => format::table(&list, &s, &shape),
+        OutFormat::Csv => format::csv(&list, &s, &shape),
+        OutFormat::Json => format::json(&list, &s, &shape),
     })
-}
-
-fn pad_table(rows: &[Vec<String>], right: &[bool]) -> String {
-    let mut out = String::new();
-    pad_table_by(rows.len(), |i| rows[i].clone(), right, &mut out);
-    out
-}
-
-/// [`pad_table`] of rows made on demand (twice: for the widths, then for the text), so a table
-/// of many rows (outages) is never held as cells.
-fn pad_table_by(n: usize, row: impl Fn(usize) -> Vec<String>, right: &[bool], out: &mut String) {
-    let mut w: Vec<usize> = Vec::new();
-    for i in 0..n {
-        let r = row(i);
-        if w.len() < r.len() {
-            w.resize(r.len(), 0);
-        }
-        for (wi, c) in w.iter_mut().zip(&r) {
-            *wi = (*wi).max(c.chars().count());
-        }
-    }
-    let mut line = String::new();
-    for i in 0..n {
-        line.clear();
-        for (i, c) in row(i).iter().enumerate() {
-            if i > 0 {
-                line.push_str("  ");
-            }
-            let pad = w[i] - c.chars().count();
-            if right.get(i).copied().unwrap_or(false) {
-                line.push_str(&" ".repeat(pad));
-                line.push_str(c);
-            } else {
-                line.push_str(c);
-                line.push_str(&" ".repeat(pad));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-}
-
-fn table(checks: &[CheckId], s: &Summary, files: usize) -> String {
-    let mut out = String::new();
-    let span = match (s.first, s.last) {
-        (Some(a), Some(b)) => format!(", {} to {}", time_text(a), time_text(b)),
-        _ => String::new(),
-    };
-    let _ = writeln!(
-        out,
-        "vpnmon report: {} rows from {} file{}, {} cycles{}",
-        s.rows,
-        files,
-        if files == 1 { "" } else { "s" },
-        s.cycles,
-        span
-    );
-    out.push('\n');
-    let mut rows = vec![[
-        "Check",
-        "Address",
-        "Name",
-        "Cycles",
-        "Avail%",
-        "Warn",
-        "Fail",
-        "Outages",
-        "RTT min",
-        "RTT avg",
-        "RTT max (ms)",
-    ]
-    .map(String::from)
-    .to_vec()];
-    for c in &s.checks {
-        let k = &checks[c.check as usize];
-        // For a terminal: control characters from the datalog shown escaped, never raw.
-        rows.push(vec![
-            k.test.as_str().to_string(),
-            crate::text::escape(&k.address),
-            crate::text::escape(&k.name),
-            c.cycles.to_string(),
-            pct(c.availability()),
-            c.warn.to_string(),
-            c.fail.to_string(),
-            c.outages.len().to_string(),
-            opt_ms_text(c.rtt_min),
-            opt_ms_text(c.rtt_avg),
-            opt_ms_text(c.rtt_max),
-        ]);
-    }
-    let right = [
-        false, false, false, true, true, true, true, true, true, true, true,
-    ];
-    out.push_str(&pad_table(&rows, &right));
-    out.push('\n');
-    let header = [
-        "Check", "Address", "Name", "Start", "End", "Duration", "Cycles",
-    ];
-    let list: Vec<(&CheckId, &Outage)> = s
-        .checks
-        .iter()
-        .flat_map(|c| c.outages.iter().map(|o| (&checks[c.check as usize], o)))
-        .collect();
-    let orow = |i: usize| -> Vec<String> {
-        let Some(&(k, o)) = i.checked_sub(1).and_then(|i| list.get(i)) else {
-            return header.map(String::from).to_vec();
-        };
-        vec![
-            k.test.as_str().to_string(),
-            crate::text::escape(&k.address),
-            crate::text::escape(&k.name),
-            time_text(o.start),
-            if o.ongoing {
-                format!("{} (ongoing)", time_text(o.end))
-            } else {
-                time_text(o.end)
-            },
-            human_duration(o.duration()),
-            o.cycles.to_string(),
-        ]
-    };
-    if list.is_empty() {
-        out.push_str("Outages: none\n");
-    } else {
-        let _ = writeln!(out, "Outages: {}", list.len());
-        pad_table_by(
-            list.len() + 1,
-            orow,
-            &[false, false, false, false, false, true, true],
-            &mut out,
-        );
-    }
-    out
-}
-
-/// Two CSV tables separated by an empty line: the checks, then the outages.
-fn csv(checks: &[CheckId], s: &Summary) -> String {
-    let mut table = CsvText::new();
-    table.row([
-        "test",
-        "address",
-        "name",
-        "cycles",
-        "good",
-        "warn",
-        "fail",
-        "availability_pct",
-        "outages",
-        "rtt_min_ms",
-        "rtt_avg_ms",
-        "rtt_max_ms",
-    ]);
-    for c in &s.checks {
-        let k = &checks[c.check as usize];
-        table.row([
-            k.test.as_str(),
-            &k.address,
-            &k.name,
-            &c.cycles.to_string(),
-            &c.good.to_string(),
-            &c.warn.to_string(),
-            &c.fail.to_string(),
-            &pct(c.availability()),
-            &c.outages.len().to_string(),
-            &opt_ms_text(c.rtt_min),
-            &opt_ms_text(c.rtt_avg),
-            &opt_ms_text(c.rtt_max),
-        ]);
-    }
-    let mut outages = CsvText::new();
-    outages.row([
-        "test",
-        "address",
-        "name",
-        "start",
-        "end",
-        "duration_s",
-        "cycles",
-        "ongoing",
-    ]);
-    for c in &s.checks {
-        let k = &checks[c.check as usize];
-        for o in &c.outages {
-            outages.row([
-                k.test.as_str(),
-                &k.address,
-                &k.name,
-                &offset_time_text(o.start),
-                &offset_time_text(o.end),
-                &o.duration().to_string(),
-                &o.cycles.to_string(),
-                &o.ongoing.to_string(),
-            ]);
-        }
-    }
-    // An empty line between the tables (a CSV writer would write an empty record as `""`).
-    table.into_string() + "\n" + &outages.into_string()
-}
-
-#[derive(serde::Serialize)]
-struct JsonOutage {
-    start: String,
-    end: String,
-    duration_s: i64,
-    cycles: u64,
-    ongoing: bool,
-}
-
-impl JsonOutage {
-    fn of(o: &Outage) -> JsonOutage {
-        JsonOutage {
-            start: offset_time_text(o.start),
-            end: offset_time_text(o.end),
-            duration_s: o.duration(),
-            cycles: o.cycles,
-            ongoing: o.ongoing,
-        }
-    }
-}
-
-#[derive(serde::Serialize)]
-struct JsonCheck<'a> {
-    test: &'a str,
-    address: &'a str,
-    name: &'a str,
-    cycles: u64,
-    good: u64,
-    warn: u64,
-    fail: u64,
-    availability_pct: f64,
-    rtt_min_ms: Option<f64>,
-    rtt_avg_ms: Option<f64>,
-    rtt_max_ms: Option<f64>,
-    outages: Vec<JsonOutage>,
-}
-
-#[derive(serde::Serialize)]
-struct JsonReport<'a> {
-    rows: usize,
-    cycles: u64,
-    first: Option<String>,
-    last: Option<String>,
-    checks: Vec<JsonCheck<'a>>,
-}
-
-fn json(checks: &[CheckId], s: &Summary) -> String {
-    let r = JsonReport {
-        rows: s.rows,
-        cycles: s.cycles,
-        first: s.first.map(offset_time_text),
-        last: s.last.map(offset_time_text),
-        checks: s
-            .checks
-            .iter()
-            .map(|c| {
-                let k = &checks[c.check as usize];
-                JsonCheck {
-                    test: k.test.as_str(),
-                    address: &k.address,
-                    name: &k.name,
-                    cycles: c.cycles,
-                    good: c.good,
-                    warn: c.warn,
-                    fail: c.fail,
-                    availability_pct: (c.availability() * 100.0).round() / 100.0,
-                    rtt_min_ms: c.rtt_min.map(round_ms),
-                    rtt_avg_ms: c.rtt_avg.map(round_ms),
-                    rtt_max_ms: c.rtt_max.map(round_ms),
-                    outages: c.outages.iter().map(JsonOutage::of).collect(),
-                }
-            })
-            .collect(),
-    };
-    let mut s = serde_json::to_string_pretty(&r).unwrap_or_default();
-    s.push('\n');
-    s
 }
 
 #[cfg(test)]
