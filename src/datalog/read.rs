@@ -23,6 +23,8 @@ pub struct DatalogRow<'a> {
     pub rtt_min_ms: Option<f32>,
     pub rtt_avg_ms: Option<f32>,
     pub rtt_max_ms: Option<f32>,
+    /// Why the check was not Good, as written (extended and jsonl; empty where none).
+    pub reason: &'a str,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -222,6 +224,8 @@ const ORIGINAL_LEN: usize = COLUMNS.len();
 const EXTENDED_LEN: usize = COLUMNS.len() + EXTENDED_COLUMNS.len();
 /// Where the RTT columns are in an extended row.
 const RTT_MIN: usize = ORIGINAL_LEN + 3;
+/// Where the reason is in an extended row (its last column).
+const REASON: usize = EXTENDED_LEN - 1;
 
 /// Reads datalog lines, reusing its buffers from line to line (a year of rows is millions).
 pub struct Reader {
@@ -391,6 +395,7 @@ fn fields_row(
         rtt_min_ms: rtt(0),
         rtt_avg_ms: rtt(1),
         rtt_max_ms: rtt(2),
+        reason: if len == EXTENDED_LEN { f[REASON] } else { "" },
     });
     Ok(())
 }
@@ -552,6 +557,7 @@ fn json_line(line: &str, row: &mut impl FnMut(DatalogRow<'_>)) -> Result<(), Str
         rtt_min_ms: f(j.rtt_min_ms),
         rtt_avg_ms: f(j.rtt_avg_ms),
         rtt_max_ms: f(j.rtt_max_ms),
+        reason: j.reason.as_deref().unwrap_or(""),
     });
     Ok(())
 }

@@ -160,11 +160,12 @@ fn render(cols: &[Col], rows: &[Vec<String>], w: &[usize], out: &mut String) {
     }
 }
 
-/// `12.3/15.0/40.1`, or empty when the check has no RTT.
+/// `12.3/15.0/40.1` (ms, to a tenth), or empty when the check has no RTT.
 fn rtt_cell(c: &CheckStats) -> String {
+    let v = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.1}"));
     match (c.rtt_min, c.rtt_avg, c.rtt_max) {
         (None, None, None) => String::new(),
-        (a, b, m) => format!("{}/{}/{}", opt_ms_text(a), opt_ms_text(b), opt_ms_text(m)),
+        (a, b, m) => format!("{}/{}/{}", v(a), v(b), v(m)),
     }
 }
 
@@ -253,7 +254,7 @@ pub fn table(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
         col("Outages", true, false),
     ];
     if with_rtt {
-        cols.push(col("RTT ms min/avg/max", true, false));
+        cols.push(col("RTT min/avg/max", true, false));
     }
     let rows: Vec<Vec<String>> = list
         .iter()
@@ -275,6 +276,9 @@ pub fn table(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
     let w = widths(&cols, &rows, shape.width);
     render(&cols, &rows, &w, &mut out);
     out.push('\n');
+    if with_rtt {
+        out.push_str("RTT in ms: the lowest minimum, the average, the highest maximum.\n");
+    }
     if outages.is_empty() {
         out.push_str("Outages: none\n");
     } else {

@@ -212,7 +212,9 @@ pub fn run(cli: &ReportCli, warn: &mut dyn FnMut(&str)) -> Result<String, Report
     let s = sum.finish(&checks.list);
     let list = checks.list.clone();
     if let Some(path) = &cli.svg {
-        let doc = svg::render(&list, &s, &mut |each| {
+        // The second reading finds the same reasons in the same order.
+        let reasons = checks.reasons.clone();
+        let doc = svg::render(&list, &reasons, &s, &mut |each| {
             read::stream(files, Some(&pass.bytes), &mut checks, |r| {
                 if wanted(r) {
                     each(r)

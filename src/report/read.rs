@@ -34,7 +34,14 @@ pub struct Row {
     pub rtt_min: f32,
     pub rtt_avg: f32,
     pub rtt_max: f32,
+    /// Why the check was not Good: an index into [`Checks::reasons`] (0: none given, or one of
+    /// more than [`MAX_REASONS`] distinct reasons).
+    pub reason: u32,
 }
+
+/// Distinct reasons remembered at most (they label the timeline's tooltips); a history with
+/// more (a reason quoting changing numbers) shows the first ones only, so memory stays bounded.
+pub const MAX_REASONS: usize = 4096;
 
 /// Every check seen, each once, numbered in the order they first appeared.
 #[derive(Debug, Default, Clone)]
@@ -47,6 +54,9 @@ pub struct Checks {
     /// next row's check without a lookup.
     last: u32,
     next: Vec<u32>,
+    /// Every distinct reason seen (up to [`MAX_REASONS`]); index 0 is the empty one.
+    pub reasons: Vec<String>,
+    reason_index: HashMap<String, u32>,
 }
 
 impl Checks {
@@ -84,9 +94,35 @@ impl Checks {
         i
     }
 
+    fn reason_of(&mut self, reason: &str) -> u32 {
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return 0;
+        }
+        if let Some(&i) = self.reason_index.get(reason) {
+            return i;
+        }
+        if self.reasons.is_empty() {
+            self.reasons.push(String::new());
+        }
+        if self.reasons.len() > MAX_REASONS {
+            return 0;
+        }
+        let i = self.reasons.len() as u32;
+        self.reasons.push(reason.to_string());
+        self.reason_index.insert(reason.to_string(), i);
+        i
+    }
+
+    /// The reason a row's index stands for ("" for none).
+    pub fn reason(&self, i: u32) -> &str {
+        self.reasons.get(i as usize).map_or("", String::as_str)
+    }
+
     /// The compact row of a row read.
     pub fn row(&mut self, r: DatalogRow<'_>) -> Row {
         let nan = |v: Option<f32>| v.unwrap_or(f32::NAN);
+        let reason = self.reason_of(r.reason);
         Row {
             t: r.t,
             cycle: r.cycle,
@@ -95,6 +131,7 @@ impl Checks {
             rtt_min: nan(r.rtt_min_ms),
             rtt_avg: nan(r.rtt_avg_ms),
             rtt_max: nan(r.rtt_max_ms),
+            reason,
         }
     }
 }
