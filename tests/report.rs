@@ -115,7 +115,8 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
 fn synthetic_outages_give_the_exact_tables() {
     let dir = tempfile::tempdir().unwrap();
     let f = write(dir.path(), "d.csv", &synth(&plan(), 1, 0));
-    let out = report(&["--format", "csv", &f]);
+    // In the order the checks first appear: one CSV table, a row per check.
+    let out = report(&["--format", "csv", "--sort", "file", &f]);
     assert_eq!(
         out,
         "\
@@ -125,26 +126,58 @@ VPN open,vpn.example.org,VPN Gateway,9,7,0,2,77.78,1,,,
 VPN close,vpn.example.org,VPN Gateway,7,7,0,0,100.00,0,,,
 Target ping,10.0.0.1,Alpha,7,4,1,2,71.43,1,,,
 Target ping,10.0.0.2,\"Beta, rack 2\",7,4,1,2,71.43,1,,,
-
+"
+    );
+    // --outages: one CSV table, a row per outage, in time order.
+    assert_eq!(
+        report(&["--format", "csv", "--outages", &f]),
+        "\
 test,address,name,start,end,duration_s,cycles,ongoing
-VPN open,vpn.example.org,VPN Gateway,2024-03-02T01:00:05+00:00,2024-03-02T02:00:05+00:00,3600,2,false
 Target ping,10.0.0.1,Alpha,2024-03-01T23:30:10+00:00,2024-03-02T00:30:10+00:00,3600,2,false
+VPN open,vpn.example.org,VPN Gateway,2024-03-02T01:00:05+00:00,2024-03-02T02:00:05+00:00,3600,2,false
 Target ping,10.0.0.2,\"Beta, rack 2\",2024-03-02T02:30:11+00:00,2024-03-02T03:00:11+00:00,1800,2,true
 "
+    );
+    // Worst first by default: the lowest availability, ties by name; the gateway's checks
+    // before the targets at equal availability.
+    let names = |out: &str| -> Vec<String> {
+        out.lines()
+            .skip(1)
+            .map(|l| l.split(',').take(3).collect::<Vec<_>>().join(","))
+            .collect()
+    };
+    assert_eq!(
+        names(&report(&["--format", "csv", &f])),
+        [
+            "Target ping,10.0.0.1,Alpha",
+            "Target ping,10.0.0.2,\"Beta",
+            "VPN open,vpn.example.org,VPN Gateway",
+            "VPN ping,vpn.example.org,VPN Gateway",
+            "VPN close,vpn.example.org,VPN Gateway",
+        ]
+    );
+    assert_eq!(
+        names(&report(&["--format", "csv", "--sort", "name", &f]))[..2],
+        ["Target ping,10.0.0.1,Alpha", "Target ping,10.0.0.2,\"Beta"]
     );
     let table = report(&[&f]);
     assert!(
         table.starts_with("vpnmon report: 39 rows from 1 file, 9 cycles, 2024-03-01 23:00:00 to 2024-03-02 03:00:15\n"),
         "{table}"
     );
-    assert!(table.contains("Outages: 3\n"), "{table}");
     assert!(
-        table.contains("2024-03-02 01:00:05  2024-03-02 02:00:05              1h 00m       2"),
+        table.ends_with("\nOutages: 3 (--outages lists them)\n"),
         "{table}"
     );
+    let outages = report(&["--outages", &f]);
+    assert!(outages.contains("Outages: 3, in time order\n"), "{outages}");
     assert!(
-        table.contains("2024-03-02 03:00:11 (ongoing)   30m 00s       2"),
-        "{table}"
+        outages.contains("2024-03-02 01:00:05  02:00:05               1h 00m       2"),
+        "{outages}"
+    );
+    assert!(
+        outages.contains("2024-03-02 02:30:11  (ongoing)             30m 00s       2"),
+        "{outages}"
     );
 }
 
@@ -159,6 +192,8 @@ fn since_and_until_cut_the_history() {
         "2024-03-02",
         "--until",
         "2024-03-02 01:59",
+        "--sort",
+        "file",
         &f,
     ]);
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -217,8 +252,10 @@ fn rotated_pieces_and_restarts_read_as_one_history() {
     let twice = report(&["--format", "json", &p0, &p2, &p1, &p1]);
     assert_eq!(one, twice);
     let restarted = write(dir.path(), "restarted.csv", &synth(&plan()[..2], 1, 9 * 30));
-    let j: serde_json::Value =
-        serde_json::from_str(&report(&["--format", "json", &single, &restarted])).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&report(&[
+        "--format", "json", "--sort", "file", &single, &restarted,
+    ]))
+    .unwrap();
     assert_eq!(j["cycles"], 11);
     assert_eq!(j["checks"][0]["cycles"], 11);
 }
@@ -348,7 +385,7 @@ fn an_empty_or_filtered_out_history_still_reports() {
     let f = write(dir.path(), "d.csv", &synth(&plan(), 1, 0));
     let svg = dir.path().join("t.svg");
     let out = report(&["--since", "2030-01-01", "--svg", svg.to_str().unwrap(), &f]);
-    assert_eq!(out, "vpnmon report: 0 rows from 1 file, 0 cycles\n\nCheck  Address  Name  Cycles  Avail%  Warn  Fail  Outages  RTT min  RTT avg  RTT max (ms)\n\nOutages: none\n");
+    assert_eq!(out, "vpnmon report: 0 rows from 1 file, 0 cycles\n\nCheck  Address  Name  Cycles  Avail%  Warn  Fail  Outages\n\nOutages: none\n");
     roxmltree::Document::parse(&std::fs::read_to_string(&svg).unwrap()).unwrap();
     let empty = write(dir.path(), "empty.csv", "");
     let j: serde_json::Value =
@@ -644,12 +681,10 @@ fn json_and_csv_times_carry_the_utc_offset() {
     let run = |format: &str| {
         let mut c = core_support::vpnmon(Path::new(env!("CARGO_MANIFEST_DIR")));
         // A POSIX zone rule (no tz database needed): Central European, summer time from March to October.
-        c.env("TZ", "CET-1CEST,M3.5.0,M10.5.0/3").args([
-            "report",
-            "--format",
-            format,
-            f.to_str().unwrap(),
-        ]);
+        c.env("TZ", "CET-1CEST,M3.5.0,M10.5.0/3")
+            .args(["report", "--format"])
+            .args(format.split(' '))
+            .arg(&f);
         let out = core_support::run(c, Duration::from_secs(60));
         assert_eq!(out.code, Some(0), "{}", out.stderr);
         out.stdout
@@ -662,7 +697,182 @@ fn json_and_csv_times_carry_the_utc_offset() {
         "2024-01-15T10:00:00+01:00"
     );
     let csv = run("csv");
+    assert!(csv.contains(",50.00,"), "{csv}");
+    let j: serde_json::Value = serde_json::from_str(&run("json --outages")).unwrap();
+    assert_eq!(j["outages"][0]["start"], "2024-01-15T10:00:00+01:00");
+    let csv = run("csv --outages");
     assert!(csv.contains(",2024-01-15T10:00:00+01:00,"), "{csv}");
     let table = run("table");
     assert!(table.contains("2024-01-15 10:00:00"), "{table}");
+}
+
+/// The original's datalog (from ../shared/fixtures when present, else the identical copy in
+/// tests/data): its table was 153 columns wide.
+fn original_datalog() -> String {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/vpnmon-original-datalog.csv");
+    if shared.exists() {
+        shared.to_string_lossy().into_owned()
+    } else {
+        "tests/data/vpnmon-original-datalog.csv".into()
+    }
+}
+
+/// `vpnmon report ARGS…` with `COLUMNS` set (or unset: not a terminal, so 100).
+fn report_cols(columns: Option<&str>, args: &[&str]) -> String {
+    let mut c = core_support::vpnmon(Path::new(env!("CARGO_MANIFEST_DIR")));
+    c.env("TZ", "UTC").env_remove("COLUMNS");
+    if let Some(n) = columns {
+        c.env("COLUMNS", n);
+    }
+    c.arg("report").args(args);
+    let out = core_support::run(c, Duration::from_secs(60));
+    assert_eq!(out.code, Some(0), "{args:?}: {}", out.stderr);
+    out.stdout
+}
+
+fn widest(text: &str) -> usize {
+    text.lines().map(vpnmon::text::width).max().unwrap_or(0)
+}
+
+/// The table fits 100 columns when not on a terminal, and the terminal's width (COLUMNS) when
+/// given: long names cut with `…`; `--wide` prints them whole (the same table, over 100
+/// columns: what the limit would be without the cutting).
+#[test]
+fn the_table_fits_100_columns_and_wide_prints_names_whole() {
+    let f = original_datalog();
+    let long = "Pure Storage FlashArray//X20R3 Purity 5.3.14";
+    for (cols, limit) in [(None, 100), (Some("100"), 100), (Some("80"), 80)] {
+        let out = report_cols(cols, &[&f]);
+        assert!(
+            widest(&out) <= limit,
+            "{cols:?}: {} wide\n{out}",
+            widest(&out)
+        );
+        assert!(out.contains('…'), "{out}");
+        assert!(!out.contains(long), "{out}");
+        assert!(out.contains("10.2.117.13"), "{out}");
+    }
+    let wide = report_cols(Some("80"), &["--wide", &f]);
+    assert!(wide.contains(long), "{wide}");
+    assert!(!wide.contains('…'), "{wide}");
+    assert!(widest(&wide) > 100, "{wide}");
+    // Outages of long names fit too.
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("{long} {}", "x".repeat(60));
+    let d = write(
+        dir.path(),
+        "d.csv",
+        &format!(
+            "1,2024/01/01,10:00:00,Target ping,Fail,10.0.0.1,{name}\n\
+             2,2024/01/01,10:30:00,Target ping,Good,10.0.0.1,{name}\n"
+        ),
+    );
+    let out = report_cols(None, &["--outages", &d]);
+    assert!(widest(&out) <= 100, "{out}");
+    assert!(out.contains("Pure Storage"), "{out}");
+}
+
+/// Columns line up by display width: a name of wide (CJK) characters, one with a combining
+/// mark, and a long one cut with `…` all end their rows at the same column.
+#[test]
+fn columns_line_up_with_wide_characters() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = [
+        "東京サーバー",
+        "Cafe\u{301} router",
+        "plain",
+        "日本語の長い名前がここにありますとても長い名前ですからね本当に長い",
+    ];
+    let text: String = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("1,2024/01/01,10:00:0{i},Target ping,Good,10.0.0.{i},{n}\n"))
+        .collect();
+    let f = write(dir.path(), "d.csv", &text);
+    let out = report_cols(Some("80"), &[&f]);
+    let rows: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("Target ping"))
+        .collect();
+    assert_eq!(rows.len(), 4, "{out}");
+    let w: Vec<usize> = rows.iter().map(|l| vpnmon::text::width(l)).collect();
+    assert!(w.iter().all(|&x| x == w[0]), "{w:?}\n{out}");
+    assert!(w[0] <= 80, "{out}");
+    assert!(out.contains("東京サーバー") && out.contains('…'), "{out}");
+}
+
+/// The SVG of a short run with RTTs (extended format): it spans the run itself (the marks spread
+/// over the plot, the title gives the date once and the span), has a time axis at the top and at
+/// the bottom, an RTT band for each check with RTTs, and tooltips with the reason and the RTT.
+#[test]
+fn svg_of_a_short_run_zooms_and_draws_rtt_bands_and_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("t.svg");
+    report(&[
+        "--svg",
+        svg.to_str().unwrap(),
+        "tests/data/short-run-extended.csv",
+    ]);
+    let text = std::fs::read_to_string(&svg).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let title = doc
+        .descendants()
+        .find(|n| n.tag_name().name() == "text")
+        .and_then(|n| n.text())
+        .unwrap();
+    assert!(
+        title.contains("2024-05-06 21:41:00 to 21:46:38 (5m 38s)"),
+        "{title}"
+    );
+    // Marks spread over most of the 830-px plot (a 50-px strip before).
+    let xs: Vec<f64> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("mark"))
+        .map(|n| n.attribute("x").unwrap().parse().unwrap())
+        .collect();
+    let (lo, hi) = xs
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+    assert!(hi - lo > 0.8 * 830.0, "{lo}..{hi}");
+    // Axis labels (seconds-level ticks for a 5-minute run: minutes) at the top and the bottom.
+    let axis = doc
+        .descendants()
+        .find(|n| n.attribute("class") == Some("axis"))
+        .unwrap();
+    let labels: Vec<&str> = axis
+        .descendants()
+        .filter(|n| n.is_element())
+        .filter_map(|n| n.text())
+        .collect();
+    assert_eq!(
+        labels.iter().filter(|&&l| l == "21:43").count(),
+        2,
+        "{labels:?}"
+    );
+    assert_eq!(
+        labels.iter().filter(|&&l| l == "2024-05-06").count(),
+        2,
+        "{labels:?}"
+    );
+    // RTT bands: gateway ping and the three targets have RTTs; open and close none.
+    let bands = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("rtt-band"))
+        .count();
+    assert_eq!(bands, 4);
+    let tips: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.tag_name().name() == "title")
+        .filter_map(|n| n.text())
+        .collect();
+    assert!(
+        tips.contains(&"2024-05-06 21:44:05 Warn — 1 of 2 echo replies — RTT 18.3/23.8/29.4 ms"),
+        "{tips:?}"
+    );
+    assert!(
+        tips.iter()
+            .any(|t| t.starts_with("2024-05-06 21:44:36 Fail — no echo reply (timeout 1 s)")),
+        "{tips:?}"
+    );
 }

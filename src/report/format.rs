@@ -180,19 +180,28 @@ fn end_text(start: i64, end: i64) -> String {
 
 pub fn table(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
     let mut out = String::new();
-    let span = match (s.first, s.last) {
-        (Some(a), Some(b)) => format!(", {} to {}", time_text(a), time_text(b)),
-        _ => String::new(),
-    };
-    let _ = writeln!(
-        out,
-        "vpnmon report: {} rows from {} file{}, {} cycles{}",
+    let head = format!(
+        "vpnmon report: {} rows from {} file{}, {} cycles",
         s.rows,
         shape.files,
         if shape.files == 1 { "" } else { "s" },
         s.cycles,
-        span
     );
+    match (s.first, s.last) {
+        (Some(a), Some(b)) => {
+            let span = format!("{} to {}", time_text(a), end_text(a, b));
+            let line = format!("{head}, {span}");
+            // On its own line when the width asks for it.
+            if shape.width.is_some_and(|w| width(&line) > w) {
+                let _ = writeln!(out, "{head}\n{span}");
+            } else {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+        _ => {
+            let _ = writeln!(out, "{head}");
+        }
+    }
     out.push('\n');
     // For a terminal: control characters from the datalog shown escaped, never raw.
     let names = |k: &CheckId| {
