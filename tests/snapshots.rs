@@ -53,6 +53,96 @@ fn report_formats() {
     }
 }
 
+/// `stdout_of` with the table's width given by COLUMNS.
+fn stdout_cols(columns: &str, args: &[&str]) -> String {
+    let mut c = core_support::vpnmon(Path::new(env!("CARGO_MANIFEST_DIR")));
+    c.env("COLUMNS", columns).env("TZ", "UTC").args(args);
+    let out = core_support::run(c, Duration::from_secs(60));
+    assert_eq!(out.code, Some(0), "{args:?}: {}", out.stderr);
+    assert_eq!(out.stderr, "", "{args:?}");
+    out.stdout
+}
+
+/// The table at 80 and 100 columns, whole with --wide, in each --sort order; the outage list
+/// as a table, CSV and JSON; the short run with RTTs (the RTT column).
+#[test]
+fn report_table_widths_sorts_and_outage_lists() {
+    let original = "tests/data/vpnmon-original-datalog.csv";
+    let outages = "tests/data/outages-datalog.csv";
+    let short = "tests/data/short-run-extended.csv";
+    insta::assert_snapshot!(
+        "report_original_table_80",
+        stdout_cols("80", &["report", original])
+    );
+    insta::assert_snapshot!(
+        "report_original_table_wide",
+        stdout_cols("80", &["report", "--wide", original])
+    );
+    for sort in ["avail", "name", "file"] {
+        insta::assert_snapshot!(
+            format!("report_outages_table_sort_{sort}"),
+            stdout_cols("100", &["report", "--sort", sort, outages])
+        );
+    }
+    for format in ["table", "csv", "json"] {
+        insta::assert_snapshot!(
+            format!("report_outages_list_{format}"),
+            stdout_cols("100", &["report", "--outages", "--format", format, outages])
+        );
+    }
+    insta::assert_snapshot!(
+        "report_short_run_table_80",
+        stdout_cols("80", &["report", short])
+    );
+}
+
+/// The SVG's structure (elements, classes, texts and tooltips; no coordinates) for a short run
+/// with RTTs and reasons.
+#[test]
+fn report_svg_short_run_structure() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("t.svg");
+    let svg_arg = svg.to_str().unwrap();
+    stdout_of(&[
+        "report",
+        "--svg",
+        svg_arg,
+        "tests/data/short-run-extended.csv",
+    ]);
+    let text = std::fs::read_to_string(&svg).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let mut outline = String::new();
+    for n in doc.descendants().filter(|n| n.is_element()) {
+        let depth = n.ancestors().filter(|a| a.is_element()).count() - 1;
+        let own: String = n
+            .children()
+            .filter(|c| c.is_text())
+            .filter_map(|c| c.text())
+            .collect::<String>()
+            .trim()
+            .to_string();
+        let class = n
+            .attribute("class")
+            .map(|c| format!(".{c}"))
+            .unwrap_or_default();
+        let fill = n
+            .attribute("fill")
+            .map(|c| format!(" fill={c}"))
+            .unwrap_or_default();
+        outline.push_str(&format!(
+            "{}{}{class}{fill}{}\n",
+            "  ".repeat(depth),
+            n.tag_name().name(),
+            if own.is_empty() {
+                String::new()
+            } else {
+                format!(" {own:?}")
+            }
+        ));
+    }
+    insta::assert_snapshot!(outline);
+}
+
 #[test]
 fn report_svg_timeline() {
     let dir = tempfile::tempdir().unwrap();
