@@ -33,7 +33,7 @@ pub const TIME_FORMAT: &str = "%H:%M:%S";
 /// vpnmon's CSV dialect, for every CSV file it writes (datalog rows, the report's CSV): as
 /// Python's csv module writes by default (QUOTE_MINIMAL, `\n` line ends), so a field is quoted
 /// only when it holds a comma, a quote or a line break (`\r` or `\n`), and a quote inside is
-/// doubled. Flexible: records may differ in length (the report writes two tables).
+/// doubled. Flexible: records may differ in length.
 pub fn csv_writer<W: std::io::Write>(w: W) -> csv::Writer<W> {
     csv::WriterBuilder::new()
         .quote_style(csv::QuoteStyle::Necessary)
