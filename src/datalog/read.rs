@@ -656,6 +656,20 @@ mod tests {
                 .map(|r| (r.cycle, r.address.clone(), r.name.clone(), rtt))
                 .collect();
             assert_eq!(got, want, "{format:?}");
+            // The reason, where the format carries one (for the report's tooltips).
+            let mut reasons = Vec::new();
+            Reader::new()
+                .read_str(Path::new("x"), &text, |r| {
+                    reasons.push(r.reason.to_string())
+                })
+                .unwrap();
+            let want = if format == DatalogFormat::Vpnmon {
+                ""
+            } else {
+                "1 of 2, lost"
+            };
+            assert!(reasons.iter().all(|r| r == want), "{format:?}: {reasons:?}");
+            assert_eq!(reasons.len(), records.len());
         }
     }
 
