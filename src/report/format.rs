@@ -92,10 +92,17 @@ const ADDRESS_KEEP: usize = 15;
 /// The widths of `cols` for `rows` within `limit` (or their natural widths without one). The
 /// cut columns (address, then name) share what the others leave: the address keeps up to half
 /// of it (at least [`ADDRESS_KEEP`]), the name the rest.
-fn widths(cols: &[Col], rows: &[Vec<String>], limit: Option<usize>) -> Vec<usize> {
+/// Rows are made on demand (`row(i)` for `i < n`, once here and once in [`render`]), so a long
+/// table (an outage list of 100,000 lines) is never held as cells.
+fn widths(
+    cols: &[Col],
+    n: usize,
+    row: &dyn Fn(usize) -> Vec<String>,
+    limit: Option<usize>,
+) -> Vec<usize> {
     let mut w: Vec<usize> = cols.iter().map(|c| width(c.head)).collect();
-    for r in rows {
-        for (wi, cell) in w.iter_mut().zip(r) {
+    for i in 0..n {
+        for (wi, cell) in w.iter_mut().zip(&row(i)) {
             *wi = (*wi).max(width(cell));
         }
     }
@@ -131,11 +138,17 @@ fn widths(cols: &[Col], rows: &[Vec<String>], limit: Option<usize>) -> Vec<usize
     w
 }
 
-/// `rows` (cells already escaped) as a padded table under `cols`' headers, cut to `w`.
-fn render(cols: &[Col], rows: &[Vec<String>], w: &[usize], out: &mut String) {
+/// The rows (cells already escaped) as a padded table under `cols`' headers, cut to `w`.
+fn render(
+    cols: &[Col],
+    n: usize,
+    row: &dyn Fn(usize) -> Vec<String>,
+    w: &[usize],
+    out: &mut String,
+) {
     let head: Vec<String> = cols.iter().map(|c| c.head.to_string()).collect();
     let mut line = String::new();
-    for r in std::iter::once(&head).chain(rows) {
+    for r in std::iter::once(head).chain((0..n).map(row)) {
         line.clear();
         for (i, cell) in r.iter().enumerate() {
             if i > 0 {
@@ -227,25 +240,23 @@ pub fn table(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
             col("Duration", true, false),
             col("Cycles", true, false),
         ];
-        let rows: Vec<Vec<String>> = outages
-            .iter()
-            .map(|&(k, o)| {
-                let mut r = names(k).to_vec();
-                r.extend([
-                    time_text(o.start),
-                    if o.ongoing {
-                        "(ongoing)".to_string()
-                    } else {
-                        end_text(o.start, o.end)
-                    },
-                    human_duration(o.duration()),
-                    o.cycles.to_string(),
-                ]);
-                r
-            })
-            .collect();
-        let w = widths(&cols, &rows, shape.width);
-        render(&cols, &rows, &w, &mut out);
+        let row = |i: usize| {
+            let (k, o) = outages[i];
+            let mut r = names(k).to_vec();
+            r.extend([
+                time_text(o.start),
+                if o.ongoing {
+                    "(ongoing)".to_string()
+                } else {
+                    end_text(o.start, o.end)
+                },
+                human_duration(o.duration()),
+                o.cycles.to_string(),
+            ]);
+            r
+        };
+        let w = widths(&cols, outages.len(), &row, shape.width);
+        render(&cols, outages.len(), &row, &w, &mut out);
         return out;
     }
     let list = sorted(checks, s, shape.sort);
@@ -282,8 +293,9 @@ pub fn table(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
             r
         })
         .collect();
-    let w = widths(&cols, &rows, shape.width);
-    render(&cols, &rows, &w, &mut out);
+    let row = |i: usize| rows[i].clone();
+    let w = widths(&cols, rows.len(), &row, shape.width);
+    render(&cols, rows.len(), &row, &w, &mut out);
     out.push('\n');
     if with_rtt {
         out.push_str("RTT in ms: the lowest minimum, the average, the highest maximum.\n");
@@ -480,11 +492,15 @@ mod tests {
             "Pure Storage FlashArray//X20R3 Purity 5.3.14".to_string(),
             "2".to_string(),
         ]];
-        let natural = widths(&cols, &rows, None);
+        let of = |rows: &Vec<Vec<String>>, limit| {
+            let row = |i: usize| rows[i].clone();
+            widths(&cols, rows.len(), &row, limit)
+        };
+        let natural = of(&rows, None);
         assert_eq!(natural, [11, 25, 44, 1]);
         let total = |w: &[usize]| w.iter().sum::<usize>() + GAP * (w.len() - 1);
-        assert_eq!(widths(&cols, &rows, Some(200)), natural);
-        let w = widths(&cols, &rows, Some(60));
+        assert_eq!(of(&rows, Some(200)), natural);
+        let w = of(&rows, Some(60));
         assert_eq!(total(&w), 60, "{w:?}");
         assert_eq!(w[1], ADDRESS_KEEP.max((60 - 11 - 1 - 6) / 2));
         // A short address gives its room to the name.
@@ -494,7 +510,7 @@ mod tests {
             "x".repeat(80),
             "2".into(),
         ]];
-        let w = widths(&cols, &rows2, Some(60));
+        let w = of(&rows2, Some(60));
         assert_eq!(w[1], 8);
         assert_eq!(total(&w), 60, "{w:?}");
     }
