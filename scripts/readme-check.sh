@@ -7,8 +7,9 @@
 #
 # Run as root from the repository. With --apt, first runs the README's Debian/Ubuntu
 # `apt-get install` line (the block after `<!-- readme-check:packages -->`, `sudo` dropped).
-# The clone's target/debug starts as hard links to this repository's (cp -al: no second build of
-# the dependencies; the clone's own crate is built anew at its path).
+# The clone's target/debug (and target/x86_64-pc-windows-gnu/release) starts as hard links to this
+# repository's (cp -al: no second build of the dependencies; the clone's own crate is built anew
+# at its path).
 #
 # Usage: scripts/readme-check.sh [--apt] [USER]
 set -euo pipefail
@@ -38,9 +39,15 @@ trap 'rm -rf "$tmp"' EXIT
 chmod 755 "$tmp"
 git clone -q "$repo" "$tmp/vpnmon"
 cd "$tmp/vpnmon"
+mkdir target
 if [ -d "$repo/target/debug" ]; then
-  mkdir target
   cp -al "$repo/target/debug" target/debug
+fi
+# The Windows release build (.ci/run builds it first) for tests/windows_wine.rs, likewise: only
+# the clone's own crate is built again.
+if [ -d "$repo/target/x86_64-pc-windows-gnu/release" ]; then
+  mkdir target/x86_64-pc-windows-gnu
+  cp -al "$repo/target/x86_64-pc-windows-gnu/release" target/x86_64-pc-windows-gnu/release
 fi
 
 check_first_run() { # what the first command leaves: ./vpnmon_datalog.csv and nothing else
