@@ -50,6 +50,8 @@ struct Wine {
     ns: Netns,
     dir: tempfile::TempDir,
     exe: PathBuf,
+    /// The simulator's Windows build, as the Cisco client.
+    vpncli: PathBuf,
 }
 
 /// Set up once; the error is the reason the tests cannot run, or a failure when root.
@@ -97,6 +99,9 @@ fn set_up(wine: PathBuf) -> Result<Wine, String> {
     chmod(&bin, 0o755);
     let exe = bin.join("vpnmon.exe");
     std::fs::copy(&built, &exe).map_err(|e| format!("{}: {e}", built.display()))?;
+    let sim = windows_sim()?;
+    let vpncli = bin.join("vpncli-sim.exe");
+    std::fs::copy(&sim, &vpncli).map_err(|e| format!("{}: {e}", sim.display()))?;
     // The stub DLL beside the exe.
     std::fs::write(dir.path().join("stub.c"), STUB_C).unwrap();
     std::fs::write(dir.path().join("stub.def"), STUB_DEF).unwrap();
@@ -152,7 +157,13 @@ fn set_up(wine: PathBuf) -> Result<Wine, String> {
         "wine set-up (exe, stub DLL, namespace) took {:.1} s",
         t.elapsed().as_secs_f64()
     );
-    Ok(Wine { wine, ns, dir, exe })
+    Ok(Wine {
+        wine,
+        ns,
+        dir,
+        exe,
+        vpncli,
+    })
 }
 
 fn chmod(p: &Path, mode: u32) {
@@ -167,6 +178,30 @@ fn chown(p: &Path) {
 /// The release Windows build of vpnmon, built now by the cargo running the tests (a no-op when
 /// fresh; `.ci/run` builds it before the tests).
 fn windows_exe() -> Result<PathBuf, String> {
+    let t = Instant::now();
+    let built = nested_cargo()
+        .bin("vpnmon")
+        .target(TARGET)
+        .release()
+        .manifest_path(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        .arg("--offline")
+        .run()
+        .map_err(|e| {
+            format!(
+                "cannot build vpnmon.exe ({e}); `cargo build --release --target {TARGET} --bin \
+                 vpnmon` (rustup target add {TARGET})"
+            )
+        })?;
+    eprintln!(
+        "cargo build --release --target {TARGET}: {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    Ok(built.path().to_path_buf())
+}
+
+/// A cargo for a nested build with the environment the outer cargo had (as core_support::sim:
+/// build scripts that watch the package's variables would otherwise rebuild every time).
+fn nested_cargo() -> escargot::CargoBuild {
     let mut cargo = escargot::CargoBuild::new();
     for (k, _) in std::env::vars_os() {
         let k = k.to_string_lossy();
@@ -183,9 +218,14 @@ fn windows_exe() -> Result<PathBuf, String> {
             cargo = cargo.env_remove(k.as_ref());
         }
     }
+    cargo
+}
+
+/// The release Windows build of the Cisco CLI simulator (tests/sim, a cargo example).
+fn windows_sim() -> Result<PathBuf, String> {
     let t = Instant::now();
-    let built = cargo
-        .bin("vpnmon")
+    let built = nested_cargo()
+        .example(core_support::sim::SIM_NAME)
         .target(TARGET)
         .release()
         .manifest_path(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
@@ -193,12 +233,13 @@ fn windows_exe() -> Result<PathBuf, String> {
         .run()
         .map_err(|e| {
             format!(
-                "cannot build vpnmon.exe ({e}); `cargo build --release --target {TARGET} --bin \
-                 vpnmon` (rustup target add {TARGET})"
+                "cannot build {}.exe ({e}); `cargo build --release --target {TARGET} --example {}`",
+                core_support::sim::SIM_NAME,
+                core_support::sim::SIM_NAME
             )
         })?;
     eprintln!(
-        "cargo build --release --target {TARGET}: {:.1} s",
+        "cargo build --release --target {TARGET} --example: {:.1} s",
         t.elapsed().as_secs_f64()
     );
     Ok(built.path().to_path_buf())
@@ -503,6 +544,196 @@ fn report_reads_the_windows_datalog() -> Ran {
     Ok(())
 }
 
+/// A password the outputs are searched for (it must never show).
+const PASSWORD: &str = "pw-Wine-7788";
+
+/// vpnmon.exe driving the simulator's Windows build (`scenario`) as the Cisco client through a
+/// pseudo-console (ConPTY), on a terminal (`script`) as a person would start it, against the
+/// loopback "gateway" 127.0.0.1 with two loopback targets.
+fn anyconnect(w: &Wine, name: &str, scenario: &str, cycles: u32) -> (PathBuf, Running) {
+    let dir = w.work(name, false);
+    std::fs::write(dir.join("t.csv"), "127.0.0.2,two\n127.0.0.3,three\n").unwrap();
+    let path = |f: &str| dir.join(f).display().to_string();
+    let cycles = cycles.to_string();
+    let vpncli = w.vpncli.display().to_string();
+    let args = [
+        "--vpnclient",
+        "anyconnect",
+        "-vpnurlip",
+        "127.0.0.1",
+        "-user",
+        "bob",
+        "-pass",
+        PASSWORD,
+        "--vpncli",
+        &vpncli,
+        "--targets",
+        "t.csv",
+        "--cycles",
+        &cycles,
+        "--delay",
+        "0",
+        "--vpncli-delay",
+        "0",
+        "--vpn-timeout",
+        "20",
+        "--quiet",
+    ];
+    let mut inner = w.vpnmon(false, &dir, &args);
+    inner
+        .env("VPNCLI_SIM_SCENARIO", scenario)
+        .env("VPNCLI_SIM_PASSWORD", PASSWORD)
+        .env("VPNCLI_SIM_STATE", path("state"))
+        .env("VPNCLI_SIM_PIDS", path("pids"))
+        .env("VPNCLI_SIM_LOG", path("log"));
+    // The same command as one shell line for `script -qec` (every word quoted).
+    let quote = |a: &std::ffi::OsStr| format!("'{}'", a.to_string_lossy().replace('\'', r"'\''"));
+    let mut line = String::from("exec");
+    for (k, v) in inner.get_envs() {
+        if let Some(v) = v {
+            line.push_str(&format!(" {}={}", k.to_string_lossy(), quote(v)));
+        }
+    }
+    line.push_str(&format!(" {}", quote(inner.get_program())));
+    for a in inner.get_args() {
+        line.push_str(&format!(" {}", quote(a)));
+    }
+    // `exec env VAR=… ip netns exec …`: the variables reach wine, which hands them to the
+    // Windows processes (vpnmon.exe and the simulator it starts).
+    let line = line.replacen("exec", "exec env", 1);
+    let mut c = Command::new("script");
+    c.args(["-qec", &line, "/dev/null"]).current_dir(&dir);
+    (dir, Running::spawn(c))
+}
+
+/// The rows of the datalog in `dir` as (test, result), each checked to end in CRLF.
+fn rows(dir: &Path) -> Vec<(String, String)> {
+    let log = std::fs::read_to_string(dir.join("vpnmon_datalog.csv")).unwrap_or_default();
+    assert!(log.is_empty() || log.ends_with("\r\n"), "{log:?}");
+    log.split_terminator("\r\n")
+        .map(|r| {
+            assert!(!r.contains('\n'), "a bare LF in {log:?}");
+            let f: Vec<&str> = r.split(',').collect();
+            (f[3].to_string(), f[4].to_string())
+        })
+        .collect()
+}
+
+fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+    v.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+/// What the terminal showed, without its escape sequences.
+fn screen(out: &core_support::Finished) -> String {
+    let re = regex::Regex::new(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07").unwrap();
+    re.replace_all(&out.stdout, "").into_owned()
+}
+
+/// Nothing vpnmon or the simulator wrote holds the password.
+fn no_password(dir: &Path, out: &core_support::Finished) {
+    assert!(!out.stdout.contains(PASSWORD) && !out.stderr.contains(PASSWORD));
+    for f in ["vpnmon_datalog.csv", "log", "state"] {
+        let text = std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+        assert!(!text.contains(PASSWORD), "the password in {f}");
+    }
+}
+
+const GOOD_CYCLE: [(&str, &str); 5] = [
+    ("VPN ping", "Good"),
+    ("VPN open", "Good"),
+    ("Target ping", "Good"),
+    ("Target ping", "Good"),
+    ("VPN close", "Good"),
+];
+
+fn anyconnect_good(scenario: &str) -> Ran {
+    let w = wine()?;
+    let (dir, run) = anyconnect(w, &format!("ac-{scenario}"), scenario, 1);
+    let out = run.finish(Duration::from_secs(90));
+    let shown = screen(&out);
+    assert!(out.success(), "{shown}\n{}", out.stderr);
+    assert_eq!(rows(&dir), pairs(&GOOD_CYCLE), "{shown}");
+    assert!(shown.contains("1 vpnmon test cycles completed."), "{shown}");
+    // The dialog as the simulator saw it: the password typed at its prompt (hidden in its log),
+    // then disconnect and exit.
+    let log = std::fs::read_to_string(dir.join("log")).unwrap();
+    for typed in [
+        "typed at=VPN> after=",
+        "typed at=Username:",
+        "typed at=Password:",
+        "disconnect",
+        " exit",
+    ] {
+        assert!(
+            log.contains(typed),
+            "{typed:?} not in the simulator's log:\n{log}"
+        );
+    }
+    no_password(&dir, &out);
+    Ok(())
+}
+
+/// The AnyConnect driver on Windows: ConPTY, the VT stripper, the prompts, pacing, close.
+fn anyconnect_ok_through_conpty() -> Ran {
+    anyconnect_good("ok")
+}
+
+/// Secure Client 5's notices right after each prompt do not hide the prompt.
+fn anyconnect_notices_after_the_prompt() -> Ran {
+    anyconnect_good("notices")
+}
+
+/// A refused login is an open Fail with the client's reason, and the monitor goes on.
+fn anyconnect_login_failed() -> Ran {
+    let w = wine()?;
+    let (dir, run) = anyconnect(w, "ac-failed", "failed", 1);
+    let out = run.finish(Duration::from_secs(90));
+    let shown = screen(&out);
+    assert!(out.success(), "{shown}\n{}", out.stderr);
+    assert_eq!(
+        rows(&dir),
+        pairs(&[("VPN ping", "Good"), ("VPN open", "Fail")]),
+        "{shown}"
+    );
+    assert!(shown.contains("the connection attempt failed"), "{shown}");
+    no_password(&dir, &out);
+    Ok(())
+}
+
+/// A client hung while connecting (it ignores Ctrl-C too): Ctrl-C stops vpnmon within seconds,
+/// the client ended, no open row (not a result).
+fn anyconnect_hang_and_ctrl_c() -> Ran {
+    let w = wine()?;
+    let (dir, run) = anyconnect(w, "ac-hang", "hang", 3);
+    let state = dir.join("state");
+    core_support::wait_until("the simulator connecting", Duration::from_secs(60), || {
+        std::fs::read_to_string(&state).is_ok_and(|s| s.contains("phase=contacting"))
+    });
+    // SIGINT to the wine process running vpnmon.exe: script's child (the exec chain ends in it).
+    let children = format!("/proc/{0}/task/{0}/children", run.pid());
+    let pid: i32 = std::fs::read_to_string(&children)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .expect("script has no child")
+        .parse()
+        .unwrap();
+    let t = Instant::now();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGINT).unwrap();
+    let out = run.finish(Duration::from_secs(30));
+    let took = t.elapsed();
+    let shown = screen(&out);
+    assert!(took < Duration::from_secs(10), "{took:?}\n{shown}");
+    assert!(shown.contains("stopped with Control-C"), "{shown}");
+    assert!(!shown.contains("vpnmon test cycles completed"), "{shown}");
+    assert_eq!(rows(&dir), pairs(&[("VPN ping", "Good")]), "{shown}");
+    no_password(&dir, &out);
+    eprintln!("hung client, Ctrl-C to exit: {:.1} s", took.as_secs_f64());
+    Ok(())
+}
+
 fn main() {
     let trials = vec![
         trial("version", version),
@@ -521,6 +752,13 @@ fn main() {
             "report_reads_the_windows_datalog",
             report_reads_the_windows_datalog,
         ),
+        trial("anyconnect_ok_through_conpty", anyconnect_ok_through_conpty),
+        trial(
+            "anyconnect_notices_after_the_prompt",
+            anyconnect_notices_after_the_prompt,
+        ),
+        trial("anyconnect_login_failed", anyconnect_login_failed),
+        trial("anyconnect_hang_and_ctrl_c", anyconnect_hang_and_ctrl_c),
     ];
     let t = Instant::now();
     let conclusion = libtest_mimic::run(&libtest_mimic::Arguments::from_args(), trials);
