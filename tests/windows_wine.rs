@@ -585,7 +585,11 @@ fn anyconnect(w: &Wine, name: &str, scenario: &str, cycles: u32) -> (PathBuf, Ru
         .env("VPNCLI_SIM_PASSWORD", PASSWORD)
         .env("VPNCLI_SIM_STATE", path("state"))
         .env("VPNCLI_SIM_PIDS", path("pids"))
-        .env("VPNCLI_SIM_LOG", path("log"));
+        .env("VPNCLI_SIM_LOG", path("log"))
+        // Secrets in vpnmon's environment, which the client must not be handed (the simulator
+        // records `secret_env=inherited|none`, never the values).
+        .env("VPNMON_PASSWORD", PASSWORD)
+        .env("VPNMON_SMTP_PASSWORD", "smtp-Wine-5566");
     // The same command as one shell line for `script -qec` (every word quoted).
     let quote = |a: &std::ffi::OsStr| format!("'{}'", a.to_string_lossy().replace('\'', r"'\''"));
     let mut line = String::from("exec");
@@ -672,6 +676,8 @@ fn anyconnect_good(scenario: &str) -> Ran {
         );
     }
     no_password(&dir, &out);
+    let state = std::fs::read_to_string(dir.join("state")).unwrap();
+    assert!(state.contains("secret_env=none\n"), "{state}");
     Ok(())
 }
 
