@@ -74,6 +74,7 @@ fn wine() -> Result<&'static Wine, core_support::harness::Ignored> {
         ("x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64"),
         ("ip", "iproute2"),
         ("setpriv", "util-linux"),
+        ("script", "bsdutils"),
     ])?;
     let Some(wine) = wine64() else {
         return Err(ignore(
@@ -555,7 +556,11 @@ fn anyconnect(w: &Wine, name: &str, scenario: &str, cycles: u32) -> (PathBuf, Ru
     std::fs::write(dir.join("t.csv"), "127.0.0.2,two\n127.0.0.3,three\n").unwrap();
     let path = |f: &str| dir.join(f).display().to_string();
     let cycles = cycles.to_string();
-    let vpncli = w.vpncli.display().to_string();
+    // A copy of the simulator per test, so its processes are told from other tests' ones;
+    // beside the stub DLL (it is a Rust program too).
+    let vpncli = w.vpncli.with_file_name(format!("{name}-vpncli.exe"));
+    std::fs::copy(&w.vpncli, &vpncli).unwrap();
+    let vpncli = vpncli.display().to_string();
     let args = [
         "--vpnclient",
         "anyconnect",
@@ -726,6 +731,20 @@ fn anyconnect_hang_and_ctrl_c() -> Ran {
         .expect("script has no child")
         .parse()
         .unwrap();
+    // The hung client as wine shows it (its command line: its Windows path, Z:\…).
+    let client = w.vpncli.with_file_name("ac-hang-vpncli.exe");
+    let client = format!("Z:{}", client.display()).replace('/', "\\");
+    let clients = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                std::fs::read(e.path().join("cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).starts_with(&client))
+            })
+            .count()
+    };
+    assert_eq!(clients(), 1, "the hung client {client} is not running");
     let t = Instant::now();
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGINT).unwrap();
     let out = run.finish(Duration::from_secs(30));
@@ -735,8 +754,10 @@ fn anyconnect_hang_and_ctrl_c() -> Ran {
     assert!(shown.contains("stopped with Control-C"), "{shown}");
     assert!(!shown.contains("vpnmon test cycles completed"), "{shown}");
     assert_eq!(rows(&dir), pairs(&[("VPN ping", "Good")]), "{shown}");
+    // vpnmon ended the client before it exited (wine reaps it by then).
+    assert_eq!(clients(), 0, "the hung client outlived vpnmon");
     no_password(&dir, &out);
-    eprintln!("hung client, Ctrl-C to exit: {:.1} s", took.as_secs_f64());
+    eprintln!("hung client, Ctrl-C to exit: {:.2} s", took.as_secs_f64());
     Ok(())
 }
 
