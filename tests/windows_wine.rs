@@ -176,9 +176,31 @@ fn chown(p: &Path) {
     std::os::unix::fs::chown(p, Some(USER), Some(USER)).unwrap();
 }
 
+/// `VPNMON_WINDOWS_BUILD`: a folder with the Windows release build of this same source
+/// (scripts/readme-check.sh hands its clean clone the repository's
+/// target/x86_64-pc-windows-gnu/release, so the clone does not build it again).
+const PREBUILT: &str = "VPNMON_WINDOWS_BUILD";
+
+/// `file` in the `VPNMON_WINDOWS_BUILD` folder when that is set (an error when it is missing).
+fn prebuilt(file: &str) -> Result<Option<PathBuf>, String> {
+    let Some(dir) = std::env::var_os(PREBUILT) else {
+        return Ok(None);
+    };
+    let p = Path::new(&dir).join(file);
+    if p.is_file() {
+        eprintln!("{file} from {PREBUILT}: {}", p.display());
+        Ok(Some(p))
+    } else {
+        Err(format!("{PREBUILT} is set but has no {}", p.display()))
+    }
+}
+
 /// The release Windows build of vpnmon, built now by the cargo running the tests (a no-op when
 /// fresh; `.ci/run` builds it before the tests).
 fn windows_exe() -> Result<PathBuf, String> {
+    if let Some(p) = prebuilt("vpnmon.exe")? {
+        return Ok(p);
+    }
     let t = Instant::now();
     let built = nested_cargo()
         .bin("vpnmon")
@@ -224,6 +246,9 @@ fn nested_cargo() -> escargot::CargoBuild {
 
 /// The release Windows build of the Cisco CLI simulator (tests/sim, a cargo example).
 fn windows_sim() -> Result<PathBuf, String> {
+    if let Some(p) = prebuilt(&format!("examples/{}.exe", core_support::sim::SIM_NAME))? {
+        return Ok(p);
+    }
     let t = Instant::now();
     let built = nested_cargo()
         .example(core_support::sim::SIM_NAME)
