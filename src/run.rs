@@ -417,8 +417,9 @@ pub fn driver_for(site: &Site) -> Result<Option<Box<dyn VpnClient>>, VpnError> {
 /// The prober, and the one start-up notice that says which method is in use when it is not a
 /// socket of vpnmon's own: an ICMP ping socket (unprivileged, where the kernel allows it), else
 /// a raw socket (root or `cap_net_raw`), else the system's `ping` program (slower: a process per
-/// host). The built-in fake with the hidden `--debug-fake-ping`; `--debug-system-ping` forces
-/// the `ping` program (tests).
+/// host). On Windows the ICMP API (`IcmpSendEcho2`) comes first, raw sockets after it. The
+/// built-in fake with the hidden `--debug-fake-ping`; `--debug-system-ping` forces the `ping`
+/// program (tests).
 pub fn prober_for(settings: &Settings) -> Result<(Box<dyn Prober>, Option<String>), ProbeError> {
     if settings.probe.fake {
         return Ok((Box::new(RuleProber), None));
@@ -426,6 +427,10 @@ pub fn prober_for(settings: &Settings) -> Result<(Box<dyn Prober>, Option<String
     let denied = if settings.probe.system_ping {
         None
     } else {
+        // Windows: the ICMP API (no Administrator needed); sockets are the fallback.
+        if let Some(p) = crate::probe::os_prober() {
+            return Ok((p, None));
+        }
         // surge-ping tries the datagram (ping) socket first, then the raw one.
         match IcmpProber::new() {
             Ok(p) => return Ok((Box::new(p), None)),

@@ -23,6 +23,32 @@ pub const EXTENDED_COLUMNS: [&str; 7] = [
 /// The extended format's header line ([`COLUMNS`] then [`EXTENDED_COLUMNS`]).
 pub const EXTENDED_HEADER: &str = "cycle,date,time,test,result,address,name,duration_ms,sent,received,rtt_min_ms,rtt_avg_ms,rtt_max_ms,reason\n";
 
+/// The datalog's line end on disk: CRLF on Windows, as the original wrote there (Python in text
+/// mode), LF elsewhere. Rows are built with LF in memory; JSON lines keep LF everywhere.
+pub const LINE_END: &str = if cfg!(windows) { "\r\n" } else { "\n" };
+
+/// `text` (lines ending in LF, as built in memory) with `line_end` instead, for the file.
+pub fn with_line_ends(text: String, line_end: &str) -> String {
+    if line_end == "\n" {
+        text
+    } else {
+        text.replace('\n', line_end)
+    }
+}
+
+/// The rows of `records` as the datalog file holds them on this OS (`rows` with `LINE_END`).
+pub fn file_rows(format: DatalogFormat, records: &[Record]) -> String {
+    match format {
+        DatalogFormat::Jsonl => rows(format, records),
+        _ => with_line_ends(rows(format, records), LINE_END),
+    }
+}
+
+/// The extended format's header line as the file holds it on this OS.
+pub fn file_header() -> String {
+    with_line_ends(EXTENDED_HEADER.to_string(), LINE_END)
+}
+
 /// How a header line starts; no row does (a row starts with its cycle number).
 pub const HEADER_START: &str = "cycle,date,time,";
 
@@ -252,6 +278,36 @@ pub(crate) mod tests {
         }
         assert_eq!(fixture.lines().count(), 114);
         assert_eq!(rebuilt, fixture);
+    }
+
+    /// Windows' datalog (CRLF, as the original there): every row and the header end in CRLF,
+    /// and the rows read back as the LF ones do.
+    #[test]
+    fn crlf_rows_for_windows_read_back_the_same() {
+        let mut a = rec(Test::TargetPing, Verdict::Good, "10.0.0.1", "Rack 1");
+        let mut b = rec(Test::TargetPing, Verdict::Fail, "10.0.0.2", "Rack, 2");
+        a.cycle = 3;
+        b.cycle = 3;
+        let lf = rows(DatalogFormat::Vpnmon, &[a, b]);
+        let crlf = with_line_ends(lf.clone(), "\r\n");
+        assert_eq!(crlf.matches("\r\n").count(), 2, "{crlf:?}");
+        assert_eq!(crlf.replace("\r\n", "\n"), lf);
+        assert!(with_line_ends(EXTENDED_HEADER.into(), "\r\n").ends_with("reason\r\n"));
+        assert_eq!(with_line_ends(lf.clone(), "\n"), lf);
+        assert_eq!(LINE_END, if cfg!(windows) { "\r\n" } else { "\n" });
+        let read = |text: &str| {
+            let mut got = Vec::new();
+            let skipped = crate::datalog::read::Reader::new()
+                .read_str(std::path::Path::new("d.csv"), text, |r| {
+                    got.push(format!("{r:?}"))
+                })
+                .map(|s| s.warning());
+            (got, format!("{skipped:?}"))
+        };
+        let (got, skipped) = read(&crlf);
+        assert_eq!(got.len(), 2, "{got:?} {skipped}");
+        assert!(got[1].contains("Rack, 2"), "{got:?}");
+        assert_eq!((got, skipped), read(&lf));
     }
 
     #[test]

@@ -13,7 +13,7 @@
 
 use super::journal::{self, Entry, Found, Target};
 use super::rotate::{self, Clock, RenameFn, Rotation, SystemClock};
-use super::schema::{rows, EXTENDED_HEADER};
+use super::schema::{file_header, file_rows};
 use super::{DatalogConfig, DatalogFormat};
 use crate::error::io_reason;
 use crate::record::Record;
@@ -441,13 +441,13 @@ impl FileWriter {
             // `/dev/null` or a terminal: a stream, nothing to journal, rotate or sync (and no
             // journal file next to it, which would be a file in /dev).
             let mut f = OpenOptions::new().append(true).open(&self.path)?;
-            return f.write_all(rows(self.format, cycle).as_bytes());
+            return f.write_all(file_rows(self.format, cycle).as_bytes());
         }
         self.recover()?;
         let (p, target) = self.current();
         let Rotation { max_size, keep, .. } = self.rotation;
         rotate::finish_rotation(&p, keep, self.rename.as_mut())?;
-        let text = rows(self.format, cycle);
+        let text = file_rows(self.format, cycle);
         let size = match std::fs::metadata(&p) {
             Ok(m) => m.len(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
@@ -465,9 +465,9 @@ impl FileWriter {
         }
         let len = l.file().metadata()?.len();
         let len = self.finish_line(&p, l.file(), len)?;
-        let mut bytes = Vec::with_capacity(EXTENDED_HEADER.len() + text.len());
+        let mut bytes = Vec::with_capacity(text.len() + 200);
         if len == 0 && self.format == DatalogFormat::Extended {
-            bytes.extend_from_slice(EXTENDED_HEADER.as_bytes());
+            bytes.extend_from_slice(file_header().as_bytes());
         }
         bytes.extend_from_slice(text.as_bytes());
         let lost = Lost::of(cycle);
@@ -1037,7 +1037,7 @@ mod tests {
     use super::*;
     use crate::datalog::rotate::{rotated_path, rotating_path};
     use crate::datalog::schema::tests::rec;
-    use crate::datalog::schema::{format_record, format_row, JsonRecord};
+    use crate::datalog::schema::{format_record, format_row, rows, JsonRecord, EXTENDED_HEADER};
     use crate::record::{Test, Verdict};
     use chrono::{DateTime, Local, TimeZone};
 

@@ -200,6 +200,26 @@ pub mod process {
 
     /// Removes the secret variables from what `cmd` will pass to its program.
     pub fn without_secrets(cmd: &mut std::process::Command) -> &mut std::process::Command {
+        if super::WINDOWS {
+            // The Windows pseudo-console (conpty 0.5.1, under expectrl) builds the child's
+            // environment from the variables *set* on the command only, ignoring removals:
+            // with none set, the child inherited everything, secrets included (seen under
+            // wine). So the whole environment is set explicitly, without the secrets (names
+            // compared as Windows does, ignoring case); what the caller set is kept.
+            let set: Vec<_> = cmd
+                .get_envs()
+                .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())))
+                .collect();
+            let secret = |k: &std::ffi::OsStr| {
+                SECRET_ENV
+                    .iter()
+                    .any(|s| k.to_string_lossy().eq_ignore_ascii_case(s))
+            };
+            cmd.env_clear()
+                .envs(std::env::vars_os().filter(|(k, _)| !secret(k)))
+                .envs(set.into_iter().filter(|(k, _)| !secret(k)));
+            return cmd;
+        }
         for k in SECRET_ENV {
             cmd.env_remove(k);
         }

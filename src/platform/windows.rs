@@ -121,12 +121,15 @@ pub fn exit_text(session: &OsSession) -> Option<String> {
     })
 }
 
-/// A reader of what the client writes to its pseudo-console, for a reader thread.
-pub fn output(session: &mut OsSession) -> std::io::Result<std::fs::File> {
+/// A reader of what the client writes to its pseudo-console, for a reader thread: conpty's own
+/// pipe reader (a duplicate of the output pipe's handle). Not turned into a `File`: conpty
+/// 0.5.1's `From<PipeReader> for File` takes the raw handle and then drops the reader, whose
+/// `Drop` closes that same handle, so the `File` read a closed handle and the driver saw the
+/// client's output end at once (found running the Windows build under wine).
+pub fn output(session: &mut OsSession) -> std::io::Result<impl std::io::Read + Send + 'static> {
     session
         .get_process_mut()
         .output()
-        .map(std::fs::File::from)
         .map_err(|e| std::io::Error::other(e.to_string()))
 }
 

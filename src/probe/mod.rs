@@ -20,6 +20,18 @@ use tokio_util::sync::CancellationToken;
 pub mod fake;
 pub mod ping_output;
 pub mod system_ping;
+#[cfg(windows)]
+pub mod windows;
+
+/// The OS's own unprivileged echo API where there is one (Windows: `IcmpSendEcho2`, no
+/// Administrator needed), preferred to sockets; `None` elsewhere or when it cannot be opened.
+pub fn os_prober() -> Option<Box<dyn Prober>> {
+    #[cfg(windows)]
+    if let Ok(p) = windows::IcmpApiProber::new() {
+        return Some(Box::new(p));
+    }
+    None
+}
 
 /// How echo tests are run.
 #[derive(Debug, Clone, Copy, PartialEq)]

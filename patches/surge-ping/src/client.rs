@@ -55,6 +55,14 @@ impl AsyncSocket {
         socket.set_nonblocking(true)?;
         if let Some(sock_addr) = &config.bind {
             socket.bind(sock_addr)?;
+        } else if cfg!(windows) {
+            // vpnmon patch: Windows refuses getsockname on an unbound socket (WSAEINVAL), which
+            // the receive task needs; bind to the unspecified address first (upstream issue #65).
+            let any: std::net::SocketAddr = match config.kind {
+                ICMP::V4 => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+                ICMP::V6 => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+            };
+            socket.bind(&any.into())?;
         }
         #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
         if let Some(interface) = &config.interface {
@@ -432,7 +440,15 @@ async fn recv_task(socket: AsyncSocket, reply_map: ReplyMap) {
         if let Ok((sz, addr)) = socket.recv_from(&mut buf).await {
             let timestamp = Instant::now();
             let message = &buf[..sz];
-            let local_addr = socket.local_addr().unwrap().ip();
+            // vpnmon patch: no panic inside the library's task; an unreadable local address
+            // drops the packet (its echo then times out and is reported as such).
+            let local_addr = match socket.local_addr() {
+                Ok(a) => a.ip(),
+                Err(err) => {
+                    debug!("cannot read the socket's local address: {:?}", err);
+                    continue;
+                }
+            };
             let packet = {
                 let result = match addr.ip() {
                     IpAddr::V4(src_addr) => {
