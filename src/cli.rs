@@ -249,6 +249,15 @@ pub struct TerminalArgs {
     /// next cycle, under the lines: auto (unless TERM is dumb), always, never [default: auto]
     #[arg(long, value_enum, value_name = "WHEN")]
     pub progress: Option<crate::sinks::ProgressWhen>,
+
+    /// A full-screen live view instead of the console lines (stdout must be a terminal): per
+    /// check the last verdict, availability, RTT sparkline and last failure, the cycle's phase
+    /// and the countdown. Keys: p pause/resume, r run a cycle now, q quit (closes the VPN as
+    /// Ctrl-C does)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = parse_bool,
+          conflicts_with_all = ["json", "check"])]
+    pub tui: Option<bool>,
 }
 
 /// Options for running as a service (systemd, Prometheus, a log file).

@@ -72,6 +72,10 @@ pub struct Monitor {
     close_unconfirmed: Option<String>,
     /// SIGHUP requests and what answers them (`reload_with`).
     reload: Option<(tokio::sync::mpsc::UnboundedReceiver<()>, Reloader)>,
+    /// The operator's pause / resume / run-now requests (`--tui`), heard during the wait.
+    control: Option<crate::control::ControlReceiver>,
+    /// Paused by the operator: the wait does not end by itself.
+    paused: bool,
 }
 
 /// What the monitor remembers of a site's targets file between cycles, so a file that becomes
@@ -110,6 +114,8 @@ impl Monitor {
             vpn_closed: true,
             close_unconfirmed: None,
             reload: None,
+            control: None,
+            paused: false,
         }
     }
 
@@ -120,6 +126,21 @@ impl Monitor {
         reloader: Reloader,
     ) {
         self.reload = Some((requests, reloader));
+    }
+
+    /// Listens to the operator's pause / resume / run-now requests during the waits.
+    pub fn control_with(&mut self, requests: crate::control::ControlReceiver) {
+        self.control = Some(requests);
+    }
+
+    /// Pauses or resumes, telling the sinks when it changes.
+    fn set_paused(&mut self, on: bool) {
+        if self.paused != on {
+            self.paused = on;
+            for s in self.sinks.iter_mut() {
+                s.paused(on);
+            }
+        }
     }
 
     /// Applies a reload: the sites (VPN, credentials, targets file), the schedule and the pings
@@ -442,9 +463,24 @@ impl Monitor {
                         None => std::future::pending().await,
                     }
                 };
+                let control = async {
+                    match self.control.as_mut() {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                let paused = self.paused;
                 tokio::select! {
                     _ = self.cancel.cancelled() => return Ok(RunEnd::Stopped { cycles: n, vpn_closed: true }),
-                    _ = tokio::time::sleep_until(until) => break,
+                    _ = tokio::time::sleep_until(until), if !paused => break,
+                    Some(c) = control => match c {
+                        crate::control::Control::Pause => self.set_paused(true),
+                        crate::control::Control::Resume => self.set_paused(false),
+                        crate::control::Control::RunNow => {
+                            self.set_paused(false);
+                            break;
+                        }
+                    },
                     Some(()) = hup => {
                         self.reload_pending();
                         self.apply_reload(&mut states).await;

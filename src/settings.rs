@@ -328,6 +328,8 @@ fn from_cli(cli: Cli, params_file: Option<PathBuf>) -> Result<Settings, Settings
             })
         } else if d.json == Some(true) {
             Output::Json
+        } else if cli.terminal.tui == Some(true) {
+            Output::Tui
         } else {
             Output::Console
         },
