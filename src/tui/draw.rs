@@ -18,7 +18,8 @@ const ADDRESS: u16 = 16;
 const LAST: u16 = 5;
 const AVAIL: u16 = 7;
 const RTT: u16 = 10;
-const SPARK: u16 = 24;
+/// The widest the sparkline gets.
+const SPARK: u16 = 40;
 
 fn verdict_style(v: Verdict) -> Style {
     let c = match v {
@@ -100,16 +101,21 @@ fn keys_line(m: &Model) -> Line<'static> {
     ])
 }
 
-/// The columns of a row, left to right.
+/// The columns of a row, left to right: the fixed ones at their width, the name, the sparkline
+/// and the last failure sharing what is left (so a narrower window narrows those three).
 fn columns(area: Rect) -> [Rect; 7] {
+    let fixed = ADDRESS + LAST + AVAIL + RTT + 6;
+    let rest = area.width.saturating_sub(fixed);
+    let name = (rest * 3 / 10).clamp(14.min(rest), 32);
+    let spark = (rest / 4).min(SPARK);
     Layout::horizontal([
-        Constraint::Min(14),
+        Constraint::Length(name),
         Constraint::Length(ADDRESS),
         Constraint::Length(LAST),
         Constraint::Length(AVAIL),
         Constraint::Length(RTT),
-        Constraint::Length(SPARK),
-        Constraint::Fill(2),
+        Constraint::Length(spark),
+        Constraint::Fill(1),
     ])
     .spacing(1)
     .areas(area)
@@ -127,7 +133,12 @@ fn failure_text(row: &Row) -> Line<'static> {
     match &row.last_failure {
         None => Line::from(""),
         Some((at, v, why)) => Line::from(vec![
-            Span::raw(at.format("%m/%d %H:%M:%S ").to_string()),
+            // The clock time today, the date too before.
+            Span::raw(if at.date_naive() == chrono::Local::now().date_naive() {
+                at.format("%H:%M:%S ").to_string()
+            } else {
+                at.format("%m/%d %H:%M ").to_string()
+            }),
             Span::styled(v.to_string(), verdict_style(*v)),
             Span::raw(format!(" {why}")),
         ]),
