@@ -602,6 +602,9 @@ mod tests {
             self.0.lock().unwrap().push(format!("finish {end:?}"));
             Ok(())
         }
+        fn paused(&mut self, on: bool) {
+            self.0.lock().unwrap().push(format!("paused {on}"));
+        }
     }
 
     fn monitor(
@@ -689,6 +692,73 @@ mod tests {
             end,
             RunEnd::Stopped {
                 cycles: 1,
+                vpn_closed: true
+            }
+        );
+    }
+
+    /// `--tui`'s keys: a pause asked for during a cycle holds the next one (a delay of 0 does
+    /// not end a paused wait), a resume lets it run; run-now ends an hour's wait at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pause_holds_the_wait_and_run_now_ends_it() {
+        let (mut m, spy, _) = monitor(
+            &["--cycles", "3", "--delay", "0"],
+            FakeVpn::new(vec![FakeOpen::Succeed; 3]),
+            TableProber::new(&[("gw.example", 2)]),
+        );
+        let (tx, rx) = crate::control::channel();
+        m.control_with(rx);
+        tx.send(crate::control::Control::Pause).unwrap();
+        let s2 = spy.clone();
+        let driver = tokio::spawn(async move {
+            let seen = |l: &str| s2.0.lock().unwrap().iter().any(|x| x == l);
+            while !seen("paused true") {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            // Paused: the delay of 0 has long passed, and no cycle starts.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert!(!seen("start 2 of Some(3)"));
+            tx.send(crate::control::Control::Resume).unwrap();
+            while !seen("start 2 of Some(3)") {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            tx
+        });
+        let (end, tx) = tokio::join!(
+            tokio::time::timeout(Duration::from_secs(10), m.run()),
+            driver
+        );
+        // The driver's own checks (no cycle while paused) must have held.
+        drop(tx.expect("no cycle started while paused"));
+        assert_eq!(
+            end.unwrap().unwrap(),
+            RunEnd::Completed {
+                cycles: 3,
+                vpn_closed: true
+            }
+        );
+        let seen = spy.0.lock().unwrap().clone();
+        let at = |l: &str| seen.iter().position(|x| x == l).unwrap();
+        assert!(at("paused true") < at("paused false"));
+        assert!(at("paused false") < at("start 2 of Some(3)"));
+
+        // Run-now ends an hour's wait.
+        let (mut m, _, _) = monitor(
+            &["--cycles", "2", "--delay", "3600"],
+            FakeVpn::new(vec![FakeOpen::Succeed; 2]),
+            TableProber::new(&[("gw.example", 2)]),
+        );
+        let (tx, rx) = crate::control::channel();
+        m.control_with(rx);
+        tx.send(crate::control::Control::RunNow).unwrap();
+        let end = tokio::time::timeout(Duration::from_secs(10), m.run())
+            .await
+            .expect("run-now ended the hour's wait")
+            .unwrap();
+        assert_eq!(
+            end,
+            RunEnd::Completed {
+                cycles: 2,
                 vpn_closed: true
             }
         );

@@ -528,6 +528,7 @@ pub fn sinks_for(
         Output::Tui => sinks.push(Box::new(crate::tui::TuiSink::new(
             has_vpn(settings),
             controls.clone(),
+            settings.terminal.debug_tui_panic,
         ))),
         Output::Check(cfg) => sinks.push(Box::new(CheckSink::new(
             std::io::stdout(),

@@ -388,6 +388,30 @@ fn ctrl_c_and_sigterm_give_the_terminal_back() {
     }
 }
 
+/// A panic in the view gives the terminal back before its message (the panic hook), and the
+/// run goes on with the console's lines to its end.
+#[test]
+fn a_panic_in_the_view_gives_the_terminal_back_and_the_run_goes_on() {
+    let (dir, mut c) = scripted("2", "1");
+    c.arg("--debug-tui-panic");
+    let mut tui = Tui::spawn(c, 120, 30);
+    assert_eq!(tui.exit(), 0);
+    tui.assert_terminal_restored();
+    let after = tui.after_the_view();
+    let panicked = after
+        .find("--debug-tui-panic: the view panics as asked")
+        .unwrap_or_else(|| panic!("{after:?}"));
+    let cycle2 = after
+        .find("Start vpnmon test cycle 2 of 2")
+        .unwrap_or_else(|| panic!("{after:?}"));
+    assert!(panicked < cycle2, "{after:?}");
+    assert!(
+        after.contains("2 vpnmon test cycles completed."),
+        "{after:?}"
+    );
+    assert_eq!(cycles_in(&datalog(&dir)), vec![1, 2]);
+}
+
 /// `q` while the tunnel is up (the sweep waits on a silent host) stops as Ctrl-C does: the
 /// VPN is closed through the Cisco simulator, the datalog gets the close row, the cut sweep
 /// writes none, and the password is nowhere.

@@ -56,6 +56,8 @@ pub struct TerminalConfig {
     pub verbose: bool,
     pub color: ColorWhen,
     pub progress: ProgressWhen,
+    /// Tests only (`--debug-tui-panic`): the full-screen view panics at its first wait.
+    pub debug_tui_panic: bool,
 }
 
 /// How a run ended, for the sinks' last words. `vpn_closed` is false when the last close failed

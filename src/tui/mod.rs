@@ -69,10 +69,12 @@ pub struct TuiSink {
     /// The console sink, writing through the gate: its stop lines appear after the view.
     console: ConsoleSink<Gate>,
     gate: Arc<AtomicBool>,
+    /// `--debug-tui-panic` (tests).
+    panic_at_wait: bool,
 }
 
 impl TuiSink {
-    pub fn new(has_vpn: bool, controls: Controls) -> TuiSink {
+    pub fn new(has_vpn: bool, controls: Controls, panic_at_wait: bool) -> TuiSink {
         let gate = Arc::new(AtomicBool::new(false));
         let console = ConsoleSink::with_options(
             Gate(gate.clone()),
@@ -89,6 +91,7 @@ impl TuiSink {
             started: false,
             console,
             gate,
+            panic_at_wait,
         }
     }
 
@@ -106,8 +109,13 @@ impl TuiSink {
         match term::enter() {
             Ok(t) => {
                 let quit = Arc::new(AtomicBool::new(false));
-                let thread =
-                    term::spawn(t, self.model.clone(), self.controls.clone(), quit.clone());
+                let thread = term::spawn(
+                    t,
+                    self.model.clone(),
+                    self.controls.clone(),
+                    quit.clone(),
+                    self.panic_at_wait,
+                );
                 self.ui = Some(Ui { quit, thread });
             }
             Err(e) => {
@@ -118,6 +126,18 @@ impl TuiSink {
                     crate::error::io_reason(&e)
                 );
             }
+        }
+    }
+
+    /// A view whose thread ended by itself (a panic: the panic hook gave the terminal back and
+    /// said why) leaves the run going on with the console's lines.
+    fn check_view(&mut self) {
+        if self.ui.as_ref().is_some_and(|ui| ui.thread.is_finished()) {
+            self.stop();
+            let _ = writeln!(
+                std::io::stderr(),
+                "vpnmon: the full-screen view stopped (see above); showing the console lines"
+            );
         }
     }
 
@@ -141,18 +161,21 @@ impl Drop for TuiSink {
 #[async_trait::async_trait]
 impl Sink for TuiSink {
     fn notice(&mut self, line: &str) {
+        self.check_view();
         self.start();
         self.model().notice(line);
         self.console.notice(line);
     }
 
     fn cycle_start(&mut self, cycle: u64, of: Option<u64>, at: DateTime<Local>) {
+        self.check_view();
         self.start();
         self.model().cycle_start(cycle, of);
         self.console.cycle_start(cycle, of, at);
     }
 
     fn record(&mut self, rec: &Record) {
+        self.check_view();
         self.model().record(rec);
         self.console.record(rec);
     }
@@ -177,11 +200,13 @@ impl Sink for TuiSink {
     }
 
     fn waiting(&mut self, delay: Duration, next: DateTime<Local>) {
+        self.check_view();
         self.model().waiting(delay);
         self.console.waiting(delay, next);
     }
 
     fn planned(&mut self, site: &str, gateway: &str, targets: &[crate::targets::Target]) {
+        self.check_view();
         self.start();
         self.model().planned(site, gateway, targets);
         self.console.planned(site, gateway, targets);

@@ -305,3 +305,122 @@ impl Model {
         self.set_phase(Phase::Done);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::PingStats;
+    use crate::targets::Target;
+
+    fn target(address: &str, name: &str) -> Target {
+        Target {
+            address: address.into(),
+            host: address.into(),
+            name: name.into(),
+        }
+    }
+
+    fn rec(test: Test, result: Verdict, address: &str, name: &str) -> Record {
+        let received = match result {
+            Verdict::Good => 2,
+            Verdict::Warn => 1,
+            Verdict::Fail => 0,
+        };
+        Record {
+            cycle: 1,
+            at: Local::now(),
+            test,
+            result,
+            address: address.into(),
+            name: name.into(),
+            reason: (result != Verdict::Good).then(|| format!("{received} of 2 answered")),
+            ping: (test != Test::VpnOpen && test != Test::VpnClose).then(|| PingStats {
+                sent: 2,
+                received,
+                rtt_avg: (received > 0).then(|| Duration::from_millis(3)),
+                ..PingStats::default()
+            }),
+            duration: Duration::ZERO,
+        }
+    }
+
+    fn labels(m: &Model) -> Vec<String> {
+        m.rows.iter().map(Row::label).collect()
+    }
+
+    /// The phases follow the records of a cycle with a VPN, and the rows keep the file's order
+    /// with the gateway, open and close around the targets.
+    #[test]
+    fn phases_and_rows_follow_the_cycle() {
+        let mut m = Model::new(true);
+        m.planned(
+            "Lab",
+            "gw",
+            &[target("10.0.0.1", "a"), target("10.0.0.2", "b")],
+        );
+        m.cycle_start(1, Some(3));
+        assert_eq!(m.phase, Phase::GatewayPing);
+        m.record(&rec(Test::VpnPing, Verdict::Good, "gw", "Lab"));
+        assert_eq!(m.phase, Phase::Opening);
+        m.record(&rec(Test::VpnOpen, Verdict::Good, "gw", "Lab"));
+        assert_eq!(m.phase, Phase::Sweep { answered: 0, of: 2 });
+        m.record(&rec(Test::TargetPing, Verdict::Fail, "10.0.0.2", "b"));
+        assert_eq!(m.phase, Phase::Sweep { answered: 1, of: 2 });
+        m.record(&rec(Test::TargetPing, Verdict::Warn, "10.0.0.1", "a"));
+        assert_eq!(m.phase, Phase::Closing);
+        m.record(&rec(Test::VpnClose, Verdict::Good, "gw", "Lab"));
+        assert_eq!(m.phase, Phase::Ending);
+        m.waiting(Duration::from_secs(60));
+        assert!(matches!(m.phase, Phase::Waiting { .. }));
+        assert_eq!(
+            labels(&m),
+            [
+                "Lab gateway ping",
+                "Lab VPN open",
+                "a",
+                "b",
+                "Lab VPN close"
+            ]
+        );
+        let b = &m.rows[3];
+        assert_eq!(b.last, Some(Verdict::Fail));
+        assert_eq!(b.availability(), Some(0.0));
+        assert_eq!(b.rtts, [None]);
+        assert_eq!(b.last_failure.as_ref().unwrap().2, "0 of 2 answered");
+        // Warn answered: available, as `report` counts it.
+        assert_eq!(m.rows[2].availability(), Some(100.0));
+        assert_eq!(m.rows[2].rtts, [Some(3000)]);
+        // A target taken out of the file goes; the paused wait and its resume.
+        m.planned("Lab", "gw", &[target("10.0.0.2", "b")]);
+        assert_eq!(
+            labels(&m),
+            ["Lab gateway ping", "Lab VPN open", "b", "Lab VPN close"]
+        );
+        m.paused(true);
+        assert_eq!(m.phase, Phase::Paused);
+        m.paused(false);
+        assert!(matches!(m.phase, Phase::Waiting { .. }));
+        // A stop asked for stays said until the end.
+        m.stopping();
+        m.cycle_start(2, Some(3));
+        assert_eq!(m.phase, Phase::Stopping);
+        m.done();
+        assert_eq!(m.phase, Phase::Done);
+    }
+
+    /// Without a VPN the sweep follows the gateway ping; a failed gateway ping with a VPN skips
+    /// to the end of the cycle.
+    #[test]
+    fn without_a_vpn_the_sweep_follows_the_gateway_ping() {
+        let mut m = Model::new(false);
+        m.planned("Lab", "gw", &[target("10.0.0.1", "a")]);
+        m.cycle_start(1, None);
+        m.record(&rec(Test::VpnPing, Verdict::Good, "gw", "Lab"));
+        assert_eq!(m.phase, Phase::Sweep { answered: 0, of: 1 });
+        let mut m = Model::new(true);
+        m.planned("Lab", "gw", &[target("10.0.0.1", "a")]);
+        m.cycle_start(1, None);
+        m.record(&rec(Test::VpnPing, Verdict::Fail, "gw", "Lab"));
+        assert_eq!(m.phase, Phase::Ending);
+    }
+}

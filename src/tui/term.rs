@@ -71,6 +71,7 @@ pub fn spawn(
     model: Arc<Mutex<Model>>,
     controls: Controls,
     quit: Arc<AtomicBool>,
+    panic_at_wait: bool,
 ) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("vpnmon-tui".into())
@@ -78,6 +79,10 @@ pub fn spawn(
             while !quit.load(Ordering::SeqCst) {
                 {
                     let m = model.lock().unwrap_or_else(|e| e.into_inner());
+                    if panic_at_wait && matches!(m.phase, Phase::Waiting { .. }) {
+                        drop(m);
+                        panic!("--debug-tui-panic: the view panics as asked");
+                    }
                     if term
                         .draw(|f| super::draw::draw(f, &m, Instant::now()))
                         .is_err()
