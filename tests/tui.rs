@@ -417,29 +417,8 @@ fn a_panic_in_the_view_gives_the_terminal_back_and_the_run_goes_on() {
 /// writes none, and the password is nowhere.
 #[test]
 fn q_closes_the_vpn_as_ctrl_c_does() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, c) = with_the_cisco_simulator("ok");
     let p = |n: &str| dir.path().join(n);
-    std::fs::create_dir(p("bin")).unwrap();
-    let sim = p("bin").join(core_support::sim::SIM_NAME);
-    std::fs::copy(vpncli_sim(), &sim).unwrap();
-    std::fs::write(
-        p("targets.csv"),
-        "127.0.0.2,host two\n198.18.0.9,silent host\n",
-    )
-    .unwrap();
-    let mut c = core_support::vpnmon(dir.path());
-    c.env("VPNCLI_SIM_SCENARIO", "ok")
-        .env("VPNCLI_SIM_PASSWORD", PASSWORD)
-        .env("VPNCLI_SIM_STATE", p("state"))
-        .env("VPNCLI_SIM_PIDS", p("pids"))
-        .env("TERM", "xterm-256color")
-        .arg("--debug-fake-ping")
-        .args(["--vpnclient", "anyconnect", "--vpncli"])
-        .arg(&sim)
-        .args(["-vpnurlip", "127.0.0.1", "-user", "bob", "-pass", PASSWORD])
-        .args(["--targets", "targets.csv", "--datalog", "datalog.csv"])
-        .args(["--cycles", "3", "--delay", "0", "--timeout", "30"])
-        .args(["--vpncli-delay", "0", "--quiet", "--tui"]);
     let mut tui = Tui::spawn(c, 120, 30);
     tui.shows("sweep 1/2 answered");
     let state = std::fs::read_to_string(p("state")).unwrap_or_default();
@@ -466,6 +445,78 @@ fn q_closes_the_vpn_as_ctrl_c_does() {
     assert!(!std::fs::read_to_string(p("datalog.csv"))
         .unwrap()
         .contains(PASSWORD));
+}
+
+/// vpnmon with `--tui` driving the Cisco simulator (its `scenario`) in a temp folder: a host
+/// that answers and a silent one (the sweep waits on it for 30 s, the tunnel up).
+fn with_the_cisco_simulator(scenario: &str) -> (tempfile::TempDir, Command) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    std::fs::create_dir(p("bin")).unwrap();
+    // The folder's own copy: an open ends stale copies of its client by executable path.
+    let sim = p("bin").join(core_support::sim::SIM_NAME);
+    std::fs::copy(vpncli_sim(), &sim).unwrap();
+    std::fs::write(
+        p("targets.csv"),
+        "127.0.0.2,host two\n198.18.0.9,silent host\n",
+    )
+    .unwrap();
+    let mut c = core_support::vpnmon(dir.path());
+    c.env("VPNCLI_SIM_SCENARIO", scenario)
+        .env("VPNCLI_SIM_PASSWORD", PASSWORD)
+        .env("VPNCLI_SIM_STATE", p("state"))
+        .env("VPNCLI_SIM_PIDS", p("pids"))
+        .env("TERM", "xterm-256color")
+        .arg("--debug-fake-ping")
+        .args(["--vpnclient", "anyconnect", "--vpncli"])
+        .arg(&sim)
+        .args(["-vpnurlip", "127.0.0.1", "-user", "bob", "-pass", PASSWORD])
+        .args(["--targets", "targets.csv", "--datalog", "datalog.csv"])
+        .args(["--cycles", "3", "--delay", "0", "--timeout", "30"])
+        .args(["--vpncli-delay", "0", "--quiet", "--tui"]);
+    (dir, c)
+}
+
+/// A second Ctrl-C while the VPN closes (slowly) exits at once with 130, as a second signal
+/// does, and still gives the terminal back.
+#[test]
+fn a_second_ctrl_c_exits_at_once_and_gives_the_terminal_back() {
+    let (dir, c) = with_the_cisco_simulator("slow_disconnect");
+    let state = || std::fs::read_to_string(dir.path().join("state")).unwrap_or_default();
+    let mut tui = Tui::spawn(c, 120, 30);
+    tui.shows("sweep 1/2 answered");
+    tui.key(b"\x03");
+    wait_until("the slow disconnect", DEADLINE, || {
+        state().contains("phase=disconnecting")
+    });
+    tui.key(b"\x03");
+    assert_eq!(tui.exit(), 130);
+    tui.assert_terminal_restored();
+    let after = tui.after_the_view();
+    assert!(
+        after.contains("---- vpnmon stopped at once (second Control-C) ----"),
+        "{after:?}"
+    );
+    // The simulator this test started, left by the exit at once, is ended by its pid (only
+    // while that pid is still this folder's copy of it).
+    let sim = dir.path().join("bin").join(core_support::sim::SIM_NAME);
+    for pid in std::fs::read_to_string(dir.path().join("pids"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse::<i32>().ok())
+    {
+        if std::fs::read_link(format!("/proc/{pid}/exe"))
+            .ok()
+            .as_deref()
+            != Some(sim.as_path())
+        {
+            continue;
+        }
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
 }
 
 /// (cycle, test, result) of each row.
