@@ -251,7 +251,8 @@ fn masked(rows: &[String]) -> String {
 
 /// After a cycle: a row per check with its verdict in colour, availability, RTT and its
 /// sparkline, the failure's time and reason; the countdown and the keys; the bad targets line
-/// as a notice. Then `q` quits: the terminal is given back and the stop line names the key.
+/// as a notice. Ctrl-L draws it afresh. Then `q` quits: the terminal is given back and the
+/// stop line names the key.
 #[test]
 fn renders_each_check_and_the_countdown_and_q_quits() {
     let (dir, c) = scripted("-1", "3600");
@@ -279,6 +280,19 @@ fn renders_each_check_and_the_countdown_and_q_quits() {
         rows.iter()
             .any(|r| r.contains("next cycle in") && *r != first)
     });
+    // Ctrl-L wipes the screen and draws the view whole again.
+    let from = tui.bytes.len();
+    tui.key(b"\x0c");
+    let end = Instant::now() + DEADLINE;
+    while !String::from_utf8_lossy(&tui.bytes[from..]).contains("\x1b[2J") {
+        let left = end.saturating_duration_since(Instant::now());
+        let chunk = tui
+            .rx
+            .recv_timeout(left)
+            .expect("the screen cleared after Ctrl-L");
+        tui.feed(&chunk);
+    }
+    tui.shows("Dead host");
     tui.key(b"q");
     assert_eq!(tui.exit(), 0);
     tui.assert_terminal_restored();

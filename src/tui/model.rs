@@ -99,6 +99,9 @@ pub struct Model {
     /// When the paused wait would have ended (resuming after it starts the cycle at once).
     paused_until: Option<Instant>,
     pub notices: VecDeque<String>,
+    /// The next frame is drawn on a cleared screen (whatever else wrote to the terminal, an
+    /// alert's line on stderr, is wiped): at each cycle's start and on Ctrl-L.
+    pub clear: bool,
 }
 
 impl Model {
@@ -116,6 +119,7 @@ impl Model {
             pause_asked: false,
             paused_until: None,
             notices: VecDeque::new(),
+            clear: false,
         }
     }
 
@@ -212,6 +216,7 @@ impl Model {
         self.cycle = cycle;
         self.of = of;
         self.current = 0;
+        self.clear = true;
         self.set_phase(Phase::GatewayPing);
     }
 

@@ -7,7 +7,7 @@ use super::model::{Model, Phase};
 use super::Controls;
 use crate::control::Control;
 use crate::platform::StopSignal;
-use ratatui::backend::CrosstermBackend;
+use ratatui::backend::{Backend, CrosstermBackend};
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 use ratatui::crossterm::{cursor, execute, terminal};
 use ratatui::Terminal;
@@ -78,7 +78,16 @@ pub fn spawn(
         .spawn(move || {
             while !quit.load(Ordering::SeqCst) {
                 {
-                    let m = model.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut m = model.lock().unwrap_or_else(|e| e.into_inner());
+                    if std::mem::take(&mut m.clear) {
+                        // Not `Terminal::clear`, which asks the terminal where its cursor is
+                        // and waits for the answer: the screen is wiped, and both buffers
+                        // emptied so the frame below is written whole.
+                        if term.backend_mut().clear().is_err() {
+                            return;
+                        }
+                        term.swap_buffers();
+                    }
                     if panic_at_wait && matches!(m.phase, Phase::Waiting { .. }) {
                         drop(m);
                         panic!("--debug-tui-panic: the view panics as asked");
@@ -131,6 +140,8 @@ fn key(code: KeyCode, mods: KeyModifiers, model: &Mutex<Model>, c: &Controls) {
             m.stopping();
             c.cancel.cancel();
         }
+        // The classic "redraw the screen".
+        KeyCode::Char('l') if mods.contains(KeyModifiers::CONTROL) => m.clear = true,
         KeyCode::Char('q') | KeyCode::Char('Q') => {
             c.stop.set(StopSignal::Quit);
             m.stopping();
