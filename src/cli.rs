@@ -35,6 +35,7 @@ Examples:
   vpnmon -delay 600               # override one value of the params file
   vpnmon --vpnclient none --targets lab.csv --cycles 1
   vpnmon --check --critical 10%   # one cycle as a Nagios/Icinga plugin
+  vpnmon --tui                    # full-screen live view: p pause, r run now, q quit
   vpnmon report vpnmon_datalog.csv --svg timeline.svg";
 
 /// The usage lines: the monitor and its subcommands.
@@ -249,6 +250,21 @@ pub struct TerminalArgs {
     /// next cycle, under the lines: auto (unless TERM is dumb), always, never [default: auto]
     #[arg(long, value_enum, value_name = "WHEN")]
     pub progress: Option<crate::sinks::ProgressWhen>,
+
+    /// A full-screen live view instead of the console lines (stdout must be a terminal): per
+    /// check the last verdict, availability, RTT sparkline and last failure, the cycle's phase
+    /// and the countdown. Keys: p pause/resume, r run a cycle now, q quit (closes the VPN as
+    /// Ctrl-C does)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = parse_bool,
+          conflicts_with_all = ["json", "check"])]
+    pub tui: Option<bool>,
+
+    /// Tests only: the full-screen view panics when it first draws a wait (the terminal must be
+    /// given back and the console lines go on).
+    #[arg(long, hide = true, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = parse_bool)]
+    pub debug_tui_panic: Option<bool>,
 }
 
 /// Options for running as a service (systemd, Prometheus, a log file).

@@ -10,6 +10,7 @@
 
 pub mod alert;
 pub mod cli;
+pub mod control;
 pub mod cycle;
 pub mod datalog;
 pub mod error;
@@ -26,6 +27,7 @@ pub mod settings;
 pub mod sinks;
 pub mod targets;
 pub mod text;
+pub mod tui;
 pub mod vpn;
 
 #[cfg(test)]

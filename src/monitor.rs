@@ -72,6 +72,10 @@ pub struct Monitor {
     close_unconfirmed: Option<String>,
     /// SIGHUP requests and what answers them (`reload_with`).
     reload: Option<(tokio::sync::mpsc::UnboundedReceiver<()>, Reloader)>,
+    /// The operator's pause / resume / run-now requests (`--tui`), heard during the wait.
+    control: Option<crate::control::ControlReceiver>,
+    /// Paused by the operator: the wait does not end by itself.
+    paused: bool,
 }
 
 /// What the monitor remembers of a site's targets file between cycles, so a file that becomes
@@ -110,6 +114,8 @@ impl Monitor {
             vpn_closed: true,
             close_unconfirmed: None,
             reload: None,
+            control: None,
+            paused: false,
         }
     }
 
@@ -120,6 +126,21 @@ impl Monitor {
         reloader: Reloader,
     ) {
         self.reload = Some((requests, reloader));
+    }
+
+    /// Listens to the operator's pause / resume / run-now requests during the waits.
+    pub fn control_with(&mut self, requests: crate::control::ControlReceiver) {
+        self.control = Some(requests);
+    }
+
+    /// Pauses or resumes, telling the sinks when it changes.
+    fn set_paused(&mut self, on: bool) {
+        if self.paused != on {
+            self.paused = on;
+            for s in self.sinks.iter_mut() {
+                s.paused(on);
+            }
+        }
     }
 
     /// Applies a reload: the sites (VPN, credentials, targets file), the schedule and the pings
@@ -442,9 +463,24 @@ impl Monitor {
                         None => std::future::pending().await,
                     }
                 };
+                let control = async {
+                    match self.control.as_mut() {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                let paused = self.paused;
                 tokio::select! {
                     _ = self.cancel.cancelled() => return Ok(RunEnd::Stopped { cycles: n, vpn_closed: true }),
-                    _ = tokio::time::sleep_until(until) => break,
+                    _ = tokio::time::sleep_until(until), if !paused => break,
+                    Some(c) = control => match c {
+                        crate::control::Control::Pause => self.set_paused(true),
+                        crate::control::Control::Resume => self.set_paused(false),
+                        crate::control::Control::RunNow => {
+                            self.set_paused(false);
+                            break;
+                        }
+                    },
                     Some(()) = hup => {
                         self.reload_pending();
                         self.apply_reload(&mut states).await;
@@ -566,6 +602,9 @@ mod tests {
             self.0.lock().unwrap().push(format!("finish {end:?}"));
             Ok(())
         }
+        fn paused(&mut self, on: bool) {
+            self.0.lock().unwrap().push(format!("paused {on}"));
+        }
     }
 
     fn monitor(
@@ -653,6 +692,73 @@ mod tests {
             end,
             RunEnd::Stopped {
                 cycles: 1,
+                vpn_closed: true
+            }
+        );
+    }
+
+    /// `--tui`'s keys: a pause asked for during a cycle holds the next one (a delay of 0 does
+    /// not end a paused wait), a resume lets it run; run-now ends an hour's wait at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pause_holds_the_wait_and_run_now_ends_it() {
+        let (mut m, spy, _) = monitor(
+            &["--cycles", "3", "--delay", "0"],
+            FakeVpn::new(vec![FakeOpen::Succeed; 3]),
+            TableProber::new(&[("gw.example", 2)]),
+        );
+        let (tx, rx) = crate::control::channel();
+        m.control_with(rx);
+        tx.send(crate::control::Control::Pause).unwrap();
+        let s2 = spy.clone();
+        let driver = tokio::spawn(async move {
+            let seen = |l: &str| s2.0.lock().unwrap().iter().any(|x| x == l);
+            while !seen("paused true") {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            // Paused: the delay of 0 has long passed, and no cycle starts.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert!(!seen("start 2 of Some(3)"));
+            tx.send(crate::control::Control::Resume).unwrap();
+            while !seen("start 2 of Some(3)") {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            tx
+        });
+        let (end, tx) = tokio::join!(
+            tokio::time::timeout(Duration::from_secs(10), m.run()),
+            driver
+        );
+        // The driver's own checks (no cycle while paused) must have held.
+        drop(tx.expect("no cycle started while paused"));
+        assert_eq!(
+            end.unwrap().unwrap(),
+            RunEnd::Completed {
+                cycles: 3,
+                vpn_closed: true
+            }
+        );
+        let seen = spy.0.lock().unwrap().clone();
+        let at = |l: &str| seen.iter().position(|x| x == l).unwrap();
+        assert!(at("paused true") < at("paused false"));
+        assert!(at("paused false") < at("start 2 of Some(3)"));
+
+        // Run-now ends an hour's wait.
+        let (mut m, _, _) = monitor(
+            &["--cycles", "2", "--delay", "3600"],
+            FakeVpn::new(vec![FakeOpen::Succeed; 2]),
+            TableProber::new(&[("gw.example", 2)]),
+        );
+        let (tx, rx) = crate::control::channel();
+        m.control_with(rx);
+        tx.send(crate::control::Control::RunNow).unwrap();
+        let end = tokio::time::timeout(Duration::from_secs(10), m.run())
+            .await
+            .expect("run-now ended the hour's wait")
+            .unwrap();
+        assert_eq!(
+            end,
+            RunEnd::Completed {
+                cycles: 2,
                 vpn_closed: true
             }
         );

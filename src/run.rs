@@ -269,6 +269,17 @@ fn run(args: Vec<OsString>) -> Result<Done, RunError> {
         }
     }
     let settings = loaded?;
+    if settings.output == Output::Tui {
+        use std::io::IsTerminal;
+        if !std::io::stdout().is_terminal() {
+            return Err(SettingsError::Usage(
+                "--tui needs a terminal, and standard output is not one (a pipe or a file): \
+                 run it in a terminal, or drop --tui for the console lines"
+                    .to_string(),
+            )
+            .into());
+        }
+    }
     settings::check_files(&settings)?;
     let check = matches!(settings.output, Output::Check(_));
     let check_outcome = crate::sinks::check::Outcome::default();
@@ -306,7 +317,13 @@ fn run(args: Vec<OsString>) -> Result<Done, RunError> {
             let _ = writeln!(std::io::stderr(), "{n}");
             tracing::warn!("{}", crate::text::escape(&n));
         }
-        let mut sinks = sinks_for(&settings, &stop, &check_sink)?;
+        let (control, control_requests) = crate::control::channel();
+        let controls = crate::tui::Controls {
+            cancel: cancel.clone(),
+            stop: stop.clone(),
+            control,
+        };
+        let mut sinks = sinks_for(&settings, &stop, &check_sink, &controls)?;
         // Service outputs: metrics, liveness (/healthz, the systemd watchdog), STATUS, the log.
         let live = crate::service::Liveness::new();
         let metrics = settings
@@ -341,7 +358,11 @@ fn run(args: Vec<OsString>) -> Result<Done, RunError> {
             sinks.insert(0, Box::new(LogSink));
         }
         let reloads = crate::platform::reload_signals();
+        let tui = settings.output == Output::Tui;
         let mut monitor = Monitor::new(settings, prober, vpns, sinks, cancel);
+        if tui {
+            monitor.control_with(control_requests);
+        }
         monitor.reload_with(reloads, Box::new(move || reload(&args)));
         crate::service::notify::spawn_watchdog(live);
         // Start-up checks are done (files, client, prober, datalog, metrics port).
@@ -494,6 +515,7 @@ pub fn sinks_for(
     settings: &Settings,
     stop: &crate::platform::StopCause,
     check: &crate::sinks::check::Outcome,
+    controls: &crate::tui::Controls,
 ) -> Result<Vec<Box<dyn Sink>>, alert::AlertError> {
     let console = Console::for_output(settings.output);
     let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(DatalogSink::from_config(&settings.datalog))];
@@ -508,6 +530,11 @@ pub fn sinks_for(
             std::io::stderr(),
         ))),
         Output::Console => sinks.push(Box::new(console_sink(settings, stop))),
+        Output::Tui => sinks.push(Box::new(crate::tui::TuiSink::new(
+            has_vpn(settings),
+            controls.clone(),
+            settings.terminal.debug_tui_panic,
+        ))),
         Output::Check(cfg) => sinks.push(Box::new(CheckSink::new(
             std::io::stdout(),
             cfg,
@@ -523,6 +550,14 @@ pub fn sinks_for(
         )?));
     }
     Ok(sinks)
+}
+
+/// Some site drives a VPN client (the stop lines speak of the VPN, the view's phases open it).
+fn has_vpn(settings: &Settings) -> bool {
+    settings
+        .sites
+        .iter()
+        .any(|s| !matches!(s.client, ClientConfig::None))
 }
 
 /// The console on stdout: the original's lines, plus (on a terminal or `--verbose`) the lines
@@ -545,10 +580,7 @@ fn console_sink(
     let opts = ConsoleOptions {
         detail: on_terminal || settings.terminal.verbose,
         color,
-        has_vpn: settings
-            .sites
-            .iter()
-            .any(|s| !matches!(s.client, ClientConfig::None)),
+        has_vpn: has_vpn(settings),
         stop: stop.clone(),
         // Never an escape code where stdout is not a terminal (indicatif draws nothing there
         // either).

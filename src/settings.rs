@@ -328,6 +328,8 @@ fn from_cli(cli: Cli, params_file: Option<PathBuf>) -> Result<Settings, Settings
             })
         } else if d.json == Some(true) {
             Output::Json
+        } else if cli.terminal.tui == Some(true) {
+            Output::Tui
         } else {
             Output::Console
         },
@@ -335,6 +337,7 @@ fn from_cli(cli: Cli, params_file: Option<PathBuf>) -> Result<Settings, Settings
             verbose: cli.terminal.verbose.unwrap_or(false),
             color: cli.terminal.color.unwrap_or_default(),
             progress: cli.terminal.progress.unwrap_or_default(),
+            debug_tui_panic: cli.terminal.debug_tui_panic.unwrap_or(false),
         },
         service: ServiceConfig {
             metrics_listen: cli.service.metrics_listen,

@@ -49,7 +49,7 @@ fn usage_lists_the_subcommands_and_help_ends_with_examples() {
     ] {
         assert!(help.contains(line), "{line:?} missing:\n{help}");
     }
-    let tail: Vec<&str> = help.lines().rev().take(7).collect();
+    let tail: Vec<&str> = help.lines().rev().take(8).collect();
     assert_eq!(tail.last(), Some(&"Examples:"), "{help}");
     assert!(
         tail.iter()

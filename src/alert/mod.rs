@@ -57,7 +57,8 @@ pub enum Console {
 impl Console {
     pub fn for_output(output: Output) -> Console {
         match output {
-            Output::Json | Output::Check(_) => Console::Stderr,
+            // The full-screen view owns stdout: the alerts' lines go to stderr (`2>FILE`).
+            Output::Json | Output::Check(_) | Output::Tui => Console::Stderr,
             Output::Console => Console::Stdout,
         }
     }

@@ -59,6 +59,8 @@ pub enum StopSignal {
     Break,
     /// The console window was closed (Windows).
     Close,
+    /// The `q` key of the full-screen view (`--tui`), which stops as Ctrl-C does.
+    Quit,
 }
 
 impl StopSignal {
@@ -70,6 +72,7 @@ impl StopSignal {
             StopSignal::Terminate => "SIGTERM",
             StopSignal::Break => "Control-Break",
             StopSignal::Close => "the console window closing",
+            StopSignal::Quit => "the q key",
         }
     }
 }
@@ -107,8 +110,25 @@ pub fn watch_signals(cancel: CancellationToken, cause: StopCause) {
             "---- vpnmon stopped at once (second {}) ----",
             second.words()
         );
-        std::process::exit(130);
+        hard_exit(130);
     });
+}
+
+/// What must run before the process exits at once (a second Ctrl-C): the full-screen view
+/// leaves the alternate screen and raw mode, so the shell gets its terminal back.
+static BEFORE_HARD_EXIT: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Registers `f` to run before an exit at once (the first registration wins).
+pub fn before_hard_exit(f: fn()) {
+    let _ = BEFORE_HARD_EXIT.set(f);
+}
+
+/// Exits at once with `code`, after what `before_hard_exit` registered.
+pub fn hard_exit(code: i32) -> ! {
+    if let Some(f) = BEFORE_HARD_EXIT.get() {
+        f();
+    }
+    std::process::exit(code);
 }
 
 /// The OS-specific bits of ICMP: the socket receive buffer, errno words, permission hints,

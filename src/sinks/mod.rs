@@ -24,6 +24,8 @@ pub enum Output {
     /// One cycle, one status line with perfdata on stdout, the exit code 0-3; everything else
     /// goes to stderr.
     Check(check::CheckConfig),
+    /// The full-screen live view on the terminal (`--tui`); everything else goes to stderr.
+    Tui,
 }
 
 /// When the console colours its verdicts (`--color`).
@@ -54,6 +56,8 @@ pub struct TerminalConfig {
     pub verbose: bool,
     pub color: ColorWhen,
     pub progress: ProgressWhen,
+    /// Tests only (`--debug-tui-panic`): the full-screen view panics at its first wait.
+    pub debug_tui_panic: bool,
 }
 
 /// How a run ended, for the sinks' last words. `vpn_closed` is false when the last close failed
@@ -112,6 +116,8 @@ pub trait Sink: Send {
     fn planned(&mut self, _site: &str, _gateway: &str, _targets: &[crate::targets::Target]) {}
     /// Sinks failed in this cycle (every sink hears it before the run ends).
     fn sink_errors(&mut self, _errors: &[SinkError]) {}
+    /// The operator paused (`true`) or resumed the schedule (`--tui`'s `p`), during a wait.
+    fn paused(&mut self, _on: bool) {}
     /// A reload (SIGHUP) was applied (`true`) or refused, the running configuration kept.
     fn reloaded(&mut self, _ok: bool) {}
     /// The last call of a run. May wait (mail and hook still under way).
