@@ -10,7 +10,9 @@
 //!   cert_linux, busy, dns, timeout, failed, driver, sso, retry, passcode, second_password,
 //!   answer, eof, crash, crash_hang, hang, slow_connect, slow_disconnect, lazy_disconnect,
 //!   early_prompt,
-//!   echo_password, notices.
+//!   echo_password, notices, quiet_connect.
+//!   - quiet_connect: after the password the agent brings the tunnel up (`tunnel=up`) 1.5 s
+//!     before the CLI prints anything about it (`state: Connecting`).
 //!   - notices: as Secure Client 5.x, asynchronous notices right after every `VPN> ` prompt
 //!     (`VPN>   >> notice: Ready to connect.`, then `  >> registered with local VPN subsystem.`).
 //!   - hang (and every stuck state): ignores Ctrl-C (SIGINT) too; only a kill ends it.
@@ -404,6 +406,11 @@ impl Sim {
             out("VPN> ");
             std::thread::sleep(Duration::from_millis(300));
             line("");
+        }
+        if sc == "quiet_connect" {
+            self.set("tunnel", "up");
+            self.set("host", host);
+            std::thread::sleep(Duration::from_millis(1500));
         }
         line("  >> notice: Establishing VPN session...");
         line("  >> state: Connecting");

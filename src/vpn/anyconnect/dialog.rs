@@ -292,6 +292,9 @@ pub struct Dialog {
     cli: Option<Cli>,
     /// A tunnel may be up (the agent's state), so a `disconnect` is owed.
     maybe_up: bool,
+    /// The password was typed in the running connect: from then on the agent may bring the
+    /// tunnel up whatever the CLI has printed (or vpnmon has read) so far.
+    password_typed: bool,
     password: Secret,
     /// After a Ctrl-C a fresh client did not answer within its grace: later close() calls of the
     /// same stop give up at once instead of waiting for another one.
@@ -528,6 +531,7 @@ impl Dialog {
         } else {
             gateway.to_string()
         };
+        self.password_typed = false;
         self.command(cli, inbox, &format!("{CMD_CONNECT} {host}"))?;
         let mut deadline = Deadline::after(self.opts.timeout);
         let mut connected = false;
@@ -617,6 +621,7 @@ impl Dialog {
                     self.command(cli, inbox, &credentials.username)?;
                 }
                 Event::Prompt(Prompt::Password) => {
+                    self.password_typed = true;
                     self.command(cli, inbox, credentials.password.expose())?;
                 }
                 Event::Prompt(Prompt::SecondFactor) => {
@@ -654,7 +659,11 @@ impl Dialog {
                 match cli.next(inbox, &mut end, false) {
                     Ok(Event::Prompt(Prompt::Vpn)) => break,
                     Ok(Event::Prompt(_)) => cli.at_prompt = false,
-                    Ok(Event::Line(_)) => {}
+                    Ok(Event::Line(l)) => {
+                        if l.contains(STATE_CONNECTING) || l.contains(STATE_CONNECTED) {
+                            self.maybe_up = true;
+                        }
+                    }
                     Err(_) => break,
                 }
             }
@@ -686,6 +695,7 @@ impl Driver for Dialog {
             program: None,
             cli: None,
             maybe_up: false,
+            password_typed: false,
             password: Secret::default(),
             unanswered_after_cancel: false,
         }
@@ -763,6 +773,13 @@ impl Driver for Dialog {
                 Err(with_note(e))
             }
             Err(Stop::Cancelled) => {
+                // A Ctrl-C after the password: the tunnel may be coming up even if its
+                // `state: Connecting` is still unread (seen on a loaded machine: the stop came
+                // before that line was taken, and the tunnel stayed up). So the close owes a
+                // disconnect (a fresh client, `recover`), as after any sign of a tunnel.
+                if self.password_typed {
+                    self.maybe_up = true;
+                }
                 self.abandon(cli, inbox);
                 Err(VpnError::cancelled())
             }
