@@ -575,15 +575,35 @@ const PASSWORD: &str = "pw-Wine-7788";
 
 /// vpnmon.exe driving the simulator's Windows build (`scenario`) as the Cisco client through a
 /// pseudo-console (ConPTY), on a terminal (`script`) as a person would start it, against the
-/// loopback "gateway" 127.0.0.1 with two loopback targets.
-fn anyconnect(w: &Wine, name: &str, scenario: &str, cycles: u32) -> (PathBuf, Running) {
+/// loopback "gateway" 127.0.0.1 with two loopback targets. `installed`: the client in a folder
+/// whose name has spaces, as Cisco installs it.
+fn anyconnect(
+    w: &Wine,
+    name: &str,
+    scenario: &str,
+    cycles: u32,
+    installed: bool,
+) -> (PathBuf, Running) {
     let dir = w.work(name, false);
     std::fs::write(dir.join("t.csv"), "127.0.0.2,two\n127.0.0.3,three\n").unwrap();
     let path = |f: &str| dir.join(f).display().to_string();
     let cycles = cycles.to_string();
     // A copy of the simulator per test, so its processes are told from other tests' ones;
     // beside the stub DLL (it is a Rust program too).
-    let vpncli = w.vpncli.with_file_name(format!("{name}-vpncli.exe"));
+    let vpncli = if installed {
+        // As Cisco installs it, in a folder whose name has spaces, with a decoy program named
+        // like the path's first word (`bin/ac-ok.exe` for `bin/ac-ok Cisco AnyConnect\…`):
+        // a command line with the path unquoted would start the decoy (vpnmon.exe itself,
+        // which refuses the words that follow) instead of the client.
+        let folder = w.exe.with_file_name(format!("{name} Cisco AnyConnect"));
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::copy(&w.exe, w.exe.with_file_name(format!("{name}.exe"))).unwrap();
+        let dll = "bcryptprimitives.dll";
+        std::fs::copy(w.exe.with_file_name(dll), folder.join(dll)).unwrap();
+        folder.join("vpncli.exe")
+    } else {
+        w.vpncli.with_file_name(format!("{name}-vpncli.exe"))
+    };
     std::fs::copy(&w.vpncli, &vpncli).unwrap();
     let vpncli = vpncli.display().to_string();
     let args = [
@@ -684,7 +704,7 @@ const GOOD_CYCLE: [(&str, &str); 5] = [
 
 fn anyconnect_good(scenario: &str) -> Ran {
     let w = wine()?;
-    let (dir, run) = anyconnect(w, &format!("ac-{scenario}"), scenario, 1);
+    let (dir, run) = anyconnect(w, &format!("ac-{scenario}"), scenario, 1, true);
     let out = run.finish(Duration::from_secs(90));
     let shown = screen(&out);
     assert!(out.success(), "{shown}\n{}", out.stderr);
@@ -724,7 +744,7 @@ fn anyconnect_notices_after_the_prompt() -> Ran {
 /// A refused login is an open Fail with the client's reason, and the monitor goes on.
 fn anyconnect_login_failed() -> Ran {
     let w = wine()?;
-    let (dir, run) = anyconnect(w, "ac-failed", "failed", 1);
+    let (dir, run) = anyconnect(w, "ac-failed", "failed", 1, false);
     let out = run.finish(Duration::from_secs(90));
     let shown = screen(&out);
     assert!(out.success(), "{shown}\n{}", out.stderr);
@@ -742,7 +762,7 @@ fn anyconnect_login_failed() -> Ran {
 /// the client ended, no open row (not a result).
 fn anyconnect_hang_and_ctrl_c() -> Ran {
     let w = wine()?;
-    let (dir, run) = anyconnect(w, "ac-hang", "hang", 3);
+    let (dir, run) = anyconnect(w, "ac-hang", "hang", 3, false);
     let state = dir.join("state");
     core_support::wait_until("the simulator connecting", Duration::from_secs(60), || {
         std::fs::read_to_string(&state).is_ok_and(|s| s.contains("phase=contacting"))

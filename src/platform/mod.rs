@@ -140,8 +140,67 @@ pub mod net {
 /// The OS-specific side of driving a client through a pseudo-terminal (expectrl's session):
 /// waiting for output, how the client ended, ending it.
 pub mod pty {
-    pub use super::os::{exit_text, kill_and_reap, output, pid};
+    pub use super::os::{exit_text, kill_and_reap, output, pid, spawnable};
     pub use expectrl::session::OsSession;
+
+    /// One word of a Windows command line, quoted as the Microsoft C runtime (and Rust's std)
+    /// parse it back: left alone when it has no space, tab or quote; else in quotes, with the
+    /// backslashes before a quote (or the closing one) doubled and the quote escaped. The
+    /// pseudo-console (conpty 0.5.1) joins program and arguments with bare spaces, so an
+    /// unquoted `C:\Program Files (x86)\Cisco\…\vpncli.exe` would make Windows try
+    /// `C:\Program.exe` first (the "unquoted path" hole).
+    pub fn windows_word(w: &str) -> String {
+        if !w.is_empty() && !w.contains([' ', '\t', '\n', '\x0b', '"']) {
+            return w.to_string();
+        }
+        let mut out = String::with_capacity(w.len() + 2);
+        out.push('"');
+        let mut backslashes = 0;
+        for c in w.chars() {
+            match c {
+                '\\' => backslashes += 1,
+                '"' => {
+                    out.extend(std::iter::repeat_n('\\', backslashes * 2 + 1));
+                    backslashes = 0;
+                }
+                _ => {
+                    out.extend(std::iter::repeat_n('\\', backslashes));
+                    backslashes = 0;
+                }
+            }
+            if c != '\\' {
+                out.push(c);
+            }
+        }
+        out.extend(std::iter::repeat_n('\\', backslashes * 2));
+        out.push('"');
+        out
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::windows_word;
+
+        #[test]
+        fn windows_words_are_quoted_as_the_c_runtime_reads_them() {
+            let cases = [
+                ("vpncli.exe", "vpncli.exe"),
+                (r"C:\x\vpncli.exe", r"C:\x\vpncli.exe"),
+                (
+                    r"C:\Program Files (x86)\Cisco\vpncli.exe",
+                    r#""C:\Program Files (x86)\Cisco\vpncli.exe""#,
+                ),
+                ("", r#""""#),
+                (r#"say "hi""#, r#""say \"hi\"""#),
+                (r"a dir\", r#""a dir\\""#),
+                (r#"a\"b c"#, r#""a\\\"b c""#),
+                (r"a\\b c", r#""a\\b c""#),
+            ];
+            for (word, want) in cases {
+                assert_eq!(windows_word(word), want, "{word}");
+            }
+        }
+    }
 }
 
 /// Files: what differs in how the OS creates them.

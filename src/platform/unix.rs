@@ -161,6 +161,11 @@ pub fn interface_present(name: &str) -> bool {
 
 use super::pty::OsSession;
 
+/// The command as the pseudo-terminal takes it: unchanged (arguments are passed as a vector).
+pub fn spawnable(cmd: std::process::Command) -> std::process::Command {
+    cmd
+}
+
 /// How the client ended, once it has (`None` while it runs).
 pub fn exit_text(session: &OsSession) -> Option<String> {
     use expectrl::process::unix::WaitStatus;

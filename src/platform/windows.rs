@@ -109,6 +109,29 @@ pub fn interface_present(_name: &str) -> bool {
 
 // ---- pty ----------------------------------------------------------------------------------
 
+/// The command as the pseudo-console must be given it: conpty 0.5.1 joins the program and its
+/// arguments with bare spaces into the command line, so each word is quoted here
+/// ([`super::pty::windows_word`]); environment and folder carried over. A word that is not
+/// Unicode is passed as it is (it cannot be quoted as text).
+pub fn spawnable(cmd: std::process::Command) -> std::process::Command {
+    let word = |w: &std::ffi::OsStr| match w.to_str() {
+        Some(t) => std::ffi::OsString::from(super::pty::windows_word(t)),
+        None => w.to_owned(),
+    };
+    let mut out = std::process::Command::new(word(cmd.get_program()));
+    out.args(cmd.get_args().map(word));
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => out.env(k, v),
+            None => out.env_remove(k),
+        };
+    }
+    if let Some(d) = cmd.get_current_dir() {
+        out.current_dir(d);
+    }
+    out
+}
+
 /// How the client ended, once it has (`None` while it runs).
 pub fn exit_text(session: &OsSession) -> Option<String> {
     if session.get_process().is_alive() {

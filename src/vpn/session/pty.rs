@@ -13,6 +13,7 @@ pub struct Pty {
 impl Pty {
     /// Starts `cmd` on a new pseudo-terminal; returns it and a reader of what it writes.
     pub fn spawn(cmd: Command) -> std::io::Result<(Pty, impl std::io::Read + Send + 'static)> {
+        let cmd = crate::platform::pty::spawnable(cmd);
         let mut session =
             OsSession::spawn(cmd).map_err(|e| std::io::Error::other(e.to_string()))?;
         let output = crate::platform::pty::output(&mut session)?;
