@@ -63,14 +63,7 @@ impl Prober for RuleProber {
         opts: PingOptions,
         cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, Result<Vec<PingOutcome>, Cancelled>> {
-        Box::pin(async move {
-            let all = futures::future::join_all(hosts.iter().map(|h| Self::ping_host(h, opts)));
-            tokio::select! {
-                biased;
-                _ = cancel.cancelled() => Err(Cancelled),
-                v = all => Ok(v),
-            }
-        })
+        super::every_host(hosts, move |h| Self::ping_host(h, opts), cancel, None)
     }
 
     fn ping_each<'a>(
@@ -80,11 +73,7 @@ impl Prober for RuleProber {
         cancel: &'a CancellationToken,
         each: &'a mut (dyn FnMut(usize, &PingOutcome) + Send),
     ) -> BoxFuture<'a, Result<Vec<PingOutcome>, Cancelled>> {
-        Box::pin(async move {
-            let all: futures::stream::FuturesOrdered<_> =
-                hosts.iter().map(|h| Self::ping_host(h, opts)).collect();
-            super::in_order(all, cancel, each).await
-        })
+        super::every_host(hosts, move |h| Self::ping_host(h, opts), cancel, Some(each))
     }
 }
 

@@ -125,9 +125,33 @@ pub trait Prober: Send + Sync {
     }
 }
 
+/// What `ping_each` hands each outcome to, with its index.
+pub type OnEach<'a> = &'a mut (dyn FnMut(usize, &PingOutcome) + Send);
+
+/// The body of `ping_many` and `ping_each` for a prober whose per-host pings end by themselves:
+/// `ping_one` for every host at once, the outcomes in host order, each handed to `each` (when
+/// given) as soon as it and those before it are known, until all are done or `cancel` fires.
+pub fn every_host<'a, Fut>(
+    hosts: &'a [String],
+    ping_one: impl FnMut(&'a String) -> Fut,
+    cancel: &'a CancellationToken,
+    each: Option<OnEach<'a>>,
+) -> BoxFuture<'a, Result<Vec<PingOutcome>, Cancelled>>
+where
+    Fut: std::future::Future<Output = PingOutcome> + Send + 'a,
+{
+    let all: FuturesOrdered<Fut> = hosts.iter().map(ping_one).collect();
+    Box::pin(async move {
+        match each {
+            Some(each) => in_order(all, cancel, each).await,
+            None => in_order(all, cancel, &mut |_, _| {}).await,
+        }
+    })
+}
+
 /// Drives per-host pings in host order (`FuturesOrdered` yields an outcome once those before it
 /// are done), handing each to `each`, until all are done or `cancel` fires.
-pub async fn in_order<F>(
+async fn in_order<F>(
     all: FuturesOrdered<F>,
     cancel: &CancellationToken,
     each: &mut (dyn FnMut(usize, &PingOutcome) + Send),
@@ -303,14 +327,7 @@ impl Prober for IcmpProber {
         opts: PingOptions,
         cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, Result<Vec<PingOutcome>, Cancelled>> {
-        Box::pin(async move {
-            let all: FuturesOrdered<_> = hosts.iter().map(|h| self.ping_host(h, opts)).collect();
-            tokio::select! {
-                biased;
-                _ = cancel.cancelled() => Err(Cancelled),
-                v = all.collect::<Vec<_>>() => Ok(v),
-            }
-        })
+        every_host(hosts, move |h| self.ping_host(h, opts), cancel, None)
     }
 
     fn ping_each<'a>(
@@ -320,10 +337,7 @@ impl Prober for IcmpProber {
         cancel: &'a CancellationToken,
         each: &'a mut (dyn FnMut(usize, &PingOutcome) + Send),
     ) -> BoxFuture<'a, Result<Vec<PingOutcome>, Cancelled>> {
-        Box::pin(async move {
-            let all: FuturesOrdered<_> = hosts.iter().map(|h| self.ping_host(h, opts)).collect();
-            in_order(all, cancel, each).await
-        })
+        every_host(hosts, move |h| self.ping_host(h, opts), cancel, Some(each))
     }
 }
 

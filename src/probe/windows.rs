@@ -249,14 +249,7 @@ impl Prober for IcmpApiProber {
         opts: PingOptions,
         cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, Result<Vec<PingOutcome>, Cancelled>> {
-        Box::pin(async move {
-            let all: FuturesOrdered<_> = hosts.iter().map(|h| self.ping_host(h, opts)).collect();
-            tokio::select! {
-                biased;
-                _ = cancel.cancelled() => Err(Cancelled),
-                v = all.collect::<Vec<_>>() => Ok(v),
-            }
-        })
+        super::every_host(hosts, move |h| self.ping_host(h, opts), cancel, None)
     }
 
     fn ping_each<'a>(
@@ -266,9 +259,6 @@ impl Prober for IcmpApiProber {
         cancel: &'a CancellationToken,
         each: &'a mut (dyn FnMut(usize, &PingOutcome) + Send),
     ) -> BoxFuture<'a, Result<Vec<PingOutcome>, Cancelled>> {
-        Box::pin(async move {
-            let all: FuturesOrdered<_> = hosts.iter().map(|h| self.ping_host(h, opts)).collect();
-            super::in_order(all, cancel, each).await
-        })
+        super::every_host(hosts, move |h| self.ping_host(h, opts), cancel, Some(each))
     }
 }
