@@ -106,10 +106,12 @@ pub async fn run(
     };
 
     // 1. Gateway ping.
-    let gateway_good: Result<(), PingOutcome> = if site.vpnurlip.is_empty() {
+    // The address pinged first: the site's `ping`, else its gateway.
+    let ping_address = site.ping.as_deref().unwrap_or(&site.vpnurlip);
+    let gateway_good: Result<(), PingOutcome> = if ping_address.is_empty() {
         Ok(())
     } else {
-        let outcome = match host_of(&site.vpnurlip) {
+        let outcome = match host_of(ping_address) {
             Some(host) => match prober.ping_many(&[host], input.gateway_ping, cancel).await {
                 Ok(mut v) => v.remove(0),
                 Err(_) => return done(rec, true, diagnostics),
@@ -119,13 +121,13 @@ pub async fn run(
                 stats: Default::default(),
                 reason: Some(format!(
                     "'{}' is not an IP address, host name or URL",
-                    site.vpnurlip
+                    ping_address
                 )),
                 started: std::time::SystemTime::now(),
                 duration: Duration::ZERO,
             },
         };
-        rec.push_ping(Test::VpnPing, &site.vpnurlip, &site.vpnname, &outcome);
+        rec.push_ping(Test::VpnPing, ping_address, &site.vpnname, &outcome);
         (outcome.verdict == Verdict::Good)
             .then_some(())
             .ok_or(outcome)
@@ -265,8 +267,10 @@ mod tests {
         Site {
             vpnname: "VPN Gateway".into(),
             vpnurlip: "gw.example".into(),
+            ping: None,
             credentials: Credentials::default(),
             targets: PathBuf::from("t.csv"),
+            inline_targets: None,
             targets_explicit: false,
             client: crate::settings::ClientConfig::None,
         }

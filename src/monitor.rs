@@ -240,6 +240,19 @@ impl Monitor {
         site: &Site,
         state: &mut TargetsState,
     ) -> Result<Vec<Target>, MonitorError> {
+        // Targets written in the config file, or none named there: no file to read.
+        if site.inline_targets.is_some() || site.targets.as_os_str().is_empty() {
+            let list = site.inline_targets.clone().unwrap_or_default();
+            if state.last.is_none() && list.is_empty() {
+                let note = format!(
+                    "No targets for {}: only the gateway is tested",
+                    site.vpnname
+                );
+                self.notice(&note);
+            }
+            state.last = Some(list.clone());
+            return Ok(list);
+        }
         let (targets, notes) = match targets::read(&site.targets) {
             // A targets file named by the user that disappears mid-run (it was there at start-up)
             // is an accident, not "no targets": keep the last list, as for an unreadable file.

@@ -1,0 +1,187 @@
+//! `--config FILE` (TOML) through the binary: several sites per cycle, globals overridden by the
+//! command line, and every bad value as one line naming `file:line:column`. The fake prober
+//! answers (127.0.0.0/8 answers, 198.19.0.0/16 the first echo only, anything else never), so
+//! these run for any user.
+
+mod core_support;
+
+use core_support::runner::{run, vpnmon_fake_ping, Finished};
+use std::path::Path;
+use std::time::Duration;
+
+const TWO_SITES: &str = r#"
+cycles = 3
+delay = 0
+datalog = "d.csv"
+datalog_format = "extended"
+quiet = true
+
+[[site]]
+name = "Alpha"
+client = "none"
+ping = "127.0.0.9"
+targets = [{ address = "127.0.0.1", name = "a1" }, { address = "10.9.9.9", name = "dead" }]
+
+[[site]]
+name = "Beta"
+client = "none"
+targets = "beta.csv"
+"#;
+
+fn bed(config: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.toml"), config).unwrap();
+    std::fs::write(
+        dir.path().join("beta.csv"),
+        "127.0.0.2,b1\n198.19.0.5,flaky\n",
+    )
+    .unwrap();
+    dir
+}
+
+fn vpnmon(dir: &Path, args: &[&str]) -> Finished {
+    let mut c = vpnmon_fake_ping(dir);
+    c.args(["--config", "c.toml", "--timeout", "0.2"])
+        .args(args);
+    run(c, Duration::from_secs(30))
+}
+
+/// (cycle, test, result, address, name) of the datalog's rows, header skipped.
+fn rows(dir: &Path) -> Vec<(String, String, String, String, String)> {
+    std::fs::read_to_string(dir.join("d.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (
+                f[0].into(),
+                f[3].into(),
+                f[4].into(),
+                f[5].into(),
+                f[6].into(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_config_file_runs_its_sites_one_after_another() {
+    let dir = bed(TWO_SITES);
+    let out = vpnmon(dir.path(), &["--cycles", "1"]);
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    let got: Vec<String> = rows(dir.path())
+        .into_iter()
+        .map(|(c, t, r, a, n)| format!("{c} {t} {r} {a} {n}"))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "1 VPN ping Good 127.0.0.9 Alpha",
+            "1 Target ping Good 127.0.0.1 a1",
+            "1 Target ping Fail 10.9.9.9 dead",
+            "1 Target ping Good 127.0.0.2 b1",
+            "1 Target ping Warn 198.19.0.5 flaky",
+        ]
+    );
+    // The command line's --cycles 1 overrode the file's cycles = 3.
+    assert!(
+        out.stdout.contains("1 vpnmon test cycles completed."),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("params file"),
+        "a config file replaces the params file"
+    );
+}
+
+#[test]
+fn the_files_globals_apply_when_the_command_line_is_silent() {
+    let dir = bed(TWO_SITES);
+    let out = vpnmon(dir.path(), &[]);
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("3 vpnmon test cycles completed."),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(rows(dir.path()).len(), 15);
+}
+
+#[test]
+fn a_config_without_sites_sets_the_globals_of_the_command_lines_site() {
+    let dir = bed("cycles = 2\ndelay = 0\ndatalog = \"d.csv\"\nquiet = true\n");
+    let out = vpnmon(
+        dir.path(),
+        &[
+            "--vpnclient",
+            "none",
+            "--targets",
+            "beta.csv",
+            "--datalog-format",
+            "extended",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("2 vpnmon test cycles completed."),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(rows(dir.path()).len(), 4);
+}
+
+#[test]
+fn site_options_on_the_command_line_are_refused_beside_sites() {
+    let dir = bed(TWO_SITES);
+    let out = vpnmon(dir.path(), &["-vpnurlip", "10.0.0.1", "-user", "bob"]);
+    assert_eq!(out.code, Some(2), "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.stderr.trim_end(),
+        "Error: --vpnurlip, --username cannot be used with the [[site]]s of c.toml: each site sets its own; set them in its [[site]] instead"
+    );
+    out.assert_no_cycle_started("site options beside sites");
+}
+
+#[test]
+fn every_bad_value_is_one_line_naming_file_line_and_column() {
+    for (config, want) in [
+        ("cycles = 1\ndelai = 0\n", "c.toml:2:1: unknown field `delai`, expected one of"),
+        ("delay = -1\n", "c.toml:1:9: bad value for delay: invalid value '-1' for delay"),
+        ("[[site]]\nname = \"A\"\nclient = \"cisco\"\n", "c.toml:3:10: unknown variant `cisco`, expected one of `anyconnect`, `openconnect`, `sonicwall`, `none`"),
+        ("[[site]]\nname = \"A\"\nclient = \"none\"\ntargets = [{ address = \"127.1\", name = \"x\" }]\n", "c.toml:4:12: bad target address: '127.1' is not an IPv4 address"),
+        ("[[site]]\nname = \"A\"\ngateway = \"10.0.0.1\"\npassword_env = \"VPNMON_SITES_TEST_UNSET\"\n", "c.toml:4:16: the environment variable VPNMON_SITES_TEST_UNSET named by password_env is not set"),
+        ("[[site]]\nname = \"A\"\ngateway = \"10.0.0.1\"\nrealm = \"x\"\n", "c.toml:4:9: realm is for sonicwall sites"),
+        ("[[site]\n", "c.toml:1:"),
+    ] {
+        let dir = bed(config);
+        let out = vpnmon(dir.path(), &[]);
+        assert_eq!(out.code, Some(1), "{config:?}: {}\n{}", out.stdout, out.stderr);
+        let err = out.stderr.strip_prefix("Error: ").unwrap_or(&out.stderr);
+        assert!(err.starts_with(want), "{config:?} gave {}", out.stderr);
+        assert_eq!(out.stderr.lines().count(), 1, "one line: {}", out.stderr);
+        out.assert_no_cycle_started(config);
+    }
+}
+
+#[test]
+fn a_password_in_the_file_is_used_with_a_warning_and_never_shown() {
+    let dir = bed("cycles = 1\ndelay = 0\ndatalog = \"d.csv\"\nquiet = true\n[[site]]\nname = \"A\"\nclient = \"none\"\npassword = \"Pw-in-file-77\"\ntargets = [{ address = \"127.0.0.1\", name = \"x\" }]\n");
+    let out = vpnmon(dir.path(), &[]);
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains(
+            "Warning: c.toml:8:12: the password of site 'A' is written in the config file"
+        ),
+        "{}",
+        out.stderr
+    );
+    for text in [
+        &out.stdout,
+        &out.stderr,
+        &std::fs::read_to_string(dir.path().join("d.csv")).unwrap(),
+    ] {
+        assert!(!text.contains("Pw-in-file-77"), "{text}");
+    }
+}
