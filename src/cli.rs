@@ -152,6 +152,9 @@ pub struct Cli {
     pub openconnect: OpenConnectArgs,
 
     #[command(flatten)]
+    pub sonicwall: SonicWallArgs,
+
+    #[command(flatten)]
     pub alerts: AlertArgs,
 
     #[command(flatten)]
@@ -370,6 +373,32 @@ pub struct OpenConnectArgs {
     #[arg(long = "openconnect-no-dtls", value_name = "BOOL", num_args = 0..=1,
           require_equals = true, default_missing_value = "true", value_parser = parse_bool)]
     pub no_dtls: Option<bool>,
+}
+
+/// Options of the SonicWall Connect Tunnel driver (`--vpnclient sonicwall`).
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "SonicWall Connect Tunnel options")]
+pub struct SonicWallArgs {
+    /// Path of SonicWall's command-line client startct [default: /usr/bin/startct, /usr/local/bin/startct]
+    #[arg(long, value_name = "PATH")]
+    pub startct: Option<PathBuf>,
+
+    /// Authentication realm given to startct (-r) [default: none, the client's own]
+    #[arg(long, value_name = "NAME")]
+    pub realm: Option<String>,
+
+    /// Number typed at startct's numbered choice (`your choice [1]:`) [default: 1]
+    #[arg(long, value_name = "N", value_parser = parse_sonicwall_choice)]
+    pub sonicwall_choice: Option<u32>,
+}
+
+fn parse_sonicwall_choice(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<u32>() {
+        Ok(n) if (1..=99).contains(&n) => Ok(n),
+        _ => Err(
+            "expected a whole number from 1 to 99 (an entry of startct's numbered choice)".into(),
+        ),
+    }
 }
 
 /// Options of the alerts (sound, mail, hook).

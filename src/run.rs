@@ -414,6 +414,7 @@ fn stall_after(settings: &Settings) -> std::time::Duration {
             ClientConfig::None => Duration::ZERO,
             ClientConfig::AnyConnect(c) => c.timeout * 2,
             ClientConfig::OpenConnect(c) => c.timeout * 2,
+            ClientConfig::SonicWall(c) => c.timeout * 2,
         })
         .max()
         .unwrap_or_default();
@@ -432,6 +433,13 @@ pub fn driver_for(site: &Site) -> Result<Option<Box<dyn VpnClient>>, VpnError> {
         ClientConfig::None => None,
         ClientConfig::AnyConnect(cfg) => Some(Box::new(AnyConnect::new(cfg.clone()))),
         ClientConfig::OpenConnect(cfg) => Some(Box::new(OpenConnect::new(cfg.clone()))),
+        // The driver itself follows on this branch; until then the choice is refused plainly.
+        ClientConfig::SonicWall(_) => {
+            return Err(VpnError::new(
+                crate::vpn::VpnErrorKind::ClientMissing,
+                "the SonicWall Connect Tunnel driver is not available in this build yet",
+            ))
+        }
     })
 }
 

@@ -15,6 +15,7 @@ use crate::service::{LogConfig, ServiceConfig, DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX
 use crate::sinks::{Output, TerminalConfig};
 use crate::vpn::anyconnect::AnyConnectConfig;
 use crate::vpn::openconnect::OpenConnectConfig;
+use crate::vpn::sonicwall::SonicWallConfig;
 use crate::vpn::{Credentials, VpnClientKind};
 use clap::Parser;
 use std::ffi::OsString;
@@ -54,6 +55,8 @@ pub enum ClientConfig {
     None,
     AnyConnect(AnyConnectConfig),
     OpenConnect(OpenConnectConfig),
+    /// SonicWall Connect Tunnel (`startct`).
+    SonicWall(SonicWallConfig),
 }
 
 impl ClientConfig {
@@ -62,6 +65,7 @@ impl ClientConfig {
             ClientConfig::None => VpnClientKind::None,
             ClientConfig::AnyConnect(_) => VpnClientKind::Anyconnect,
             ClientConfig::OpenConnect(_) => VpnClientKind::Openconnect,
+            ClientConfig::SonicWall(_) => VpnClientKind::Sonicwall,
         }
     }
 }
@@ -319,6 +323,16 @@ fn from_cli(
                 servercert: o.servercert.clone().filter(|s| !s.trim().is_empty()),
                 cafile: o.cafile.clone(),
                 no_dtls: o.no_dtls.unwrap_or(d.no_dtls),
+                timeout: vpn_timeout.unwrap_or(d.timeout),
+            })
+        }
+        VpnClientKind::Sonicwall => {
+            let w = &cli.sonicwall;
+            let d = SonicWallConfig::default();
+            ClientConfig::SonicWall(SonicWallConfig {
+                startct: w.startct.clone(),
+                realm: w.realm.clone().filter(|r| !r.trim().is_empty()),
+                choice: w.sonicwall_choice.unwrap_or(d.choice),
                 timeout: vpn_timeout.unwrap_or(d.timeout),
             })
         }

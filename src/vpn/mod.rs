@@ -16,6 +16,7 @@ pub mod anyconnect;
 pub mod fake;
 pub mod openconnect;
 pub mod session;
+pub mod sonicwall;
 
 pub use session::Deadline;
 
@@ -166,6 +167,8 @@ pub enum VpnClientKind {
     Anyconnect,
     /// The open-source openconnect client.
     Openconnect,
+    /// SonicWall Connect Tunnel's command-line client (startct).
+    Sonicwall,
 }
 
 impl VpnClientKind {
@@ -174,6 +177,7 @@ impl VpnClientKind {
             VpnClientKind::None => "none",
             VpnClientKind::Anyconnect => "anyconnect",
             VpnClientKind::Openconnect => "openconnect",
+            VpnClientKind::Sonicwall => "sonicwall",
         }
     }
 }
