@@ -10,6 +10,7 @@ use super::{ClientConfig, SettingsError, Site, WARNING};
 use crate::targets::{Target, MAX_NAME_CHARS};
 use crate::vpn::anyconnect::AnyConnectConfig;
 use crate::vpn::openconnect::OpenConnectConfig;
+use crate::vpn::sonicwall::SonicWallConfig;
 use crate::vpn::{Credentials, Secret};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -623,11 +624,13 @@ pub fn build(
                     })
                 }
                 ClientKind::Sonicwall => {
-                    return Err(SettingsError::Config(format!(
-                        "{}: site '{}': client = \"sonicwall\" is not in this build yet",
-                        crate::text::shown_path(&config.path),
-                        crate::text::shown(&s.name)
-                    )))
+                    let d = SonicWallConfig::default();
+                    ClientConfig::SonicWall(SonicWallConfig {
+                        startct: s.client_path.clone(),
+                        realm: s.realm.clone().filter(|r| !r.trim().is_empty()),
+                        choice: s.choice.unwrap_or(d.choice),
+                        timeout: timeout.unwrap_or(d.timeout),
+                    })
                 }
             };
             Ok(Site {
