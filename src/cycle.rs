@@ -34,6 +34,7 @@ pub struct CycleOutcome {
 
 struct Recorder<'o> {
     cycle: u64,
+    site: String,
     records: Vec<Record>,
     observe: &'o mut (dyn FnMut(&Record) + Send),
 }
@@ -58,6 +59,7 @@ impl Recorder<'_> {
             result,
             address: address.to_string(),
             name: name.to_string(),
+            site: self.site.clone(),
             reason,
             ping: ping.map(|p| p.stats),
             duration,
@@ -94,6 +96,7 @@ pub async fn run(
     let site = input.site;
     let mut rec = Recorder {
         cycle: input.cycle,
+        site: site.vpnname.clone(),
         records: Vec::new(),
         observe,
     };

@@ -367,7 +367,21 @@ impl Monitor {
             }
             let mut records: Vec<Record> = Vec::new();
             let mut cancelled = false;
+            let several = site_targets.len() > 1;
             for (i, targets) in site_targets.iter().enumerate() {
+                if several {
+                    let site = &self.sites[i].site;
+                    let header = crate::sinks::SiteHeader {
+                        name: &site.vpnname,
+                        gateway: &site.vpnurlip,
+                        index: i + 1,
+                        of: site_targets.len(),
+                    };
+                    let at = Local::now();
+                    for s in self.sinks.iter_mut() {
+                        s.site_start(at, &header);
+                    }
+                }
                 let SiteRun { site, vpn } = &mut self.sites[i];
                 let input = CycleInput {
                     cycle: n,

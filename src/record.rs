@@ -144,6 +144,8 @@ pub struct Record {
     pub address: String,
     /// The human name (VPN name or target name).
     pub name: String,
+    /// The site the test belongs to (its VPN name: `--vpnname`, or a config file's site name).
+    pub site: String,
     /// Why a test was not Good, in words a person understands.
     pub reason: Option<String>,
     /// Echo statistics, for ping tests.

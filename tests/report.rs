@@ -293,6 +293,7 @@ fn every_datalog_format_reports_the_same() {
                 result: if c == 2 { Verdict::Fail } else { Verdict::Good },
                 address: "10.0.0.9".into(),
                 name: "Gamma, \"left\"".into(),
+                site: "Site".into(),
                 reason: None,
                 ping: Some(PingStats {
                     sent: 2,
@@ -404,7 +405,7 @@ fn bad_input_is_one_clear_line() {
     let err = out.stderr;
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.contains("notes.csv:2: 1 columns, expected 7 or 14"),
+        err.contains("notes.csv:2: 1 columns, expected 7, 14 or 15"),
         "{err}"
     );
     let out = report_run(&["/nonexistent/vpnmon_datalog.csv"]);
@@ -468,7 +469,7 @@ fn lines_cut_off_by_a_power_loss_are_skipped_with_a_warning() {
     assert_eq!(
         err,
         format!(
-            "{p0}:{}: skipped: no line end, the row was cut off\n{p1}:6: skipped: 11 columns, expected 7 or 14\n",
+            "{p0}:{}: skipped: no line end, the row was cut off\n{p1}:6: skipped: 11 columns, expected 7, 14 or 15\n",
             last - 24 + 1
         )
     );

@@ -185,3 +185,95 @@ fn a_password_in_the_file_is_used_with_a_warning_and_never_shown() {
         assert!(!text.contains("Pw-in-file-77"), "{text}");
     }
 }
+
+#[test]
+fn records_know_their_site_in_every_format_and_the_console_heads_each_site() {
+    let dir = bed(TWO_SITES);
+    let out = vpnmon(dir.path(), &["--cycles", "1"]);
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    // One header per site, in the original's layout, before the site's lines.
+    let lines: Vec<&str> = out.stdout.lines().map(|l| &l[24..]).collect();
+    let alpha = lines
+        .iter()
+        .position(|l| l.starts_with("-- Site 1 of 2 -------- Alpha  (no VPN)"));
+    let beta = lines
+        .iter()
+        .position(|l| l.starts_with("-- Site 2 of 2 -------- Beta  (no VPN)"));
+    let (alpha, beta) = (alpha.expect(&out.stdout), beta.expect(&out.stdout));
+    assert!(
+        lines[alpha + 1].starts_with("-- VPN ping ----------- Good Alpha"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        lines[beta + 1].starts_with("-- ping 127.0.0.2"),
+        "{}",
+        out.stdout
+    );
+    // extended: a site column last.
+    let log = std::fs::read_to_string(dir.path().join("d.csv")).unwrap();
+    assert!(log.starts_with("cycle,date,time,test,result,address,name,duration_ms,sent,received,rtt_min_ms,rtt_avg_ms,rtt_max_ms,reason,site\n"));
+    let sites: Vec<&str> = log
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit(',').next().unwrap())
+        .collect();
+    assert_eq!(sites, ["Alpha", "Alpha", "Alpha", "Beta", "Beta"]);
+    // jsonl and --json: a site field.
+    let out = vpnmon(
+        dir.path(),
+        &[
+            "--cycles",
+            "1",
+            "--json",
+            "--datalog-format",
+            "jsonl",
+            "--datalog",
+            "j.jsonl",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    for text in [
+        out.stdout.clone(),
+        std::fs::read_to_string(dir.path().join("j.jsonl")).unwrap(),
+    ] {
+        let sites: Vec<String> = text
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["site"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(sites, ["Alpha", "Alpha", "Alpha", "Beta", "Beta"], "{text}");
+    }
+}
+
+#[test]
+fn site_in_the_datalog_name_gives_one_file_per_site() {
+    let dir = bed(&TWO_SITES
+        .replace(
+            "datalog = \"d.csv\"",
+            "datalog = \"logs_{site}.csv\"\ndatalog_format = \"vpnmon\"",
+        )
+        .replace("datalog_format = \"extended\"\n", ""));
+    let out = vpnmon(dir.path(), &["--cycles", "2"]);
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    let alpha = std::fs::read_to_string(dir.path().join("logs_Alpha.csv")).unwrap();
+    let beta = std::fs::read_to_string(dir.path().join("logs_Beta.csv")).unwrap();
+    // The original's format, unchanged: the gateway row names the site through its VPN name.
+    assert_eq!(alpha.lines().count(), 6, "{alpha}");
+    assert!(alpha.lines().all(|l| l.split(',').count() == 7), "{alpha}");
+    assert!(
+        alpha
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with(",VPN ping,Good,127.0.0.9,Alpha"),
+        "{alpha}"
+    );
+    assert_eq!(beta.lines().count(), 4, "{beta}");
+    assert!(beta.contains(",127.0.0.2,b1") && !beta.contains("Alpha") && !alpha.contains("b1"));
+    assert!(!dir.path().join("logs_{site}.csv").exists());
+}

@@ -9,8 +9,9 @@ use std::time::Duration;
 /// The original's columns, in order. The `vpnmon` format writes no header line for them.
 pub const COLUMNS: [&str; 7] = ["cycle", "date", "time", "test", "result", "address", "name"];
 
-/// The columns the `extended` format adds after [`COLUMNS`] (empty where unknown).
-pub const EXTENDED_COLUMNS: [&str; 7] = [
+/// The columns the `extended` format adds after [`COLUMNS`] (empty where unknown). `site` came
+/// last (issue 12): files written before it have the first seven, and are still read.
+pub const EXTENDED_COLUMNS: [&str; 8] = [
     "duration_ms",
     "sent",
     "received",
@@ -18,10 +19,11 @@ pub const EXTENDED_COLUMNS: [&str; 7] = [
     "rtt_avg_ms",
     "rtt_max_ms",
     "reason",
+    "site",
 ];
 
 /// The extended format's header line ([`COLUMNS`] then [`EXTENDED_COLUMNS`]).
-pub const EXTENDED_HEADER: &str = "cycle,date,time,test,result,address,name,duration_ms,sent,received,rtt_min_ms,rtt_avg_ms,rtt_max_ms,reason\n";
+pub const EXTENDED_HEADER: &str = "cycle,date,time,test,result,address,name,duration_ms,sent,received,rtt_min_ms,rtt_avg_ms,rtt_max_ms,reason,site\n";
 
 /// The datalog's line end on disk: CRLF on Windows, as the original wrote there (Python in text
 /// mode), LF elsewhere. Rows are built with LF in memory; JSON lines keep LF everywhere.
@@ -126,7 +128,7 @@ fn original_fields(r: &Record) -> [String; 7] {
     ]
 }
 
-fn extended_fields(r: &Record) -> [String; 7] {
+fn extended_fields(r: &Record) -> [String; 8] {
     let p = r.ping;
     let opt = |d: Option<Duration>| d.map(|d| ms_text(ms(d))).unwrap_or_default();
     [
@@ -137,6 +139,7 @@ fn extended_fields(r: &Record) -> [String; 7] {
         opt(p.and_then(|p| p.rtt_avg)),
         opt(p.and_then(|p| p.rtt_max)),
         r.reason.clone().unwrap_or_default(),
+        r.site.clone(),
     ]
 }
 
@@ -180,6 +183,9 @@ pub struct JsonRecord {
     pub rtt_avg_ms: Option<f64>,
     pub rtt_max_ms: Option<f64>,
     pub reason: Option<String>,
+    /// The site (absent in lines written before sites existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
 }
 
 /// The `time` field's format.
@@ -202,6 +208,7 @@ impl JsonRecord {
             rtt_avg_ms: p.and_then(|p| p.rtt_avg).map(round_duration_ms),
             rtt_max_ms: p.and_then(|p| p.rtt_max).map(round_duration_ms),
             reason: r.reason.clone(),
+            site: Some(r.site.clone()),
         }
     }
 }
@@ -247,6 +254,7 @@ pub(crate) mod tests {
             result,
             address: address.into(),
             name: name.into(),
+            site: "Site".into(),
             reason: Some("not in the row".into()),
             ping: None,
             duration: Duration::ZERO,
@@ -292,7 +300,7 @@ pub(crate) mod tests {
         let crlf = with_line_ends(lf.clone(), "\r\n");
         assert_eq!(crlf.matches("\r\n").count(), 2, "{crlf:?}");
         assert_eq!(crlf.replace("\r\n", "\n"), lf);
-        assert!(with_line_ends(EXTENDED_HEADER.into(), "\r\n").ends_with("reason\r\n"));
+        assert!(with_line_ends(EXTENDED_HEADER.into(), "\r\n").ends_with("reason,site\r\n"));
         assert_eq!(with_line_ends(lf.clone(), "\n"), lf);
         assert_eq!(LINE_END, if cfg!(windows) { "\r\n" } else { "\n" });
         let read = |text: &str| {
@@ -386,7 +394,7 @@ pub(crate) mod tests {
         });
         assert_eq!(
             format_extended_row(&r),
-            "1,2022/09/07,18:20:47,Target ping,Warn,10.0.0.1,\"Rack, A\",1002.5,2,1,1.5,1.5,1.5,1 of 2 echo replies\n"
+            "1,2022/09/07,18:20:47,Target ping,Warn,10.0.0.1,\"Rack, A\",1002.5,2,1,1.5,1.5,1.5,1 of 2 echo replies,Site\n"
         );
         let j = format_json_row(&r);
         let offset = r.at.format("%:z").to_string();

@@ -1326,7 +1326,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let p = dir.path().join("vpnmon_datalog.csv");
             let clock = FakeClock::at(Local.with_ymd_and_hms(2024, 3, 1, 0, 0, 0).unwrap());
-            let max = 1000;
+            let max = 1200; // a jsonl cycle with its site fields fits
             let mut s = DatalogWriter::new(&p)
                 .with_format(format)
                 .with_rotation(Rotation {
