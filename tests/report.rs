@@ -314,10 +314,19 @@ fn every_datalog_format_reports_the_same() {
         outs[0]
     );
     // Extended and jsonl carry RTTs (min of mins, mean of averages, max of maxes).
+    // They also carry the site (a last column); the original format has none.
     for o in &outs[1..] {
-        assert!(o.contains(",4,3,0,1,75.00,1,1,5,12\n"), "{o}");
+        assert!(o.contains(",4,3,0,1,75.00,1,1,5,12,Site\n"), "{o}");
+        assert!(
+            o.starts_with("test,address,name,")
+                && o.lines().next().unwrap().ends_with(",rtt_max_ms,site"),
+            "{o}"
+        );
     }
-    let strip = |s: &str| s.replace(",1,5,12\n", ",,,\n");
+    let strip = |s: &str| {
+        s.replace(",1,5,12,Site\n", ",,,\n")
+            .replace(",rtt_max_ms,site\n", ",rtt_max_ms\n")
+    };
     assert_eq!(strip(&outs[1]), outs[0]);
     assert_eq!(strip(&outs[2]), outs[0]);
 }

@@ -277,3 +277,42 @@ fn site_in_the_datalog_name_gives_one_file_per_site() {
     assert!(beta.contains(",127.0.0.2,b1") && !beta.contains("Alpha") && !alpha.contains("b1"));
     assert!(!dir.path().join("logs_{site}.csv").exists());
 }
+
+#[test]
+fn the_report_groups_checks_by_site() {
+    let dir = bed(TWO_SITES);
+    let out = vpnmon(dir.path(), &["--cycles", "2"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let mut c = core_support::runner::vpnmon(dir.path());
+    c.args(["report", "--sort", "name", "--format", "csv", "d.csv"]);
+    let rep = run(c, Duration::from_secs(30));
+    assert_eq!(rep.code, Some(0), "{}", rep.stderr);
+    let rows: Vec<(String, String)> = rep
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[f.len() - 1].to_string(), f[2].to_string())
+        })
+        .collect();
+    // Alpha's checks, then Beta's, each by name within its site.
+    let want = [
+        ("Alpha", "Alpha"),
+        ("Alpha", "a1"),
+        ("Alpha", "dead"),
+        ("Beta", "b1"),
+        ("Beta", "flaky"),
+    ];
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(rows, want, "{}", rep.stdout);
+    // The table shows a Site column when the datalog names several sites.
+    let mut c = core_support::runner::vpnmon(dir.path());
+    c.args(["report", "d.csv"]);
+    let rep = run(c, Duration::from_secs(30));
+    let head = rep.stdout.lines().find(|l| l.contains("Check")).unwrap();
+    assert!(head.trim_start().starts_with("Site"), "{}", rep.stdout);
+}

@@ -17,7 +17,10 @@ trait Is {
 
 impl Is for CheckId {
     fn is(&self, r: &DatalogRow<'_>) -> bool {
-        self.test == r.test && self.address == r.address && self.name == r.name
+        self.test == r.test
+            && self.address == r.address
+            && self.name == r.name
+            && self.site == r.site
     }
 }
 
@@ -80,6 +83,8 @@ impl Checks {
         self.keybuf.push_str(r.address);
         self.keybuf.push('\0');
         self.keybuf.push_str(r.name);
+        self.keybuf.push('\0');
+        self.keybuf.push_str(r.site);
         if let Some(&i) = self.index.get(self.keybuf.as_str()) {
             return i;
         }
@@ -88,6 +93,7 @@ impl Checks {
             test: r.test,
             address: r.address.to_string(),
             name: r.name.to_string(),
+            site: r.site.to_string(),
         });
         self.index.insert(self.keybuf.clone(), i);
         self.next.push(i);
