@@ -316,3 +316,176 @@ fn the_report_groups_checks_by_site() {
     let head = rep.stdout.lines().find(|l| l.contains("Check")).unwrap();
     assert!(head.trim_start().starts_with("Site"), "{}", rep.stdout);
 }
+
+const PASSWORD: &str = "Pw-sites-4Kq9";
+
+/// A copy of the Cisco simulator for one site, in `bin-NAME/`, with its own scenario, state,
+/// pid and log files (`<sim>.env`, read by the simulator over the shared environment).
+fn sim_copy(dir: &Path, name: &str, scenario: &str) -> std::path::PathBuf {
+    let bin = dir.join(format!("bin-{name}"));
+    std::fs::create_dir(&bin).unwrap();
+    let sim = bin.join(core_support::sim::SIM_NAME);
+    std::fs::copy(core_support::vpncli_sim(), &sim).unwrap();
+    let mut env = std::ffi::OsString::from(sim.as_os_str());
+    env.push(".env");
+    std::fs::write(
+        env,
+        format!(
+            "VPNCLI_SIM_SCENARIO={scenario}\nVPNCLI_SIM_PASSWORD={PASSWORD}\nVPNCLI_SIM_STATE={0}/state\nVPNCLI_SIM_PIDS={0}/pids\nVPNCLI_SIM_LOG={0}/log\n",
+            bin.display()
+        ),
+    )
+    .unwrap();
+    sim
+}
+
+fn cisco_site(name: &str, sim: &Path, targets: &str) -> String {
+    format!(
+        "[[site]]\nname = \"{name}\"\nclient = \"anyconnect\"\ngateway = \"127.0.0.1\"\nusername = \"mon\"\npassword_env = \"SITES_TEST_PASSWORD\"\nclient_path = \"{}\"\nvpncli_delay = 0\ntargets = {targets}\n",
+        sim.display()
+    )
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
+}
+
+/// Every simulator a copy started has ended.
+fn assert_no_sim_left(bin: &Path) {
+    for pid in read(&bin.join("pids")).lines() {
+        core_support::wait_until(
+            &format!("simulator {pid} to end"),
+            Duration::from_secs(3),
+            || {
+                let stat = read(Path::new(&format!("/proc/{pid}/stat")));
+                stat.is_empty() || stat.contains(") Z ")
+            },
+        );
+    }
+}
+
+#[test]
+fn a_failing_site_never_stops_the_others_and_tunnels_never_overlap() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = sim_copy(dir.path(), "bad", "failed");
+    let good = sim_copy(dir.path(), "good", "ok");
+    let config = format!(
+        "cycles = 2\ndelay = 0\ndatalog = \"d.csv\"\ndatalog_format = \"extended\"\nquiet = true\n{}{}[[site]]\nname = \"Direct\"\nclient = \"none\"\ntargets = [{{ address = \"127.0.0.5\", name = \"d1\" }}]\n",
+        cisco_site("Bad", &bad, "[{ address = \"127.0.0.3\", name = \"behind bad\" }]"),
+        cisco_site("Good", &good, "[{ address = \"127.0.0.4\", name = \"behind good\" }]"),
+    );
+    std::fs::write(dir.path().join("c.toml"), config).unwrap();
+    let mut c = vpnmon_fake_ping(dir.path());
+    c.env("SITES_TEST_PASSWORD", PASSWORD)
+        .args(["--config", "c.toml"]);
+    let out = run(c, Duration::from_secs(60));
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    let log = read(&dir.path().join("d.csv"));
+    // (site, test, result) per row, and the row's start and duration.
+    let rows: Vec<Vec<String>> = log
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    let got: Vec<String> = rows
+        .iter()
+        .map(|f| format!("{} {} {} {}", f[0], f[14], f[3], f[4]))
+        .collect();
+    let mut want = Vec::new();
+    for cycle in 1..=2 {
+        for w in [
+            "Bad VPN ping Good",
+            "Bad VPN open Fail",
+            "Good VPN ping Good",
+            "Good VPN open Good",
+            "Good Target ping Good",
+            "Good VPN close Good",
+            "Direct Target ping Good",
+        ] {
+            want.push(format!("{cycle} {w}"));
+        }
+    }
+    assert_eq!(got, want, "{log}");
+    // One tunnel at a time: each open starts after the previous site's close (or failed open)
+    // ended: the rows' times never go back, and each site's client is gone before the next
+    // site's starts (its pid file lists the clients, which have all ended).
+    let times: Vec<&str> = rows.iter().map(|f| f[2].as_str()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{log}");
+    assert_eq!(
+        out.stdout
+            .matches("-- VPN open() --------- Fail Bad  (the connection attempt failed")
+            .count(),
+        2,
+        "{}",
+        out.stdout
+    );
+    for b in ["bin-bad", "bin-good"] {
+        assert_no_sim_left(&dir.path().join(b));
+    }
+    for text in [&out.stdout, &out.stderr, &log] {
+        assert!(!text.contains(PASSWORD), "the password leaked:\n{text}");
+    }
+}
+
+#[test]
+fn control_c_while_a_site_hangs_ends_within_a_second_with_the_tunnel_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = sim_copy(dir.path(), "first", "ok");
+    let hung = sim_copy(dir.path(), "hung", "hang");
+    let config = format!(
+        "cycles = 1\ndelay = 0\ndatalog = \"d.csv\"\nquiet = true\n{}{}",
+        cisco_site(
+            "First",
+            &first,
+            "[{ address = \"127.0.0.4\", name = \"t1\" }]"
+        ),
+        cisco_site(
+            "Hung",
+            &hung,
+            "[{ address = \"127.0.0.6\", name = \"t2\" }]"
+        ),
+    );
+    std::fs::write(dir.path().join("c.toml"), config).unwrap();
+    let mut c = vpnmon_fake_ping(dir.path());
+    c.env("SITES_TEST_PASSWORD", PASSWORD)
+        .args(["--config", "c.toml"]);
+    let mut vpnmon = core_support::runner::Running::spawn(c);
+    vpnmon.wait_line("-- Site 2 of 2 -------- Hung", Duration::from_secs(30));
+    core_support::wait_until(
+        "the hung client contacting",
+        Duration::from_secs(30),
+        || read(&dir.path().join("bin-hung/state")).contains("phase=contacting"),
+    );
+    vpnmon.signal(nix::sys::signal::Signal::SIGINT);
+    let out = vpnmon.finish(Duration::from_secs(10));
+    eprintln!("STOP vpnmon exited {:?} after Control-C", out.took);
+    assert!(
+        out.took < Duration::from_secs(1),
+        "took {:?}\n{}",
+        out.took,
+        out.stdout
+    );
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    // The first site's cycle is whole; the hung one was stopped in its open (no row for it).
+    let log = read(&dir.path().join("d.csv"));
+    let tests: Vec<&str> = log.lines().map(|l| l.split(',').nth(3).unwrap()).collect();
+    assert_eq!(
+        tests,
+        [
+            "VPN ping",
+            "VPN open",
+            "Target ping",
+            "VPN close",
+            "VPN ping"
+        ],
+        "{log}"
+    );
+    assert!(!read(&dir.path().join("bin-hung/state")).contains("tunnel=up"));
+    assert!(read(&dir.path().join("bin-first/state")).contains("tunnel=down"));
+    for b in ["bin-first", "bin-hung"] {
+        assert_no_sim_left(&dir.path().join(b));
+    }
+    for text in [&out.stdout, &out.stderr, &log] {
+        assert!(!text.contains(PASSWORD), "the password leaked:\n{text}");
+    }
+}
