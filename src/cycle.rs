@@ -142,6 +142,12 @@ pub async fn run(
         if cancel.is_cancelled() {
             return done(rec, true, diagnostics);
         }
+        // EpMonitoring's sites open whatever the ping gave.
+        let gateway_good = if site.all_stages {
+            Ok(())
+        } else {
+            gateway_good
+        };
         if let Err(ping) = gateway_good {
             // As the original: a gateway that did not answer every ping is a failed open, with
             // the ping's time (availability counts of the `VPN open` rows depend on it).
@@ -193,7 +199,9 @@ pub async fn run(
                 );
                 // A failed open must leave nothing behind; close() is safe when nothing is open.
                 let _ = client.close(Deadline::after(CLOSE_WITHIN), cancel).await;
-                return done(rec, cancel.is_cancelled(), diagnostics);
+                if !site.all_stages || cancel.is_cancelled() {
+                    return done(rec, cancel.is_cancelled(), diagnostics);
+                }
             }
         }
     }
@@ -274,6 +282,7 @@ mod tests {
             credentials: Credentials::default(),
             targets: PathBuf::from("t.csv"),
             inline_targets: None,
+            all_stages: false,
             targets_explicit: false,
             client: crate::settings::ClientConfig::None,
         }

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub mod config_file;
+pub mod epmon_config;
 
 pub const DEFAULT_PARAMS_FILE: &str = "vpnmon_params.csv";
 pub const DEFAULT_VPNNAME: &str = "VPN Gateway";
@@ -43,6 +44,9 @@ pub struct Site {
     pub targets: PathBuf,
     /// Targets written in the config file itself (then `targets` is unused).
     pub inline_targets: Option<Vec<crate::targets::Target>>,
+    /// EpMonitoring's semantics: every stage runs whatever the one before gave (the open after a
+    /// failed ping, the sweep after a failed open).
+    pub all_stages: bool,
     /// The targets file was named (`--targets`, or `targets` in the params file): it must exist.
     pub targets_explicit: bool,
     pub client: ClientConfig,
@@ -160,6 +164,7 @@ pub fn load(args: Vec<OsString>, notices: &mut Vec<String>) -> Result<Settings, 
     };
     // A config file replaces the default params file (a named one is still read, below it).
     let config = match &first.config {
+        Some(path) if epmon_config::is_yaml(path) => Some(epmon_config::read(path, notices)?),
         Some(path) => Some(config_file::read(path, notices)?),
         None => None,
     };
@@ -354,6 +359,7 @@ fn from_cli(
             },
         },
         inline_targets: None,
+        all_stages: false,
         targets: cli
             .targets
             .clone()

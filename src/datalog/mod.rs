@@ -37,6 +37,9 @@ pub enum DatalogFormat {
     Extended,
     /// One JSON object per record, ISO 8601 timestamps with the UTC offset.
     Jsonl,
+    /// EpMonitoring's result file: `Time,CPE Name,Summary,Stage 1 in ms,Stage 2 in ms,Stage 3
+    /// in ms`, one row per site per cycle; with daily rotation, a file per UTC day.
+    Epmon,
 }
 
 /// When to start a new datalog file besides the size limit (`--datalog-rotate`).

@@ -209,6 +209,8 @@ pub struct SiteSpec {
     pub servercert: Option<String>,
     pub cafile: Option<PathBuf>,
     pub no_dtls: Option<bool>,
+    /// EpMonitoring's semantics (every stage runs whatever the one before gave).
+    pub all_stages: bool,
 }
 
 /// `file:line:column` of a byte offset into `text` (column in characters, from 1).
@@ -568,6 +570,7 @@ pub fn parse(
                 .filter(|v| !v.trim().is_empty()),
             cafile: s.cafile.as_ref().map(|p| relative(p.get_ref())),
             no_dtls: s.no_dtls.as_ref().map(|b| *b.get_ref()),
+            all_stages: false,
         });
     }
     Ok(ConfigFile {
@@ -641,6 +644,7 @@ pub fn build(
                 targets: s.targets.clone().unwrap_or_default(),
                 targets_explicit: s.targets.is_some(),
                 inline_targets: s.inline_targets.clone(),
+                all_stages: s.all_stages,
                 client,
             })
         })
