@@ -18,17 +18,29 @@ const RECHECK: Duration = Duration::from_millis(20);
 /// How long `resolvconf -u` may take.
 const RESOLVCONF_WITHIN: Duration = Duration::from_secs(10);
 
-/// The executables of the client: `startct` itself and `AvConnect` beside it (also beside the
-/// file a link such as `/usr/bin/startct` points to).
-fn programs(startct: &Path) -> Vec<PathBuf> {
-    let mut out = vec![startct.to_path_buf()];
-    let dirs = [
+/// The client's install folders: the folder of `startct` as given, of the file a link such as
+/// `/usr/bin/startct` points to, and the installer's own.
+fn install_dirs(startct: &Path) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    let found = [
         startct.parent().map(Path::to_path_buf),
         std::fs::canonicalize(startct)
             .ok()
             .and_then(|c| c.parent().map(Path::to_path_buf)),
+        Some(PathBuf::from(INSTALL_DIR)),
     ];
-    for dir in dirs.into_iter().flatten() {
+    for d in found.into_iter().flatten() {
+        if !dirs.contains(&d) {
+            dirs.push(d);
+        }
+    }
+    dirs
+}
+
+/// The executables of the client: `startct` itself and `AvConnect` in its install folders.
+fn programs(startct: &Path) -> Vec<PathBuf> {
+    let mut out = vec![startct.to_path_buf()];
+    for dir in install_dirs(startct) {
         let av = dir.join(AV_CONNECT);
         if !out.contains(&av) {
             out.push(av);
@@ -38,8 +50,10 @@ fn programs(startct: &Path) -> Vec<PathBuf> {
 }
 
 /// Whether `p` is the Connect Tunnel's Java part: an executable named `java` whose arguments
-/// name `SnwlConnect.jar` (as `-jar PATH` or within a class path). Any other `java` is not.
-pub fn is_client_java(p: &Copy) -> bool {
+/// name `SnwlConnect.jar` by an absolute path inside one of the client's install folders `dirs`
+/// (as `-jar PATH` or within a class path). Any other `java` is not, also one running a jar of
+/// that name from elsewhere.
+pub fn is_client_java(p: &Copy, dirs: &[PathBuf]) -> bool {
     let exe_is_java = p
         .path
         .file_stem()
@@ -47,8 +61,11 @@ pub fn is_client_java(p: &Copy) -> bool {
         .is_some_and(|n| n == JAVA);
     exe_is_java
         && p.args.iter().skip(1).any(|a| {
-            a.split([':', ';'])
-                .any(|part| Path::new(part).file_name().and_then(|n| n.to_str()) == Some(SNWL_JAR))
+            a.split([':', ';']).map(Path::new).any(|jar| {
+                jar.is_absolute()
+                    && jar.file_name().and_then(|n| n.to_str()) == Some(SNWL_JAR)
+                    && dirs.iter().any(|d| jar.starts_with(d))
+            })
         })
 }
 
@@ -57,8 +74,9 @@ pub fn is_client_java(p: &Copy) -> bool {
 /// its arguments), never this process.
 pub fn leftovers(startct: &Path) -> Vec<Copy> {
     let mut found = process::copies_of(&programs(startct));
+    let dirs = install_dirs(startct);
     for p in process::own_processes() {
-        if is_client_java(&p) && !found.iter().any(|f| f.pid == p.pid) {
+        if is_client_java(&p, &dirs) && !found.iter().any(|f| f.pid == p.pid) {
             found.push(p);
         }
     }
@@ -225,40 +243,40 @@ mod tests {
 
     #[test]
     fn only_the_java_running_the_clients_jar_is_the_clients() {
+        let dirs = install_dirs(Path::new("/opt/ct/startct"));
         let yes = [
             copy(
                 "/usr/lib/jvm/java-17/bin/java",
-                &["java", "-jar", "/usr/local/Aventail/SnwlConnect.jar"],
+                &["java", "-jar", "/usr/local/Aventail/ui/SnwlConnect.jar"],
             ),
             copy(
                 "/opt/jre/bin/java",
-                &[
-                    "java",
-                    "-cp",
-                    "/a/x.jar:/usr/local/Aventail/SnwlConnect.jar",
-                    "Main",
-                ],
+                &["java", "-cp", "/a/x.jar:/opt/ct/SnwlConnect.jar", "Main"],
             ),
         ];
         let no = [
             copy("/usr/bin/java", &["java", "-jar", "/srv/other.jar"]),
             copy(
                 "/usr/bin/java",
-                &["java", "-jar", "/srv/NotSnwlConnect.jar"],
+                &["java", "-jar", "/opt/ct/NotSnwlConnect.jar"],
             ),
-            // Not a java, though it names the jar.
+            // The jar's name, but not the client's folder (another installation, a test's).
             copy(
-                "/usr/bin/less",
-                &["less", "/usr/local/Aventail/SnwlConnect.jar"],
+                "/usr/bin/java",
+                &["java", "-jar", "/home/x/SnwlConnect.jar"],
             ),
+            // A relative path says nothing about where it is.
+            copy("/usr/bin/java", &["java", "-jar", "SnwlConnect.jar"]),
+            // Not a java, though it names the jar.
+            copy("/usr/bin/less", &["less", "/opt/ct/SnwlConnect.jar"]),
             // The jar as the program name only is not an argument.
-            copy("/usr/bin/java", &["SnwlConnect.jar"]),
+            copy("/usr/bin/java", &["/opt/ct/SnwlConnect.jar"]),
         ];
         for c in &yes {
-            assert!(is_client_java(c), "{c:?}");
+            assert!(is_client_java(c, &dirs), "{c:?}");
         }
         for c in &no {
-            assert!(!is_client_java(c), "{c:?}");
+            assert!(!is_client_java(c, &dirs), "{c:?}");
         }
     }
 

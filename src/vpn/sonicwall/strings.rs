@@ -63,6 +63,8 @@ pub const FAILURES: &[(&str, VpnErrorKind, &str)] = &[
 
 // ---- What the client leaves behind ------------------------------------------------------------
 
+/// The installer's folder (`startct`, `AvConnect`, the Java part beneath it).
+pub const INSTALL_DIR: &str = "/usr/local/Aventail";
 /// The tunnel helper `startct` starts, in the client's install folder.
 pub const AV_CONNECT: &str = "AvConnect";
 /// The Java part of the client: a `java` whose command line names this jar.
