@@ -520,13 +520,23 @@ impl Bed {
             .collect()
     }
 
-    /// Pids the simulators of this bed recorded (vpnmon's clients and their helpers).
+    /// Pids of the simulators vpnmon ran in this bed and of the helpers they started (also from
+    /// the log: a helper killed before it ran its first line never wrote its pid).
     fn pids(&self) -> Vec<u32> {
-        std::fs::read_to_string(self.path("pids"))
+        let mut pids: Vec<u32> = std::fs::read_to_string(self.path("pids"))
             .unwrap_or_default()
             .lines()
             .filter_map(|l| l.trim().parse().ok())
-            .collect()
+            .collect();
+        for l in self.log().lines() {
+            let f: Vec<&str> = l.split(' ').collect();
+            if let (Some(&"helper"), Some(Ok(pid))) = (f.get(2), f.get(3).map(|p| p.parse())) {
+                if !pids.contains(&pid) {
+                    pids.push(pid);
+                }
+            }
+        }
+        pids
     }
 
     /// Whether `pid` is still a live process of this bed (not a zombie, its executable in the
@@ -740,7 +750,7 @@ fn in_namespaces(bed: &Bed, s: &Scenario, pre: &[(&str, String)], resolv: bool) 
         "if [ -n \"${VPNMON_TEST_PATH:-}\" ]; then PATH=\"$VPNMON_TEST_PATH\" \"$@\" > out.txt 2> err.txt; else \"$@\" > out.txt 2> err.txt; fi; echo $? > rc\n",
     );
     script.push_str(
-        "for pid in $(awk '{print $2}' procs 2>/dev/null) $(cat pids 2>/dev/null); do\n  if [ -e /proc/$pid ] && ! grep -q ') Z ' /proc/$pid/stat; then echo \"alive $pid\"; else echo \"gone $pid\"; fi\ndone > after\n",
+        "for pid in $(awk '{print $2}' procs 2>/dev/null) $(cat pids 2>/dev/null) $(awk '$3 == \"helper\" {print $4}' log 2>/dev/null); do\n  if [ -e /proc/$pid ] && ! grep -q ') Z ' /proc/$pid/stat; then echo \"alive $pid\"; else echo \"gone $pid\"; fi\ndone > after\n",
     );
     std::fs::write(bed.path("ns.sh"), script).unwrap();
     let mut c = Command::new("unshare");
@@ -794,7 +804,9 @@ fn fates(bed: &Bed) -> Vec<(String, u32, bool)> {
         })
         .collect();
     for pid in bed.pids() {
-        out.push(("client".into(), pid, alive(pid)));
+        if !out.iter().any(|o| o.0 == "client" && o.1 == pid) {
+            out.push(("client".into(), pid, alive(pid)));
+        }
     }
     out
 }

@@ -409,9 +409,10 @@ impl Driver for Dialog {
     }
 
     fn close(&mut self, inbox: &mut Inbox, deadline: Deadline) -> Result<CloseInfo, VpnError> {
+        // Nothing open (a failed open tidied after itself): the resolver file is not vpnmon's
+        // business then, it may be another session's.
         let Some(mut client) = self.client.take() else {
-            let detail = self.after_client(inbox);
-            return Ok(CloseInfo { detail });
+            return Ok(CloseInfo::default());
         };
         let mut notes = Vec::new();
         let mut failure = None;
