@@ -9,7 +9,8 @@
 //!
 //! The scenarios are one table: the simulator's behaviour, the options, and what must come of
 //! it (rows, console, exit code, the simulator's log). Every row also checks that the password is
-//! nowhere (stdout, stderr, datalog, the simulator's log) and that no simulator is left.
+//! nowhere (stdout, stderr, datalog, vpnmon's `--log-file`, the simulator's log) and that no
+//! simulator is left.
 //!
 //! The clean-up tests (left-over processes, a resolver file left rewritten) need root: they run
 //! in a private PID namespace (`unshare -p -f --mount-proc`; another `java` that must survive is
@@ -110,11 +111,13 @@ fn cases() -> Vec<Case> {
         (
             "a_tunnel_that_drops_during_the_sweep_fails_the_close",
             || {
+                // The client aborts 300 ms after CONNECT; the sweep waits 1 s for a silent host.
                 good("crash_after", 1)
+                .targets("198.18.0.9,silent host\n")
                 .rows(&[
                     (1, "VPN ping", "Good"),
                     (1, "VPN open", "Good"),
-                    (1, "Target ping", "Good"),
+                    (1, "Target ping", "Fail"),
                     (1, "VPN close", "Fail"),
                 ])
                 .says("-- VPN close() -------- Fail VPN Gateway  (the tunnel dropped before the close: the client crashed (SIGABRT)")
@@ -435,6 +438,11 @@ impl Bed {
         std::fs::read_to_string(self.path("log")).unwrap_or_default()
     }
 
+    /// vpnmon's own log (`--log-file`): results, reasons, the client's masked transcript.
+    fn vpnmon_log(&self) -> String {
+        std::fs::read_to_string(self.path("vpnmon.log")).unwrap_or_default()
+    }
+
     fn datalog(&self) -> String {
         std::fs::read_to_string(self.path("datalog.csv")).unwrap_or_default()
     }
@@ -482,6 +490,8 @@ impl Bed {
             "--quiet",
             "--vpn-timeout",
             "5",
+            "--log-file",
+            "vpnmon.log",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -559,12 +569,18 @@ impl Bed {
         }
     }
 
-    fn assert_secret_kept(&self, texts: &[(&str, &str)]) {
+    /// Neither the right password nor the one vpnmon was given is in any output or file.
+    fn assert_secret_kept(&self, given: &str, texts: &[(&str, &str)]) {
         for (what, text) in texts.iter().copied().chain([
             ("datalog", self.datalog().as_str()),
             ("simulator log", &self.log()),
+            ("--log-file", &self.vpnmon_log()),
         ]) {
             assert!(!text.contains(PASSWORD), "password in {what}:\n{text}");
+            assert!(
+                !text.contains(given),
+                "the given password in {what}:\n{text}"
+            );
         }
     }
 
@@ -575,7 +591,12 @@ impl Bed {
             out.stderr,
             self.log()
         );
-        self.assert_secret_kept(&[("stdout", &out.stdout), ("stderr", &out.stderr)]);
+        self.assert_secret_kept(
+            &s.password,
+            &[("stdout", &out.stdout), ("stderr", &out.stderr)],
+        );
+        // The log is written (so the check above looked at something).
+        assert!(!self.vpnmon_log().is_empty(), "no --log-file:\n{all}");
         assert_eq!(out.code, Some(s.code), "{all}");
         if let Some(want) = &s.rows {
             let want: Vec<(u32, String, String)> = want

@@ -13,7 +13,7 @@
 //!   `login_failed` (refuses every password: `Authentication failed.`, then `Username:` again);
 //!   `hang_before` (after the choice, never connects; ignores Ctrl-C); `hang_after` (after
 //!   `CONNECT`, ignores `quit` and Ctrl-C); `crash` (aborts after the choice); `crash_after`
-//!   (aborts after `CONNECT`: the tunnel drops); `eof` (exits without a word after the password);
+//!   (aborts 300 ms after `CONNECT`: the tunnel drops during the sweep); `eof` (exits without a word after the password);
 //!   `leave` (like ok, but `quit` leaves its helpers running); `idle` (no dialogue: a stale
 //!   `startct` that waits to be killed).
 //! - `STARTCT_SIM_PASSWORD`: the right password (default `secret`); another is refused.
@@ -284,6 +284,9 @@ fn startct() {
         ignore_ctrl_c();
     }
     if sc == "crash_after" {
+        // The tunnel drops a little later (during the sweep), not with the word: a terminal
+        // whose other side closes at once may lose its last output.
+        std::thread::sleep(Duration::from_millis(300));
         std::process::abort();
     }
     while let Some(cmd) = read_line() {
