@@ -238,7 +238,8 @@ pub async fn run(
             let t = Instant::now();
             let r = client.close(Deadline::after(CLOSE_WITHIN), cancel).await;
             let (v, reason) = match r {
-                Ok(()) => (Verdict::Good, None),
+                // What had to be tidied after the client (a resolver file it left rewritten).
+                Ok(info) => (Verdict::Good, info.detail),
                 Err(e) if e.kind == VpnErrorKind::Cancelled => {
                     // Cut short by Ctrl-C: not a failure of the gateway, so no row; the stop
                     // message says the close was not confirmed.

@@ -15,6 +15,7 @@ use crate::sinks::service::ServiceSink;
 use crate::sinks::{ColorWhen, Output, ProgressWhen, RunEnd, Sink};
 use crate::vpn::anyconnect::AnyConnect;
 use crate::vpn::openconnect::OpenConnect;
+use crate::vpn::sonicwall::SonicWall;
 use crate::vpn::{VpnClient, VpnError};
 use std::ffi::OsString;
 use tokio_util::sync::CancellationToken;
@@ -433,13 +434,7 @@ pub fn driver_for(site: &Site) -> Result<Option<Box<dyn VpnClient>>, VpnError> {
         ClientConfig::None => None,
         ClientConfig::AnyConnect(cfg) => Some(Box::new(AnyConnect::new(cfg.clone()))),
         ClientConfig::OpenConnect(cfg) => Some(Box::new(OpenConnect::new(cfg.clone()))),
-        // The driver itself follows on this branch; until then the choice is refused plainly.
-        ClientConfig::SonicWall(_) => {
-            return Err(VpnError::new(
-                crate::vpn::VpnErrorKind::ClientMissing,
-                "the SonicWall Connect Tunnel driver is not available in this build yet",
-            ))
-        }
+        ClientConfig::SonicWall(cfg) => Some(Box::new(SonicWall::new(cfg.clone()))),
     })
 }
 

@@ -118,6 +118,13 @@ pub struct OpenInfo {
     pub detail: Option<String>,
 }
 
+/// Facts about a close that succeeded: what had to be tidied after the client (a resolver file
+/// it left rewritten, processes it left running), for the console and the record's reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CloseInfo {
+    pub detail: Option<String>,
+}
+
 /// A vendor VPN client driver, as the monitor sees it.
 ///
 /// The drivers run on threads of their own (`session::DriverThread`); these calls send them a
@@ -151,7 +158,7 @@ pub trait VpnClient: Send {
         &mut self,
         deadline: Deadline,
         cancel: &CancellationToken,
-    ) -> Result<(), VpnError>;
+    ) -> Result<CloseInfo, VpnError>;
 }
 
 /// The longest a close may take in all, for callers without a limit of their own: above every
