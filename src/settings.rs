@@ -207,7 +207,10 @@ pub fn load(args: Vec<OsString>, notices: &mut Vec<String>) -> Result<Settings, 
     let sites = match config.as_ref().filter(|c| !c.sites.is_empty()) {
         Some(c) => Some(config_file::build(
             c,
-            cli.vpn_timeout.map(Duration::from_secs),
+            &config_file::SiteDefaults {
+                vpn_timeout: cli.vpn_timeout.map(Duration::from_secs),
+                startct: cli.sonicwall.startct.clone(),
+            },
         )?),
         None => None,
     };

@@ -489,3 +489,97 @@ fn control_c_while_a_site_hangs_ends_within_a_second_with_the_tunnel_closed() {
         assert!(!text.contains(PASSWORD), "the password leaked:\n{text}");
     }
 }
+
+/// EpMonitoring's config.yml (its example's shape) run end to end with the SonicWall simulator
+/// as `startct`: the result file (a file per UTC day in logging.dir named after logging.file),
+/// one row per site per cycle, and the mail after the failing site's second failure in a row.
+#[test]
+fn epmonitoring_config_writes_its_result_file_and_mails_after_two_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::fs::copy(core_support::startct_sim(), bin.join("startct")).unwrap();
+    let smtp = core_support::smtp::SmtpServer::start();
+    // site2's password is wrong (its login fails) and its internal address never answers.
+    let config = format!(
+        "---\nfrequency: 1\nlogging:\n  file: result\n  dir: result\n  email:\n    server: 127.0.0.1\n    from: monitor@example.org\n    to: noc@example.org\nsites:\n  site1:\n    external_ip: 127.0.0.1\n    vpn_gw: 127.0.0.2\n    internal_ip: 127.0.0.3\n    username: monitor\n    password: {PASSWORD}\n    realm: Staff\n    timeout: 5\n  site2:\n    external_ip: 127.0.0.4\n    vpn_gw: 127.0.0.5\n    internal_ip: 10.9.9.9\n    username: monitor\n    password: Wrong-{PASSWORD}\n    realm: Staff\n    timeout: 5\n"
+    );
+    std::fs::write(dir.path().join("config.yml"), config).unwrap();
+    std::fs::create_dir(dir.path().join("result")).unwrap();
+    let mut c = vpnmon_fake_ping(dir.path());
+    c.env("STARTCT_SIM_PASSWORD", PASSWORD)
+        .env("STARTCT_SIM_PIDS", dir.path().join("pids"))
+        .env("STARTCT_SIM_LOG", dir.path().join("log"))
+        .args([
+            "--config",
+            "config.yml",
+            "--cycles",
+            "2",
+            "--timeout",
+            "0.2",
+        ])
+        .arg("--startct")
+        .arg(bin.join("startct"))
+        // EpMonitoring mails to port 25; the test's server listens elsewhere (the command line
+        // overrides the file's globals).
+        .args(["--smtp-server", &format!("127.0.0.1:{}", smtp.port)]);
+    let out = run(c, Duration::from_secs(60));
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    let day = chrono::Utc::now().format("%Y-%m-%d");
+    let result = dir.path().join(format!("result/result-{day}.csv"));
+    let text = read(&result);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 5, "{text}\n{}", out.stdout);
+    assert_eq!(
+        lines[0],
+        "Time,CPE Name,Summary,Stage 1 in ms,Stage 2 in ms,Stage 3 in ms"
+    );
+    let time = regex_lite(lines[1]);
+    assert!(time, "asctime form: {}", lines[1]);
+    for (i, row) in lines[1..].iter().enumerate() {
+        let f: Vec<&str> = row.split(',').collect();
+        assert_eq!(f.len(), 6, "{row}");
+        let number =
+            |s: &str| s.parse::<f64>().is_ok() && s.split('.').nth(1).is_some_and(|d| d.len() == 3);
+        if i % 2 == 0 {
+            assert_eq!(&f[1..3], ["site1", "SUCCESS"], "{row}");
+            assert!(number(f[3]) && number(f[4]) && number(f[5]), "{row}");
+        } else {
+            // All three stages ran: the ping before, the failed login, the unanswered ping.
+            assert_eq!(&f[1..3], ["site2", "FAILURE"], "{row}");
+            assert!(number(f[3]), "{row}");
+            assert_eq!(&f[4..], ["ERROR", "TIMEOUT"], "{row}");
+        }
+    }
+    // One mail, after site2's second failure in a row, naming it.
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 1, "{mails:?}\n{}\n{}", out.stdout, out.stderr);
+    assert_eq!(mails[0].rcpt, ["<noc@example.org>"]);
+    assert!(mails[0].data.contains("site2"), "{}", mails[0].data);
+    assert!(!mails[0].data.contains("site1 ("), "{}", mails[0].data);
+    for text in [
+        &out.stdout,
+        &out.stderr,
+        &text,
+        &mails[0].data,
+        &read(&dir.path().join("log")),
+    ] {
+        assert!(!text.contains(PASSWORD), "the password leaked:\n{text}");
+    }
+    for pid in read(&dir.path().join("pids")).lines() {
+        core_support::wait_until(
+            &format!("simulator {pid} to end"),
+            Duration::from_secs(3),
+            || {
+                let stat = read(Path::new(&format!("/proc/{pid}/stat")));
+                stat.is_empty() || stat.contains(") Z ")
+            },
+        );
+    }
+}
+
+/// `Wed Nov 14 00:03:40 2018` (Python's asctime) at the start of a row.
+fn regex_lite(row: &str) -> bool {
+    let t = &row[..row.find(',').unwrap_or(0)];
+    chrono::NaiveDateTime::parse_from_str(t, "%a %b %e %H:%M:%S %Y").is_ok() && t.len() == 24
+}

@@ -591,12 +591,19 @@ impl ClientKind {
     }
 }
 
-/// The sites of a config file as `Site`s; `vpn_timeout` is the run's default (the global key or
-/// `--vpn-timeout`), a site's own key wins.
-pub fn build(
-    config: &ConfigFile,
-    vpn_timeout: Option<Duration>,
-) -> Result<Vec<Site>, SettingsError> {
+/// What the run gives every site that does not say it itself.
+#[derive(Debug, Default)]
+pub struct SiteDefaults {
+    /// The global `vpn_timeout` or `--vpn-timeout`.
+    pub vpn_timeout: Option<Duration>,
+    /// `--startct`: the client of the SonicWall sites without `client_path` (EpMonitoring's
+    /// config.yml names none).
+    pub startct: Option<PathBuf>,
+}
+
+/// The sites of a config file as `Site`s; a site's own keys win over `defaults`.
+pub fn build(config: &ConfigFile, defaults: &SiteDefaults) -> Result<Vec<Site>, SettingsError> {
+    let vpn_timeout = defaults.vpn_timeout;
     config
         .sites
         .iter()
@@ -629,7 +636,7 @@ pub fn build(
                 ClientKind::Sonicwall => {
                     let d = SonicWallConfig::default();
                     ClientConfig::SonicWall(SonicWallConfig {
-                        startct: s.client_path.clone(),
+                        startct: s.client_path.clone().or_else(|| defaults.startct.clone()),
                         realm: s.realm.clone().filter(|r| !r.trim().is_empty()),
                         choice: s.choice.unwrap_or(d.choice),
                         timeout: timeout.unwrap_or(d.timeout),
@@ -715,7 +722,7 @@ mod tests {
         let west = c.sites[1].inline_targets.as_ref().unwrap();
         assert_eq!(west[1].name, "West database");
         assert_eq!(c.sites[2].client, ClientKind::None);
-        let sites = build(&c, None).unwrap();
+        let sites = build(&c, &SiteDefaults::default()).unwrap();
         assert!(matches!(sites[1].client, ClientConfig::OpenConnect(_)));
         assert_eq!(sites[2].vpnurlip, "");
     }
