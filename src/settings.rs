@@ -239,6 +239,18 @@ fn site_options_conflict(cli: &Cli, config: &config_file::ConfigFile) -> Result<
         ("--password-file", cli.service.password_file.is_some()),
         ("--targets", cli.targets.is_some()),
         ("--vpnclient", cli.vpnclient.is_some()),
+        // Each client's own options belong to its sites too (`--startct` alone is a default:
+        // EpMonitoring's config.yml names no client path).
+        ("--vpncli", cli.anyconnect.vpncli.is_some()),
+        ("--group", cli.anyconnect.group.is_some()),
+        ("--openconnect", cli.openconnect.openconnect.is_some()),
+        ("--servercert", cli.openconnect.servercert.is_some()),
+        ("--cafile", cli.openconnect.cafile.is_some()),
+        ("--realm", cli.sonicwall.realm.is_some()),
+        (
+            "--sonicwall-choice",
+            cli.sonicwall.sonicwall_choice.is_some(),
+        ),
     ] {
         if set {
             given.push(name);

@@ -135,11 +135,14 @@ fn a_config_without_sites_sets_the_globals_of_the_command_lines_site() {
 #[test]
 fn site_options_on_the_command_line_are_refused_beside_sites() {
     let dir = bed(TWO_SITES);
-    let out = vpnmon(dir.path(), &["-vpnurlip", "10.0.0.1", "-user", "bob"]);
+    let out = vpnmon(
+        dir.path(),
+        &["-vpnurlip", "10.0.0.1", "-user", "bob", "--realm", "r"],
+    );
     assert_eq!(out.code, Some(2), "{}\n{}", out.stdout, out.stderr);
     assert_eq!(
         out.stderr.trim_end(),
-        "Error: --vpnurlip, --username cannot be used with the [[site]]s of c.toml: each site sets its own; set them in its [[site]] instead"
+        "Error: --vpnurlip, --username, --realm cannot be used with the [[site]]s of c.toml: each site sets its own; set them in its [[site]] instead"
     );
     out.assert_no_cycle_started("site options beside sites");
 }
