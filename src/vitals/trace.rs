@@ -1,0 +1,181 @@
+//! Route traces with `trippy-core`, the engine of the trippy tracer: one round of ICMP probes
+//! with rising TTLs, each hop the address that answered and its RTT, `*` for a hop that did not
+//! answer. Raw sockets where allowed (root, `cap_net_raw`), else the unprivileged ICMP sockets
+//! the OS allows (Linux `ping_group_range`, macOS); neither: the pings' permission message.
+//!
+//! trippy's tracer is synchronous: each trace runs on tokio's blocking pool, so all hosts are
+//! traced at once.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+use trippy_core::{Builder, PrivilegeMode, ProbeStatus, Round};
+
+/// One hop of a route: who answered (`None`: nobody, printed `*`) and its RTT in ms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hop {
+    pub addr: Option<IpAddr>,
+    pub rtt_ms: f64,
+}
+
+impl Hop {
+    pub const LOST: Hop = Hop {
+        addr: None,
+        rtt_ms: -1.0,
+    };
+}
+
+/// The hops of two routes are the same addresses in the same order (RTTs aside).
+pub fn same_route(a: &[Hop], b: &[Hop]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.addr == y.addr)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    #[error(
+        "cannot trace the route (permission denied for raw and unprivileged ICMP sockets): {hint}",
+        hint = crate::platform::net::ICMP_PERMISSION_HINT
+    )]
+    PermissionDenied,
+    #[error("cannot trace the route to {addr}: {reason}")]
+    Failed { addr: IpAddr, reason: String },
+}
+
+/// How long one round may wait for the hops' answers.
+pub const ROUND_TIME: Duration = Duration::from_secs(2);
+/// Unanswered hops kept after the last one that answered, when the target never did.
+const TRAILING_LOST: usize = 2;
+
+/// A trace identifier per tracer: raw-socket tracers running at once tell their replies apart.
+static NEXT_ID: AtomicU16 = AtomicU16::new(0x7600);
+
+/// Traces the route to `addr`, at most `max_hops` hops.
+pub async fn trace(addr: IpAddr, max_hops: u8) -> Result<Vec<Hop>, TraceError> {
+    tokio::task::spawn_blocking(move || trace_blocking(addr, max_hops))
+        .await
+        .unwrap_or_else(|e| {
+            Err(TraceError::Failed {
+                addr,
+                reason: e.to_string(),
+            })
+        })
+}
+
+fn trace_blocking(addr: IpAddr, max_hops: u8) -> Result<Vec<Hop>, TraceError> {
+    let mut denied = false;
+    for mode in [PrivilegeMode::Privileged, PrivilegeMode::Unprivileged] {
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let tracer = Builder::new(addr)
+            .privilege_mode(mode)
+            .trace_identifier(id)
+            .max_ttl(max_hops.max(1))
+            .max_rounds(Some(1))
+            .min_round_duration(Duration::from_millis(50))
+            .max_round_duration(ROUND_TIME)
+            .build();
+        let tracer = match tracer {
+            Ok(t) => t,
+            Err(e) if is_denied(&e) => {
+                denied = true;
+                continue;
+            }
+            Err(e) => return Err(failed(addr, &e)),
+        };
+        let hops = Mutex::new(None);
+        let run = tracer.run_with(|round| {
+            if let Ok(mut h) = hops.lock() {
+                *h = Some(hops_of(addr, round));
+            }
+        });
+        match run {
+            Ok(()) => {
+                return Ok(hops.into_inner().ok().flatten().unwrap_or_default());
+            }
+            Err(e) if is_denied(&e) => denied = true,
+            Err(e) => return Err(failed(addr, &e)),
+        }
+    }
+    if denied {
+        Err(TraceError::PermissionDenied)
+    } else {
+        Err(TraceError::Failed {
+            addr,
+            reason: "no tracing mode is available on this system".into(),
+        })
+    }
+}
+
+fn failed(addr: IpAddr, e: &trippy_core::Error) -> TraceError {
+    TraceError::Failed {
+        addr,
+        reason: e.to_string(),
+    }
+}
+
+/// trippy reports a refused socket as an I/O error somewhere in its chain.
+fn is_denied(e: &trippy_core::Error) -> bool {
+    let text = e.to_string().to_lowercase();
+    text.contains("permission denied") || text.contains("operation not permitted")
+}
+
+/// The hops of one round in TTL order, up to the target's answer; when the target did not
+/// answer, up to the last hop that did and `TRAILING_LOST` stars after it.
+fn hops_of(target: IpAddr, round: &Round<'_>) -> Vec<Hop> {
+    let mut by_ttl: Vec<Hop> = Vec::new();
+    for p in round.probes {
+        let (ttl, hop) = match p {
+            ProbeStatus::Complete(c) => (
+                c.ttl.0,
+                Hop {
+                    addr: Some(c.host),
+                    rtt_ms: c
+                        .received
+                        .duration_since(c.sent)
+                        .unwrap_or_default()
+                        .as_secs_f64()
+                        * 1000.0,
+                },
+            ),
+            ProbeStatus::Awaited(a) => (a.ttl.0, Hop::LOST),
+            _ => continue,
+        };
+        let i = usize::from(ttl.max(1)) - 1;
+        if by_ttl.len() <= i {
+            by_ttl.resize(i + 1, Hop::LOST);
+        }
+        if by_ttl[i].addr.is_none() {
+            by_ttl[i] = hop;
+        }
+    }
+    if let Some(end) = by_ttl.iter().position(|h| h.addr == Some(target)) {
+        by_ttl.truncate(end + 1);
+    } else {
+        let last = by_ttl.iter().rposition(|h| h.addr.is_some());
+        by_ttl.truncate(last.map_or(0, |l| l + 1) + TRAILING_LOST);
+    }
+    by_ttl
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_compare_by_addresses_only() {
+        let h = |a: &str, rtt| Hop {
+            addr: Some(a.parse().unwrap()),
+            rtt_ms: rtt,
+        };
+        let a = vec![h("198.18.1.1", 1.0), Hop::LOST, h("198.18.3.2", 2.0)];
+        let b = vec![h("198.18.1.1", 9.0), Hop::LOST, h("198.18.3.2", 0.5)];
+        assert!(same_route(&a, &b));
+        let c = vec![
+            h("198.18.1.1", 1.0),
+            h("198.18.2.1", 1.0),
+            h("198.18.3.2", 2.0),
+        ];
+        assert!(!same_route(&a, &c));
+        assert!(!same_route(&a, &a[..2]));
+    }
+}
