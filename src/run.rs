@@ -276,8 +276,9 @@ fn vitals(args: Vec<OsString>) -> Result<Done, RunError> {
         let cancel = CancellationToken::new();
         crate::platform::watch_signals(cancel.clone(), crate::platform::StopCause::default());
         let mut out = VitalsOutput::new();
+        // Without pings no ICMP permission is needed, nor a word about the fallback.
         let (prober, notice) = prober_with(
-            cli.debug_fake_ping,
+            cli.debug_fake_ping || cli.no_ping,
             cli.debug_system_ping,
             Some(usize::from(cli.payload_size)),
         )?;

@@ -33,13 +33,21 @@ pub fn same_route(a: &[Hop], b: &[Hop]) -> bool {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
+    /// Tracing needs raw ICMP sockets here (pings may still work through ping sockets).
     #[error(
-        "cannot trace the route (permission denied for raw and unprivileged ICMP sockets): {hint}",
-        hint = crate::platform::net::ICMP_PERMISSION_HINT
+        "cannot trace the route: permission denied for raw ICMP sockets (needed for traces \
+         here): give vpnmon raw sockets with `sudo setcap cap_net_raw+ep {exe}`, or run it as root",
+        exe = exe()
     )]
     PermissionDenied,
     #[error("cannot trace the route to {addr}: {reason}")]
     Failed { addr: IpAddr, reason: String },
+}
+
+fn exe() -> String {
+    std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "/path/to/vpnmon".into())
 }
 
 /// How long one round may wait for the hops' answers.
@@ -63,47 +71,44 @@ pub async fn trace(addr: IpAddr, max_hops: u8) -> Result<Vec<Hop>, TraceError> {
 }
 
 fn trace_blocking(addr: IpAddr, max_hops: u8) -> Result<Vec<Hop>, TraceError> {
-    let mut denied = false;
-    for mode in [PrivilegeMode::Privileged, PrivilegeMode::Unprivileged] {
-        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let tracer = Builder::new(addr)
-            .privilege_mode(mode)
-            .trace_identifier(id)
-            .max_ttl(max_hops.max(1))
-            .max_rounds(Some(1))
-            .min_round_duration(Duration::from_millis(50))
-            .max_round_duration(ROUND_TIME)
-            .build();
-        let tracer = match tracer {
-            Ok(t) => t,
-            Err(e) if is_denied(&e) => {
-                denied = true;
-                continue;
-            }
-            Err(e) => return Err(failed(addr, &e)),
-        };
-        let hops = Mutex::new(None);
-        let run = tracer.run_with(|round| {
-            if let Ok(mut h) = hops.lock() {
-                *h = Some(hops_of(addr, round));
-            }
-        });
-        match run {
-            Ok(()) => {
-                return Ok(hops.into_inner().ok().flatten().unwrap_or_default());
-            }
-            Err(e) if is_denied(&e) => denied = true,
-            Err(e) => return Err(failed(addr, &e)),
+    // Raw sockets first; refused, the unprivileged mode where the OS has one (trippy supports
+    // it on macOS; on Linux it fails even where ping sockets are allowed): any failure there
+    // means tracing is not permitted for this user.
+    match trace_in(addr, max_hops, PrivilegeMode::Privileged) {
+        Err(e) if is_denied(&e) => {
+            trace_in(addr, max_hops, PrivilegeMode::Unprivileged).map_err(|e| {
+                if is_denied(&e) || cfg!(not(target_os = "macos")) {
+                    TraceError::PermissionDenied
+                } else {
+                    failed(addr, &e)
+                }
+            })
         }
+        r => r.map_err(|e| failed(addr, &e)),
     }
-    if denied {
-        Err(TraceError::PermissionDenied)
-    } else {
-        Err(TraceError::Failed {
-            addr,
-            reason: "no tracing mode is available on this system".into(),
-        })
-    }
+}
+
+fn trace_in(
+    addr: IpAddr,
+    max_hops: u8,
+    mode: PrivilegeMode,
+) -> Result<Vec<Hop>, trippy_core::Error> {
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let tracer = Builder::new(addr)
+        .privilege_mode(mode)
+        .trace_identifier(id)
+        .max_ttl(max_hops.max(1))
+        .max_rounds(Some(1))
+        .min_round_duration(Duration::from_millis(50))
+        .max_round_duration(ROUND_TIME)
+        .build()?;
+    let hops = Mutex::new(None);
+    tracer.run_with(|round| {
+        if let Ok(mut h) = hops.lock() {
+            *h = Some(hops_of(addr, round));
+        }
+    })?;
+    Ok(hops.into_inner().ok().flatten().unwrap_or_default())
 }
 
 fn failed(addr: IpAddr, e: &trippy_core::Error) -> TraceError {
