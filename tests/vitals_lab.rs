@@ -7,7 +7,7 @@
 mod core_support;
 
 use core_support::harness::{need_programs, need_root, Ran, NETNS_PROGRAMS};
-use core_support::{Finished, Netns};
+use core_support::{Finished, Netns, Running};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -16,6 +16,8 @@ harness_main!(
     trace_hops_in_order_with_a_silent_router,
     trace_json_marks_the_silent_hop,
     trace_without_raw_sockets_says_what_to_do,
+    port_scan_of_real_nginx_and_mariadb,
+    closed_ports_are_none_and_a_silent_one_is_bounded,
 );
 
 /// The chain:
@@ -275,5 +277,204 @@ fn trace_without_raw_sockets_says_what_to_do() -> Ran {
     assert_eq!(lines.len(), 2, "{}", out.stdout);
     assert_eq!(lines[0], HOST);
     assert!(lines[1].ends_with("\t0.0"), "{}", out.stdout);
+    Ok(())
+}
+
+/// A namespace of its own whose loopback has the real ports 80, 443 and 3306 to itself.
+fn scan_ns(tag: &str) -> Result<Netns, core_support::harness::Ignored> {
+    need_root("network namespaces")?;
+    need_programs(NETNS_PROGRAMS)?;
+    let name = format!("vvs{tag}-{}", std::process::id() % 100000);
+    Ok(Netns::new(&name).unwrap_or_else(|e| panic!("cannot make namespace {name}: {e}")))
+}
+
+/// `vpnmon ARGS…` inside `ns`.
+fn vpnmon_in(ns: &Netns, args: &[&str]) -> Finished {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", &ns.name])
+        .arg(core_support::vpnmon_bin())
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .env("NO_COLOR", "1")
+        .current_dir("/");
+    core_support::run(c, Duration::from_secs(60))
+}
+
+/// nginx in `ns` on 127.0.0.1:80 (200) and :443 (204, a self-signed certificate for
+/// vitals.test made here with certtool), one process (no master), killed with the returned `Running`.
+fn start_nginx(ns: &Netns, dir: &Path) -> Running {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    // A server's certificate (not an authority's: no `ca` in the template), self-signed: its
+    // one problem is its unknown issuer.
+    let template = dir.join("cert.cfg");
+    std::fs::write(
+        &template,
+        "cn = vitals.test\nexpiration_days = 2\ntls_www_server\nsigning_key\nencryption_key\n",
+    )
+    .unwrap();
+    let mut c = Command::new("certtool");
+    c.args(["--generate-privkey", "--key-type", "ecdsa", "--outfile"])
+        .arg(&key);
+    let out = core_support::run(c, Duration::from_secs(60));
+    assert!(out.success(), "certtool: {}", out.stderr);
+    let mut c = Command::new("certtool");
+    c.arg("--generate-self-signed")
+        .arg("--load-privkey")
+        .arg(&key)
+        .arg("--template")
+        .arg(&template)
+        .arg("--outfile")
+        .arg(&cert);
+    let out = core_support::run(c, Duration::from_secs(60));
+    assert!(out.success(), "certtool: {}", out.stderr);
+    let d = dir.display();
+    let conf = format!(
+        "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log stderr;\n\
+         events {{}}\nhttp {{\n access_log off;\n client_body_temp_path {d}/b;\n \
+         proxy_temp_path {d}/p;\n fastcgi_temp_path {d}/f;\n uwsgi_temp_path {d}/u;\n \
+         scgi_temp_path {d}/s;\n server {{ listen 127.0.0.1:80; location / {{ return 200; }} }}\n \
+         server {{ listen 127.0.0.1:443 ssl; ssl_certificate {}; ssl_certificate_key {}; \
+         location / {{ return 204; }} }}\n}}\n",
+        cert.display(),
+        key.display()
+    );
+    let conf_file = dir.join("nginx.conf");
+    std::fs::write(&conf_file, conf).unwrap();
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", &ns.name, "nginx", "-e", "stderr", "-p"])
+        .arg(dir)
+        .arg("-c")
+        .arg(&conf_file);
+    let nginx = Running::spawn(c);
+    // nginx writes its pid file after it has bound its ports.
+    let pid = dir.join("nginx.pid");
+    core_support::wait_until("nginx's pid file", Duration::from_secs(30), || pid.exists());
+    nginx
+}
+
+/// MariaDB in `ns` on 127.0.0.1:3306 from a data folder made here; with its version.
+fn start_mariadb(ns: &Netns, dir: &Path) -> (Running, String) {
+    let data = dir.join("data");
+    let mut c = Command::new("mariadb-install-db");
+    c.args(["--no-defaults", "--user=root", "--skip-test-db"])
+        .arg(format!("--datadir={}", data.display()));
+    let out = core_support::run(c, Duration::from_secs(120));
+    assert!(
+        out.success(),
+        "mariadb-install-db: {}{}",
+        out.stdout,
+        out.stderr
+    );
+    let mut c = Command::new("ip");
+    c.args([
+        "netns",
+        "exec",
+        &ns.name,
+        "mariadbd",
+        "--no-defaults",
+        "--user=root",
+    ])
+    .args(["--port=3306", "--bind-address=127.0.0.1", "--skip-log-bin"])
+    .arg(format!("--datadir={}", data.display()))
+    .arg(format!("--socket={}", dir.join("sock").display()))
+    .arg(format!("--pid-file={}", dir.join("pid").display()));
+    let mut db = Running::spawn(c);
+    // "ready for connections", then the line with the version: the port is open.
+    let version = db.wait_stderr_line("MariaDB's version line", Duration::from_secs(60), |l| {
+        l.starts_with("Version: '")
+    });
+    let version = version.split('\'').nth(1).unwrap().to_string();
+    (db, version)
+}
+
+fn port_scan_of_real_nginx_and_mariadb() -> Ran {
+    need_programs(&[
+        ("nginx", "nginx"),
+        ("certtool", "gnutls-bin"),
+        ("mariadbd", "mariadb-server"),
+        ("mariadb-install-db", "mariadb-server"),
+    ])?;
+    let ns = scan_ns("a")?;
+    let dir = tempfile::tempdir().unwrap();
+    let nginx = start_nginx(&ns, dir.path());
+    let (db, version) = start_mariadb(&ns, dir.path());
+    let out = vpnmon_in(&ns, &["vitals", "-P", "-s", "127.0.0.1"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stderr, "");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    let scan: Vec<&str> = lines[1].split('\t').collect();
+    assert_eq!(scan.len(), 3, "{}", lines[1]);
+    let re = |r: &str| regex::Regex::new(r).unwrap();
+    assert!(
+        re(r"^\d+\.\d{3}, 200, nginx/[\d.]+$").is_match(scan[0]),
+        "{}",
+        scan[0]
+    );
+    // A self-signed certificate is a result: the answer, and why it does not verify.
+    assert!(
+        re(r"^\d+\.\d{3}, 204, nginx/[\d.]+ \(certificate: unknown issuer: self-signed or a private authority\)$")
+            .is_match(scan[1]),
+        "{}",
+        scan[1]
+    );
+    // MariaDB's greeting carries its version (after the 5.5.5- of old clients' compatibility).
+    assert!(
+        re(r"^\d+\.\d{3}, ").is_match(scan[2]) && scan[2].ends_with(&version),
+        "{} vs {version}",
+        scan[2]
+    );
+    let out = vpnmon_in(&ns, &["vitals", "-P", "-s", "-j", "127.0.0.1"]);
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(v["scan"]["http"]["response code"], "200", "{}", out.stdout);
+    assert!(v["scan"]["http"]["rtt"].is_number());
+    assert!(v["scan"]["http"]["server"]
+        .as_str()
+        .unwrap()
+        .starts_with("nginx/"));
+    assert_eq!(v["scan"]["https"]["response code"], "204");
+    assert!(
+        v["scan"]["https"]["certificate"].is_string(),
+        "{}",
+        out.stdout
+    );
+    assert!(v["scan"]["mysql"]["version"]
+        .as_str()
+        .unwrap()
+        .ends_with(&version));
+    drop((nginx, db));
+    Ok(())
+}
+
+fn closed_ports_are_none_and_a_silent_one_is_bounded() -> Ran {
+    let ns = scan_ns("b")?;
+    let out = vpnmon_in(&ns, &["vitals", "-P", "-s", "127.0.0.1"]);
+    assert_eq!(out.stdout, "127.0.0.1\nNone\tNone\tNone\n");
+    assert!(out.took < Duration::from_secs(2), "{:?}", out.took);
+    // A port whose SYNs are dropped answers nothing: None once the check's timeout is up.
+    let rules = "table inet vitals_drop {\n chain in {\n  type filter hook input priority 0; \
+                 policy accept;\n  tcp dport 80 drop\n }\n}\n";
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(f.path(), rules).unwrap();
+    sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &ns.name,
+        "nft",
+        "-f",
+        f.path().to_str().unwrap(),
+    ]);
+    let out = vpnmon_in(&ns, &["vitals", "-P", "-s", "--tcp", "80,81", "127.0.0.1"]);
+    assert_eq!(
+        out.stdout,
+        "127.0.0.1\nNone\tNone\tNone\ntcp/80 timeout\ttcp/81 refused\n"
+    );
+    let bound = vpnmon::vitals::scan::CHECK_TIMEOUT;
+    assert!(
+        out.took >= bound && out.took < bound + Duration::from_secs(2),
+        "{:?}",
+        out.took
+    );
     Ok(())
 }

@@ -79,23 +79,6 @@ pub struct VitalsCli {
     /// Tests only: the system's `ping` program instead of a socket.
     #[arg(long = "debug-system-ping", hide = true)]
     pub debug_system_ping: bool,
-
-    /// Tests only: the scan's ports as HTTP,HTTPS,MYSQL instead of 80,443,3306.
-    #[arg(long = "debug-scan-ports", hide = true, value_name = "P,P,P",
-          value_parser = parse_scan_ports)]
-    pub debug_scan_ports: Option<ScanPorts>,
-}
-
-fn parse_scan_ports(s: &str) -> Result<ScanPorts, String> {
-    let p: Vec<u16> = s
-        .split(',')
-        .map(|x| x.trim().parse::<u16>())
-        .collect::<Result<_, _>>()
-        .map_err(|e| e.to_string())?;
-    match p[..] {
-        [http, https, mysql] => Ok(ScanPorts { http, https, mysql }),
-        _ => Err("three ports: HTTP,HTTPS,MYSQL".into()),
-    }
 }
 
 pub fn parse(args: Vec<OsString>) -> Result<VitalsCli, clap::Error> {
@@ -122,9 +105,7 @@ impl Checks {
             pings: (!cli.no_ping).then_some(cli.pings),
             payload: cli.payload_size,
             trace: cli.trace.then_some(cli.hops),
-            scan: cli
-                .port_scan
-                .then(|| cli.debug_scan_ports.unwrap_or_default()),
+            scan: cli.port_scan.then(ScanPorts::default),
             tcp: cli.tcp.clone(),
             json: cli.json,
         }

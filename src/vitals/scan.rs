@@ -264,7 +264,7 @@ impl rustls::client::danger::ServerCertVerifier for NotingVerifier {
             now,
         ) {
             if let Ok(mut p) = self.problem.lock() {
-                *p = Some(e.to_string());
+                *p = Some(cert_words(&e));
             }
         }
         Ok(rustls::client::danger::ServerCertVerified::assertion())
@@ -293,6 +293,26 @@ impl rustls::client::danger::ServerCertVerifier for NotingVerifier {
     }
 }
 
+/// A certificate problem in words an operator acts on.
+pub fn cert_words(e: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    match e {
+        rustls::Error::InvalidCertificate(c) => match c {
+            C::UnknownIssuer => "unknown issuer: self-signed or a private authority".into(),
+            C::Expired | C::ExpiredContext { .. } => "expired".into(),
+            C::NotValidYet | C::NotValidYetContext { .. } => "not valid yet".into(),
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                "not valid for this host name or address".into()
+            }
+            C::Revoked => "revoked".into(),
+            C::BadSignature => "bad signature".into(),
+            C::Other(o) => o.to_string(),
+            other => format!("{other:?}"),
+        },
+        other => other.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,5 +334,16 @@ mod tests {
         assert_eq!(greeting_version(b"SSH-2.0-OpenSSH"), None);
         assert_eq!(greeting_version(b""), None);
         assert_eq!(greeting_version(b"\x0aunterminated"), None);
+    }
+
+    #[test]
+    fn certificate_problems_in_words() {
+        let e = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        assert_eq!(
+            cert_words(&e),
+            "unknown issuer: self-signed or a private authority"
+        );
+        let e = rustls::Error::InvalidCertificate(rustls::CertificateError::Expired);
+        assert_eq!(cert_words(&e), "expired");
     }
 }
