@@ -272,10 +272,77 @@ fn vitals(args: Vec<OsString>) -> Result<Done, RunError> {
         .enable_all()
         .build()
         .map_err(RunError::Runtime)?;
-    rt.block_on(async move {
+    // connmonitor's input from standard input is read whole before the monitor starts.
+    let stdin_input = match &cli.monitor {
+        Some(p) if p.as_os_str() == "-" => {
+            use std::io::Read;
+            let mut text = String::new();
+            if let Err(e) = std::io::stdin().read_to_string(&mut text) {
+                let mut out = VitalsOutput::new();
+                use crate::vitals::Output;
+                out.error(&crate::vitals::format::error_line(
+                    "OSError",
+                    &format!(
+                        "cannot read standard input: {}",
+                        crate::error::io_reason(&e)
+                    ),
+                    &crate::vitals::format::ctime(chrono::Local::now()),
+                ));
+                return Ok(Done::Vitals(false));
+            }
+            Some(text)
+        }
+        _ => None,
+    };
+    let done = rt.block_on(async move {
         let cancel = CancellationToken::new();
         crate::platform::watch_signals(cancel.clone(), crate::platform::StopCause::default());
         let mut out = VitalsOutput::new();
+        use crate::vitals::Output;
+        let now = || crate::vitals::format::ctime(chrono::Local::now());
+        if let Some(file) = &cli.monitor {
+            use crate::vitals::monitor::{self, Source};
+            let source = match stdin_input {
+                Some(text) => Source::Stdin(text),
+                None => Source::File(file),
+            };
+            // The fallback's notice once, when the prober is first made (a reload with another
+            // payload makes a new one).
+            let told = std::sync::atomic::AtomicBool::new(false);
+            let prober_for = |payload: u16| {
+                let (p, notice) = prober_with(
+                    cli.debug_fake_ping,
+                    cli.debug_system_ping,
+                    Some(payload.into()),
+                )
+                .map_err(|e| e.to_string())?;
+                if let Some(n) = notice {
+                    if !told.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                        VitalsOutput::new().warning(&crate::vitals::format::warning_line(
+                            &n,
+                            &crate::vitals::format::ctime(chrono::Local::now()),
+                        ));
+                    }
+                }
+                Ok(p)
+            };
+            let r = monitor::run(
+                source,
+                &cli.tcp,
+                cli.debug_fake_ping,
+                &prober_for,
+                &cancel,
+                &mut out,
+            )
+            .await;
+            return Ok(match r {
+                Ok(()) => Done::Vitals(true),
+                Err(e) => {
+                    out.error(&crate::vitals::format::error_line("OSError", &e, &now()));
+                    Done::Vitals(false)
+                }
+            });
+        }
         // Without pings no ICMP permission is needed, nor a word about the fallback.
         let (prober, notice) = prober_with(
             cli.debug_fake_ping || cli.no_ping,
@@ -283,15 +350,16 @@ fn vitals(args: Vec<OsString>) -> Result<Done, RunError> {
             Some(usize::from(cli.payload_size)),
         )?;
         if let Some(n) = notice {
-            use crate::vitals::Output;
-            let now = crate::vitals::format::ctime(chrono::Local::now());
-            out.warning(&crate::vitals::format::warning_line(&n, &now));
+            out.warning(&crate::vitals::format::warning_line(&n, &now()));
         }
         let ok = crate::vitals::run(&cli, prober.as_ref(), &cancel, &mut out)
             .await
             .unwrap_or(true);
         Ok(Done::Vitals(ok))
-    })
+    });
+    // Traces still running on the blocking pool after a stop are not waited for.
+    rt.shutdown_timeout(std::time::Duration::from_millis(100));
+    done
 }
 
 /// `vpnmon vitals`' output: results on stdout (a closed pipe is not an error), `EE:` lines red

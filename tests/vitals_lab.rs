@@ -15,6 +15,7 @@ use std::time::Duration;
 harness_main!(
     trace_hops_in_order_with_a_silent_router,
     trace_json_marks_the_silent_hop,
+    monitor_prints_a_route_only_when_it_changed,
     trace_without_raw_sockets_says_what_to_do,
     port_scan_of_real_nginx_and_mariadb,
     closed_ports_are_none_and_a_silent_one_is_bounded,
@@ -476,5 +477,66 @@ fn closed_ports_are_none_and_a_silent_one_is_bounded() -> Ran {
         "{:?}",
         out.took
     );
+    Ok(())
+}
+
+/// connmonitor's mode through the chain: the first poll prints the route, the next ones only
+/// the host and the time; router1's route moved to its direct link to the host mid-run: the new
+/// route is printed once; SIGTERM ends it within a second.
+fn monitor_prints_a_route_only_when_it_changed() -> Ran {
+    let chain = Chain::new("m")?;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("connmonitor.conf");
+    std::fs::write(&file, format!("0 1 0 1 41 8 0 100\n{HOST}\n")).unwrap();
+    let mut m = Running::spawn(chain.vpnmon(&["vitals", "--monitor", file.to_str().unwrap()]));
+    let line = |m: &mut Running| match m.next_line(Duration::from_secs(20)) {
+        core_support::Next::Line(l) => l.trim_end().to_string(),
+        _ => panic!("the monitor ended or said nothing: {}", m.stderr()),
+    };
+    let hop = |l: &str| l.split('\t').next().unwrap().to_string();
+    // First poll: host, time, the three hops.
+    assert_eq!(line(&mut m), HOST);
+    let _time = line(&mut m);
+    let first: Vec<String> = (0..3).map(|_| hop(&line(&mut m))).collect();
+    assert_eq!(first, [ROUTER1, ROUTER2, HOST]);
+    // Second poll: the same route, not printed.
+    assert_eq!(line(&mut m), HOST);
+    let _time = line(&mut m);
+    assert_eq!(line(&mut m), HOST, "a route printed again");
+    sh(&[
+        "ip",
+        "-n",
+        &chain.router1,
+        "route",
+        "replace",
+        "198.18.3.0/24",
+        "via",
+        "198.18.4.2",
+    ]);
+    // Polls go on; the first one after the change prints the new route, once.
+    let mut after = Vec::new();
+    let mut polls = 0;
+    while polls < 30 {
+        let l = line(&mut m);
+        if l == HOST {
+            polls += 1;
+            if after.len() == 2 {
+                break;
+            }
+            after.clear();
+            continue;
+        }
+        if l.starts_with("198.18.") {
+            after.push(hop(&l));
+        }
+    }
+    assert_eq!(after, [ROUTER1, HOST], "the new route");
+    // And not again.
+    let _time = line(&mut m);
+    assert_eq!(line(&mut m), HOST);
+    m.signal(nix::sys::signal::Signal::SIGTERM);
+    let out = m.finish(Duration::from_secs(10));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.took < Duration::from_secs(1), "{:?}", out.took);
     Ok(())
 }

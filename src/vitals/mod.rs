@@ -6,6 +6,7 @@
 //! Imports `probe` (and the leaves); nothing but `run` imports it.
 
 pub mod format;
+pub mod monitor;
 pub mod scan;
 pub mod stats;
 pub mod trace;
@@ -26,6 +27,7 @@ use trace::Hop;
 #[command(
     name = "vpnmon vitals",
     max_term_width = 100,
+    override_usage = "vpnmon vitals [OPTIONS] <HOST>...\n       vpnmon vitals [OPTIONS] --monitor [FILE]",
     after_help = "Output as connvitals': per host the host line, `min avg max std loss` (ms; loss \
 as a fraction; -1 for all when every echo was lost), one `address rtt` line per hop (`*`: no \
 answer), and `http https mysql` (`rtt, code, server`; `rtt, version`; `None`: closed), separated \
@@ -33,8 +35,15 @@ by tabs; with --json one object per host. Errors and warnings go to stderr as `E
 )]
 pub struct VitalsCli {
     /// Hosts to check (names or IPv4/IPv6 addresses).
-    #[arg(value_name = "HOST", required = true)]
+    #[arg(value_name = "HOST", required_unless_present = "monitor")]
     pub hosts: Vec<String>,
+
+    /// Run as connmonitor: read `DOPINGS DOTRACE DOPSCAN NUMPINGS PAYLOAD HOPS JSON SLEEP`,
+    /// then one host per line, from FILE (or standard input: no FILE, or `-`); check every
+    /// SLEEP ms until stopped; SIGHUP re-reads FILE.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-",
+          conflicts_with = "hosts")]
+    pub monitor: Option<std::path::PathBuf>,
 
     /// Echo requests per host.
     #[arg(short = 'p', long = "pings", default_value_t = 4, value_name = "N",
