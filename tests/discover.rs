@@ -44,7 +44,8 @@ fn usage_lists_the_subcommands_and_help_ends_with_examples() {
     for line in [
         "Usage: vpnmon [OPTIONS]\n",
         "       vpnmon report [OPTIONS] <FILE>...\n",
-        "       vpnmon help [report]\n",
+        "       vpnmon vitals [OPTIONS] <HOST>...\n",
+        "       vpnmon help [report|vitals]\n",
         "       vpnmon completions <bash|zsh|fish|powershell>\n",
         "       vpnmon man\n",
     ] {
