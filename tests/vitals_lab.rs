@@ -229,6 +229,18 @@ fn trace_json_marks_the_silent_hop() -> Ran {
     assert_eq!(trace[1], serde_json::json!(["*"]));
     assert_eq!(trace[2][0], HOST);
     assert_eq!(v["ping"]["loss"], 0.0, "{}", out.stdout);
+    // IPv6 too: ::1 is its own one hop.
+    let out = chain.run(&["vitals", "-t", "-j", "-p", "2", "::1"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(
+        v["trace"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(v["trace"][0][0], "::1", "{}", out.stdout);
+    assert_eq!(v["ping"]["loss"], 0.0, "{}", out.stdout);
     Ok(())
 }
 
