@@ -124,13 +124,12 @@ fn is_denied(e: &trippy_core::Error) -> bool {
     text.contains("permission denied") || text.contains("operation not permitted")
 }
 
-/// The hops of one round in TTL order, up to the target's answer; when the target did not
-/// answer, up to the last hop that did and `TRAILING_LOST` stars after it.
+/// The hops of one round: each probe's TTL and who answered it (a probe still awaited: `*`).
 fn hops_of(target: IpAddr, round: &Round<'_>) -> Vec<Hop> {
-    let mut by_ttl: Vec<Hop> = Vec::new();
-    for p in round.probes {
-        let (ttl, hop) = match p {
-            ProbeStatus::Complete(c) => (
+    route_of(
+        target,
+        round.probes.iter().filter_map(|p| match p {
+            ProbeStatus::Complete(c) => Some((
                 c.ttl.0,
                 Hop {
                     addr: Some(c.host),
@@ -141,10 +140,19 @@ fn hops_of(target: IpAddr, round: &Round<'_>) -> Vec<Hop> {
                         .as_secs_f64()
                         * 1000.0,
                 },
-            ),
-            ProbeStatus::Awaited(a) => (a.ttl.0, Hop::LOST),
-            _ => continue,
-        };
+            )),
+            ProbeStatus::Awaited(a) => Some((a.ttl.0, Hop::LOST)),
+            _ => None,
+        }),
+    )
+}
+
+/// The route in TTL order, up to the target's answer; when the target did not answer, up to the
+/// last hop that did and `TRAILING_LOST` stars after it. An answer beats a lost probe of the
+/// same TTL.
+fn route_of(target: IpAddr, probes: impl Iterator<Item = (u8, Hop)>) -> Vec<Hop> {
+    let mut by_ttl: Vec<Hop> = Vec::new();
+    for (ttl, hop) in probes {
         let i = usize::from(ttl.max(1)) - 1;
         if by_ttl.len() <= i {
             by_ttl.resize(i + 1, Hop::LOST);
@@ -182,5 +190,59 @@ mod tests {
         ];
         assert!(!same_route(&a, &c));
         assert!(!same_route(&a, &a[..2]));
+    }
+
+    fn hop(a: &str) -> Hop {
+        Hop {
+            addr: Some(a.parse().unwrap()),
+            rtt_ms: 1.0,
+        }
+    }
+
+    fn addrs(route: &[Hop]) -> Vec<String> {
+        route
+            .iter()
+            .map(|h| h.addr.map_or("*".into(), |a| a.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_route_ends_at_the_target_in_ttl_order() {
+        let target: IpAddr = "198.18.3.2".parse().unwrap();
+        // Probes come in any order; those past the target's TTL are dropped.
+        let probes = vec![
+            (3, hop("198.18.3.2")),
+            (1, hop("198.18.1.1")),
+            (2, Hop::LOST),
+            (4, hop("198.18.3.2")),
+            (5, Hop::LOST),
+        ];
+        assert_eq!(
+            addrs(&route_of(target, probes.into_iter())),
+            ["198.18.1.1", "*", "198.18.3.2"]
+        );
+    }
+
+    #[test]
+    fn an_unreached_target_ends_two_stars_after_the_last_answer() {
+        let target: IpAddr = "198.18.9.9".parse().unwrap();
+        let probes = (1..=30).map(|ttl| match ttl {
+            1 => (1, hop("198.18.1.1")),
+            2 => (2, hop("198.18.9.1")),
+            t => (t, Hop::LOST),
+        });
+        assert_eq!(
+            addrs(&route_of(target, probes)),
+            ["198.18.1.1", "198.18.9.1", "*", "*"]
+        );
+        // Nobody answered at all: two stars.
+        let none = (1..=30).map(|t| (t, Hop::LOST));
+        assert_eq!(addrs(&route_of(target, none)), ["*", "*"]);
+        // A probe missing from the round (never sent) is a star too, not a shorter route.
+        let gap = vec![(1, hop("198.18.1.1")), (3, hop("198.18.9.9"))];
+        assert_eq!(
+            addrs(&route_of(target, gap.into_iter())),
+            ["198.18.1.1", "*", "198.18.9.9"]
+        );
     }
 }
