@@ -112,6 +112,11 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub params: Option<PathBuf>,
 
+    /// Configuration file (TOML: global keys and several [[site]]s; or EpMonitoring's
+    /// config.yml); the command line still overrides its global keys
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// VPN client to drive; `none` pings the targets without a VPN [default: anyconnect]
     #[arg(long, value_enum, value_name = "CLIENT")]
     pub vpnclient: Option<VpnClientKind>,

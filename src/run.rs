@@ -690,7 +690,21 @@ pub fn sinks_for(
     controls: &crate::tui::Controls,
 ) -> Result<Vec<Box<dyn Sink>>, alert::AlertError> {
     let console = Console::for_output(settings.output);
-    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(DatalogSink::from_config(&settings.datalog))];
+    // `{site}` in the datalog's name: one file per site.
+    let mut sinks: Vec<Box<dyn Sink>> = if crate::datalog::per_site(&settings.datalog.path) {
+        settings
+            .sites
+            .iter()
+            .map(|s| {
+                Box::new(crate::sinks::datalog::SiteDatalog::new(
+                    &s.vpnname,
+                    &settings.datalog,
+                )) as Box<dyn Sink>
+            })
+            .collect()
+    } else {
+        vec![Box::new(DatalogSink::from_config(&settings.datalog))]
+    };
     let a = &settings.alerts;
     let site_names: Vec<&str> = settings.sites.iter().map(|s| s.vpnname.as_str()).collect();
     if let Some(sink) = AlertSink::build(a, &site_names.join(", "), console)? {

@@ -7,6 +7,7 @@ pub mod harness;
 pub mod netns;
 pub mod runner;
 pub mod sim;
+pub mod smtp;
 
 pub use netns::{Lab, Netns, DEAD_HOST, FLAKY_HOST, GOOD_HOST};
 pub use runner::{
