@@ -25,6 +25,8 @@ those keep it out of the process list, which every user of the machine can read.
 SIGHUP reloads the params and targets files between cycles; SIGTERM stops cleanly.
 
 Reports: `vpnmon report FILE...` summarises datalogs (see `vpnmon report --help`).
+Vitals: `vpnmon vitals HOST...` pings, traces and port checks, connvitals-style (see
+`vpnmon vitals --help`); `vpnmon vitals --monitor [FILE]` is connmonitor.
 Exit status: 0 done or stopped with Control-C, 1 fatal error, 2 usage error,
 130 a second Control-C (exits at once); with --check 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
 Shell completions: `vpnmon completions bash|zsh|fish|powershell`; man page: `vpnmon man`.
@@ -41,7 +43,8 @@ Examples:
 /// The usage lines: the monitor and its subcommands.
 const USAGE: &str = "vpnmon [OPTIONS]
        vpnmon report [OPTIONS] <FILE>...
-       vpnmon help [report]
+       vpnmon vitals [OPTIONS] <HOST>...
+       vpnmon help [report|vitals]
        vpnmon completions <bash|zsh|fish|powershell>
        vpnmon man";
 

@@ -225,6 +225,8 @@ pub struct IcmpProber {
     /// How many echoes may wait for replies at once (for reports and the benchmark).
     pub max_in_flight: usize,
     ident: u16,
+    /// The echo payload (`vpnmon vitals --payload-size`); `PAYLOAD` by default.
+    payload: Vec<u8>,
 }
 
 static NEXT_SEQ: AtomicU16 = AtomicU16::new(1);
@@ -247,7 +249,14 @@ impl IcmpProber {
             in_flight: Arc::new(Semaphore::new(max_in_flight)),
             max_in_flight,
             ident: std::process::id() as u16,
+            payload: PAYLOAD.to_vec(),
         })
+    }
+
+    /// Echo requests carry `size` bytes of payload (`vpnmon vitals --payload-size`).
+    pub fn with_payload(mut self, size: usize) -> IcmpProber {
+        self.payload = PAYLOAD.iter().copied().cycle().take(size).collect();
+        self
     }
 
     fn client_for(&self, ip: IpAddr) -> Result<&Client, String> {
@@ -301,10 +310,11 @@ impl IcmpProber {
             let first_sent = first_sent.clone();
             let mut pinger = client.pinger(ip, PingIdentifier(self.ident)).await;
             pinger.timeout(opts.timeout);
+            let payload = &self.payload;
             echoes.push_back(async move {
                 let _permit = sem.acquire_owned().await;
                 first_sent.get_or_init(SystemTime::now);
-                pinger.ping(next_seq(), &PAYLOAD).await
+                pinger.ping(next_seq(), payload).await
             });
         }
         let mut rtts = Vec::new();

@@ -44,7 +44,9 @@ fn log(event: &str) {
             let ms = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis());
-            let _ = writeln!(f, "{} {ms} {event}", std::process::id());
+            // One write per line: several processes append to this file at once, and `writeln!`
+            // writes its pieces one by one (a line torn by another's, e.g. pid "18" + "17").
+            let _ = f.write_all(format!("{} {ms} {event}\n", std::process::id()).as_bytes());
         }
     }
 }
@@ -56,7 +58,8 @@ fn record_pid(pid: u32) {
             .append(true)
             .open(p)
         {
-            let _ = writeln!(f, "{pid}");
+            // One write: concurrent appends must not tear a pid (see `log`).
+            let _ = f.write_all(format!("{pid}\n").as_bytes());
         }
     }
 }

@@ -113,7 +113,9 @@ fn log(event: &str) {
         .append(true)
         .open(p)
     {
-        let _ = writeln!(f, "{} {ms} {event}", std::process::id());
+        // One write per line: several processes append to this file at once, and `writeln!`
+        // writes its pieces one by one (a line torn by another's, e.g. pid "18" + "17").
+        let _ = f.write_all(format!("{} {ms} {event}\n", std::process::id()).as_bytes());
     }
 }
 
@@ -584,7 +586,8 @@ fn main() {
             .append(true)
             .open(p)
         {
-            let _ = writeln!(f, "{}", std::process::id());
+            // One write: concurrent appends must not tear a pid.
+            let _ = f.write_all(format!("{}\n", std::process::id()).as_bytes());
         }
     }
     let mut sim = Sim {

@@ -270,7 +270,7 @@ impl Dialog {
     }
 
     /// Ends a client that will not be used (Ctrl-C into its terminal, the grace, kill) and what
-    /// it started; the reason of an error gets what had to be tidied.
+    /// it started (after a Ctrl-C waiting only the grace for those to go).
     fn abandon(&mut self, mut client: Client, inbox: &mut Inbox) {
         let mut d = Deadline::after(CANCEL_GRACE);
         client.stop(inbox, &mut d);
