@@ -886,3 +886,70 @@ fn svg_of_a_short_run_zooms_and_draws_rtt_bands_and_reasons() {
         "{tips:?}"
     );
 }
+
+/// Issue 12 item 7: the open and close times of an extended datalog (EpMonitoring's stage 2) are
+/// in the report, per site: the table shows them where a ping shows its RTT, CSV and JSON as
+/// `time_*_ms`; an open that failed (its time is the timeout) is not counted.
+#[test]
+fn open_and_close_times_per_site_failures_not_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = "cycle,date,time,test,result,address,name,duration_ms,sent,received,rtt_min_ms,rtt_avg_ms,rtt_max_ms,reason,site\n";
+    let mut text = String::from(head);
+    for (c, (a, b, b_ok)) in [(1200, 800, true), (1400, 30000, false), (1000, 900, true)]
+        .into_iter()
+        .enumerate()
+    {
+        let c = c + 1;
+        let t = format!("2024/06/01,10:0{c}:00");
+        text += &format!("{c},{t},VPN open,Good,gw-a,A,{a},,,,,,,A\n");
+        text += &format!("{c},{t},VPN close,Good,gw-a,A,100,,,,,,,A\n");
+        let r = if b_ok { "Good" } else { "Fail" };
+        text += &format!("{c},{t},VPN open,{r},gw-b,B,{b},,,,,,,B\n");
+    }
+    let f = write(dir.path(), "ext.csv", &text);
+    let table = report(&["--sort", "file", &f]);
+    let cells: Vec<&str> = table
+        .lines()
+        .filter(|l| l.contains(" VPN open ") || l.contains(" VPN close "))
+        .map(|l| l.split_whitespace().last().unwrap())
+        .collect();
+    // Site A's open: 1000/1200/1400; its close 100 each time; site B's open: the failed 30 s
+    // left out (800 and 900).
+    assert_eq!(
+        cells,
+        [
+            "1000.0/1200.0/1400.0",
+            "100.0/100.0/100.0",
+            "800.0/850.0/900.0"
+        ],
+        "{table}"
+    );
+    assert!(
+        table.contains("VPN open and close: the client's time in ms"),
+        "{table}"
+    );
+    let csv = report(&["--format", "csv", "--sort", "file", &f]);
+    let mut lines = csv.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .ends_with("rtt_max_ms,time_min_ms,time_avg_ms,time_max_ms,site"),
+        "{csv}"
+    );
+    assert!(
+        lines.next().unwrap().ends_with(",1000,1200,1400,A"),
+        "{csv}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&report(&["--format", "json", "--sort", "file", &f])).unwrap();
+    let b = &json["checks"][2];
+    assert_eq!(
+        (b["site"].as_str(), b["time_avg_ms"].as_f64()),
+        (Some("B"), Some(850.0)),
+        "{json}"
+    );
+    // The original format has no times: its report is unchanged (no time columns).
+    let orig = report(&["--format", "csv", &original_datalog()]);
+    assert!(!orig.contains("time_"), "{orig}");
+}

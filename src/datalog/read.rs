@@ -23,6 +23,9 @@ pub struct DatalogRow<'a> {
     pub rtt_min_ms: Option<f32>,
     pub rtt_avg_ms: Option<f32>,
     pub rtt_max_ms: Option<f32>,
+    /// How long the test took in ms (extended and jsonl): for `VPN open` the client's time to
+    /// connect, EpMonitoring's stage 2.
+    pub duration_ms: Option<f32>,
     /// Why the check was not Good, as written (extended and jsonl; empty where none).
     pub reason: &'a str,
     /// The site (extended rows and jsonl lines that carry it; empty where unknown).
@@ -224,7 +227,8 @@ fn cut_off(line: &str) -> Result<bool, String> {
 /// The field counts of a CSV row: the original's, or extended.
 const ORIGINAL_LEN: usize = COLUMNS.len();
 const EXTENDED_LEN: usize = COLUMNS.len() + EXTENDED_COLUMNS.len();
-/// Where the RTT columns are in an extended row.
+/// Where the duration and the RTT columns are in an extended row.
+const DURATION: usize = ORIGINAL_LEN;
 const RTT_MIN: usize = ORIGINAL_LEN + 3;
 /// An extended row written before the `site` column.
 const EXTENDED_NO_SITE_LEN: usize = EXTENDED_LEN - 1;
@@ -401,6 +405,7 @@ fn fields_row(
         rtt_min_ms: rtt(0),
         rtt_avg_ms: rtt(1),
         rtt_max_ms: rtt(2),
+        duration_ms: if extended { ms(f[DURATION]) } else { None },
         reason: if extended { f[REASON] } else { "" },
         site: if len == EXTENDED_LEN { f[SITE] } else { "" },
     });
@@ -564,6 +569,7 @@ fn json_line(line: &str, row: &mut impl FnMut(DatalogRow<'_>)) -> Result<(), Str
         rtt_min_ms: f(j.rtt_min_ms),
         rtt_avg_ms: f(j.rtt_avg_ms),
         rtt_max_ms: f(j.rtt_max_ms),
+        duration_ms: f(j.duration_ms),
         reason: j.reason.as_deref().unwrap_or(""),
         site: j.site.as_deref().unwrap_or(""),
     });

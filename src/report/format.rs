@@ -203,13 +203,22 @@ fn render(
     }
 }
 
-/// `12.3/15.0/40.1` (ms, to a tenth), or empty when the check has no RTT.
+/// `12.3/15.0/40.1` (ms, to a tenth), or empty when the check has no RTT. A `VPN open` or
+/// `VPN close` shows the time the client took instead (it has no RTT; the footer says so).
 fn rtt_cell(c: &CheckStats) -> String {
     let v = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.1}"));
     match (c.rtt_min, c.rtt_avg, c.rtt_max) {
-        (None, None, None) => String::new(),
+        (None, None, None) => match (c.time_min, c.time_avg, c.time_max) {
+            (None, None, None) => String::new(),
+            (a, b, m) => format!("{}/{}/{}", v(a), v(b), v(m)),
+        },
         (a, b, m) => format!("{}/{}/{}", v(a), v(b), v(m)),
     }
+}
+
+/// Whether any check has open/close times (extended and jsonl datalogs).
+fn has_times(list: &[&CheckStats]) -> bool {
+    list.iter().any(|c| c.time_avg.is_some())
 }
 
 /// An outage's end: its time alone when it ended on the day it began.
@@ -298,9 +307,11 @@ pub fn table(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
         return out;
     }
     let list = sorted(checks, s, shape.sort);
-    let with_rtt = list
-        .iter()
-        .any(|c| c.rtt_avg.is_some() || c.rtt_max.is_some());
+    let with_times = has_times(&list);
+    let with_rtt = with_times
+        || list
+            .iter()
+            .any(|c| c.rtt_avg.is_some() || c.rtt_max.is_some());
     let mut cols: Vec<Col> = site_col().into_iter().collect();
     cols.extend([
         col("Check", false, false),
@@ -338,6 +349,11 @@ pub fn table(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
     out.push('\n');
     if with_rtt {
         out.push_str("RTT in ms: the lowest minimum, the average, the highest maximum.\n");
+    }
+    if with_times {
+        out.push_str(
+            "VPN open and close: the client's time in ms instead (failures not counted).\n",
+        );
     }
     if outages.is_empty() {
         out.push_str("Outages: none\n");
@@ -383,6 +399,8 @@ pub fn csv(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
         }
         return table.into_string();
     }
+    let list = sorted(checks, s, shape.sort);
+    let with_times = has_times(&list);
     table.row(
         [
             "test",
@@ -399,9 +417,15 @@ pub fn csv(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
             "rtt_max_ms",
         ]
         .into_iter()
+        .chain(
+            with_times
+                .then_some(["time_min_ms", "time_avg_ms", "time_max_ms"])
+                .into_iter()
+                .flatten(),
+        )
         .chain(has_sites(checks).then_some("site")),
     );
-    for c in sorted(checks, s, shape.sort) {
+    for c in list {
         let k = &checks[c.check as usize];
         table.row(
             [
@@ -419,7 +443,14 @@ pub fn csv(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
                 &opt_ms_text(c.rtt_max),
             ]
             .into_iter()
-            .chain(has_sites(checks).then_some(k.site.as_str())),
+            .map(str::to_string)
+            .chain(
+                with_times
+                    .then(|| [c.time_min, c.time_avg, c.time_max].map(opt_ms_text))
+                    .into_iter()
+                    .flatten(),
+            )
+            .chain(has_sites(checks).then(|| k.site.clone())),
         );
     }
     table.into_string()
@@ -473,6 +504,13 @@ struct JsonCheck<'a> {
     rtt_min_ms: Option<f64>,
     rtt_avg_ms: Option<f64>,
     rtt_max_ms: Option<f64>,
+    /// `VPN open` and `VPN close`: the client's time where it did not fail (extended, jsonl).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    time_min_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    time_avg_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    time_max_ms: Option<f64>,
     outages: Vec<JsonOutage<'a>>,
 }
 
@@ -524,6 +562,9 @@ pub fn json(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
                         rtt_min_ms: c.rtt_min.map(round_ms),
                         rtt_avg_ms: c.rtt_avg.map(round_ms),
                         rtt_max_ms: c.rtt_max.map(round_ms),
+                        time_min_ms: c.time_min.map(round_ms),
+                        time_avg_ms: c.time_avg.map(round_ms),
+                        time_max_ms: c.time_max.map(round_ms),
                         outages: c.outages.iter().map(|o| JsonOutage::of(o, None)).collect(),
                     }
                 })

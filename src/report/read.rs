@@ -6,7 +6,7 @@
 
 use crate::datalog::read::{FileReader, ReadError, Reader, Skipped};
 use crate::datalog::DatalogRow;
-use crate::record::{CheckId, Verdict};
+use crate::record::{CheckId, Test, Verdict};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -37,6 +37,9 @@ pub struct Row {
     pub rtt_min: f32,
     pub rtt_avg: f32,
     pub rtt_max: f32,
+    /// The time a `VPN open` or `VPN close` that did not fail took, in ms; NaN otherwise (a
+    /// failed open's time is its timeout, not the client's speed).
+    pub time: f32,
     /// Why the check was not Good: an index into [`Checks::reasons`] (0: none given, or one of
     /// more than [`MAX_REASONS`] distinct reasons).
     pub reason: u32,
@@ -137,6 +140,12 @@ impl Checks {
             rtt_min: nan(r.rtt_min_ms),
             rtt_avg: nan(r.rtt_avg_ms),
             rtt_max: nan(r.rtt_max_ms),
+            time: match (r.test, r.verdict) {
+                (Test::VpnOpen | Test::VpnClose, Verdict::Good | Verdict::Warn) => {
+                    nan(r.duration_ms)
+                }
+                _ => f32::NAN,
+            },
             reason,
         }
     }

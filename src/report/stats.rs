@@ -43,6 +43,13 @@ pub struct CheckStats {
     pub rtt_max: Option<f64>,
     rtt_sum: f64,
     rtt_n: u64,
+    /// The time a `VPN open` or `VPN close` took where it did not fail, in ms (EpMonitoring's
+    /// stage 2 for the open): the lowest, the average and the highest.
+    pub time_min: Option<f64>,
+    pub time_avg: Option<f64>,
+    pub time_max: Option<f64>,
+    time_sum: f64,
+    time_n: u64,
     open: Option<Outage>,
 }
 
@@ -99,6 +106,13 @@ impl CheckStats {
             self.rtt_sum += r.rtt_avg as f64;
             self.rtt_n += 1;
         }
+        if !r.time.is_nan() {
+            let v = r.time as f64;
+            self.time_min = Some(self.time_min.map_or(v, |m| m.min(v)));
+            self.time_max = Some(self.time_max.map_or(v, |m| m.max(v)));
+            self.time_sum += v;
+            self.time_n += 1;
+        }
     }
 
     fn close(&mut self) {
@@ -107,6 +121,9 @@ impl CheckStats {
         }
         if self.rtt_n > 0 {
             self.rtt_avg = Some(self.rtt_sum / self.rtt_n as f64);
+        }
+        if self.time_n > 0 {
+            self.time_avg = Some(self.time_sum / self.time_n as f64);
         }
     }
 }
