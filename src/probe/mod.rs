@@ -267,7 +267,54 @@ impl IcmpProber {
             bytes_per_reply: BYTES_PER_REPLY,
             max_limit: self.max_in_flight,
         };
-        Box::pin(sweep::run(hosts, opts, cancel, each, cfg))
+        Box::pin(async move {
+            let Some(mut batches) =
+                sweep::on_own_thread(sweep::Plan::of(hosts), opts, cancel.clone(), cfg)
+            else {
+                // No thread to be had: the sweep runs here, on the shared runtime.
+                let out = sweep::Handover::Inline(each);
+                return sweep::run(sweep::Plan::of(hosts), opts, cancel, out, cfg).await;
+            };
+            let mut each = each;
+            let mut all: Vec<PingOutcome> = Vec::with_capacity(hosts.len());
+            loop {
+                tokio::select! {
+                    biased;
+                    () = cancel.cancelled() => return Err(Cancelled),
+                    batch = batches.recv() => match batch {
+                        Some(batch) => {
+                            for o in batch {
+                                if let Some(each) = each.as_mut() {
+                                    each(all.len(), &o);
+                                }
+                                all.push(o);
+                            }
+                        }
+                        None => break,
+                    },
+                }
+            }
+            if cancel.is_cancelled() {
+                return Err(Cancelled);
+            }
+            // The sweep's thread ended before every host was done (a bug): the rest say so
+            // rather than the cycle passing for stopped.
+            let began = SystemTime::now();
+            while all.len() < hosts.len() {
+                let o = PingOutcome {
+                    verdict: Verdict::Fail,
+                    stats: PingStats::default(),
+                    reason: Some("the sweep ended unexpectedly".into()),
+                    started: began,
+                    duration: Duration::ZERO,
+                };
+                if let Some(each) = each.as_mut() {
+                    each(all.len(), &o);
+                }
+                all.push(o);
+            }
+            Ok(all)
+        })
     }
 }
 

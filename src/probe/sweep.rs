@@ -144,6 +144,7 @@ struct Host {
 }
 
 /// What a sweep needs from its prober.
+#[derive(Clone, Copy)]
 pub(super) struct SweepConfig {
     pub lookup: Lookup,
     pub ident: u16,
@@ -170,8 +171,16 @@ struct Sweep<'a> {
     echo_no: u32,
     began: SystemTime,
     start: Instant,
-    each: Option<OnEach<'a>>,
+    out: Handover<'a>,
     handed: usize,
+}
+
+/// Where finished outcomes go, in host order.
+pub(super) enum Handover<'a> {
+    /// To `each` (if any) as they are known, and all of them returned at the end.
+    Inline(Option<OnEach<'a>>),
+    /// Moved, in batches, to the async side (the sweep runs on its own thread).
+    Batches(tokio::sync::mpsc::UnboundedSender<Vec<PingOutcome>>),
 }
 
 impl Sweep<'_> {
@@ -258,13 +267,28 @@ impl Sweep<'_> {
         }
     }
 
-    /// Outcomes known for every host up to here go to `each`, in host order.
+    /// Outcomes known for every host up to here go on, in host order.
     fn hand_over(&mut self) {
-        while let Some(Some(o)) = self.outcomes.get(self.handed) {
-            if let Some(each) = self.each.as_mut() {
-                each(self.handed, o);
+        match &mut self.out {
+            Handover::Inline(each) => {
+                while let Some(Some(o)) = self.outcomes.get(self.handed) {
+                    if let Some(each) = each.as_mut() {
+                        each(self.handed, o);
+                    }
+                    self.handed += 1;
+                }
             }
-            self.handed += 1;
+            Handover::Batches(tx) => {
+                let mut batch = Vec::new();
+                while let Some(Some(_)) = self.outcomes.get(self.handed) {
+                    batch.extend(self.outcomes[self.handed].take());
+                    self.handed += 1;
+                }
+                if !batch.is_empty() {
+                    // The receiver gone means the caller stopped waiting: `run` sees it too.
+                    let _ = tx.send(batch);
+                }
+            }
         }
     }
 }
@@ -287,20 +311,80 @@ async fn recv(fam: Option<&Family>, buf: &mut [u8]) -> std::io::Result<(usize, S
     }
 }
 
-/// Pings `hosts`, each `opts.count` times; see the module's comment.
-pub(super) async fn run<'a>(
-    hosts: &'a [String],
+/// The hosts of a sweep: addresses as written, and the names to resolve (with their index).
+pub(super) struct Plan {
+    ips: Vec<Option<IpAddr>>,
+    names: Vec<(usize, String)>,
+}
+
+impl Plan {
+    pub(super) fn of(hosts: &[String]) -> Plan {
+        let mut names = Vec::new();
+        let ips = hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                h.parse::<IpAddr>()
+                    .inspect_err(|_| names.push((i, h.clone())))
+                    .ok()
+            })
+            .collect();
+        Plan { ips, names }
+    }
+}
+
+/// Runs the sweep on a thread of its own, with a single-threaded runtime that owns the sockets:
+/// that thread sends, reads and waits, so the many replies of a large list wake no other
+/// thread (on the shared multi-threaded runtime each reply woke a worker parked on the sockets,
+/// which then woke the sweep: a context switch per echo). Outcomes come back in batches, in
+/// host order; the channel closes when the sweep ends. `None` when no thread can be started.
+pub(super) fn on_own_thread(
+    plan: Plan,
     opts: PingOptions,
-    cancel: &'a CancellationToken,
-    each: Option<OnEach<'a>>,
+    cancel: CancellationToken,
+    cfg: SweepConfig,
+) -> Option<tokio::sync::mpsc::UnboundedReceiver<Vec<PingOutcome>>> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::Builder::new()
+        .name("vpnmon-sweep".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return; // the channel closes: the caller says the sweep ended unexpectedly
+            };
+            rt.block_on(async {
+                let closed = tx.clone();
+                tokio::select! {
+                    _ = run(plan, opts, &cancel, Handover::Batches(tx), cfg) => {}
+                    // The caller stopped waiting (its future was dropped).
+                    () = closed.closed() => {}
+                }
+            });
+        })
+        .ok()?;
+    Some(rx)
+}
+
+/// Pings the hosts of `plan`, each `opts.count` times; see the module's comment.
+pub(super) async fn run(
+    plan: Plan,
+    opts: PingOptions,
+    cancel: &CancellationToken,
+    out: Handover<'_>,
     cfg: SweepConfig,
 ) -> Result<Vec<PingOutcome>, Cancelled> {
-    let n = hosts.len();
+    let Plan {
+        ips,
+        names: to_resolve,
+    } = plan;
+    let n = ips.len();
     let mut s = Sweep {
         opts,
         ident: cfg.ident,
         hosts: Vec::with_capacity(n),
-        ips: vec![None; n],
+        ips,
         outcomes: Vec::new(),
         slots: vec![
             Slot {
@@ -316,23 +400,20 @@ pub(super) async fn run<'a>(
         echo_no: 0,
         began: SystemTime::now(),
         start: Instant::now(),
-        each,
+        out,
         handed: 0,
     };
     s.outcomes.resize_with(n, || None);
     // Names are resolved while the addresses as written are already pinged; a resolved host
     // joins the queue (`late`) in the order its answer came.
-    let mut names = FuturesUnordered::new();
-    for (i, h) in hosts.iter().enumerate() {
-        s.hosts.push(Host {
-            unsent: opts.count,
-            ..Host::default()
-        });
-        match h.parse::<IpAddr>() {
-            Ok(ip) => s.ips[i] = Some(ip),
-            Err(_) => names.push(async move { (i, resolve(h, cfg.lookup).await) }),
-        }
-    }
+    s.hosts.resize_with(n, || Host {
+        unsent: opts.count,
+        ..Host::default()
+    });
+    let mut names: FuturesUnordered<_> = to_resolve
+        .iter()
+        .map(|(i, h)| async move { (*i, resolve(h, cfg.lookup).await) })
+        .collect();
     let mut late: VecDeque<usize> = VecDeque::new();
     let mut next = 0usize;
     // The IPv4 and IPv6 sockets, opened when the first host of the family is pinged.
@@ -418,6 +499,11 @@ pub(super) async fn run<'a>(
         s.hand_over();
         if s.handed == n {
             return Ok(s.outcomes.into_iter().flatten().collect());
+        }
+        if let Handover::Batches(tx) = &s.out {
+            if tx.is_closed() {
+                return Err(Cancelled); // nobody waits for the rest
+            }
         }
         if let Some(&(deadline, _, _)) = s.deadlines.front() {
             timer
