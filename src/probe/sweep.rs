@@ -377,7 +377,7 @@ pub(super) async fn run(
 ) -> Result<Vec<PingOutcome>, Cancelled> {
     let Plan {
         ips,
-        names: to_resolve,
+        names: mut to_resolve,
     } = plan;
     let n = ips.len();
     let mut s = Sweep {
@@ -410,6 +410,13 @@ pub(super) async fn run(
         unsent: opts.count,
         ..Host::default()
     });
+    if opts.count == 0 {
+        // Nothing to send (the command line asks for 1 to 100): every host is done, unanswered.
+        for i in 0..n {
+            s.finish(i);
+        }
+        to_resolve.clear();
+    }
     let mut names: FuturesUnordered<_> = to_resolve
         .iter()
         .map(|(i, h)| async move { (*i, resolve(h, cfg.lookup).await) })
