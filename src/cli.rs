@@ -25,6 +25,8 @@ those keep it out of the process list, which every user of the machine can read.
 SIGHUP reloads the params and targets files between cycles; SIGTERM stops cleanly.
 
 Reports: `vpnmon report FILE...` summarises datalogs (see `vpnmon report --help`).
+Vitals: `vpnmon vitals HOST...` pings, traces and port checks, connvitals-style (see
+`vpnmon vitals --help`); `vpnmon vitals --monitor [FILE]` is connmonitor.
 Exit status: 0 done or stopped with Control-C, 1 fatal error, 2 usage error,
 130 a second Control-C (exits at once); with --check 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
 Shell completions: `vpnmon completions bash|zsh|fish|powershell`; man page: `vpnmon man`.
@@ -41,7 +43,8 @@ Examples:
 /// The usage lines: the monitor and its subcommands.
 const USAGE: &str = "vpnmon [OPTIONS]
        vpnmon report [OPTIONS] <FILE>...
-       vpnmon help [report]
+       vpnmon vitals [OPTIONS] <HOST>...
+       vpnmon help [report|vitals]
        vpnmon completions <bash|zsh|fish|powershell>
        vpnmon man";
 
@@ -109,6 +112,11 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub params: Option<PathBuf>,
 
+    /// Configuration file (TOML: global keys and several [[site]]s; or EpMonitoring's
+    /// config.yml); the command line still overrides its global keys
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// VPN client to drive; `none` pings the targets without a VPN [default: anyconnect]
     #[arg(long, value_enum, value_name = "CLIENT")]
     pub vpnclient: Option<VpnClientKind>,
@@ -145,6 +153,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub openconnect: OpenConnectArgs,
+
+    #[command(flatten)]
+    pub sonicwall: SonicWallArgs,
 
     #[command(flatten)]
     pub alerts: AlertArgs,
@@ -365,6 +376,32 @@ pub struct OpenConnectArgs {
     #[arg(long = "openconnect-no-dtls", value_name = "BOOL", num_args = 0..=1,
           require_equals = true, default_missing_value = "true", value_parser = parse_bool)]
     pub no_dtls: Option<bool>,
+}
+
+/// Options of the SonicWall Connect Tunnel driver (`--vpnclient sonicwall`).
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "SonicWall Connect Tunnel options")]
+pub struct SonicWallArgs {
+    /// Path of SonicWall's command-line client startct [default: /usr/bin/startct, /usr/local/bin/startct]
+    #[arg(long, value_name = "PATH")]
+    pub startct: Option<PathBuf>,
+
+    /// Authentication realm given to startct (-r) [default: none, the client's own]
+    #[arg(long, value_name = "NAME")]
+    pub realm: Option<String>,
+
+    /// Number typed at startct's numbered choice (`your choice [1]:`) [default: 1]
+    #[arg(long, value_name = "N", value_parser = parse_sonicwall_choice)]
+    pub sonicwall_choice: Option<u32>,
+}
+
+fn parse_sonicwall_choice(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<u32>() {
+        Ok(n) if (1..=99).contains(&n) => Ok(n),
+        _ => Err(
+            "expected a whole number from 1 to 99 (an entry of startct's numbered choice)".into(),
+        ),
+    }
 }
 
 /// Options of the alerts (sound, mail, hook).

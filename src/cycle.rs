@@ -34,6 +34,7 @@ pub struct CycleOutcome {
 
 struct Recorder<'o> {
     cycle: u64,
+    site: String,
     records: Vec<Record>,
     observe: &'o mut (dyn FnMut(&Record) + Send),
 }
@@ -58,6 +59,7 @@ impl Recorder<'_> {
             result,
             address: address.to_string(),
             name: name.to_string(),
+            site: self.site.clone(),
             reason,
             ping: ping.map(|p| p.stats),
             duration,
@@ -94,6 +96,7 @@ pub async fn run(
     let site = input.site;
     let mut rec = Recorder {
         cycle: input.cycle,
+        site: site.vpnname.clone(),
         records: Vec::new(),
         observe,
     };
@@ -106,10 +109,12 @@ pub async fn run(
     };
 
     // 1. Gateway ping.
-    let gateway_good: Result<(), PingOutcome> = if site.vpnurlip.is_empty() {
+    // The address pinged first: the site's `ping`, else its gateway.
+    let ping_address = site.ping.as_deref().unwrap_or(&site.vpnurlip);
+    let gateway_good: Result<(), PingOutcome> = if ping_address.is_empty() {
         Ok(())
     } else {
-        let outcome = match host_of(&site.vpnurlip) {
+        let outcome = match host_of(ping_address) {
             Some(host) => match prober.ping_many(&[host], input.gateway_ping, cancel).await {
                 Ok(mut v) => v.remove(0),
                 Err(_) => return done(rec, true, diagnostics),
@@ -119,13 +124,13 @@ pub async fn run(
                 stats: Default::default(),
                 reason: Some(format!(
                     "'{}' is not an IP address, host name or URL",
-                    site.vpnurlip
+                    ping_address
                 )),
                 started: std::time::SystemTime::now(),
                 duration: Duration::ZERO,
             },
         };
-        rec.push_ping(Test::VpnPing, &site.vpnurlip, &site.vpnname, &outcome);
+        rec.push_ping(Test::VpnPing, ping_address, &site.vpnname, &outcome);
         (outcome.verdict == Verdict::Good)
             .then_some(())
             .ok_or(outcome)
@@ -137,6 +142,12 @@ pub async fn run(
         if cancel.is_cancelled() {
             return done(rec, true, diagnostics);
         }
+        // EpMonitoring's sites open whatever the ping gave.
+        let gateway_good = if site.all_stages {
+            Ok(())
+        } else {
+            gateway_good
+        };
         if let Err(ping) = gateway_good {
             // As the original: a gateway that did not answer every ping is a failed open, with
             // the ping's time (availability counts of the `VPN open` rows depend on it).
@@ -188,7 +199,9 @@ pub async fn run(
                 );
                 // A failed open must leave nothing behind; close() is safe when nothing is open.
                 let _ = client.close(Deadline::after(CLOSE_WITHIN), cancel).await;
-                return done(rec, cancel.is_cancelled(), diagnostics);
+                if !site.all_stages || cancel.is_cancelled() {
+                    return done(rec, cancel.is_cancelled(), diagnostics);
+                }
             }
         }
     }
@@ -225,7 +238,8 @@ pub async fn run(
             let t = Instant::now();
             let r = client.close(Deadline::after(CLOSE_WITHIN), cancel).await;
             let (v, reason) = match r {
-                Ok(()) => (Verdict::Good, None),
+                // What had to be tidied after the client (a resolver file it left rewritten).
+                Ok(info) => (Verdict::Good, info.detail),
                 Err(e) if e.kind == VpnErrorKind::Cancelled => {
                     // Cut short by Ctrl-C: not a failure of the gateway, so no row; the stop
                     // message says the close was not confirmed.
@@ -265,8 +279,11 @@ mod tests {
         Site {
             vpnname: "VPN Gateway".into(),
             vpnurlip: "gw.example".into(),
+            ping: None,
             credentials: Credentials::default(),
             targets: PathBuf::from("t.csv"),
+            inline_targets: None,
+            all_stages: false,
             targets_explicit: false,
             client: crate::settings::ClientConfig::None,
         }

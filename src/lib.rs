@@ -28,6 +28,7 @@ pub mod sinks;
 pub mod targets;
 pub mod text;
 pub mod tui;
+pub mod vitals;
 pub mod vpn;
 
 #[cfg(test)]

@@ -242,6 +242,19 @@ impl Monitor {
         site: &Site,
         state: &mut TargetsState,
     ) -> Result<Arc<[Target]>, MonitorError> {
+        // Targets written in the config file, or none named there: no file to read.
+        if site.inline_targets.is_some() || site.targets.as_os_str().is_empty() {
+            let list: Arc<[Target]> = site.inline_targets.clone().unwrap_or_default().into();
+            if state.last.is_none() && list.is_empty() {
+                let note = format!(
+                    "No targets for {}: only the gateway is tested",
+                    site.vpnname
+                );
+                self.notice(&note);
+            }
+            state.last = Some(list.clone());
+            return Ok(list);
+        }
         let (targets, mut notes): (Arc<[Target]>, Vec<String>) = match targets::read(&site.targets) {
             // A targets file named by the user that disappears mid-run (it was there at start-up)
             // is an accident, not "no targets": keep the last list, as for an unreadable file.
@@ -372,7 +385,21 @@ impl Monitor {
             }
             let mut records: Vec<Record> = Vec::new();
             let mut cancelled = false;
+            let several = site_targets.len() > 1;
             for (i, targets) in site_targets.iter().enumerate() {
+                if several {
+                    let site = &self.sites[i].site;
+                    let header = crate::sinks::SiteHeader {
+                        name: &site.vpnname,
+                        gateway: &site.vpnurlip,
+                        index: i + 1,
+                        of: site_targets.len(),
+                    };
+                    let at = Local::now();
+                    for s in self.sinks.iter_mut() {
+                        s.site_start(at, &header);
+                    }
+                }
                 let SiteRun { site, vpn } = &mut self.sites[i];
                 let input = CycleInput {
                     cycle: n,

@@ -99,6 +99,9 @@ pub struct CheckId {
     pub test: Test,
     pub address: String,
     pub name: String,
+    /// The site (empty where unknown: the original datalog format, state files from before).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub site: String,
 }
 
 impl CheckId {
@@ -108,6 +111,7 @@ impl CheckId {
             test: rec.test,
             address: rec.address.clone(),
             name: rec.name.clone(),
+            site: rec.site.clone(),
         }
     }
 
@@ -144,6 +148,8 @@ pub struct Record {
     pub address: String,
     /// The human name (VPN name or target name).
     pub name: String,
+    /// The site the test belongs to (its VPN name: `--vpnname`, or a config file's site name).
+    pub site: String,
     /// Why a test was not Good, in words a person understands.
     pub reason: Option<String>,
     /// Echo statistics, for ping tests.

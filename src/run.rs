@@ -15,6 +15,7 @@ use crate::sinks::service::ServiceSink;
 use crate::sinks::{ColorWhen, Output, ProgressWhen, RunEnd, Sink};
 use crate::vpn::anyconnect::AnyConnect;
 use crate::vpn::openconnect::OpenConnect;
+use crate::vpn::sonicwall::SonicWall;
 use crate::vpn::{VpnClient, VpnError};
 use std::ffi::OsString;
 use tokio_util::sync::CancellationToken;
@@ -74,6 +75,8 @@ pub enum Done {
     Monitor(RunEnd),
     /// `vpnmon report` printed its report.
     Report,
+    /// `vpnmon vitals` ran; `false` when it printed an `EE:` line.
+    Vitals(bool),
     /// `vpnmon --check` ran its cycle and printed this status.
     Check(Status),
 }
@@ -89,6 +92,8 @@ pub enum Mode {
 pub fn exit_code(mode: Mode, outcome: &Result<Done, RunError>) -> i32 {
     match outcome {
         Ok(Done::Check(status)) => status.code(),
+        Ok(Done::Vitals(true)) => EXIT_OK,
+        Ok(Done::Vitals(false)) => EXIT_FATAL,
         // Help and version asked for with --check are still help and version.
         Err(RunError::Settings(SettingsError::Clap(e)))
             if mode == Mode::Check && e.exit_code() == 0 =>
@@ -138,10 +143,19 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
             return exit_code(Mode::Normal, &outcome);
         }
         // Any other topic: a usage error that names the topics.
-        Some(t) if args.len() > 2 && args[2] == "--help" && t != "report" && t != "--help" => {
+        Some(t)
+            if args.len() > 2
+                && args[2] == "--help"
+                && t != "report"
+                && t != "vitals"
+                && t != "--help" =>
+        {
             let e = clap::Error::raw(
                 clap::error::ErrorKind::InvalidSubcommand,
-                format!("no help on '{t}': try `vpnmon help` or `vpnmon help report`\n"),
+                format!(
+                    "no help on '{t}': try `vpnmon help`, `vpnmon help report` or \
+                     `vpnmon help vitals`\n"
+                ),
             );
             let outcome: Result<Done, RunError> = Err(RunError::CommandUsage(e));
             if let Err(e) = &outcome {
@@ -153,12 +167,19 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
     }
     // `vpnmon report FILE…` has its own parser; the monitor's (legacy-option) parsing is untouched.
     let is_report = args.get(1).is_some_and(|a| a == "report");
-    let mode = if !is_report && crate::cli::asks_for_check(&args) {
+    let is_vitals = args.get(1).is_some_and(|a| a == "vitals");
+    let mode = if !is_report && !is_vitals && crate::cli::asks_for_check(&args) {
         Mode::Check
     } else {
         Mode::Normal
     };
-    let outcome = if is_report { report(args) } else { run(args) };
+    let outcome = if is_report {
+        report(args)
+    } else if is_vitals {
+        vitals(args)
+    } else {
+        run(args)
+    };
     match &outcome {
         // A monitoring plugin answers every failure with one UNKNOWN line on stdout.
         Err(e) if mode == Mode::Check && exit_code(mode, &outcome) == EXIT_UNKNOWN => {
@@ -241,6 +262,139 @@ fn report(args: Vec<OsString>) -> Result<Done, RunError> {
     match so.write_all(out.as_bytes()).and_then(|()| so.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(RunError::ReportOutput(e)),
         _ => Ok(Done::Report),
+    }
+}
+
+/// `vpnmon vitals HOST…`: connvitals' checks; results on stdout, `EE:`/`WW:` lines on stderr.
+fn vitals(args: Vec<OsString>) -> Result<Done, RunError> {
+    let cli = crate::vitals::parse(args).map_err(RunError::CommandUsage)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(RunError::Runtime)?;
+    // connmonitor's input from standard input is read whole before the monitor starts.
+    let stdin_input = match &cli.monitor {
+        Some(p) if p.as_os_str() == "-" => {
+            use std::io::Read;
+            let mut text = String::new();
+            if let Err(e) = std::io::stdin().read_to_string(&mut text) {
+                let mut out = VitalsOutput::new();
+                use crate::vitals::Output;
+                out.error(&crate::vitals::format::error_line(
+                    "OSError",
+                    &format!(
+                        "cannot read standard input: {}",
+                        crate::error::io_reason(&e)
+                    ),
+                    &crate::vitals::format::ctime(chrono::Local::now()),
+                ));
+                return Ok(Done::Vitals(false));
+            }
+            Some(text)
+        }
+        _ => None,
+    };
+    let done = rt.block_on(async move {
+        let cancel = CancellationToken::new();
+        crate::platform::watch_signals(cancel.clone(), crate::platform::StopCause::default());
+        let mut out = VitalsOutput::new();
+        use crate::vitals::Output;
+        let now = || crate::vitals::format::ctime(chrono::Local::now());
+        if let Some(file) = &cli.monitor {
+            use crate::vitals::monitor::{self, Source};
+            let source = match stdin_input {
+                Some(text) => Source::Stdin(text),
+                None => Source::File(file),
+            };
+            // The fallback's notice once, when the prober is first made (a reload with another
+            // payload makes a new one).
+            let told = std::sync::atomic::AtomicBool::new(false);
+            let prober_for = |payload: u16| {
+                let (p, notice) = prober_with(
+                    cli.debug_fake_ping,
+                    cli.debug_system_ping,
+                    Some(payload.into()),
+                )
+                .map_err(|e| e.to_string())?;
+                if let Some(n) = notice {
+                    if !told.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                        VitalsOutput::new().warning(&crate::vitals::format::warning_line(
+                            &n,
+                            &crate::vitals::format::ctime(chrono::Local::now()),
+                        ));
+                    }
+                }
+                Ok(p)
+            };
+            let r = monitor::run(
+                source,
+                &cli.tcp,
+                cli.debug_fake_ping,
+                &prober_for,
+                &cancel,
+                &mut out,
+            )
+            .await;
+            return Ok(match r {
+                Ok(()) => Done::Vitals(true),
+                Err(e) => {
+                    out.error(&crate::vitals::format::error_line("OSError", &e, &now()));
+                    Done::Vitals(false)
+                }
+            });
+        }
+        // Without pings no ICMP permission is needed, nor a word about the fallback.
+        let (prober, notice) = prober_with(
+            cli.debug_fake_ping || cli.no_ping,
+            cli.debug_system_ping,
+            Some(usize::from(cli.payload_size)),
+        )?;
+        if let Some(n) = notice {
+            out.warning(&crate::vitals::format::warning_line(&n, &now()));
+        }
+        let ok = crate::vitals::run(&cli, prober.as_ref(), &cancel, &mut out)
+            .await
+            .unwrap_or(true);
+        Ok(Done::Vitals(ok))
+    });
+    // Traces still running on the blocking pool after a stop are not waited for.
+    rt.shutdown_timeout(std::time::Duration::from_millis(100));
+    done
+}
+
+/// `vpnmon vitals`' output: results on stdout (a closed pipe is not an error), `EE:` lines red
+/// and `WW:` lines yellow on stderr where colour is on (anstream: NO_COLOR, CLICOLOR_FORCE,
+/// the terminal).
+struct VitalsOutput {
+    err: anstream::AutoStream<std::io::Stderr>,
+}
+
+impl VitalsOutput {
+    fn new() -> VitalsOutput {
+        VitalsOutput {
+            err: anstream::AutoStream::auto(std::io::stderr()),
+        }
+    }
+
+    fn styled(&mut self, line: &str, color: anstyle::AnsiColor) {
+        use std::io::Write;
+        let style = anstyle::Style::new().fg_color(Some(anstyle::Color::Ansi(color)));
+        let _ = writeln!(self.err, "{style}{line}{style:#}");
+    }
+}
+
+impl crate::vitals::Output for VitalsOutput {
+    fn result(&mut self, text: &str) {
+        use std::io::Write;
+        let mut so = std::io::stdout().lock();
+        let _ = so.write_all(text.as_bytes()).and_then(|()| so.flush());
+    }
+    fn error(&mut self, line: &str) {
+        self.styled(line, anstyle::AnsiColor::Red);
+    }
+    fn warning(&mut self, line: &str) {
+        self.styled(line, anstyle::AnsiColor::Yellow);
     }
 }
 
@@ -414,6 +568,7 @@ fn stall_after(settings: &Settings) -> std::time::Duration {
             ClientConfig::None => Duration::ZERO,
             ClientConfig::AnyConnect(c) => c.timeout * 2,
             ClientConfig::OpenConnect(c) => c.timeout * 2,
+            ClientConfig::SonicWall(c) => c.timeout * 2,
         })
         .max()
         .unwrap_or_default();
@@ -432,6 +587,7 @@ pub fn driver_for(site: &Site) -> Result<Option<Box<dyn VpnClient>>, VpnError> {
         ClientConfig::None => None,
         ClientConfig::AnyConnect(cfg) => Some(Box::new(AnyConnect::new(cfg.clone()))),
         ClientConfig::OpenConnect(cfg) => Some(Box::new(OpenConnect::new(cfg.clone()))),
+        ClientConfig::SonicWall(cfg) => Some(Box::new(SonicWall::new(cfg.clone()))),
     })
 }
 
@@ -442,10 +598,20 @@ pub fn driver_for(site: &Site) -> Result<Option<Box<dyn VpnClient>>, VpnError> {
 /// built-in fake with the hidden `--debug-fake-ping`; `--debug-system-ping` forces the `ping`
 /// program (tests).
 pub fn prober_for(settings: &Settings) -> Result<(Box<dyn Prober>, Option<String>), ProbeError> {
-    if settings.probe.fake {
+    prober_with(settings.probe.fake, settings.probe.system_ping, None)
+}
+
+/// The prober for these choices; `payload`: the echo payload's size where the prober can set
+/// it (`vpnmon vitals --payload-size`; the socket prober).
+fn prober_with(
+    fake: bool,
+    system_ping: bool,
+    payload: Option<usize>,
+) -> Result<(Box<dyn Prober>, Option<String>), ProbeError> {
+    if fake {
         return Ok((Box::new(RuleProber), None));
     }
-    let denied = if settings.probe.system_ping {
+    let denied = if system_ping {
         None
     } else {
         // Windows: the ICMP API (no Administrator needed); sockets are the fallback.
@@ -454,7 +620,13 @@ pub fn prober_for(settings: &Settings) -> Result<(Box<dyn Prober>, Option<String
         }
         // surge-ping tries the datagram (ping) socket first, then the raw one.
         match IcmpProber::new() {
-            Ok(p) => return Ok((Box::new(p), None)),
+            Ok(p) => {
+                let p = match payload {
+                    Some(n) => p.with_payload(n),
+                    None => p,
+                };
+                return Ok((Box::new(p), None));
+            }
             Err(ProbeError::PermissionDenied(e)) => Some(e),
             Err(e) => return Err(e),
         }
@@ -518,7 +690,21 @@ pub fn sinks_for(
     controls: &crate::tui::Controls,
 ) -> Result<Vec<Box<dyn Sink>>, alert::AlertError> {
     let console = Console::for_output(settings.output);
-    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(DatalogSink::from_config(&settings.datalog))];
+    // `{site}` in the datalog's name: one file per site.
+    let mut sinks: Vec<Box<dyn Sink>> = if crate::datalog::per_site(&settings.datalog.path) {
+        settings
+            .sites
+            .iter()
+            .map(|s| {
+                Box::new(crate::sinks::datalog::SiteDatalog::new(
+                    &s.vpnname,
+                    &settings.datalog,
+                )) as Box<dyn Sink>
+            })
+            .collect()
+    } else {
+        vec![Box::new(DatalogSink::from_config(&settings.datalog))]
+    };
     let a = &settings.alerts;
     let site_names: Vec<&str> = settings.sites.iter().map(|s| s.vpnname.as_str()).collect();
     if let Some(sink) = AlertSink::build(a, &site_names.join(", "), console)? {

@@ -15,11 +15,15 @@ use crate::service::{LogConfig, ServiceConfig, DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX
 use crate::sinks::{Output, TerminalConfig};
 use crate::vpn::anyconnect::AnyConnectConfig;
 use crate::vpn::openconnect::OpenConnectConfig;
+use crate::vpn::sonicwall::SonicWallConfig;
 use crate::vpn::{Credentials, VpnClientKind};
 use clap::Parser;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+pub mod config_file;
+pub mod epmon_config;
 
 pub const DEFAULT_PARAMS_FILE: &str = "vpnmon_params.csv";
 pub const DEFAULT_VPNNAME: &str = "VPN Gateway";
@@ -34,8 +38,15 @@ pub struct Site {
     pub vpnname: String,
     /// Empty when not given (allowed only without a VPN client).
     pub vpnurlip: String,
+    /// The address pinged before opening (a config file's `ping`); `None`: the gateway.
+    pub ping: Option<String>,
     pub credentials: Credentials,
     pub targets: PathBuf,
+    /// Targets written in the config file itself (then `targets` is unused).
+    pub inline_targets: Option<Vec<crate::targets::Target>>,
+    /// EpMonitoring's semantics: every stage runs whatever the one before gave (the open after a
+    /// failed ping, the sweep after a failed open).
+    pub all_stages: bool,
     /// The targets file was named (`--targets`, or `targets` in the params file): it must exist.
     pub targets_explicit: bool,
     pub client: ClientConfig,
@@ -48,6 +59,8 @@ pub enum ClientConfig {
     None,
     AnyConnect(AnyConnectConfig),
     OpenConnect(OpenConnectConfig),
+    /// SonicWall Connect Tunnel (`startct`).
+    SonicWall(SonicWallConfig),
 }
 
 impl ClientConfig {
@@ -56,6 +69,7 @@ impl ClientConfig {
             ClientConfig::None => VpnClientKind::None,
             ClientConfig::AnyConnect(_) => VpnClientKind::Anyconnect,
             ClientConfig::OpenConnect(_) => VpnClientKind::Openconnect,
+            ClientConfig::SonicWall(_) => VpnClientKind::Sonicwall,
         }
     }
 }
@@ -116,6 +130,9 @@ pub enum SettingsError {
     /// The password file cannot be read or is readable by others.
     #[error("{0}")]
     PasswordFile(String),
+    /// A bad config file (`file:line:column: …`).
+    #[error("{0}")]
+    Config(String),
 }
 
 /// The name of the systemd credential holding the password (`LoadCredential=vpnmon-password:…`).
@@ -145,11 +162,23 @@ pub fn load(args: Vec<OsString>, notices: &mut Vec<String>) -> Result<Settings, 
         Some(p) => (p.clone(), true),
         None => (PathBuf::from(DEFAULT_PARAMS_FILE), false),
     };
+    // A config file replaces the default params file (a named one is still read, below it).
+    let config = match &first.config {
+        Some(path) if epmon_config::is_yaml(path) => Some(epmon_config::read(path, notices)?),
+        Some(path) => Some(config_file::read(path, notices)?),
+        None => None,
+    };
+    if let Some(c) = config.as_ref().filter(|c| !c.sites.is_empty()) {
+        site_options_conflict(&first, c)?;
+    }
     // Bounded and never blocking (a FIFO or /dev/zero is refused), decoded as targets are.
     let params_args = match crate::input::read_bounded(&params_path) {
+        Ok(_) if config.is_some() && !explicit => None,
         Ok(bytes) => Some(params_to_args(&params_path, &bytes, notices)?),
         Err(e) if e.is_not_found() && !explicit => {
-            notices.push("Running without a vpnmon params file".to_string());
+            if config.is_none() {
+                notices.push("Running without a vpnmon params file".to_string());
+            }
             None
         }
         Err(source) => {
@@ -159,17 +188,70 @@ pub fn load(args: Vec<OsString>, notices: &mut Vec<String>) -> Result<Settings, 
             })
         }
     };
-    let cli = match &params_args {
-        Some(p) => {
-            let mut all: Vec<OsString> = Vec::with_capacity(args.len() + p.len());
-            all.push(args[0].clone());
-            all.extend(p.iter().cloned());
-            all.extend(args[1..].iter().cloned());
-            Cli::try_parse_from(all)?
-        }
-        None => first,
+    let globals = config
+        .as_ref()
+        .map(|c| c.global_args.as_slice())
+        .unwrap_or(&[]);
+    let cli = if params_args.is_some() || !globals.is_empty() {
+        // defaults < params file < config file < command line (the last one wins).
+        let p = params_args.as_deref().unwrap_or(&[]);
+        let mut all: Vec<OsString> = Vec::with_capacity(args.len() + p.len() + globals.len());
+        all.push(args[0].clone());
+        all.extend(p.iter().cloned());
+        all.extend(globals.iter().cloned());
+        all.extend(args[1..].iter().cloned());
+        Cli::try_parse_from(all)?
+    } else {
+        first
     };
-    from_cli(cli, params_args.map(|_| params_path))
+    let sites = match config.as_ref().filter(|c| !c.sites.is_empty()) {
+        Some(c) => Some(config_file::build(
+            c,
+            &config_file::SiteDefaults {
+                vpn_timeout: cli.vpn_timeout.map(Duration::from_secs),
+                startct: cli.sonicwall.startct.clone(),
+            },
+        )?),
+        None => None,
+    };
+    let mut settings = from_cli(cli, params_args.map(|_| params_path), sites.is_some())?;
+    if let Some(sites) = sites {
+        settings.sites = sites;
+    }
+    Ok(settings)
+}
+
+/// With `[[site]]`s in the config file, the command line's site options have no site to apply
+/// to: a usage error naming them, rather than silently ignored.
+fn site_options_conflict(cli: &Cli, config: &config_file::ConfigFile) -> Result<(), SettingsError> {
+    let env_password = std::env::var("VPNMON_PASSWORD").ok();
+    let mut given = Vec::new();
+    for (name, set) in [
+        ("--vpnname", cli.vpnname.is_some()),
+        ("--vpnurlip", cli.vpnurlip.is_some()),
+        ("--username", cli.username.is_some()),
+        (
+            "--password",
+            cli.password
+                .as_ref()
+                .is_some_and(|p| env_password.as_deref() != Some(p.expose())),
+        ),
+        ("--password-file", cli.service.password_file.is_some()),
+        ("--targets", cli.targets.is_some()),
+        ("--vpnclient", cli.vpnclient.is_some()),
+    ] {
+        if set {
+            given.push(name);
+        }
+    }
+    if given.is_empty() {
+        return Ok(());
+    }
+    Err(SettingsError::Usage(format!(
+        "{} cannot be used with the [[site]]s of {}: each site sets its own; set them in its [[site]] instead",
+        given.join(", "),
+        crate::text::shown_path(&config.path)
+    )))
 }
 
 /// The reason a file could not be read, with the advice that fits it.
@@ -202,14 +284,19 @@ where
     T: Into<OsString>,
 {
     let args = cli::rewrite_legacy(args.into_iter().map(Into::into).collect())?;
-    from_cli(Cli::try_parse_from(args)?, None)
+    from_cli(Cli::try_parse_from(args)?, None, false)
 }
 
 /// Applies the defaults and cross-checks the merged options.
-fn from_cli(cli: Cli, params_file: Option<PathBuf>) -> Result<Settings, SettingsError> {
+/// With `config_sites`, the sites come from the config file (the command line's is not checked).
+fn from_cli(
+    cli: Cli,
+    params_file: Option<PathBuf>,
+    config_sites: bool,
+) -> Result<Settings, SettingsError> {
     let kind = cli.vpnclient.unwrap_or(VpnClientKind::Anyconnect);
     let vpnurlip = cli.vpnurlip.clone().unwrap_or_default().trim().to_string();
-    if vpnurlip.is_empty() && kind != VpnClientKind::None {
+    if vpnurlip.is_empty() && kind != VpnClientKind::None && !config_sites {
         return Err(SettingsError::Usage(
             "Cannot run without a VPN site URL or IP address. Give -vpnurlip ADDRESS (or vpnurlip,ADDRESS in the params file), or --vpnclient none to ping the targets without a VPN.".into(),
         ));
@@ -247,6 +334,16 @@ fn from_cli(cli: Cli, params_file: Option<PathBuf>) -> Result<Settings, Settings
                 timeout: vpn_timeout.unwrap_or(d.timeout),
             })
         }
+        VpnClientKind::Sonicwall => {
+            let w = &cli.sonicwall;
+            let d = SonicWallConfig::default();
+            ClientConfig::SonicWall(SonicWallConfig {
+                startct: w.startct.clone(),
+                realm: w.realm.clone().filter(|r| !r.trim().is_empty()),
+                choice: w.sonicwall_choice.unwrap_or(d.choice),
+                timeout: vpn_timeout.unwrap_or(d.timeout),
+            })
+        }
     };
     let site = Site {
         vpnname: cli
@@ -254,10 +351,18 @@ fn from_cli(cli: Cli, params_file: Option<PathBuf>) -> Result<Settings, Settings
             .clone()
             .unwrap_or_else(|| DEFAULT_VPNNAME.to_string()),
         vpnurlip,
+        ping: None,
         credentials: Credentials {
             username: cli.username.clone().unwrap_or_default(),
-            password: password(&cli)?,
+            // Not read when the config file's sites replace this one.
+            password: if config_sites {
+                crate::vpn::Secret::default()
+            } else {
+                password(&cli)?
+            },
         },
+        inline_targets: None,
+        all_stages: false,
         targets: cli
             .targets
             .clone()
@@ -400,7 +505,7 @@ pub fn read_password_file(
 }
 
 /// Keys of the params file that are not options to set there.
-const NOT_PARAMS: &[&str] = &["params", "help", "version"];
+const NOT_PARAMS: &[&str] = &["params", "config", "help", "version"];
 
 /// Options the params file does not know at all (hidden, for tests).
 const NOT_IN_PARAMS_FILE: &[&str] = &["debug-fake-ping", "debug-system-ping", "debug-stall-margin"];

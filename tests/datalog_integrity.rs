@@ -590,6 +590,7 @@ mod round_trip {
                     result: *result,
                     address: address.clone(),
                     name: name.clone(),
+                    site: "Site".into(),
                     reason: None,
                     ping: None,
                     duration: Duration::ZERO,

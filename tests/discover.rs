@@ -27,11 +27,12 @@ fn ok(args: &[&str]) -> String {
 fn help_is_a_subcommand_too() {
     assert_eq!(ok(&["help"]), ok(&["--help"]));
     assert_eq!(ok(&["help", "report"]), ok(&["report", "--help"]));
+    assert_eq!(ok(&["help", "vitals"]), ok(&["vitals", "--help"]));
     let out = vpnmon_with(&["help", "vitals-or-anything"]);
     assert_eq!(out.code, Some(2), "{}", out.stdout);
     assert!(
         out.stderr
-            .contains("no help on 'vitals-or-anything': try `vpnmon help` or `vpnmon help report`"),
+            .contains("no help on 'vitals-or-anything': try `vpnmon help`, `vpnmon help report` or `vpnmon help vitals`"),
         "{}",
         out.stderr
     );
@@ -43,7 +44,8 @@ fn usage_lists_the_subcommands_and_help_ends_with_examples() {
     for line in [
         "Usage: vpnmon [OPTIONS]\n",
         "       vpnmon report [OPTIONS] <FILE>...\n",
-        "       vpnmon help [report]\n",
+        "       vpnmon vitals [OPTIONS] <HOST>...\n",
+        "       vpnmon help [report|vitals]\n",
         "       vpnmon completions <bash|zsh|fish|powershell>\n",
         "       vpnmon man\n",
     ] {

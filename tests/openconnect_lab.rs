@@ -997,6 +997,141 @@ fn stale_lab_of_a_killed_test_run_is_reaped() -> Ran {
     Ok(())
 }
 
+// (i) Three sites in one run (issue 12): the lab's OpenConnect gateway, a Cisco simulator and a
+// SonicWall simulator whose login fails. The failing site leaves the others whole, every row
+// carries its site, the sites run one after another (one tunnel at a time) and `interval` keeps
+// its rate.
+fn i_three_sites_openconnect_cisco_and_a_failing_sonicwall() -> Ran {
+    let _g = lock();
+    let lab = Lab::up(9)?;
+    let work = lab.work.path();
+    let cisco = work.join("cisco");
+    std::fs::create_dir(&cisco).unwrap();
+    std::fs::copy(core_support::vpncli_sim(), cisco.join("vpncli-sim")).unwrap();
+    std::fs::write(
+        cisco.join("vpncli-sim.env"),
+        format!(
+            "VPNCLI_SIM_PASSWORD=Cisco-pw-1\nVPNCLI_SIM_STATE={}/state\nVPNCLI_SIM_PIDS={}/pids\n",
+            cisco.display(),
+            cisco.display()
+        ),
+    )
+    .unwrap();
+    let sw = work.join("sw");
+    std::fs::create_dir(&sw).unwrap();
+    std::fs::copy(core_support::startct_sim(), sw.join("startct")).unwrap();
+    let config = format!(
+        "cycles = 3\ninterval = 6\ndatalog = \"{dl}\"\ndatalog_format = \"extended\"\nquiet = true\n\
+         [[site]]\nname = \"Lab\"\nclient = \"openconnect\"\ngateway = \"{gw}\"\nusername = \"{user}\"\npassword_env = \"LAB_PW\"\nservercert = \"{pin}\"\ntargets = \"{targets}\"\n\
+         [[site]]\nname = \"Cisco\"\nclient = \"anyconnect\"\ngateway = \"127.0.0.1\"\nusername = \"u\"\npassword_env = \"CISCO_PW\"\nvpncli_delay = 0\nclient_path = \"{cisco}\"\ntargets = [{{ address = \"127.0.0.2\", name = \"behind cisco\" }}]\n\
+         [[site]]\nname = \"SonicWall\"\nclient = \"sonicwall\"\ngateway = \"127.0.0.3\"\nusername = \"u\"\npassword_env = \"SW_PW\"\nvpn_timeout = 5\nclient_path = \"{sw}\"\ntargets = [{{ address = \"127.0.0.4\", name = \"behind sonicwall\" }}]\n",
+        dl = lab.datalog().display(),
+        gw = lab.get("GW"),
+        user = lab.get("VPN_USER"),
+        pin = lab.get("PIN"),
+        targets = lab.get("TARGETS"),
+        cisco = cisco.join("vpncli-sim").display(),
+        sw = sw.join("startct").display(),
+    );
+    std::fs::write(work.join("sites.toml"), config).unwrap();
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", &lab.client_ns()])
+        .arg(vpnmon_bin())
+        .args(["--config", "sites.toml"])
+        .env("LAB_PW", lab.get("VPN_PASSWORD"))
+        .env("CISCO_PW", "Cisco-pw-1")
+        .env("SW_PW", "Sonic-wrong-pw")
+        .env("STARTCT_SIM_PASSWORD", "Sonic-right-pw")
+        .env("STARTCT_SIM_PIDS", sw.join("pids"))
+        .env("STARTCT_SIM_LOG", sw.join("log"))
+        .env("RUST_BACKTRACE", "0")
+        .env("PATH", search_path())
+        .env("TMPDIR", work)
+        .current_dir(work);
+    let out = run_within(c, Duration::from_secs(120)).expect("vpnmon ended within 120 s");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    for t in [
+        &stdout,
+        &stderr,
+        &std::fs::read_to_string(lab.datalog()).unwrap(),
+    ] {
+        lab.assert_no_password_in("output", t);
+        for pw in ["Cisco-pw-1", "Sonic-wrong-pw"] {
+            assert!(!t.contains(pw), "a password leaked:\n{t}");
+        }
+    }
+    // Rows: (cycle, site, test, result), in the order the sites ran.
+    let log = std::fs::read_to_string(lab.datalog()).unwrap();
+    let got: Vec<String> = log
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let result = if f[6] == "Flaky host" { "*" } else { f[4] };
+            format!("{} {} {} {}", f[0], f[f.len() - 1], f[3], result)
+        })
+        .collect();
+    let mut want = Vec::new();
+    for n in 1..=3 {
+        for w in [
+            "Lab VPN ping Good",
+            "Lab VPN open Good",
+            "Lab Target ping Good",
+            "Lab Target ping Good",
+            "Lab Target ping Good",
+            "Lab Target ping *",
+            "Lab Target ping Fail",
+            "Lab VPN close Good",
+            "Cisco VPN ping Good",
+            "Cisco VPN open Good",
+            "Cisco Target ping Good",
+            "Cisco VPN close Good",
+            "SonicWall VPN ping Good",
+            "SonicWall VPN open Fail",
+        ] {
+            want.push(format!("{n} {w}"));
+        }
+    }
+    assert_eq!(got, want, "{log}\n{stdout}");
+    // One tunnel at a time: every site's rows follow the previous site's close (the order above),
+    // their times never go back, and nothing is left: no openconnect, no simulator.
+    let times: Vec<String> = log
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').take(3).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{log}");
+    lab.assert_clean();
+    for pids in [cisco.join("pids"), sw.join("pids")] {
+        for pid in std::fs::read_to_string(pids).unwrap_or_default().lines() {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            assert!(
+                stat.is_empty() || stat.contains(") Z "),
+                "simulator {pid} left: {stat}"
+            );
+        }
+    }
+    // `interval` keeps its rate: the cycles start 6 s apart whatever they last.
+    let starts: Vec<chrono::NaiveDateTime> = stdout
+        .lines()
+        .filter(|l| l.contains("Start vpnmon test cycle"))
+        .map(|l| {
+            chrono::NaiveDateTime::parse_from_str(&l[4..23], "%Y/%m/%d %H:%M:%S")
+                .unwrap_or_else(|e| panic!("{l}: {e}"))
+        })
+        .collect();
+    assert_eq!(starts.len(), 3, "{stdout}");
+    for w in starts.windows(2) {
+        let gap = (w[1] - w[0]).num_seconds();
+        assert!(
+            (5..=7).contains(&gap),
+            "cycles {gap} s apart, not 6:\n{stdout}"
+        );
+    }
+    Ok(())
+}
+
 crate::harness_main!(
     a_five_good_cycles_exact_datalog,
     a_flaky_host_warns_over_twenty_cycles,
@@ -1013,4 +1148,5 @@ crate::harness_main!(
     h_ctrl_c_during_a_hanging_open,
     missing_openconnect_is_a_start_up_error,
     stale_lab_of_a_killed_test_run_is_reaped,
+    i_three_sites_openconnect_cisco_and_a_failing_sonicwall,
 );

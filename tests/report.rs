@@ -293,6 +293,7 @@ fn every_datalog_format_reports_the_same() {
                 result: if c == 2 { Verdict::Fail } else { Verdict::Good },
                 address: "10.0.0.9".into(),
                 name: "Gamma, \"left\"".into(),
+                site: "Site".into(),
                 reason: None,
                 ping: Some(PingStats {
                     sent: 2,
@@ -313,10 +314,19 @@ fn every_datalog_format_reports_the_same() {
         outs[0]
     );
     // Extended and jsonl carry RTTs (min of mins, mean of averages, max of maxes).
+    // They also carry the site (a last column); the original format has none.
     for o in &outs[1..] {
-        assert!(o.contains(",4,3,0,1,75.00,1,1,5,12\n"), "{o}");
+        assert!(o.contains(",4,3,0,1,75.00,1,1,5,12,Site\n"), "{o}");
+        assert!(
+            o.starts_with("test,address,name,")
+                && o.lines().next().unwrap().ends_with(",rtt_max_ms,site"),
+            "{o}"
+        );
     }
-    let strip = |s: &str| s.replace(",1,5,12\n", ",,,\n");
+    let strip = |s: &str| {
+        s.replace(",1,5,12,Site\n", ",,,\n")
+            .replace(",rtt_max_ms,site\n", ",rtt_max_ms\n")
+    };
     assert_eq!(strip(&outs[1]), outs[0]);
     assert_eq!(strip(&outs[2]), outs[0]);
 }
@@ -404,7 +414,7 @@ fn bad_input_is_one_clear_line() {
     let err = out.stderr;
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.contains("notes.csv:2: 1 columns, expected 7 or 14"),
+        err.contains("notes.csv:2: 1 columns, expected 7, 14 or 15"),
         "{err}"
     );
     let out = report_run(&["/nonexistent/vpnmon_datalog.csv"]);
@@ -468,7 +478,7 @@ fn lines_cut_off_by_a_power_loss_are_skipped_with_a_warning() {
     assert_eq!(
         err,
         format!(
-            "{p0}:{}: skipped: no line end, the row was cut off\n{p1}:6: skipped: 11 columns, expected 7 or 14\n",
+            "{p0}:{}: skipped: no line end, the row was cut off\n{p1}:6: skipped: 11 columns, expected 7, 14 or 15\n",
             last - 24 + 1
         )
     );

@@ -423,6 +423,7 @@ mod tests {
                 test: Test::TargetPing,
                 address: format!("10.0.0.{i}"),
                 name: format!("host{i}"),
+                site: String::new(),
             },
             cycle: 2,
             failures: 2,

@@ -319,6 +319,7 @@ mod tests {
             result: Verdict::Fail,
             address: "127.0.0.2".into(),
             name: "web".into(),
+            site: "Site".into(),
             reason: None,
             ping: None,
             duration: Duration::ZERO,

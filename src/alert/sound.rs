@@ -438,6 +438,7 @@ mod tests {
                     result,
                     address: "a".into(),
                     name: "n".into(),
+                    site: "Site".into(),
                     reason: None,
                     ping: None,
                     duration: Duration::ZERO,

@@ -184,6 +184,7 @@ mod tests {
             result,
             address: address.into(),
             name: format!("n-{address}"),
+            site: "Site".into(),
             reason: (result != Verdict::Good).then(|| "no reply".to_string()),
             ping: None,
             duration: Duration::ZERO,

@@ -37,6 +37,9 @@ pub enum DatalogFormat {
     Extended,
     /// One JSON object per record, ISO 8601 timestamps with the UTC offset.
     Jsonl,
+    /// EpMonitoring's result file: `Time,CPE Name,Summary,Stage 1 in ms,Stage 2 in ms,Stage 3
+    /// in ms`, one row per site per cycle; with daily rotation, a file per UTC day.
+    Epmon,
 }
 
 /// When to start a new datalog file besides the size limit (`--datalog-rotate`).
@@ -105,5 +108,53 @@ mod tests {
         assert_eq!(parse_size("5000"), Ok(5000));
         assert!(parse_size("10 parsecs").unwrap_err().contains("10MB"));
         assert!(parse_size("0").is_err());
+    }
+}
+
+/// The placeholder in the datalog's path that gives one file per site.
+pub const SITE_PLACEHOLDER: &str = "{site}";
+
+/// The datalog's path holds `{site}`: one file per site.
+pub fn per_site(path: &std::path::Path) -> bool {
+    path.to_string_lossy().contains(SITE_PLACEHOLDER)
+}
+
+/// `path` with `{site}` replaced by the site's name made safe as part of a file name: path
+/// separators, `:` and control characters become `_` (a name never climbs out of the folder).
+pub fn site_path(path: &std::path::Path, site: &str) -> PathBuf {
+    let safe: String = site
+        .chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let safe = match safe.trim() {
+        "" | "." | ".." => "_".to_string(),
+        s => s.to_string(),
+    };
+    PathBuf::from(path.to_string_lossy().replace(SITE_PLACEHOLDER, &safe))
+}
+
+#[cfg(test)]
+mod site_path_tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn a_site_name_never_leaves_the_folder() {
+        let p = Path::new("logs/vpnmon_{site}.csv");
+        assert!(per_site(p));
+        assert!(!per_site(Path::new("logs/vpnmon.csv")));
+        assert_eq!(site_path(p, "East"), Path::new("logs/vpnmon_East.csv"));
+        assert_eq!(site_path(p, "a/../b"), Path::new("logs/vpnmon_a_.._b.csv"));
+        assert_eq!(site_path(p, ".."), Path::new("logs/vpnmon__.csv"));
+        assert_eq!(
+            site_path(p, "x\u{1b}y:z"),
+            Path::new("logs/vpnmon_x_y_z.csv")
+        );
     }
 }

@@ -25,6 +25,8 @@ pub struct DatalogRow<'a> {
     pub rtt_max_ms: Option<f32>,
     /// Why the check was not Good, as written (extended and jsonl; empty where none).
     pub reason: &'a str,
+    /// The site (extended rows and jsonl lines that carry it; empty where unknown).
+    pub site: &'a str,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -224,8 +226,11 @@ const ORIGINAL_LEN: usize = COLUMNS.len();
 const EXTENDED_LEN: usize = COLUMNS.len() + EXTENDED_COLUMNS.len();
 /// Where the RTT columns are in an extended row.
 const RTT_MIN: usize = ORIGINAL_LEN + 3;
-/// Where the reason is in an extended row (its last column).
-const REASON: usize = EXTENDED_LEN - 1;
+/// An extended row written before the `site` column.
+const EXTENDED_NO_SITE_LEN: usize = EXTENDED_LEN - 1;
+/// Where the reason and the site are in an extended row.
+const REASON: usize = EXTENDED_LEN - 2;
+const SITE: usize = EXTENDED_LEN - 1;
 
 /// Reads datalog lines, reusing its buffers from line to line (a year of rows is millions).
 pub struct Reader {
@@ -361,11 +366,12 @@ fn fields_row(
     last_date: &mut LastDate,
     row: &mut impl FnMut(DatalogRow<'_>),
 ) -> Result<(), String> {
-    if len != ORIGINAL_LEN && len != EXTENDED_LEN {
+    if len != ORIGINAL_LEN && len != EXTENDED_LEN && len != EXTENDED_NO_SITE_LEN {
         return Err(format!(
-            "{len} columns, expected {ORIGINAL_LEN} or {EXTENDED_LEN}"
+            "{len} columns, expected {ORIGINAL_LEN}, {EXTENDED_NO_SITE_LEN} or {EXTENDED_LEN}"
         ));
     }
+    let extended = len != ORIGINAL_LEN;
     let cycle: u64 = f[0]
         .trim()
         .parse()
@@ -379,7 +385,7 @@ fn fields_row(
     let test = Test::parse(f[3]).ok_or_else(|| format!("unknown test `{}`", f[3]))?;
     let verdict = Verdict::parse(f[4]).ok_or_else(|| format!("unknown result `{}`", f[4]))?;
     let rtt = |i: usize| {
-        if len == EXTENDED_LEN {
+        if extended {
             ms(f[RTT_MIN + i])
         } else {
             None
@@ -395,7 +401,8 @@ fn fields_row(
         rtt_min_ms: rtt(0),
         rtt_avg_ms: rtt(1),
         rtt_max_ms: rtt(2),
-        reason: if len == EXTENDED_LEN { f[REASON] } else { "" },
+        reason: if extended { f[REASON] } else { "" },
+        site: if len == EXTENDED_LEN { f[SITE] } else { "" },
     });
     Ok(())
 }
@@ -558,6 +565,7 @@ fn json_line(line: &str, row: &mut impl FnMut(DatalogRow<'_>)) -> Result<(), Str
         rtt_avg_ms: f(j.rtt_avg_ms),
         rtt_max_ms: f(j.rtt_max_ms),
         reason: j.reason.as_deref().unwrap_or(""),
+        site: j.site.as_deref().unwrap_or(""),
     });
     Ok(())
 }
@@ -627,6 +635,7 @@ mod tests {
                 result: Verdict::Warn,
                 address: format!("10.0.0.{i}"),
                 name: n.to_string(),
+                site: "Site".into(),
                 reason: Some("1 of 2, lost".into()),
                 ping: Some(PingStats {
                     sent: 2,
@@ -702,7 +711,7 @@ mod tests {
             rows("1,2022/09/07,18:20:33,Target ping,Good,10.0.0.1,a,b\nx\n")
                 .unwrap_err()
                 .to_string(),
-            "x:1: 8 columns, expected 7 or 14; is this a vpnmon datalog (vpnmon, extended or jsonl format)?"
+            "x:1: 8 columns, expected 7, 14 or 15; is this a vpnmon datalog (vpnmon, extended or jsonl format)?"
         );
     }
 

@@ -3,14 +3,15 @@
 
 use super::DatalogFormat;
 use crate::millis::{ms, ms_text, round_duration_ms};
-use crate::record::Record;
+use crate::record::{Record, Test, Verdict};
 use std::time::Duration;
 
 /// The original's columns, in order. The `vpnmon` format writes no header line for them.
 pub const COLUMNS: [&str; 7] = ["cycle", "date", "time", "test", "result", "address", "name"];
 
-/// The columns the `extended` format adds after [`COLUMNS`] (empty where unknown).
-pub const EXTENDED_COLUMNS: [&str; 7] = [
+/// The columns the `extended` format adds after [`COLUMNS`] (empty where unknown). `site` came
+/// last (issue 12): files written before it have the first seven, and are still read.
+pub const EXTENDED_COLUMNS: [&str; 8] = [
     "duration_ms",
     "sent",
     "received",
@@ -18,10 +19,11 @@ pub const EXTENDED_COLUMNS: [&str; 7] = [
     "rtt_avg_ms",
     "rtt_max_ms",
     "reason",
+    "site",
 ];
 
 /// The extended format's header line ([`COLUMNS`] then [`EXTENDED_COLUMNS`]).
-pub const EXTENDED_HEADER: &str = "cycle,date,time,test,result,address,name,duration_ms,sent,received,rtt_min_ms,rtt_avg_ms,rtt_max_ms,reason\n";
+pub const EXTENDED_HEADER: &str = "cycle,date,time,test,result,address,name,duration_ms,sent,received,rtt_min_ms,rtt_avg_ms,rtt_max_ms,reason,site\n";
 
 /// The datalog's line end on disk: CRLF on Windows, as the original wrote there (Python in text
 /// mode), LF elsewhere. Rows are built with LF in memory; JSON lines keep LF everywhere.
@@ -44,9 +46,66 @@ pub fn file_rows(format: DatalogFormat, records: &[Record]) -> String {
     }
 }
 
-/// The extended format's header line as the file holds it on this OS.
-pub fn file_header() -> String {
-    with_line_ends(EXTENDED_HEADER.to_string(), LINE_END)
+/// The header line a new file of `format` begins with, as the file holds it on this OS (none
+/// for the original's format and jsonl).
+pub fn file_header(format: DatalogFormat) -> String {
+    match format {
+        DatalogFormat::Extended => with_line_ends(EXTENDED_HEADER.to_string(), LINE_END),
+        DatalogFormat::Epmon => with_line_ends(EPMON_HEADER.to_string(), LINE_END),
+        _ => String::new(),
+    }
+}
+
+/// EpMonitoring's result file header (its README's, without the trailing spaces).
+pub const EPMON_HEADER: &str = "Time,CPE Name,Summary,Stage 1 in ms,Stage 2 in ms,Stage 3 in ms\n";
+
+/// Python's `time.asctime()`: `Wed Nov 14 00:03:40 2018`, the day padded with a space.
+pub const EPMON_TIME_FORMAT: &str = "%a %b %e %H:%M:%S %Y";
+
+/// A stage in ms with three decimals, as EpMonitoring writes it.
+fn epmon_ms(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64() * 1000.0)
+}
+
+/// One EpMonitoring row per site of the cycle, in the order the sites ran: stage 1 the average
+/// RTT of the ping before the VPN (`TIMEOUT` without a reply), stage 2 the open's time
+/// (`ERROR` when it failed or was not tried), stage 3 the average RTT of the first target
+/// (`TIMEOUT`); `SUCCESS` when all three are numbers. A site without a VPN client has no
+/// stage 2 and is judged on the other two.
+fn epmon_rows(out: &mut CsvText, records: &[Record]) {
+    let mut sites: Vec<&str> = Vec::new();
+    for r in records {
+        if !sites.contains(&r.site.as_str()) {
+            sites.push(&r.site);
+        }
+    }
+    for site in sites {
+        let mine: Vec<&Record> = records.iter().filter(|r| r.site == site).collect();
+        let rtt = |r: Option<&&Record>| {
+            r.and_then(|r| r.ping)
+                .filter(|p| p.received > 0)
+                .and_then(|p| p.rtt_avg)
+                .map(epmon_ms)
+        };
+        let stage1 = rtt(mine.iter().find(|r| r.test == Test::VpnPing));
+        let open = mine.iter().find(|r| r.test == Test::VpnOpen);
+        let stage2 = match open {
+            Some(o) if o.result == Verdict::Good => Some(epmon_ms(o.duration)),
+            Some(_) => None,
+            None => Some(String::new()),
+        };
+        let stage3 = rtt(mine.iter().find(|r| r.test == Test::TargetPing));
+        let ok = stage1.is_some() && stage2.is_some() && stage3.is_some();
+        let at = mine[0].at.format(EPMON_TIME_FORMAT).to_string();
+        out.row([
+            at.as_str(),
+            site,
+            if ok { "SUCCESS" } else { "FAILURE" },
+            stage1.as_deref().unwrap_or("TIMEOUT"),
+            stage2.as_deref().unwrap_or("ERROR"),
+            stage3.as_deref().unwrap_or("TIMEOUT"),
+        ]);
+    }
 }
 
 /// How a header line starts; no row does (a row starts with its cycle number).
@@ -138,7 +197,7 @@ impl Stamp {
     }
 }
 
-fn extended_fields(r: &Record) -> [String; 7] {
+fn extended_fields(r: &Record) -> [String; 8] {
     let p = r.ping;
     let opt = |d: Option<Duration>| d.map(|d| ms_text(ms(d))).unwrap_or_default();
     [
@@ -149,6 +208,7 @@ fn extended_fields(r: &Record) -> [String; 7] {
         opt(p.and_then(|p| p.rtt_avg)),
         opt(p.and_then(|p| p.rtt_max)),
         r.reason.clone().unwrap_or_default(),
+        r.site.clone(),
     ]
 }
 
@@ -174,8 +234,8 @@ fn add_row(out: &mut CsvText, format: DatalogFormat, r: &Record, stamp: &mut Sta
                     .chain(extended.iter().map(String::as_str)),
             )
         }
-        // Not CSV; `rows` handles it.
-        DatalogFormat::Jsonl => {}
+        // Not one row per record; `rows` handles them.
+        DatalogFormat::Jsonl | DatalogFormat::Epmon => {}
     }
 }
 
@@ -210,6 +270,9 @@ pub struct JsonRecord {
     pub rtt_avg_ms: Option<f64>,
     pub rtt_max_ms: Option<f64>,
     pub reason: Option<String>,
+    /// The site (absent in lines written before sites existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
 }
 
 /// The `time` field's format.
@@ -232,6 +295,7 @@ impl JsonRecord {
             rtt_avg_ms: p.and_then(|p| p.rtt_avg).map(round_duration_ms),
             rtt_max_ms: p.and_then(|p| p.rtt_max).map(round_duration_ms),
             reason: r.reason.clone(),
+            site: Some(r.site.clone()),
         }
     }
 }
@@ -255,6 +319,10 @@ pub fn rows(format: DatalogFormat, records: &[Record]) -> String {
         return records.iter().map(format_json_row).collect();
     }
     let mut out = CsvText::new();
+    if format == DatalogFormat::Epmon {
+        epmon_rows(&mut out, records);
+        return out.into_string();
+    }
     let mut stamp = Stamp::default();
     for r in records {
         add_row(&mut out, format, r, &mut stamp);
@@ -278,6 +346,7 @@ pub(crate) mod tests {
             result,
             address: address.into(),
             name: name.into(),
+            site: "Site".into(),
             reason: Some("not in the row".into()),
             ping: None,
             duration: Duration::ZERO,
@@ -323,7 +392,7 @@ pub(crate) mod tests {
         let crlf = with_line_ends(lf.clone(), "\r\n");
         assert_eq!(crlf.matches("\r\n").count(), 2, "{crlf:?}");
         assert_eq!(crlf.replace("\r\n", "\n"), lf);
-        assert!(with_line_ends(EXTENDED_HEADER.into(), "\r\n").ends_with("reason\r\n"));
+        assert!(with_line_ends(EXTENDED_HEADER.into(), "\r\n").ends_with("reason,site\r\n"));
         assert_eq!(with_line_ends(lf.clone(), "\n"), lf);
         assert_eq!(LINE_END, if cfg!(windows) { "\r\n" } else { "\n" });
         let read = |text: &str| {
@@ -417,7 +486,7 @@ pub(crate) mod tests {
         });
         assert_eq!(
             format_extended_row(&r),
-            "1,2022/09/07,18:20:47,Target ping,Warn,10.0.0.1,\"Rack, A\",1002.5,2,1,1.5,1.5,1.5,1 of 2 echo replies\n"
+            "1,2022/09/07,18:20:47,Target ping,Warn,10.0.0.1,\"Rack, A\",1002.5,2,1,1.5,1.5,1.5,1 of 2 echo replies,Site\n"
         );
         let j = format_json_row(&r);
         let offset = r.at.format("%:z").to_string();
@@ -439,5 +508,62 @@ pub(crate) mod tests {
             let each: String = two.iter().map(|r| format_record(format, r)).collect();
             assert_eq!(rows(format, &two), each, "{format:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod epmon_tests {
+    use super::*;
+    use crate::record::PingStats;
+    use chrono::{Local, TimeZone};
+
+    fn rec(site: &str, test: Test, result: Verdict, rtt_ms: Option<u64>, dur_ms: u64) -> Record {
+        let rtt = rtt_ms.map(|m| Duration::from_micros(m * 1000 + 213));
+        Record {
+            cycle: 1,
+            at: Local.with_ymd_and_hms(2018, 11, 4, 0, 3, 40).unwrap(),
+            test,
+            result,
+            address: "a".into(),
+            name: "n".into(),
+            site: site.into(),
+            reason: None,
+            ping: rtt_ms.map(|_| PingStats {
+                sent: 5,
+                received: if rtt.is_some() { 5 } else { 0 },
+                rtt_min: rtt,
+                rtt_avg: rtt,
+                rtt_max: rtt,
+            }),
+            duration: Duration::from_micros(dur_ms * 1000 + 671),
+        }
+    }
+
+    #[test]
+    fn one_row_per_site_with_its_three_stages() {
+        let recs = vec![
+            rec("site1", Test::VpnPing, Verdict::Good, Some(5), 0),
+            rec("site1", Test::VpnOpen, Verdict::Good, None, 10529),
+            rec("site1", Test::TargetPing, Verdict::Good, Some(436), 0),
+            rec("site1", Test::VpnClose, Verdict::Good, None, 3),
+            rec("site2", Test::VpnPing, Verdict::Good, Some(5), 0),
+            rec("site2", Test::VpnOpen, Verdict::Fail, None, 60000),
+            Record {
+                ping: Some(PingStats {
+                    sent: 5,
+                    ..Default::default()
+                }),
+                ..rec("site2", Test::TargetPing, Verdict::Fail, None, 0)
+            },
+        ];
+        assert_eq!(
+            file_header(DatalogFormat::Epmon).replace("\r\n", "\n"),
+            "Time,CPE Name,Summary,Stage 1 in ms,Stage 2 in ms,Stage 3 in ms\n"
+        );
+        assert_eq!(
+            rows(DatalogFormat::Epmon, &recs),
+            "Sun Nov  4 00:03:40 2018,site1,SUCCESS,5.213,10529.671,436.213\n\
+             Sun Nov  4 00:03:40 2018,site2,FAILURE,5.213,ERROR,TIMEOUT\n"
+        );
     }
 }

@@ -322,7 +322,12 @@ impl FileWriter {
     /// The file the next cycle goes to (today's file when rotating daily).
     fn current(&self) -> (PathBuf, Target) {
         if self.rotation.daily {
-            let day = rotate::day_of(self.clock.now());
+            // EpMonitoring's result files are per UTC day.
+            let day = if self.format == DatalogFormat::Epmon {
+                self.clock.now().naive_utc().format("%Y-%m-%d").to_string()
+            } else {
+                rotate::day_of(self.clock.now())
+            };
             (rotate::dated_path(&self.path, &day), Target::Day(day))
         } else {
             (self.path.clone(), Target::Live)
@@ -466,8 +471,8 @@ impl FileWriter {
         let len = l.file().metadata()?.len();
         let len = self.finish_line(&p, l.file(), len)?;
         let mut bytes = Vec::with_capacity(text.len() + 200);
-        if len == 0 && self.format == DatalogFormat::Extended {
-            bytes.extend_from_slice(file_header().as_bytes());
+        if len == 0 {
+            bytes.extend_from_slice(file_header(self.format).as_bytes());
         }
         bytes.extend_from_slice(text.as_bytes());
         let lost = Lost::of(cycle);
@@ -1328,7 +1333,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let p = dir.path().join("vpnmon_datalog.csv");
             let clock = FakeClock::at(Local.with_ymd_and_hms(2024, 3, 1, 0, 0, 0).unwrap());
-            let max = 1000;
+            let max = 1200; // a jsonl cycle with its site fields fits
             let mut s = DatalogWriter::new(&p)
                 .with_format(format)
                 .with_rotation(Rotation {

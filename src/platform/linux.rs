@@ -112,8 +112,22 @@ pub fn copies_of(programs: &[PathBuf]) -> Vec<Copy> {
     copies_run_by(&super::process::canonical(programs), user)
 }
 
+/// Every process run by this user — as root by any user —, never this process, with its
+/// executable and command line (a process whose executable cannot be read is left out). For
+/// rules that need the arguments too (a `java` running one vendor's jar).
+pub fn own_processes() -> Vec<Copy> {
+    let me = nix::unistd::geteuid();
+    let user = (!me.is_root()).then_some(me.as_raw());
+    processes_run_by(user, |_| true)
+}
+
 /// `copies_of` for the user `user` (`None`: any user), `programs` already canonical.
 fn copies_run_by(programs: &[PathBuf], user: Option<u32>) -> Vec<Copy> {
+    processes_run_by(user, |exe| programs.contains(&exe.to_path_buf()))
+}
+
+/// The processes of `user` (`None`: any user) whose executable `wanted` accepts.
+fn processes_run_by(user: Option<u32>, wanted: impl Fn(&std::path::Path) -> bool) -> Vec<Copy> {
     let me = std::process::id();
     let Ok(all) = procfs::process::all_processes() else {
         return Vec::new();
@@ -136,7 +150,7 @@ fn copies_run_by(programs: &[PathBuf], user: Option<u32>) -> Vec<Copy> {
                 .to_str()
                 .and_then(|s| s.strip_suffix(" (deleted)"))
                 .map_or(exe.clone(), PathBuf::from);
-            if !programs.contains(&exe) {
+            if !wanted(&exe) {
                 return None;
             }
             let args = match p.cmdline() {

@@ -217,7 +217,7 @@ pub mod fs {
 pub mod process {
     pub use super::os::{
         await_exit, can_await_exit, copies_of, interrupt, interrupt_pid, is_alive, isolate,
-        kill_pid,
+        kill_pid, own_processes,
     };
     use std::path::PathBuf;
 

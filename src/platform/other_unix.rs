@@ -20,7 +20,7 @@ pub fn quiet_audio_errors<T>(f: impl FnOnce() -> T) -> T {
     f()
 }
 
-pub use super::procs::{copies_of, kill_pid};
+pub use super::procs::{copies_of, kill_pid, own_processes};
 
 /// Exits of children cannot be awaited here without reaping them: callers check every few ms.
 pub fn can_await_exit() -> bool {

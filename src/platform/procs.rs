@@ -24,6 +24,17 @@ pub fn copies_of(programs: &[PathBuf]) -> Vec<Copy> {
         .iter()
         .map(|p| comparable(p))
         .collect();
+    processes(|exe| wanted.contains(&comparable(exe)))
+}
+
+/// Every process of this user (on Unix as root: of any user), never this process, with its
+/// executable and command line.
+pub fn own_processes() -> Vec<Copy> {
+    processes(|_| true)
+}
+
+/// The processes of this user (as `copies_of`) whose executable `wanted` accepts.
+fn processes(wanted: impl Fn(&Path) -> bool) -> Vec<Copy> {
     let mut sys = System::new();
     sys.refresh_processes_specifics(
         ProcessesToUpdate::All,
@@ -47,7 +58,7 @@ pub fn copies_of(programs: &[PathBuf]) -> Vec<Copy> {
                 return None;
             }
             let exe = p.exe()?;
-            if !wanted.contains(&comparable(exe)) {
+            if !wanted(exe) {
                 return None;
             }
             Some(Copy {

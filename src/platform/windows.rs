@@ -186,7 +186,7 @@ pub fn await_exit(_pid: u32) -> bool {
 // ---- processes ----------------------------------------------------------------------------
 
 /// Stale copies of the client by image path and user SID (sysinfo).
-pub use super::procs::{copies_of, kill_pid};
+pub use super::procs::{copies_of, kill_pid, own_processes};
 
 /// No process groups or parent-death signal to set on Windows.
 pub fn isolate(_cmd: &mut std::process::Command) {}

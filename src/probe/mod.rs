@@ -237,6 +237,8 @@ pub struct IcmpProber {
     /// socket's receive buffer holds, see `WANT_RCVBUF` and `BYTES_PER_REPLY`.
     pub max_in_flight: usize,
     ident: u16,
+    /// The echo payload (`vpnmon vitals --payload-size`); `PAYLOAD` by default.
+    payload: Vec<u8>,
 }
 
 impl IcmpProber {
@@ -250,7 +252,14 @@ impl IcmpProber {
             lookup: system_lookup,
             max_in_flight,
             ident: std::process::id() as u16,
+            payload: sweep::PAYLOAD.to_vec(),
         })
+    }
+
+    /// Echo requests carry `size` bytes of payload (`vpnmon vitals --payload-size`).
+    pub fn with_payload(mut self, size: usize) -> IcmpProber {
+        self.payload = sweep::PAYLOAD.iter().copied().cycle().take(size).collect();
+        self
     }
 
     fn sweep<'a>(
@@ -266,10 +275,11 @@ impl IcmpProber {
             want_rcvbuf: WANT_RCVBUF,
             bytes_per_reply: BYTES_PER_REPLY,
             max_limit: self.max_in_flight,
+            payload: self.payload.as_slice().into(),
         };
         Box::pin(async move {
             let Some(mut batches) =
-                sweep::on_own_thread(sweep::Plan::of(hosts), opts, cancel.clone(), cfg)
+                sweep::on_own_thread(sweep::Plan::of(hosts), opts, cancel.clone(), cfg.clone())
             else {
                 // No thread to be had: the sweep runs here, on the shared runtime.
                 let out = sweep::Handover::Inline(each);

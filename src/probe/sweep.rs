@@ -30,8 +30,8 @@ use tokio_util::sync::CancellationToken;
 /// never answer each other's raw-socket replies.
 static NEXT_SEQ: AtomicU16 = AtomicU16::new(1);
 
-/// The echo request's payload after the 8-byte ICMP header.
-const PAYLOAD: [u8; 16] = *b"vpnmon-echo-0123";
+/// The echo request's default payload after the 8-byte ICMP header.
+pub(super) const PAYLOAD: [u8; 16] = *b"vpnmon-echo-0123";
 /// Replies read in one go before the loop sends again: the replies of the first echoes make
 /// room for the next ones without letting the queue of unread replies grow.
 const READ_BURST: usize = 256;
@@ -75,12 +75,12 @@ impl Family {
 /// An echo request: type (8 for IPv4, 128 for ICMPv6), code 0, checksum, identifier, sequence,
 /// payload. The checksum is computed for IPv4 (the kernel computes ICMPv6's, and a Linux ping
 /// socket its own).
-pub(super) fn echo_request(v6: bool, ident: u16, seq: u16) -> [u8; 8 + PAYLOAD.len()] {
-    let mut p = [0u8; 8 + PAYLOAD.len()];
+pub(super) fn echo_request(v6: bool, ident: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0u8; 8 + payload.len()];
     p[0] = if v6 { 128 } else { 8 };
     p[4..6].copy_from_slice(&ident.to_be_bytes());
     p[6..8].copy_from_slice(&seq.to_be_bytes());
-    p[8..].copy_from_slice(&PAYLOAD);
+    p[8..].copy_from_slice(payload);
     if !v6 {
         let sum = checksum(&p);
         p[2..4].copy_from_slice(&sum.to_be_bytes());
@@ -144,13 +144,15 @@ struct Host {
 }
 
 /// What a sweep needs from its prober.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub(super) struct SweepConfig {
     pub lookup: Lookup,
     pub ident: u16,
     pub want_rcvbuf: usize,
     pub bytes_per_reply: usize,
     pub max_limit: usize,
+    /// The payload of every echo request (`vpnmon vitals --payload-size`).
+    pub payload: std::sync::Arc<[u8]>,
 }
 
 /// The in-flight limit a receive buffer of `rcvbuf` bytes allows.
@@ -379,6 +381,7 @@ pub(super) async fn run(
         ips,
         names: mut to_resolve,
     } = plan;
+    let lookup = cfg.lookup;
     let n = ips.len();
     let mut s = Sweep {
         opts,
@@ -419,7 +422,7 @@ pub(super) async fn run(
     }
     let mut names: FuturesUnordered<_> = to_resolve
         .iter()
-        .map(|(i, h)| async move { (*i, resolve(h, cfg.lookup).await) })
+        .map(|(i, h)| async move { (*i, resolve(h, lookup).await) })
         .collect();
     let mut late: VecDeque<usize> = VecDeque::new();
     let mut next = 0usize;
@@ -472,7 +475,7 @@ pub(super) async fn run(
                 None => break,
             };
             let seq = s.free_seq();
-            let mut packet = echo_request(fam.v6, s.ident, seq);
+            let mut packet = echo_request(fam.v6, s.ident, seq, &cfg.payload);
             let target = SocketAddr::new(ip, 0);
             let h = &mut s.hosts[i];
             h.unsent -= 1;
@@ -554,18 +557,18 @@ mod tests {
 
     #[test]
     fn requests_carry_identifier_sequence_and_a_valid_checksum() {
-        let p = echo_request(false, 0x1234, 0xbeef);
+        let p = echo_request(false, 0x1234, 0xbeef, &PAYLOAD);
         assert_eq!(&p[..2], &[8, 0]);
         assert_eq!(&p[4..8], &[0x12, 0x34, 0xbe, 0xef]);
         // A packet with its checksum sums to zero.
         assert_eq!(checksum(&p), 0);
-        let p6 = echo_request(true, 1, 2);
+        let p6 = echo_request(true, 1, 2, &PAYLOAD);
         assert_eq!(&p6[..4], &[128, 0, 0, 0]);
     }
 
     #[test]
     fn only_echo_replies_are_read_with_or_without_the_ip_header() {
-        let mut reply = echo_request(false, 7, 9);
+        let mut reply = echo_request(false, 7, 9, &PAYLOAD);
         reply[0] = 0;
         assert_eq!(echo_reply(&reply, false, false), Some((7, 9)));
         let mut with_header = vec![0x45u8];
@@ -574,8 +577,11 @@ mod tests {
         assert_eq!(echo_reply(&with_header, true, false), Some((7, 9)));
         // Our own request (seen by a raw socket on loopback), an ICMPv6 reply read as IPv4, a
         // short packet: not replies.
-        assert_eq!(echo_reply(&echo_request(false, 7, 9), false, false), None);
-        let mut r6 = echo_request(true, 7, 9);
+        assert_eq!(
+            echo_reply(&echo_request(false, 7, 9, &PAYLOAD), false, false),
+            None
+        );
+        let mut r6 = echo_request(true, 7, 9, &PAYLOAD);
         r6[0] = 129;
         assert_eq!(echo_reply(&r6, false, true), Some((7, 9)));
         assert_eq!(echo_reply(&r6, false, false), None);

@@ -41,23 +41,53 @@ fn rank(t: Test) -> u8 {
 /// then address; `file`: in the order they first appear (gateway checks first).
 pub fn sorted<'a>(checks: &[CheckId], s: &'a Summary, by: SortBy) -> Vec<&'a CheckStats> {
     let mut v: Vec<&CheckStats> = s.checks.iter().collect();
+    // Grouped by site first, the sites in the order they first appear.
+    let mut site_order: Vec<&str> = Vec::new();
+    for k in checks {
+        if !site_order.contains(&k.site.as_str()) {
+            site_order.push(&k.site);
+        }
+    }
+    let site_rank = |c: &CheckStats| {
+        let site = checks[c.check as usize].site.as_str();
+        site_order.iter().position(|s| *s == site).unwrap_or(0)
+    };
     let key = |c: &CheckStats| {
         let k = &checks[c.check as usize];
-        (k.name.clone(), k.address.clone(), rank(k.test))
+        (
+            site_rank(c),
+            k.name.clone(),
+            k.address.clone(),
+            rank(k.test),
+        )
     };
     match by {
-        SortBy::File => {}
+        SortBy::File => v.sort_by_key(|c| site_rank(c)),
         SortBy::Name => v.sort_by_key(|c| key(c)),
         SortBy::Avail => v.sort_by(|a, b| {
-            a.availability()
-                .partial_cmp(&b.availability())
-                .unwrap_or(Ordering::Equal)
+            site_rank(a)
+                .cmp(&site_rank(b))
+                .then(
+                    a.availability()
+                        .partial_cmp(&b.availability())
+                        .unwrap_or(Ordering::Equal),
+                )
                 .then(b.warn.cmp(&a.warn))
                 .then(rank(checks[a.check as usize].test).cmp(&rank(checks[b.check as usize].test)))
                 .then_with(|| key(a).cmp(&key(b)))
         }),
     }
     v
+}
+
+/// The datalogs name more than one site: the outputs show a site column.
+fn several_sites(checks: &[CheckId]) -> bool {
+    checks.iter().any(|k| k.site != checks[0].site)
+}
+
+/// The datalogs carry sites (extended or jsonl rows written since sites exist).
+fn has_sites(checks: &[CheckId]) -> bool {
+    checks.iter().any(|k| !k.site.is_empty())
 }
 
 /// Every outage with its check, in time order (ties in the checks' order).
@@ -217,13 +247,20 @@ pub fn table(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
     }
     out.push('\n');
     // For a terminal: control characters from the datalog shown escaped, never raw.
+    let with_site = several_sites(checks);
     let names = |k: &CheckId| {
-        [
+        let mut v = Vec::with_capacity(4);
+        if with_site {
+            v.push(crate::text::escape(&k.site));
+        }
+        v.extend([
             k.test.as_str().to_string(),
             crate::text::escape(&k.address),
             crate::text::escape(&k.name),
-        ]
+        ]);
+        v
     };
+    let site_col = || with_site.then(|| col("Site", false, true));
     let outages = outage_list(checks, s);
     if shape.outages {
         if outages.is_empty() {
@@ -231,7 +268,8 @@ pub fn table(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
             return out;
         }
         let _ = writeln!(out, "Outages: {}, in time order", outages.len());
-        let cols = [
+        let mut cols: Vec<Col> = site_col().into_iter().collect();
+        cols.extend([
             col("Check", false, false),
             col("Address", false, true),
             col("Name", false, true),
@@ -239,10 +277,10 @@ pub fn table(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
             col("End", false, false),
             col("Duration", true, false),
             col("Cycles", true, false),
-        ];
+        ]);
         let row = |i: usize| {
             let (k, o) = outages[i];
-            let mut r = names(k).to_vec();
+            let mut r = names(k);
             r.extend([
                 time_text(o.start),
                 if o.ongoing {
@@ -263,7 +301,8 @@ pub fn table(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
     let with_rtt = list
         .iter()
         .any(|c| c.rtt_avg.is_some() || c.rtt_max.is_some());
-    let mut cols = vec![
+    let mut cols: Vec<Col> = site_col().into_iter().collect();
+    cols.extend([
         col("Check", false, false),
         col("Address", false, true),
         col("Name", false, true),
@@ -272,14 +311,14 @@ pub fn table(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
         col("Warn", true, false),
         col("Fail", true, false),
         col("Outages", true, false),
-    ];
+    ]);
     if with_rtt {
         cols.push(col("RTT min/avg/max", true, false));
     }
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|c| {
-            let mut r = names(&checks[c.check as usize]).to_vec();
+            let mut r = names(&checks[c.check as usize]);
             r.extend([
                 c.cycles.to_string(),
                 pct(c.availability()),
@@ -312,60 +351,76 @@ pub fn table(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
 pub fn csv(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
     let mut table = CsvText::new();
     if shape.outages {
-        table.row([
-            "test",
-            "address",
-            "name",
-            "start",
-            "end",
-            "duration_s",
-            "cycles",
-            "ongoing",
-        ]);
+        table.row(
+            [
+                "test",
+                "address",
+                "name",
+                "start",
+                "end",
+                "duration_s",
+                "cycles",
+                "ongoing",
+            ]
+            .into_iter()
+            .chain(has_sites(checks).then_some("site")),
+        );
         for (k, o) in outage_list(checks, s) {
-            table.row([
-                k.test.as_str(),
-                &k.address,
-                &k.name,
-                &offset_time_text(o.start),
-                &offset_time_text(o.end),
-                &o.duration().to_string(),
-                &o.cycles.to_string(),
-                &o.ongoing.to_string(),
-            ]);
+            table.row(
+                [
+                    k.test.as_str(),
+                    &k.address,
+                    &k.name,
+                    &offset_time_text(o.start),
+                    &offset_time_text(o.end),
+                    &o.duration().to_string(),
+                    &o.cycles.to_string(),
+                    &o.ongoing.to_string(),
+                ]
+                .into_iter()
+                .chain(has_sites(checks).then_some(k.site.as_str())),
+            );
         }
         return table.into_string();
     }
-    table.row([
-        "test",
-        "address",
-        "name",
-        "cycles",
-        "good",
-        "warn",
-        "fail",
-        "availability_pct",
-        "outages",
-        "rtt_min_ms",
-        "rtt_avg_ms",
-        "rtt_max_ms",
-    ]);
+    table.row(
+        [
+            "test",
+            "address",
+            "name",
+            "cycles",
+            "good",
+            "warn",
+            "fail",
+            "availability_pct",
+            "outages",
+            "rtt_min_ms",
+            "rtt_avg_ms",
+            "rtt_max_ms",
+        ]
+        .into_iter()
+        .chain(has_sites(checks).then_some("site")),
+    );
     for c in sorted(checks, s, shape.sort) {
         let k = &checks[c.check as usize];
-        table.row([
-            k.test.as_str(),
-            &k.address,
-            &k.name,
-            &c.cycles.to_string(),
-            &c.good.to_string(),
-            &c.warn.to_string(),
-            &c.fail.to_string(),
-            &pct(c.availability()),
-            &c.outages.len().to_string(),
-            &opt_ms_text(c.rtt_min),
-            &opt_ms_text(c.rtt_avg),
-            &opt_ms_text(c.rtt_max),
-        ]);
+        table.row(
+            [
+                k.test.as_str(),
+                &k.address,
+                &k.name,
+                &c.cycles.to_string(),
+                &c.good.to_string(),
+                &c.warn.to_string(),
+                &c.fail.to_string(),
+                &pct(c.availability()),
+                &c.outages.len().to_string(),
+                &opt_ms_text(c.rtt_min),
+                &opt_ms_text(c.rtt_avg),
+                &opt_ms_text(c.rtt_max),
+            ]
+            .into_iter()
+            .chain(has_sites(checks).then_some(k.site.as_str())),
+        );
     }
     table.into_string()
 }
@@ -378,6 +433,8 @@ struct JsonOutage<'a> {
     address: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    site: Option<&'a str>,
     start: String,
     end: String,
     duration_s: i64,
@@ -391,6 +448,7 @@ impl JsonOutage<'_> {
             test: k.map(|k| k.test.as_str()),
             address: k.map(|k| k.address.as_str()),
             name: k.map(|k| k.name.as_str()),
+            site: k.map(|k| k.site.as_str()).filter(|s| !s.is_empty()),
             start: offset_time_text(o.start),
             end: offset_time_text(o.end),
             duration_s: o.duration(),
@@ -405,6 +463,8 @@ struct JsonCheck<'a> {
     test: &'a str,
     address: &'a str,
     name: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    site: &'a str,
     cycles: u64,
     good: u64,
     warn: u64,
@@ -455,6 +515,7 @@ pub fn json(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
                         test: k.test.as_str(),
                         address: &k.address,
                         name: &k.name,
+                        site: &k.site,
                         cycles: c.cycles,
                         good: c.good,
                         warn: c.warn,

@@ -17,7 +17,10 @@ trait Is {
 
 impl Is for CheckId {
     fn is(&self, r: &DatalogRow<'_>) -> bool {
-        self.test == r.test && self.address == r.address && self.name == r.name
+        self.test == r.test
+            && self.address == r.address
+            && self.name == r.name
+            && self.site == r.site
     }
 }
 
@@ -80,6 +83,8 @@ impl Checks {
         self.keybuf.push_str(r.address);
         self.keybuf.push('\0');
         self.keybuf.push_str(r.name);
+        self.keybuf.push('\0');
+        self.keybuf.push_str(r.site);
         if let Some(&i) = self.index.get(self.keybuf.as_str()) {
             return i;
         }
@@ -88,6 +93,7 @@ impl Checks {
             test: r.test,
             address: r.address.to_string(),
             name: r.name.to_string(),
+            site: r.site.to_string(),
         });
         self.index.insert(self.keybuf.clone(), i);
         self.next.push(i);
@@ -456,7 +462,7 @@ pub(crate) mod tests {
     fn a_file_with_no_readable_line_is_an_error_naming_file_and_line() {
         let e = read_texts(&["\nhello\nworld,2\n"]).unwrap_err().to_string();
         assert!(
-            e.contains("d0.csv:2: 1 columns, expected 7 or 14; is this a vpnmon datalog"),
+            e.contains("d0.csv:2: 1 columns, expected 7, 14 or 15; is this a vpnmon datalog"),
             "{e}"
         );
         let e = read_texts(&["1,2022/13/07,18:20:33,VPN ping,Good,a,b\n"])
@@ -500,9 +506,9 @@ pub(crate) mod tests {
         let (w, cycles) = warnings_and_cycles(&text);
         assert_eq!(cycles, [1, 5, 7]);
         assert_eq!(w.len(), 4, "{w:?}");
-        assert_eq!(w[0], "d.csv:2: skipped: 9 columns, expected 7 or 14");
+        assert_eq!(w[0], "d.csv:2: skipped: 9 columns, expected 7, 14 or 15");
         assert!(w[1].starts_with("d.csv:3: skipped: bad JSON: "), "{w:?}");
-        assert_eq!(w[2], "d.csv:5: skipped: 1 columns, expected 7 or 14");
+        assert_eq!(w[2], "d.csv:5: skipped: 1 columns, expected 7, 14 or 15");
         assert_eq!(w[3], "d.csv: 2 more bad lines skipped (5 in all)");
         // A file without bad lines warns nothing.
         assert!(warnings_and_cycles(&good(9)).0.is_empty());

@@ -326,6 +326,7 @@ mod tests {
             result,
             address: address.into(),
             name: format!("n{address}"),
+            site: "Site".into(),
             reason: (result == Verdict::Fail).then(|| "no reply".to_string()),
             ping: rtt_ms.map(|ms| PingStats {
                 sent: 2,

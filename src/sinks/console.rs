@@ -127,6 +127,21 @@ pub fn prefixed(cycle: u64, at: DateTime<Local>, text: &str) -> String {
     format!("{cycle:>3} {} {text}", at.format(STAMP_FORMAT))
 }
 
+/// The header of a site in a run with several: `-- Site 2 of 3 ------- East  (vpn.example.org)`,
+/// in the layout of the original's `-- VPN ping -----------` lines.
+pub fn site_line(site: &super::SiteHeader<'_>) -> String {
+    let label = format!("-- Site {} of {} ", site.index, site.of);
+    let where_ = if site.gateway.is_empty() {
+        "no VPN".to_string()
+    } else {
+        crate::text::shown(site.gateway)
+    };
+    format!(
+        "{label:-<23} {}  ({where_})",
+        crate::text::escape(site.name)
+    )
+}
+
 fn of_text(of: Option<u64>) -> String {
     of.map_or_else(|| "Infinite".to_string(), |n| n.to_string())
 }
@@ -274,6 +289,13 @@ impl<W: Write + Send> Sink for ConsoleSink<W> {
         }
     }
 
+    fn site_start(&mut self, at: DateTime<Local>, site: &super::SiteHeader<'_>) {
+        if let Some(l) = self.live.as_mut() {
+            l.clear();
+        }
+        self.line(at, &site_line(site));
+    }
+
     fn record(&mut self, r: &Record) {
         let color = self.opts.color;
         self.line(r.at, &record_line_styled(r, color));
@@ -415,10 +437,43 @@ mod tests {
             result,
             address: address.into(),
             name: name.into(),
+            site: "Site".into(),
             reason: None,
             ping: None,
             duration: Duration::from_millis(1500),
         }
+    }
+
+    #[test]
+    fn a_site_header_lines_up_with_the_vpn_lines() {
+        let at = Local.with_ymd_and_hms(2022, 9, 7, 18, 20, 33).unwrap();
+        let h = crate::sinks::SiteHeader {
+            name: "East",
+            gateway: "vpn-east.example.org",
+            index: 2,
+            of: 3,
+        };
+        assert_eq!(
+            prefixed(1, at, &site_line(&h)),
+            "  1 2022/09/07 18:20:33 -- Site 2 of 3 -------- East  (vpn-east.example.org)"
+        );
+        let vpn = prefixed(1, at, "-- VPN ping ----------- Good East");
+        assert_eq!(vpn.find("Good"), Some(48), "{vpn}");
+        assert_eq!(
+            prefixed(1, at, &site_line(&h)).find("East"),
+            Some(48),
+            "the name where the verdicts are"
+        );
+        let none = crate::sinks::SiteHeader {
+            gateway: "",
+            name: "L\u{1b}ab",
+            ..h
+        };
+        assert!(
+            site_line(&none).ends_with("L\\eab  (no VPN)"),
+            "{}",
+            site_line(&none)
+        );
     }
 
     #[test]

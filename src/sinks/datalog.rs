@@ -30,6 +30,47 @@ impl Sink for DatalogWriter {
     }
 }
 
+/// One site's datalog when the path holds `{site}`: the writer of that site's file, given only
+/// that site's records.
+pub struct SiteDatalog {
+    site: String,
+    writer: DatalogWriter,
+}
+
+impl SiteDatalog {
+    pub fn new(site: &str, cfg: &crate::datalog::DatalogConfig) -> SiteDatalog {
+        let mut cfg = cfg.clone();
+        cfg.path = crate::datalog::site_path(&cfg.path, site);
+        SiteDatalog {
+            site: site.to_string(),
+            writer: DatalogWriter::from_config(&cfg),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Sink for SiteDatalog {
+    async fn cycle_end(
+        &mut self,
+        report: &CycleReport,
+        cancel: &CancellationToken,
+    ) -> Result<(), SinkError> {
+        let mine: Vec<_> = report
+            .records
+            .iter()
+            .filter(|r| r.site == self.site)
+            .cloned()
+            .collect();
+        self.writer.write(&mine, cancel).await?;
+        Ok(())
+    }
+
+    async fn finish(&mut self, _end: RunEnd) -> Result<(), SinkError> {
+        self.writer.flush_held().await?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,6 +93,7 @@ mod tests {
                 result: Verdict::Good,
                 address: "gw.example".into(),
                 name: "VPN Gateway".into(),
+                site: "Site".into(),
                 reason: None,
                 ping: None,
                 duration: Duration::ZERO,

@@ -61,6 +61,7 @@ mod tests {
             result: Verdict::Warn,
             address: "10.0.0.1".into(),
             name: "Rack \"A\"".into(),
+            site: "Site".into(),
             reason: Some("1 of 2 echo replies".into()),
             ping: Some(PingStats {
                 sent: 2,

@@ -60,6 +60,16 @@ pub struct TerminalConfig {
     pub debug_tui_panic: bool,
 }
 
+/// Which site of a cycle begins (`Sink::site_start`).
+#[derive(Debug, Clone, Copy)]
+pub struct SiteHeader<'a> {
+    pub name: &'a str,
+    /// Empty for a site without a VPN client.
+    pub gateway: &'a str,
+    pub index: usize,
+    pub of: usize,
+}
+
 /// How a run ended, for the sinks' last words. `vpn_closed` is false when the last close failed
 /// or could not be confirmed (the reason was given as a notice just before).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +107,9 @@ pub trait Sink: Send {
     /// A line for the operator that is not a record (`Running without a vpnmon targets file`).
     fn notice(&mut self, _line: &str) {}
     fn cycle_start(&mut self, _cycle: u64, _of: Option<u64>, _at: DateTime<Local>) {}
+    /// A run with several sites begins site `index` (from 1) of `of` in this cycle; `gateway`
+    /// is empty for a site without a VPN. Not called when the run has one site.
+    fn site_start(&mut self, _at: DateTime<Local>, _site: &SiteHeader<'_>) {}
     /// Called as each test finishes, for live progress.
     fn record(&mut self, _rec: &Record) {}
     /// Called once per cycle with all its records (also a cancelled cycle's completed ones).

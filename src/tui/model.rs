@@ -338,6 +338,7 @@ mod tests {
             result,
             address: address.into(),
             name: name.into(),
+            site: "Site".into(),
             reason: (result != Verdict::Good).then(|| format!("{received} of 2 answered")),
             ping: (test != Test::VpnOpen && test != Test::VpnClose).then(|| PingStats {
                 sent: 2,

@@ -1,6 +1,6 @@
 //! A scripted `VpnClient` for in-process tests of the cycle and monitor.
 
-use super::{Credentials, Deadline, OpenInfo, VpnClient, VpnError};
+use super::{CloseInfo, Credentials, Deadline, OpenInfo, VpnClient, VpnError};
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
@@ -90,11 +90,12 @@ impl VpnClient for FakeVpn {
         &mut self,
         _deadline: Deadline,
         _cancel: &CancellationToken,
-    ) -> Result<(), VpnError> {
+    ) -> Result<CloseInfo, VpnError> {
         self.log.push("close".into());
         self.open_now = false;
         self.close_results
             .pop_front()
             .unwrap_or_else(|| self.close_result.clone())
+            .map(|()| CloseInfo::default())
     }
 }

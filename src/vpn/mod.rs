@@ -16,6 +16,7 @@ pub mod anyconnect;
 pub mod fake;
 pub mod openconnect;
 pub mod session;
+pub mod sonicwall;
 
 pub use session::Deadline;
 
@@ -117,6 +118,13 @@ pub struct OpenInfo {
     pub detail: Option<String>,
 }
 
+/// Facts about a close that succeeded: what had to be tidied after the client (a resolver file
+/// it left rewritten, processes it left running), for the console and the record's reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CloseInfo {
+    pub detail: Option<String>,
+}
+
 /// A vendor VPN client driver, as the monitor sees it.
 ///
 /// The drivers run on threads of their own (`session::DriverThread`); these calls send them a
@@ -150,7 +158,7 @@ pub trait VpnClient: Send {
         &mut self,
         deadline: Deadline,
         cancel: &CancellationToken,
-    ) -> Result<(), VpnError>;
+    ) -> Result<CloseInfo, VpnError>;
 }
 
 /// The longest a close may take in all, for callers without a limit of their own: above every
@@ -166,6 +174,8 @@ pub enum VpnClientKind {
     Anyconnect,
     /// The open-source openconnect client.
     Openconnect,
+    /// SonicWall Connect Tunnel's command-line client (startct).
+    Sonicwall,
 }
 
 impl VpnClientKind {
@@ -174,6 +184,7 @@ impl VpnClientKind {
             VpnClientKind::None => "none",
             VpnClientKind::Anyconnect => "anyconnect",
             VpnClientKind::Openconnect => "openconnect",
+            VpnClientKind::Sonicwall => "sonicwall",
         }
     }
 }

@@ -7,12 +7,13 @@ pub mod harness;
 pub mod netns;
 pub mod runner;
 pub mod sim;
+pub mod smtp;
 
 pub use netns::{Lab, Netns, DEAD_HOST, FLAKY_HOST, GOOD_HOST};
 pub use runner::{
     run, vpnmon, vpnmon_bin, vpnmon_fake_ping, without_vpn_in_temp, Finished, Next, Running,
 };
-pub use sim::vpncli_sim;
+pub use sim::{startct_sim, vpncli_sim};
 
 /// Whether this user may open ICMP sockets (root, or `ping_group_range`): vpnmon pings the
 /// gateway and the targets. Asked once per test binary.

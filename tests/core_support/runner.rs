@@ -224,10 +224,21 @@ impl Running {
         Running::try_spawn(&mut *cmd).unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"))
     }
 
-    /// `spawn`, or why the program could not be started.
-    pub fn try_spawn(mut cmd: impl BorrowMut<Command>) -> std::io::Result<Running> {
+    /// `spawn` with stdin from `input` (an open file), for programs that read it.
+    pub fn spawn_with_stdin(mut cmd: impl BorrowMut<Command>, input: std::fs::File) -> Running {
         let cmd = cmd.borrow_mut();
-        cmd.stdin(Stdio::null())
+        Running::try_spawn_from(&mut *cmd, Stdio::from(input))
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"))
+    }
+
+    /// `spawn`, or why the program could not be started.
+    pub fn try_spawn(cmd: impl BorrowMut<Command>) -> std::io::Result<Running> {
+        Running::try_spawn_from(cmd, Stdio::null())
+    }
+
+    fn try_spawn_from(mut cmd: impl BorrowMut<Command>, stdin: Stdio) -> std::io::Result<Running> {
+        let cmd = cmd.borrow_mut();
+        cmd.stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn()?;

@@ -8,14 +8,22 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 pub const SIM_NAME: &str = "vpncli-sim";
+/// The stand-in for SonicWall's `startct` (tests/sim/startct_sim.rs), built the same way.
+pub const STARTCT_SIM_NAME: &str = "startct-sim";
 
 /// The path of the freshly built simulator. Panics with what to do when it cannot be built.
 pub fn vpncli_sim() -> &'static Path {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(build)
+    PATH.get_or_init(|| build(SIM_NAME))
 }
 
-fn build() -> PathBuf {
+/// The path of the freshly built `startct` simulator.
+pub fn startct_sim() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| build(STARTCT_SIM_NAME))
+}
+
+fn build(name: &str) -> PathBuf {
     let mut cargo = escargot::CargoBuild::new();
     // Cargo gives the test process the package's variables (CARGO_PKG_NAME, …). Build scripts
     // that watch them (ring's) would see them "changed" and rebuild, and the next `cargo test`
@@ -36,7 +44,7 @@ fn build() -> PathBuf {
         }
     }
     let built = cargo
-        .example(SIM_NAME)
+        .example(name)
         .manifest_path(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
         .current_release()
         // The packages are already there (the tests were built from them): never the network.
@@ -49,12 +57,12 @@ fn build() -> PathBuf {
             // toolchain) uses the simulator that `cargo test` built next to it.
             let beside = std::env::current_exe()
                 .ok()
-                .and_then(|exe| Some(exe.parent()?.parent()?.join("examples").join(SIM_NAME)));
+                .and_then(|exe| Some(exe.parent()?.parent()?.join("examples").join(name)));
             match beside {
                 Some(p) if std::env::var_os("CARGO").is_none() && p.is_file() => p,
                 _ => panic!(
-                    "cannot build the {SIM_NAME} example ({e}); build it with \
-                     `cargo build --example {SIM_NAME}` or run the plain `cargo test`"
+                    "cannot build the {name} example ({e}); build it with \
+                     `cargo build --example {name}` or run the plain `cargo test`"
                 ),
             }
         }

@@ -31,6 +31,8 @@
 //!   (lost to `VPNCLI_SIM_DROP_FAST_MS`), `… exit` (left by `exit`). Secrets show as `(hidden)`.
 //! - `VPNCLI_SIM_VERSION`: 4 (AnyConnect 4.9 banner, default) or 5 (Secure Client 5.1).
 //! - `VPNCLI_SIM_PASSWORD`: the right password (default `secret`).
+//! - `<the simulator's path>.env`, when present: `KEY=VALUE` lines that override these variables
+//!   for that copy alone (several sites of one run, each with its own copy and scenario).
 //! - `VPNCLI_SIM_CONNECTED_TO`: the name in `Connected to …` (default: the host given).
 
 use std::collections::BTreeMap;
@@ -111,7 +113,9 @@ fn log(event: &str) {
         .append(true)
         .open(p)
     {
-        let _ = writeln!(f, "{} {ms} {event}", std::process::id());
+        // One write per line: several processes append to this file at once, and `writeln!`
+        // writes its pieces one by one (a line torn by another's, e.g. pid "18" + "17").
+        let _ = f.write_all(format!("{} {ms} {event}\n", std::process::id()).as_bytes());
     }
 }
 
@@ -562,13 +566,28 @@ impl Drop for NoEcho {
 }
 
 fn main() {
+    // A copy of the simulator may carry its own settings in `<its path>.env` (KEY=VALUE lines,
+    // over the environment): several sites of one vpnmon run, each with its own copy, then
+    // behave differently though they share vpnmon's environment (tests/sites.rs).
+    if let Ok(exe) = std::env::current_exe() {
+        let mut own = exe.into_os_string();
+        own.push(".env");
+        if let Ok(text) = std::fs::read_to_string(&own) {
+            for line in text.lines() {
+                if let Some((k, v)) = line.split_once('=') {
+                    std::env::set_var(k.trim(), v.trim());
+                }
+            }
+        }
+    }
     if let Ok(p) = std::env::var("VPNCLI_SIM_PIDS") {
         if let Ok(mut f) = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(p)
         {
-            let _ = writeln!(f, "{}", std::process::id());
+            // One write: concurrent appends must not tear a pid.
+            let _ = f.write_all(format!("{}\n", std::process::id()).as_bytes());
         }
     }
     let mut sim = Sim {

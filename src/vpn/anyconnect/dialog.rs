@@ -9,7 +9,7 @@ use crate::vpn::session::{
     pace, ChildGuard, Deadline, Driver, Got, Inbox, Lines, OnCancel, Process, Pty, SourceId,
     Transcript, CANCEL_GRACE,
 };
-use crate::vpn::{Credentials, OpenInfo, Secret, VpnError, VpnErrorKind};
+use crate::vpn::{CloseInfo, Credentials, OpenInfo, Secret, VpnError, VpnErrorKind};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -794,14 +794,16 @@ impl Driver for Dialog {
         }
     }
 
-    fn close(&mut self, inbox: &mut Inbox, deadline: Deadline) -> Result<(), VpnError> {
+    fn close(&mut self, inbox: &mut Inbox, deadline: Deadline) -> Result<CloseInfo, VpnError> {
         if let Some(cli) = self.cli.take() {
-            return self.shut_down(cli, inbox, deadline);
+            return self
+                .shut_down(cli, inbox, deadline)
+                .map(|()| CloseInfo::default());
         }
         if self.maybe_up {
-            return self.recover(inbox, deadline);
+            return self.recover(inbox, deadline).map(|()| CloseInfo::default());
         }
-        Ok(())
+        Ok(CloseInfo::default())
     }
 }
 

@@ -8,7 +8,7 @@ use crate::vpn::session::{
     program, ChildGuard, Deadline, Driver, Ending, Got, Inbox, Lines, SourceId, Transcript,
     CANCEL_GRACE,
 };
-use crate::vpn::{Credentials, OpenInfo, Secret, VpnError, VpnErrorKind};
+use crate::vpn::{CloseInfo, Credentials, OpenInfo, Secret, VpnError, VpnErrorKind};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -554,7 +554,14 @@ impl Driver for Dialog {
             .map_err(|e| self.noting_stale(e))
     }
 
-    fn close(&mut self, inbox: &mut Inbox, deadline: Deadline) -> Result<(), VpnError> {
+    fn close(&mut self, inbox: &mut Inbox, deadline: Deadline) -> Result<CloseInfo, VpnError> {
+        self.close_tunnel(inbox, deadline)
+            .map(|()| CloseInfo::default())
+    }
+}
+
+impl Dialog {
+    fn close_tunnel(&mut self, inbox: &mut Inbox, deadline: Deadline) -> Result<(), VpnError> {
         if self.session.is_none() {
             // Also the retry after a close cut short by Ctrl-C: Ok only if the device is gone.
             if self.tun_present() && !self.wait_tun_gone(TUN_GONE_WAIT) {

@@ -5,7 +5,7 @@
 //! [`Inbox`], so one blocking receive with the deadline as timeout waits for all of them.
 
 use super::Deadline;
-use crate::vpn::{Credentials, OpenInfo, VpnClient, VpnError, VpnErrorKind};
+use crate::vpn::{CloseInfo, Credentials, OpenInfo, VpnClient, VpnError, VpnErrorKind};
 use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 use std::marker::PhantomData;
@@ -41,7 +41,7 @@ pub trait Driver {
     ) -> Result<OpenInfo, VpnError>;
 
     /// Closes the tunnel (nothing open → Ok), by `deadline` at the latest.
-    fn close(&mut self, inbox: &mut Inbox, deadline: Deadline) -> Result<(), VpnError>;
+    fn close(&mut self, inbox: &mut Inbox, deadline: Deadline) -> Result<CloseInfo, VpnError>;
 }
 
 enum Request {
@@ -53,7 +53,7 @@ enum Request {
     },
     Close {
         deadline: Deadline,
-        reply: oneshot::Sender<Result<(), VpnError>>,
+        reply: oneshot::Sender<Result<CloseInfo, VpnError>>,
     },
 }
 
@@ -403,7 +403,7 @@ impl<D: Driver + 'static> VpnClient for DriverThread<D> {
         &mut self,
         deadline: Deadline,
         cancel: &CancellationToken,
-    ) -> Result<(), VpnError> {
+    ) -> Result<CloseInfo, VpnError> {
         self.call(cancel, |reply| Request::Close { deadline, reply })
             .await
     }
@@ -455,10 +455,14 @@ mod tests {
                 }
             }
         }
-        fn close(&mut self, inbox: &mut Inbox, mut deadline: Deadline) -> Result<(), VpnError> {
+        fn close(
+            &mut self,
+            inbox: &mut Inbox,
+            mut deadline: Deadline,
+        ) -> Result<CloseInfo, VpnError> {
             // Waits out the deadline; a cancel shortens it to the grace.
             while inbox.wait(&mut deadline) != Got::Timeout {}
-            Ok(())
+            Ok(CloseInfo::default())
         }
     }
 
