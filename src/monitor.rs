@@ -10,6 +10,7 @@ use crate::targets::{self, Target};
 use crate::vpn::{Deadline, VpnClient, CLOSE_WITHIN};
 use chrono::Local;
 use std::path::PathBuf;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// What ended a run early. The run's `end()` (guard close, the sinks' last words) has run by
@@ -82,7 +83,8 @@ pub struct Monitor {
 /// unreadable mid-run keeps the last good list and repeated warnings are not printed each cycle.
 #[derive(Default)]
 struct TargetsState {
-    last: Option<Vec<Target>>,
+    /// Shared with the cycle and the sinks: a cycle re-reads the file but copies no list.
+    last: Option<Arc<[Target]>>,
     last_notes: Vec<String>,
     /// The file was there at the last read.
     was_found: bool,
@@ -239,10 +241,10 @@ impl Monitor {
         &mut self,
         site: &Site,
         state: &mut TargetsState,
-    ) -> Result<Vec<Target>, MonitorError> {
+    ) -> Result<Arc<[Target]>, MonitorError> {
         // Targets written in the config file, or none named there: no file to read.
         if site.inline_targets.is_some() || site.targets.as_os_str().is_empty() {
-            let list = site.inline_targets.clone().unwrap_or_default();
+            let list: Arc<[Target]> = site.inline_targets.clone().unwrap_or_default().into();
             if state.last.is_none() && list.is_empty() {
                 let note = format!(
                     "No targets for {}: only the gateway is tested",
@@ -253,7 +255,7 @@ impl Monitor {
             state.last = Some(list.clone());
             return Ok(list);
         }
-        let (targets, notes) = match targets::read(&site.targets) {
+        let (targets, mut notes): (Arc<[Target]>, Vec<String>) = match targets::read(&site.targets) {
             // A targets file named by the user that disappears mid-run (it was there at start-up)
             // is an accident, not "no targets": keep the last list, as for an unreadable file.
             Ok(list) if !list.found && site.targets_explicit && state.was_found => {
@@ -276,7 +278,7 @@ impl Monitor {
                         crate::text::shown_path(&site.targets)
                     ));
                 }
-                (list.targets, notes)
+                (list.targets.into(), notes)
             }
             Err(e) => match &state.last {
                 // A file being saved by an editor can be briefly unreadable: keep the last list.
@@ -297,6 +299,9 @@ impl Monitor {
                 }
             },
         };
+        if let Some(wave) = self.waves_note(targets.len()) {
+            notes.push(wave);
+        }
         if notes != state.last_notes {
             for n in &notes {
                 self.notice(n);
@@ -305,6 +310,19 @@ impl Monitor {
         }
         state.last = Some(targets.clone());
         Ok(targets)
+    }
+
+    /// Says that a sweep of `n` targets is sent in waves, when it has more echoes than the
+    /// prober keeps in flight (its socket's receive buffer could not hold all their replies).
+    fn waves_note(&self, n: usize) -> Option<String> {
+        let limit = self.prober.in_flight_limit()?;
+        let echoes = n.saturating_mul(self.settings.probe.target.count as usize);
+        (echoes > limit).then(|| {
+            format!(
+                "Pinging {n} targets in waves: {echoes} echo requests, at most {limit} in flight \
+                 at once (what the ICMP socket's receive buffer holds)"
+            )
+        })
     }
 
     /// Runs the cycles, then always `end()`: the guard close and the sinks' last words, also
@@ -425,7 +443,7 @@ impl Monitor {
                 started,
                 finished: Local::now(),
                 records,
-                targets: site_targets.iter().map(Vec::len).sum(),
+                targets: site_targets.iter().map(|t| t.len()).sum(),
                 cancelled,
             };
             // Every sink sees the cycle, also when one before it failed (a full disk must not

@@ -207,9 +207,93 @@ fn a_thousand_targets_give_no_false_timeouts() -> Ran {
     Ok(())
 }
 
+/// A list larger than one wave (4,000 targets × 2 echoes: more than the 4,096 echoes at most
+/// in flight) with 250 dead hosts spread through it: the console says the list was split, every
+/// live host is Good, and every dead host still Fails at the timeout (its row's duration is at
+/// least the 1 s timeout, its reason says so), in about one timeout.
+fn a_list_larger_than_one_wave_splits_without_false_fails() -> Ran {
+    let lab = Lab::new("e")?;
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    let (mut live, mut dead) = (0u32, 0u32);
+    for i in 0..4000u32 {
+        // Every 16th host is dead (198.18.31.0/24 drops every echo), the others answer.
+        let addr = if i % 16 == 15 {
+            dead += 1;
+            format!("198.18.31.{dead}")
+        } else {
+            let n = live;
+            live += 1;
+            format!("198.18.{}.{}", 16 + n / 250, 1 + n % 250)
+        };
+        text.push_str(&format!("{addr},host {i}\n"));
+    }
+    assert_eq!((live, dead), (3750, 250));
+    std::fs::write(dir.path().join("t.csv"), text).unwrap();
+    let mut c = lab.command_in_client(&vpnmon_bin());
+    c.current_dir(dir.path()).args([
+        "--vpnclient",
+        "none",
+        "--targets",
+        "t.csv",
+        "--datalog",
+        "d.csv",
+        "--datalog-format",
+        "extended",
+        "--cycles",
+        "1",
+        "--delay",
+        "0",
+        "--timeout",
+        "1",
+        "--quiet",
+    ]);
+    let out = run(c, Duration::from_secs(120));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("Pinging 4000 targets in waves: 8000 echo requests, at most "),
+        "{}",
+        out.stdout
+    );
+    let log = std::fs::read_to_string(dir.path().join("d.csv")).unwrap();
+    let mut false_results = Vec::new();
+    let mut dead_fails = 0;
+    // cycle,date,time,test,result,address,name,duration_ms,sent,received,min,avg,max,reason
+    for l in log.lines().skip(1) {
+        let f: Vec<&str> = l.split(',').collect();
+        if f[5].starts_with("198.18.31.") {
+            let ms: f64 = f[7].parse().unwrap();
+            assert!(ms >= 1000.0, "a dead host ended before its timeout: {l}");
+            assert_eq!(f[13], "no reply to 2 echo requests within 1 s", "{l}");
+            if f[4] == "Fail" {
+                dead_fails += 1;
+            } else {
+                false_results.push(l.to_string());
+            }
+        } else if f[4] != "Good" {
+            false_results.push(l.to_string());
+        }
+    }
+    assert_eq!(log.lines().count(), 4001, "a header and a row per target");
+    assert_eq!(dead_fails, 250);
+    assert_eq!(false_results, Vec::<String>::new(), "live hosts not Good");
+    // One timeout for the dead hosts plus the round trips; generous for a loaded machine.
+    let took: f64 = out
+        .stdout
+        .lines()
+        .find_map(|l| l.split("(took ").nth(1))
+        .and_then(|t| t.strip_suffix(" s)"))
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no took in {}", out.stdout));
+    assert!((1.0..10.0).contains(&took), "the sweep took {took} s");
+    Ok(())
+}
+
 crate::harness_main!(
     good_flaky_and_dead_hosts_over_cycles,
     ctrl_c_during_a_sweep_stops_within_a_second,
     sigterm_during_a_sweep_stops_within_a_second,
     a_thousand_targets_give_no_false_timeouts,
+    a_list_larger_than_one_wave_splits_without_false_fails,
 );

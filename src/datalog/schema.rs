@@ -173,16 +173,28 @@ pub fn quote(field: &str) -> String {
     s
 }
 
-fn original_fields(r: &Record) -> [String; 7] {
-    [
-        r.cycle.to_string(),
-        r.at.format(DATE_FORMAT).to_string(),
-        r.at.format(TIME_FORMAT).to_string(),
-        r.test.as_str().to_string(),
-        r.result.as_str().to_string(),
-        r.address.clone(),
-        r.name.clone(),
-    ]
+/// The date and time columns of the last second formatted: the rows of a sweep share a few
+/// seconds, so each second is formatted once, not twice per row.
+#[derive(Default)]
+struct Stamp {
+    at: Option<(i64, chrono::FixedOffset)>,
+    date: String,
+    time: String,
+}
+
+impl Stamp {
+    fn of(&mut self, at: &chrono::DateTime<chrono::Local>) -> (&str, &str) {
+        let key = (at.timestamp(), *at.offset());
+        if self.at != Some(key) {
+            use std::fmt::Write;
+            self.date.clear();
+            self.time.clear();
+            let _ = write!(self.date, "{}", at.format(DATE_FORMAT));
+            let _ = write!(self.time, "{}", at.format(TIME_FORMAT));
+            self.at = Some(key);
+        }
+        (&self.date, &self.time)
+    }
 }
 
 fn extended_fields(r: &Record) -> [String; 8] {
@@ -200,10 +212,28 @@ fn extended_fields(r: &Record) -> [String; 8] {
     ]
 }
 
-fn add_row(out: &mut CsvText, format: DatalogFormat, r: &Record) {
+fn add_row(out: &mut CsvText, format: DatalogFormat, r: &Record, stamp: &mut Stamp) {
+    let cycle = r.cycle.to_string();
+    let (date, time) = stamp.of(&r.at);
+    let original = [
+        cycle.as_str(),
+        date,
+        time,
+        r.test.as_str(),
+        r.result.as_str(),
+        r.address.as_str(),
+        r.name.as_str(),
+    ];
     match format {
-        DatalogFormat::Vpnmon => out.row(original_fields(r)),
-        DatalogFormat::Extended => out.row(original_fields(r).iter().chain(&extended_fields(r))),
+        DatalogFormat::Vpnmon => out.row(original),
+        DatalogFormat::Extended => {
+            let extended = extended_fields(r);
+            out.row(
+                original
+                    .into_iter()
+                    .chain(extended.iter().map(String::as_str)),
+            )
+        }
         // Not one row per record; `rows` handles them.
         DatalogFormat::Jsonl | DatalogFormat::Epmon => {}
     }
@@ -212,14 +242,14 @@ fn add_row(out: &mut CsvText, format: DatalogFormat, r: &Record) {
 /// The original's row: `cycle,YYYY/MM/DD,HH:MM:SS,test,result,address,name` and its line end.
 pub fn format_row(r: &Record) -> String {
     let mut out = CsvText::new();
-    add_row(&mut out, DatalogFormat::Vpnmon, r);
+    add_row(&mut out, DatalogFormat::Vpnmon, r, &mut Stamp::default());
     out.into_string()
 }
 
 /// An extended row: the original's columns, then [`EXTENDED_COLUMNS`].
 pub fn format_extended_row(r: &Record) -> String {
     let mut out = CsvText::new();
-    add_row(&mut out, DatalogFormat::Extended, r);
+    add_row(&mut out, DatalogFormat::Extended, r, &mut Stamp::default());
     out.into_string()
 }
 
@@ -293,8 +323,9 @@ pub fn rows(format: DatalogFormat, records: &[Record]) -> String {
         epmon_rows(&mut out, records);
         return out.into_string();
     }
+    let mut stamp = Stamp::default();
     for r in records {
-        add_row(&mut out, format, r);
+        add_row(&mut out, format, r, &mut stamp);
     }
     out.into_string()
 }

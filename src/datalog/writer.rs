@@ -564,14 +564,16 @@ impl FileWriter {
     /// tries at once.
     fn write_cycle(
         &mut self,
-        records: &[Record],
+        records: Vec<Record>,
         cancel: &CancellationToken,
         stop: &mpsc::Receiver<()>,
     ) -> Result<(), DatalogError> {
+        // The job's own copy is kept (not copied again): a sweep's rows are the run's largest
+        // allocation.
+        let now = (!records.is_empty()).then(|| Lost::of(&records));
         if !records.is_empty() {
-            self.held.push_back(records.to_vec());
+            self.held.push_back(records);
         }
-        let now = (!records.is_empty()).then(|| Lost::of(records));
         let mut attempt = 1;
         let mut stopped = false;
         loop {
@@ -932,7 +934,7 @@ impl DatalogWriter {
                                 stop,
                                 reply,
                             } => {
-                                let _ = reply.send(file.write_cycle(&records, &cancel, &stop));
+                                let _ = reply.send(file.write_cycle(records, &cancel, &stop));
                             }
                             Job::Finish { reply } => {
                                 let _ = reply.send(file.finish());

@@ -134,7 +134,9 @@ pub fn hard_exit(code: i32) -> ! {
 /// The OS-specific bits of ICMP: the socket receive buffer, errno words, permission hints,
 /// and whether a tunnel's interface exists.
 pub mod net {
-    pub use super::os::{interface_present, io_words, raise_rcvbuf, ICMP_PERMISSION_HINT};
+    pub use super::os::{
+        interface_present, io_words, only_echo_replies, raise_rcvbuf, ICMP_PERMISSION_HINT,
+    };
 }
 
 /// The OS-specific side of driving a client through a pseudo-terminal (expectrl's session):

@@ -9,6 +9,9 @@ use std::os::fd::BorrowedFd;
 /// Only Linux can force the buffer past its limit; the plain `SO_RCVBUF` that follows applies.
 pub fn force_rcvbuf(_fd: BorrowedFd<'_>, _want: usize) {}
 
+/// No socket filter here: a raw socket reads and drops what is not an echo reply.
+pub fn filter_echo_replies(_fd: BorrowedFd<'_>) {}
+
 /// No parent-death signal here: a killed vpnmon's child is found by the stale clean-up.
 pub fn end_with_parent(_cmd: &mut std::process::Command) {}
 

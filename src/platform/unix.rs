@@ -135,21 +135,38 @@ pub fn io_words(e: &std::io::Error) -> String {
     }
 }
 
-/// Raises a socket's receive buffer to `want` bytes (forcing past `rmem_max` where the kernel
-/// allows it and we are privileged) and returns the size in effect.
-pub fn raise_rcvbuf(socket: &surge_ping::AsyncSocket, want: usize) -> usize {
+/// Runs `f` on the descriptor of a surge-ping socket.
+fn with_fd<T>(
+    socket: &surge_ping::AsyncSocket,
+    f: impl FnOnce(std::os::fd::BorrowedFd<'_>) -> T,
+) -> T {
     // surge-ping hands out only the raw descriptor (no `AsFd`), and borrowing a descriptor
     // owned elsewhere has no safe wrapper: the only `unsafe` in this file.
     #[allow(unsafe_code)]
     // SAFETY: the descriptor belongs to `socket`, which is borrowed for this whole call and so
-    // stays open while `fd` lives; `fd` does not escape this function.
+    // stays open while `fd` lives; `fd` is only lent to `f` and does not escape this function.
     let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(socket.get_native_sock()) };
-    super::os::force_rcvbuf(fd, want);
-    let sock = socket2::SockRef::from(&fd);
-    if sock.recv_buffer_size().unwrap_or(0) < want {
-        let _ = sock.set_recv_buffer_size(want);
-    }
-    sock.recv_buffer_size().unwrap_or(212_992)
+    f(fd)
+}
+
+/// Raises a socket's receive buffer to `want` bytes (forcing past `rmem_max` where the kernel
+/// allows it and we are privileged) and returns the size in effect.
+pub fn raise_rcvbuf(socket: &surge_ping::AsyncSocket, want: usize) -> usize {
+    with_fd(socket, |fd| {
+        super::os::force_rcvbuf(fd, want);
+        let sock = socket2::SockRef::from(&fd);
+        if sock.recv_buffer_size().unwrap_or(0) < want {
+            let _ = sock.set_recv_buffer_size(want);
+        }
+        sock.recv_buffer_size().unwrap_or(212_992)
+    })
+}
+
+/// Has a raw IPv4 ICMP socket receive echo replies only, where the OS can filter (Linux):
+/// a raw socket otherwise gets a copy of every ICMP packet of the machine, on loopback our own
+/// requests too, each one a wake-up and a read, and room taken in the receive buffer.
+pub fn only_echo_replies(socket: &surge_ping::AsyncSocket) {
+    with_fd(socket, super::os::filter_echo_replies);
 }
 
 /// Whether a network interface of this name exists (a tun device is up).

@@ -102,6 +102,9 @@ pub fn raise_rcvbuf(_socket: &surge_ping::AsyncSocket, want: usize) -> usize {
     want
 }
 
+/// No socket filter on Windows: the sweep reads and drops what is not an echo reply.
+pub fn only_echo_replies(_socket: &surge_ping::AsyncSocket) {}
+
 /// Tunnel interfaces are not looked up by name on Windows.
 pub fn interface_present(_name: &str) -> bool {
     false

@@ -1,24 +1,23 @@
 //! ICMP echo to many hosts at once → one `PingOutcome` per host. Never prints.
 //!
-//! One surge-ping client (socket) per address family is shared by every echo of a sweep. Each
-//! echo request gets a process-wide unique sequence number, because on Linux ICMP datagram
-//! sockets the kernel owns the identifier and replies are matched on (host, sequence) only. The
-//! number of echoes in flight is bounded by what the socket's receive buffer can hold, so a
-//! sweep of a thousand hosts gives no false timeouts from replies dropped in the socket queue.
+//! `IcmpProber` sweeps with one loop owning one socket (surge-ping's) per address family
+//! (`sweep.rs`). Each echo request gets a process-wide unique sequence number, because on Linux
+//! ICMP datagram sockets the kernel owns the identifier and replies are matched on (host,
+//! sequence) only. The number of echoes in flight is bounded by what the socket's receive
+//! buffer can hold, so a sweep of 100,000 hosts gives no false timeouts from replies dropped in
+//! the socket queue.
 
 use crate::record::{PingStats, Verdict};
 use futures::future::BoxFuture;
 use futures::stream::{FuturesOrdered, StreamExt};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant, SystemTime};
-use surge_ping::{Client, Config, PingIdentifier, PingSequence, SurgeError, ICMP};
-use tokio::sync::Semaphore;
+use std::time::{Duration, SystemTime};
+use surge_ping::SurgeError;
 use tokio_util::sync::CancellationToken;
 
 pub mod fake;
 pub mod ping_output;
+mod sweep;
 pub mod system_ping;
 #[cfg(windows)]
 pub mod windows;
@@ -123,6 +122,12 @@ pub trait Prober: Send + Sync {
             Ok(all)
         })
     }
+
+    /// How many echoes this prober keeps in flight at most (`None`: no limit of its own). A
+    /// sweep of more echoes goes out in waves, which the monitor says.
+    fn in_flight_limit(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// What `ping_each` hands each outcome to, with its index.
@@ -197,12 +202,18 @@ pub enum ProbeError {
     Socket(#[source] std::io::Error),
 }
 
-/// Receive buffer asked for (bytes). 4 MB held 2,000 replies in flight in our measurements.
+/// Receive buffer asked for (bytes): 4 MiB, forced past `rmem_max` where allowed (as root,
+/// `SO_RCVBUFFORCE`), else as much of it as `rmem_max` gives (the kernel reports twice what it
+/// grants, for its bookkeeping). 4 MiB held 2,000 replies in flight in our measurements.
 const WANT_RCVBUF: usize = 4 << 20;
 /// Bytes of receive buffer one queued reply costs, with headroom: the default 208 KiB buffer
-/// began dropping at ~500 replies in flight (~430 bytes each), so 1 KiB is over twice that.
+/// began dropping at ~500 replies in flight (~430 bytes each), so 1 KiB is over twice that (a
+/// raw socket on loopback also queues our own requests).
 const BYTES_PER_REPLY: usize = 1024;
-const PAYLOAD: [u8; 16] = *b"vpnmon-echo-0123";
+/// The most echoes in flight at once whatever the buffer: 4,096 replies arrive within a few
+/// milliseconds even on loopback, and a tunnel's queue (a tun device's 500 packets) is the
+/// next limit; more in flight would only make replies wait unread.
+const MAX_IN_FLIGHT: usize = 4096;
 
 /// How a host name becomes addresses: the machine's resolver, or a stand-in in tests (which
 /// must never ask the machine's resolver).
@@ -217,116 +228,103 @@ fn system_lookup(host: String) -> BoxFuture<'static, std::io::Result<Vec<IpAddr>
     })
 }
 
+/// Pings through vpnmon's own ICMP sockets (a ping socket where the OS allows it, else raw).
+/// Each sweep opens its own sockets (see `sweep`), so sweeps at once never read each other's
+/// replies.
 pub struct IcmpProber {
     lookup: Lookup,
-    v4: Client,
-    v6: OnceLock<Result<Client, String>>,
-    in_flight: Arc<Semaphore>,
-    /// How many echoes may wait for replies at once (for reports and the benchmark).
+    /// How many echoes may wait for replies at once (for reports and the benchmark): what the
+    /// socket's receive buffer holds, see `WANT_RCVBUF` and `BYTES_PER_REPLY`.
     pub max_in_flight: usize,
     ident: u16,
     /// The echo payload (`vpnmon vitals --payload-size`); `PAYLOAD` by default.
     payload: Vec<u8>,
 }
 
-static NEXT_SEQ: AtomicU16 = AtomicU16::new(1);
-
-fn next_seq() -> PingSequence {
-    PingSequence(NEXT_SEQ.fetch_add(1, Ordering::Relaxed))
-}
-
 impl IcmpProber {
-    /// Opens the IPv4 ICMP socket (datagram if the OS allows it, else raw). Fails with one
-    /// message that says what to do when neither is permitted.
+    /// Opens an IPv4 ICMP socket (datagram if the OS allows it, else raw) to see that one can
+    /// be opened and how large its receive buffer gets. Fails with one message that says what
+    /// to do when neither is permitted.
     pub fn new() -> Result<IcmpProber, ProbeError> {
-        let v4 = Client::new(&Config::builder().kind(ICMP::V4).build()).map_err(permission_hint)?;
-        let buf = raise_rcvbuf(&v4);
-        let max_in_flight = (buf / BYTES_PER_REPLY).clamp(64, 4096);
+        let v4 = sweep::Family::open(false, WANT_RCVBUF).map_err(permission_hint)?;
+        let max_in_flight = sweep::limit_for(v4.rcvbuf, BYTES_PER_REPLY, MAX_IN_FLIGHT);
         Ok(IcmpProber {
             lookup: system_lookup,
-            v4,
-            v6: OnceLock::new(),
-            in_flight: Arc::new(Semaphore::new(max_in_flight)),
             max_in_flight,
             ident: std::process::id() as u16,
-            payload: PAYLOAD.to_vec(),
+            payload: sweep::PAYLOAD.to_vec(),
         })
     }
 
     /// Echo requests carry `size` bytes of payload (`vpnmon vitals --payload-size`).
     pub fn with_payload(mut self, size: usize) -> IcmpProber {
-        self.payload = PAYLOAD.iter().copied().cycle().take(size).collect();
+        self.payload = sweep::PAYLOAD.iter().copied().cycle().take(size).collect();
         self
     }
 
-    fn client_for(&self, ip: IpAddr) -> Result<&Client, String> {
-        match ip {
-            IpAddr::V4(_) => Ok(&self.v4),
-            IpAddr::V6(_) => self
-                .v6
-                .get_or_init(|| {
-                    Client::new(&Config::builder().kind(ICMP::V6).build())
-                        .inspect(|c| {
-                            raise_rcvbuf(c);
-                        })
-                        .map_err(|e| {
-                            format!(
-                                "cannot open an IPv6 ICMP socket: {}",
-                                crate::error::io_reason(&e)
-                            )
-                        })
-                })
-                .as_ref()
-                .map_err(|e| e.clone()),
-        }
-    }
-
-    async fn ping_host(&self, host: &str, opts: PingOptions) -> PingOutcome {
-        let start = Instant::now();
-        let began = SystemTime::now();
-        let fail = |reason: String, sent: u32| PingOutcome {
-            verdict: Verdict::Fail,
-            stats: PingStats {
-                sent,
-                ..PingStats::default()
-            },
-            reason: Some(reason),
-            started: began,
-            duration: start.elapsed(),
+    fn sweep<'a>(
+        &'a self,
+        hosts: &'a [String],
+        opts: PingOptions,
+        cancel: &'a CancellationToken,
+        each: Option<OnEach<'a>>,
+    ) -> BoxFuture<'a, Result<Vec<PingOutcome>, Cancelled>> {
+        let cfg = sweep::SweepConfig {
+            lookup: self.lookup,
+            ident: self.ident,
+            want_rcvbuf: WANT_RCVBUF,
+            bytes_per_reply: BYTES_PER_REPLY,
+            max_limit: self.max_in_flight,
+            payload: self.payload.as_slice().into(),
         };
-        let ip = match resolve(host, self.lookup).await {
-            Ok(ip) => ip,
-            Err(reason) => return fail(reason, 0),
-        };
-        let client = match self.client_for(ip) {
-            Ok(c) => c,
-            Err(reason) => return fail(reason, 0),
-        };
-        let mut echoes = FuturesOrdered::new();
-        // The moment the first echo goes out (after its turn under the in-flight cap).
-        let first_sent = Arc::new(OnceLock::new());
-        for _ in 0..opts.count {
-            let sem = self.in_flight.clone();
-            let first_sent = first_sent.clone();
-            let mut pinger = client.pinger(ip, PingIdentifier(self.ident)).await;
-            pinger.timeout(opts.timeout);
-            let payload = &self.payload;
-            echoes.push_back(async move {
-                let _permit = sem.acquire_owned().await;
-                first_sent.get_or_init(SystemTime::now);
-                pinger.ping(next_seq(), payload).await
-            });
-        }
-        let mut rtts = Vec::new();
-        let mut errors = Vec::new();
-        while let Some(r) = echoes.next().await {
-            match r {
-                Ok((_, rtt)) => rtts.push(rtt),
-                Err(e) => errors.push(e),
+        Box::pin(async move {
+            let Some(mut batches) =
+                sweep::on_own_thread(sweep::Plan::of(hosts), opts, cancel.clone(), cfg.clone())
+            else {
+                // No thread to be had: the sweep runs here, on the shared runtime.
+                let out = sweep::Handover::Inline(each);
+                return sweep::run(sweep::Plan::of(hosts), opts, cancel, out, cfg).await;
+            };
+            let mut each = each;
+            let mut all: Vec<PingOutcome> = Vec::with_capacity(hosts.len());
+            loop {
+                tokio::select! {
+                    biased;
+                    () = cancel.cancelled() => return Err(Cancelled),
+                    batch = batches.recv() => match batch {
+                        Some(batch) => {
+                            for o in batch {
+                                if let Some(each) = each.as_mut() {
+                                    each(all.len(), &o);
+                                }
+                                all.push(o);
+                            }
+                        }
+                        None => break,
+                    },
+                }
             }
-        }
-        let started = first_sent.get().copied().unwrap_or(began);
-        summarize(opts, rtts, &errors, started, start.elapsed())
+            if cancel.is_cancelled() {
+                return Err(Cancelled);
+            }
+            // The sweep's thread ended before every host was done (a bug): the rest say so
+            // rather than the cycle passing for stopped.
+            let began = SystemTime::now();
+            while all.len() < hosts.len() {
+                let o = PingOutcome {
+                    verdict: Verdict::Fail,
+                    stats: PingStats::default(),
+                    reason: Some("the sweep ended unexpectedly".into()),
+                    started: began,
+                    duration: Duration::ZERO,
+                };
+                if let Some(each) = each.as_mut() {
+                    each(all.len(), &o);
+                }
+                all.push(o);
+            }
+            Ok(all)
+        })
     }
 }
 
@@ -337,7 +335,7 @@ impl Prober for IcmpProber {
         opts: PingOptions,
         cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, Result<Vec<PingOutcome>, Cancelled>> {
-        every_host(hosts, move |h| self.ping_host(h, opts), cancel, None)
+        self.sweep(hosts, opts, cancel, None)
     }
 
     fn ping_each<'a>(
@@ -347,7 +345,11 @@ impl Prober for IcmpProber {
         cancel: &'a CancellationToken,
         each: &'a mut (dyn FnMut(usize, &PingOutcome) + Send),
     ) -> BoxFuture<'a, Result<Vec<PingOutcome>, Cancelled>> {
-        every_host(hosts, move |h| self.ping_host(h, opts), cancel, Some(each))
+        self.sweep(hosts, opts, cancel, Some(each))
+    }
+
+    fn in_flight_limit(&self) -> Option<usize> {
+        Some(self.max_in_flight)
     }
 }
 
@@ -375,13 +377,46 @@ fn summarize_with(
     started: SystemTime,
     duration: Duration,
 ) -> PingOutcome {
-    let received = rtts.len() as u32;
+    let mut echoes = Echoes::default();
+    for rtt in rtts {
+        echoes.add(rtt);
+    }
+    summarize_stats(opts, echoes, net_error, started, duration)
+}
+
+/// The answered echoes of one host, summed as they come (no list kept).
+#[derive(Debug, Clone, Copy, Default)]
+struct Echoes {
+    received: u32,
+    min: Option<Duration>,
+    max: Option<Duration>,
+    sum: Duration,
+}
+
+impl Echoes {
+    fn add(&mut self, rtt: Duration) {
+        self.received += 1;
+        self.min = Some(self.min.map_or(rtt, |m| m.min(rtt)));
+        self.max = Some(self.max.map_or(rtt, |m| m.max(rtt)));
+        self.sum += rtt;
+    }
+}
+
+/// `summarize_with` from the echoes' sums.
+fn summarize_stats(
+    opts: PingOptions,
+    echoes: Echoes,
+    net_error: Option<String>,
+    started: SystemTime,
+    duration: Duration,
+) -> PingOutcome {
+    let received = echoes.received;
     let stats = PingStats {
         sent: opts.count,
         received,
-        rtt_min: rtts.iter().min().copied(),
-        rtt_max: rtts.iter().max().copied(),
-        rtt_avg: (!rtts.is_empty()).then(|| rtts.iter().sum::<Duration>() / received),
+        rtt_min: echoes.min,
+        rtt_max: echoes.max,
+        rtt_avg: (received > 0).then(|| echoes.sum / received),
     };
     let verdict = Verdict::from_counts(opts.count, received);
     let reason = match verdict {
@@ -435,11 +470,6 @@ async fn resolve(host: &str, lookup: Lookup) -> Result<IpAddr, String> {
         Ok(Err(_)) => Err(format!("cannot resolve host name '{host}'")),
         Err(_) => Err(format!("resolving host name '{host}' timed out")),
     }
-}
-
-/// Raises the client's socket receive buffer and returns the size in effect.
-fn raise_rcvbuf(client: &Client) -> usize {
-    crate::platform::net::raise_rcvbuf(&client.get_socket(), WANT_RCVBUF)
 }
 
 fn permission_hint(e: std::io::Error) -> ProbeError {
@@ -523,13 +553,6 @@ mod tests {
             e.source().map(|s| s.to_string()).as_deref(),
             Some("no buffer space")
         );
-    }
-
-    #[test]
-    fn sequence_numbers_are_distinct() {
-        let a = next_seq().0;
-        let b = next_seq().0;
-        assert_ne!(a, b);
     }
 
     /// A resolver that knows no name (tests never ask the machine's resolver).

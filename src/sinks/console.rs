@@ -23,6 +23,12 @@ pub struct ConsoleSink<W: Write + Send> {
     opts: ConsoleOptions,
     /// The spinner and countdown under the lines (`--progress`, on a terminal).
     live: Option<super::live::Live>,
+    /// The second the last prefix was formatted for, and its text: a sweep's lines share a
+    /// few seconds, so each is formatted once rather than per line.
+    stamp: Option<(i64, chrono::FixedOffset)>,
+    stamp_text: String,
+    /// The line being written, reused from line to line.
+    buf: String,
 }
 
 /// What the console says beyond the original's lines, and how.
@@ -72,6 +78,9 @@ impl<W: Write + Send> ConsoleSink<W> {
             last: None,
             opts,
             live,
+            stamp: None,
+            stamp_text: String::new(),
+            buf: String::new(),
         }
     }
 
@@ -88,10 +97,21 @@ impl<W: Write + Send> ConsoleSink<W> {
         }
     }
 
+    /// Writes `text` as a line with the prefix (`prefixed`'s).
     fn line(&mut self, at: DateTime<Local>, text: &str) {
+        use std::fmt::Write as _;
         self.last = Some(at);
-        let text = format!("{}\n", prefixed(self.cycle, at, text));
-        self.emit(&text);
+        let key = (at.timestamp(), *at.offset());
+        if self.stamp != Some(key) {
+            self.stamp_text.clear();
+            let _ = write!(self.stamp_text, "{}", at.format(STAMP_FORMAT));
+            self.stamp = Some(key);
+        }
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let _ = writeln!(buf, "{:>3} {} {text}", self.cycle, self.stamp_text);
+        self.emit(&buf);
+        self.buf = buf;
     }
 
     pub fn into_inner(self) -> W {
@@ -99,9 +119,12 @@ impl<W: Write + Send> ConsoleSink<W> {
     }
 }
 
+/// The date and time of a line's prefix.
+const STAMP_FORMAT: &str = "%Y/%m/%d %H:%M:%S";
+
 /// `  1 2022/09/07 18:20:33 text`
 pub fn prefixed(cycle: u64, at: DateTime<Local>, text: &str) -> String {
-    format!("{cycle:>3} {} {text}", at.format("%Y/%m/%d %H:%M:%S"))
+    format!("{cycle:>3} {} {text}", at.format(STAMP_FORMAT))
 }
 
 /// The header of a site in a run with several: `-- Site 2 of 3 ------- East  (vpn.example.org)`,
@@ -143,18 +166,24 @@ pub fn record_line(r: &Record) -> String {
 
 /// `record_line` with the verdict coloured when `color`.
 pub fn record_line_styled(r: &Record, color: bool) -> String {
-    let head = match r.test {
-        Test::VpnPing => "-- VPN ping ----------- ".to_string(),
-        Test::VpnOpen => "-- VPN open() --------- ".to_string(),
-        Test::VpnClose => "-- VPN close() -------- ".to_string(),
-        Test::TargetPing => format!("-- ping {:<15} ", r.address),
-    };
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(96);
+    match r.test {
+        Test::VpnPing => s.push_str("-- VPN ping ----------- "),
+        Test::VpnOpen => s.push_str("-- VPN open() --------- "),
+        Test::VpnClose => s.push_str("-- VPN close() -------- "),
+        Test::TargetPing => {
+            let _ = write!(s, "-- ping {:<15} ", r.address);
+        }
+    }
+    if color {
+        s.push_str(&verdict_word(r.result, color));
+    } else {
+        s.push_str(r.result.as_str());
+    }
+    s.push(' ');
     // Names come from files: escaped and cut for the terminal (the datalog keeps them whole).
-    let mut s = format!(
-        "{head}{} {}",
-        verdict_word(r.result, color),
-        crate::text::shown(&r.name)
-    );
+    s.push_str(&crate::text::shown(&r.name));
     let extra = extras(r);
     if !extra.is_empty() {
         s.push_str("  (");
@@ -214,24 +243,30 @@ pub fn open_failed_line(report: &CycleReport, color: bool) -> Option<String> {
     })
 }
 
+/// A line's extra facts: the reason, then the RTT or the duration, joined by `, `.
 fn extras(r: &Record) -> String {
-    let mut parts = Vec::new();
-    if let Some(reason) = &r.reason {
-        parts.push(reason.clone());
-    }
+    let mut out = r.reason.clone().unwrap_or_default();
+    let mut first = r.reason.is_none();
+    let mut part = |text: &str| {
+        if !first {
+            out.push_str(", ");
+        }
+        first = false;
+        out.push_str(text);
+    };
     match (&r.ping, r.test) {
         (Some(p), _) if r.result != Verdict::Fail => {
             if let Some(avg) = p.rtt_avg {
-                parts.push(format!("rtt {}", console_ms(avg)));
+                part(&format!("rtt {}", console_ms(avg)));
             }
         }
         // A step not tried (the open after a bad gateway ping) took no time worth saying.
         (None, Test::VpnOpen | Test::VpnClose) if !r.duration.is_zero() => {
-            parts.push(format!("{:.1} s", r.duration.as_secs_f64()))
+            part(&format!("{:.1} s", r.duration.as_secs_f64()))
         }
         _ => {}
     }
-    parts.join(", ")
+    out
 }
 
 #[async_trait::async_trait]
