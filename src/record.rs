@@ -133,6 +133,19 @@ pub struct PingStats {
     pub rtt_min: Option<Duration>,
     pub rtt_avg: Option<Duration>,
     pub rtt_max: Option<Duration>,
+    /// The population standard deviation of the answered echoes' RTTs (what `ping` prints as
+    /// `mdev`); `None` without an answer.
+    pub rtt_std: Option<Duration>,
+}
+
+impl PingStats {
+    /// The echoes lost, in percent of those sent (`None` when none was sent).
+    pub fn loss_pct(&self) -> Option<f64> {
+        (self.sent > 0).then(|| {
+            let lost = self.sent.saturating_sub(self.received);
+            f64::from(lost) * 100.0 / f64::from(self.sent)
+        })
+    }
 }
 
 /// One test's outcome.

@@ -55,19 +55,26 @@ fn json_replaces_the_console_and_extended_datalog_has_header_and_timings() {
     let mut lines = log.lines();
     assert_eq!(
         lines.next(),
-        Some("cycle,date,time,test,result,address,name,duration_ms,sent,received,rtt_min_ms,rtt_avg_ms,rtt_max_ms,reason,site")
+        Some("cycle,date,time,test,result,address,name,duration_ms,sent,received,rtt_min_ms,rtt_avg_ms,rtt_max_ms,reason,site,rtt_std_ms,loss_pct")
     );
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 4);
     for (row, rec) in rows.iter().zip(&recs) {
         let f: Vec<&str> = row.split(',').collect();
-        assert_eq!(f.len(), 15, "{row}");
+        assert_eq!(f.len(), 17, "{row}");
         // A one-site run's site is its VPN name.
         assert_eq!(f[14], "VPN Gateway");
         assert_eq!(rec.site.as_deref(), Some("VPN Gateway"));
         assert_eq!(f[0], rec.cycle.to_string());
         assert_eq!(f[4], rec.result);
         assert_eq!(f[8], "2");
+        // The deviation and the loss come last, as the --json line has them.
+        let (sent, received) = (rec.sent.unwrap(), rec.received.unwrap());
+        let loss = f64::from(sent - received) * 100.0 / f64::from(sent);
+        assert_eq!(f[16].parse::<f64>().unwrap(), loss, "{row}");
+        assert_eq!(rec.loss_pct, Some(loss));
+        assert_eq!(f[15].is_empty(), received == 0, "{row}");
+        assert_eq!(rec.rtt_std_ms.is_none(), received == 0, "{row}");
     }
     // The report reads it back.
     let mut c = core_support::vpnmon(dir.path());

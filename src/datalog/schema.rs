@@ -10,8 +10,9 @@ use std::time::Duration;
 pub const COLUMNS: [&str; 7] = ["cycle", "date", "time", "test", "result", "address", "name"];
 
 /// The columns the `extended` format adds after [`COLUMNS`] (empty where unknown). `site` came
-/// last (issue 12): files written before it have the first seven, and are still read.
-pub const EXTENDED_COLUMNS: [&str; 8] = [
+/// came after them (issue 12), then the RTTs' standard deviation and the loss in percent (issue
+/// 14): files written before either have the first seven or eight, and are still read.
+pub const EXTENDED_COLUMNS: [&str; 10] = [
     "duration_ms",
     "sent",
     "received",
@@ -20,10 +21,12 @@ pub const EXTENDED_COLUMNS: [&str; 8] = [
     "rtt_max_ms",
     "reason",
     "site",
+    "rtt_std_ms",
+    "loss_pct",
 ];
 
 /// The extended format's header line ([`COLUMNS`] then [`EXTENDED_COLUMNS`]).
-pub const EXTENDED_HEADER: &str = "cycle,date,time,test,result,address,name,duration_ms,sent,received,rtt_min_ms,rtt_avg_ms,rtt_max_ms,reason,site\n";
+pub const EXTENDED_HEADER: &str = "cycle,date,time,test,result,address,name,duration_ms,sent,received,rtt_min_ms,rtt_avg_ms,rtt_max_ms,reason,site,rtt_std_ms,loss_pct\n";
 
 /// The datalog's line end on disk: CRLF on Windows, as the original wrote there (Python in text
 /// mode), LF elsewhere. Rows are built with LF in memory; JSON lines keep LF everywhere.
@@ -185,7 +188,17 @@ fn original_fields(r: &Record) -> [String; 7] {
     ]
 }
 
-fn extended_fields(r: &Record) -> [String; 8] {
+/// A loss in percent as the extended columns write it: at most three decimals (`25`, `33.333`).
+fn loss_text(p: f64) -> String {
+    ms_text(p)
+}
+
+/// A loss in percent as a JSON number, rounded as the RTTs are (three decimals).
+fn round_loss(p: f64) -> f64 {
+    (p * 1000.0).round() / 1000.0
+}
+
+fn extended_fields(r: &Record) -> [String; 10] {
     let p = r.ping;
     let opt = |d: Option<Duration>| d.map(|d| ms_text(ms(d))).unwrap_or_default();
     [
@@ -197,6 +210,10 @@ fn extended_fields(r: &Record) -> [String; 8] {
         opt(p.and_then(|p| p.rtt_max)),
         r.reason.clone().unwrap_or_default(),
         r.site.clone(),
+        opt(p.and_then(|p| p.rtt_std)),
+        p.and_then(|p| p.loss_pct())
+            .map(loss_text)
+            .unwrap_or_default(),
     ]
 }
 
@@ -243,6 +260,12 @@ pub struct JsonRecord {
     /// The site (absent in lines written before sites existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<String>,
+    /// The RTTs' standard deviation (absent in lines written before it).
+    #[serde(default)]
+    pub rtt_std_ms: Option<f64>,
+    /// The echoes lost, in percent of those sent (absent in lines written before it).
+    #[serde(default)]
+    pub loss_pct: Option<f64>,
 }
 
 /// The `time` field's format.
@@ -266,6 +289,8 @@ impl JsonRecord {
             rtt_max_ms: p.and_then(|p| p.rtt_max).map(round_duration_ms),
             reason: r.reason.clone(),
             site: Some(r.site.clone()),
+            rtt_std_ms: p.and_then(|p| p.rtt_std).map(round_duration_ms),
+            loss_pct: p.and_then(|p| p.loss_pct()).map(round_loss),
         }
     }
 }
@@ -361,7 +386,8 @@ pub(crate) mod tests {
         let crlf = with_line_ends(lf.clone(), "\r\n");
         assert_eq!(crlf.matches("\r\n").count(), 2, "{crlf:?}");
         assert_eq!(crlf.replace("\r\n", "\n"), lf);
-        assert!(with_line_ends(EXTENDED_HEADER.into(), "\r\n").ends_with("reason,site\r\n"));
+        assert!(with_line_ends(EXTENDED_HEADER.into(), "\r\n")
+            .ends_with("reason,site,rtt_std_ms,loss_pct\r\n"));
         assert_eq!(with_line_ends(lf.clone(), "\n"), lf);
         assert_eq!(LINE_END, if cfg!(windows) { "\r\n" } else { "\n" });
         let read = |text: &str| {
@@ -452,11 +478,31 @@ pub(crate) mod tests {
             rtt_min: Some(Duration::from_micros(1500)),
             rtt_avg: Some(Duration::from_micros(1500)),
             rtt_max: Some(Duration::from_micros(1500)),
+            rtt_std: Some(Duration::ZERO),
         });
         assert_eq!(
             format_extended_row(&r),
-            "1,2022/09/07,18:20:47,Target ping,Warn,10.0.0.1,\"Rack, A\",1002.5,2,1,1.5,1.5,1.5,1 of 2 echo replies,Site\n"
+            "1,2022/09/07,18:20:47,Target ping,Warn,10.0.0.1,\"Rack, A\",1002.5,2,1,1.5,1.5,1.5,1 of 2 echo replies,Site,0,50\n"
         );
+        r.ping = Some(crate::record::PingStats {
+            sent: 3,
+            received: 2,
+            rtt_min: Some(Duration::from_micros(1000)),
+            rtt_avg: Some(Duration::from_micros(2000)),
+            rtt_max: Some(Duration::from_micros(3000)),
+            rtt_std: Some(Duration::from_micros(1000)),
+        });
+        assert!(
+            format_extended_row(&r).ends_with(",1,2,3,1 of 2 echo replies,Site,1,33.333\n"),
+            "{}",
+            format_extended_row(&r)
+        );
+        let j = JsonRecord::of(&r);
+        assert_eq!((j.rtt_std_ms, j.loss_pct), (Some(1.0), Some(33.333)));
+        // A record without echoes (VPN open) leaves both empty.
+        let open = rec(Test::VpnOpen, Verdict::Good, "gw", "G");
+        assert!(format_extended_row(&open).ends_with(",Site,,\n"));
+        assert_eq!(JsonRecord::of(&open).loss_pct, None);
         let j = format_json_row(&r);
         let offset = r.at.format("%:z").to_string();
         assert!(
@@ -503,6 +549,7 @@ mod epmon_tests {
                 rtt_min: rtt,
                 rtt_avg: rtt,
                 rtt_max: rtt,
+                rtt_std: rtt.map(|_| Duration::ZERO),
             }),
             duration: Duration::from_micros(dur_ms * 1000 + 671),
         }

@@ -367,6 +367,18 @@ fn summarize(
     summarize_with(opts, rtts, io, started, duration)
 }
 
+/// The population standard deviation of `rtts` (`ping`'s `mdev`); `None` when empty.
+fn std_deviation(rtts: &[Duration]) -> Option<Duration> {
+    if rtts.is_empty() {
+        return None;
+    }
+    let secs: Vec<f64> = rtts.iter().map(Duration::as_secs_f64).collect();
+    let n = secs.len() as f64;
+    let mean = secs.iter().sum::<f64>() / n;
+    let var = secs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
+    Some(Duration::from_secs_f64(var.sqrt()))
+}
+
 /// `summarize` with the network error already in words (`None`: the echoes were only lost).
 fn summarize_with(
     opts: PingOptions,
@@ -382,6 +394,7 @@ fn summarize_with(
         rtt_min: rtts.iter().min().copied(),
         rtt_max: rtts.iter().max().copied(),
         rtt_avg: (!rtts.is_empty()).then(|| rtts.iter().sum::<Duration>() / received),
+        rtt_std: std_deviation(&rtts),
     };
     let verdict = Verdict::from_counts(opts.count, received);
     let reason = match verdict {
@@ -470,9 +483,14 @@ mod tests {
         let o = summarize(opts(2), vec![ms(1), ms(3)], &[], SystemTime::now(), ms(3));
         assert_eq!(o.verdict, Verdict::Good);
         assert_eq!(o.stats.rtt_avg, Some(ms(2)));
+        // Population deviation of 1 and 3 ms: 1 ms, as `ping`'s mdev.
+        assert_eq!(o.stats.rtt_std, Some(ms(1)));
+        assert_eq!(o.stats.loss_pct(), Some(0.0));
         assert_eq!(o.reason, None);
         let o = summarize(opts(4), vec![ms(1)], &[], SystemTime::now(), ms(3));
         assert_eq!(o.verdict, Verdict::Warn);
+        assert_eq!(o.stats.rtt_std, Some(Duration::ZERO));
+        assert_eq!(o.stats.loss_pct(), Some(75.0));
         assert_eq!(o.reason.as_deref(), Some("3 of 4 echo requests unanswered"));
         let o = summarize(opts(2), vec![], &[], SystemTime::now(), ms(3));
         assert_eq!(o.verdict, Verdict::Fail);

@@ -212,6 +212,13 @@ fn rtt_cell(c: &CheckStats) -> String {
     }
 }
 
+/// Whether any check carries the deviation or the loss (datalogs written since issue 14): only
+/// then do the table and the CSV show their columns, so older reports stay as they were.
+fn with_spread(list: &[&CheckStats]) -> bool {
+    list.iter()
+        .any(|c| c.rtt_std.is_some() || c.loss_pct.is_some())
+}
+
 /// An outage's end: its time alone when it ended on the day it began.
 fn end_text(start: i64, end: i64) -> String {
     let (a, b) = (time_text(start), time_text(end));
@@ -315,6 +322,11 @@ pub fn table(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
     if with_rtt {
         cols.push(col("RTT min/avg/max", true, false));
     }
+    let spread = with_spread(&list);
+    if spread {
+        cols.push(col("RTT std", true, false));
+        cols.push(col("Loss%", true, false));
+    }
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|c| {
@@ -329,6 +341,10 @@ pub fn table(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
             if with_rtt {
                 r.push(rtt_cell(c));
             }
+            if spread {
+                r.push(c.rtt_std.map_or(String::new(), |x| format!("{x:.1}")));
+                r.push(c.loss_pct.map_or(String::new(), pct));
+            }
             r
         })
         .collect();
@@ -338,6 +354,11 @@ pub fn table(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
     out.push('\n');
     if with_rtt {
         out.push_str("RTT in ms: the lowest minimum, the average, the highest maximum.\n");
+    }
+    if spread {
+        out.push_str(
+            "RTT std in ms and Loss%: the averages of the cycles' standard deviations and losses.\n",
+        );
     }
     if outages.is_empty() {
         out.push_str("Outages: none\n");
@@ -383,6 +404,8 @@ pub fn csv(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
         }
         return table.into_string();
     }
+    let list = sorted(checks, s, shape.sort);
+    let spread = with_spread(&list);
     table.row(
         [
             "test",
@@ -399,9 +422,11 @@ pub fn csv(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
             "rtt_max_ms",
         ]
         .into_iter()
+        .chain(spread.then_some("rtt_std_ms"))
+        .chain(spread.then_some("loss_pct"))
         .chain(has_sites(checks).then_some("site")),
     );
-    for c in sorted(checks, s, shape.sort) {
+    for c in list {
         let k = &checks[c.check as usize];
         table.row(
             [
@@ -419,6 +444,8 @@ pub fn csv(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
                 &opt_ms_text(c.rtt_max),
             ]
             .into_iter()
+            .chain(spread.then(|| opt_ms_text(c.rtt_std)).as_deref())
+            .chain(spread.then(|| opt_ms_text(c.loss_pct)).as_deref())
             .chain(has_sites(checks).then_some(k.site.as_str())),
         );
     }
@@ -473,6 +500,10 @@ struct JsonCheck<'a> {
     rtt_min_ms: Option<f64>,
     rtt_avg_ms: Option<f64>,
     rtt_max_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rtt_std_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loss_pct: Option<f64>,
     outages: Vec<JsonOutage<'a>>,
 }
 
@@ -524,6 +555,8 @@ pub fn json(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
                         rtt_min_ms: c.rtt_min.map(round_ms),
                         rtt_avg_ms: c.rtt_avg.map(round_ms),
                         rtt_max_ms: c.rtt_max.map(round_ms),
+                        rtt_std_ms: c.rtt_std.map(round_ms),
+                        loss_pct: c.loss_pct.map(round_ms),
                         outages: c.outages.iter().map(|o| JsonOutage::of(o, None)).collect(),
                     }
                 })

@@ -41,8 +41,16 @@ pub struct CheckStats {
     pub rtt_min: Option<f64>,
     pub rtt_avg: Option<f64>,
     pub rtt_max: Option<f64>,
+    /// The mean of the cycles' RTT standard deviations, and of their losses in percent (where
+    /// the rows carry them: extended and jsonl datalogs written since issue 14).
+    pub rtt_std: Option<f64>,
+    pub loss_pct: Option<f64>,
     rtt_sum: f64,
     rtt_n: u64,
+    std_sum: f64,
+    std_n: u64,
+    loss_sum: f64,
+    loss_n: u64,
     open: Option<Outage>,
 }
 
@@ -99,6 +107,14 @@ impl CheckStats {
             self.rtt_sum += r.rtt_avg as f64;
             self.rtt_n += 1;
         }
+        if !r.rtt_std.is_nan() {
+            self.std_sum += r.rtt_std as f64;
+            self.std_n += 1;
+        }
+        if !r.loss_pct.is_nan() {
+            self.loss_sum += r.loss_pct as f64;
+            self.loss_n += 1;
+        }
     }
 
     fn close(&mut self) {
@@ -107,6 +123,12 @@ impl CheckStats {
         }
         if self.rtt_n > 0 {
             self.rtt_avg = Some(self.rtt_sum / self.rtt_n as f64);
+        }
+        if self.std_n > 0 {
+            self.rtt_std = Some(self.std_sum / self.std_n as f64);
+        }
+        if self.loss_n > 0 {
+            self.loss_pct = Some(self.loss_sum / self.loss_n as f64);
         }
     }
 }

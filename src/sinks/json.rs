@@ -69,6 +69,7 @@ mod tests {
                 rtt_min: Some(Duration::from_micros(1500)),
                 rtt_avg: Some(Duration::from_micros(1500)),
                 rtt_max: Some(Duration::from_micros(1500)),
+                rtt_std: Some(Duration::ZERO),
             }),
             duration: Duration::from_millis(1002),
         };
