@@ -2,7 +2,7 @@
 //! through the tunnel → close. Returns the `Record`s; does no I/O except through the `Prober`
 //! and the `VpnClient`.
 
-use crate::probe::{PingOptions, PingOutcome, Prober};
+use crate::probe::{PingOptions, PingOutcome, PortChecker, Prober};
 use crate::record::{Record, Test, Verdict};
 use crate::settings::Site;
 use crate::targets::{host_of, Target};
@@ -18,6 +18,9 @@ pub struct CycleInput<'a> {
     pub targets: &'a [Target],
     pub ping: PingOptions,
     pub gateway_ping: PingOptions,
+    /// `--tcp`: the ports to connect to on every target after the sweep (none: no checks).
+    pub tcp_ports: &'a [u16],
+    pub port_checker: Option<&'a dyn PortChecker>,
 }
 
 /// The records of a cycle; `cancelled` when Ctrl-C cut it short (the records are those done).
@@ -81,6 +84,15 @@ impl Recorder<'_> {
             DateTime::<Local>::from(o.started),
             o.duration,
         );
+    }
+}
+
+/// A `TCP port` row's address: `host:port`, an IPv6 address in brackets (`[fd00::1]:443`).
+pub fn port_address(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
     }
 }
 
@@ -231,6 +243,43 @@ pub async fn run(
     }
     cancelled |= cancel.is_cancelled();
 
+    // 3b. `--tcp`: every target's ports at once, through the tunnel still open; rows in target
+    // then port order. Cut by Ctrl-C: no rows, as the sweep.
+    if let (Some(checker), false) = (input.port_checker, input.tcp_ports.is_empty()) {
+        if !cancelled && !input.targets.is_empty() {
+            let all = futures::future::join_all(
+                input
+                    .targets
+                    .iter()
+                    .map(|t| checker.check(&t.host, input.tcp_ports)),
+            );
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => cancelled = true,
+                all = all => {
+                    for (t, outcomes) in input.targets.iter().zip(all) {
+                        for o in outcomes {
+                            let (v, reason) = match &o.connect {
+                                Ok(_) => (Verdict::Good, None),
+                                Err(why) => (Verdict::Fail, Some(why.clone())),
+                            };
+                            rec.push(
+                                Test::TcpPort,
+                                v,
+                                &port_address(&t.host, o.port),
+                                &t.name,
+                                reason,
+                                None,
+                                DateTime::<Local>::from(o.started),
+                                *o.connect.as_ref().unwrap_or(&o.duration),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     // 4. Close, always when opened, also after a cancel.
     if opened {
         if let Some(client) = vpn {
@@ -322,6 +371,8 @@ mod tests {
             targets: &t,
             ping: opts(),
             gateway_ping: opts(),
+            tcp_ports: &[],
+            port_checker: None,
         };
         let out = run(
             input,
@@ -339,6 +390,71 @@ mod tests {
             .iter()
             .map(|r| format!("{} {} {}", r.test, r.result, r.address))
             .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tcp_ports_are_checked_per_target_before_the_close() {
+        use crate::probe::PortOutcome;
+        /// Port 22 answers on 10.0.0.1 only; the others are refused.
+        struct Ports;
+        impl PortChecker for Ports {
+            fn check<'a>(
+                &'a self,
+                host: &'a str,
+                ports: &'a [u16],
+            ) -> futures::future::BoxFuture<'a, Vec<PortOutcome>> {
+                Box::pin(async move {
+                    ports
+                        .iter()
+                        .map(|&port| PortOutcome {
+                            port,
+                            started: std::time::SystemTime::now(),
+                            duration: Duration::from_millis(2),
+                            connect: if host == "10.0.0.1" && port == 22 {
+                                Ok(Duration::from_millis(1))
+                            } else {
+                                Err("refused".into())
+                            },
+                        })
+                        .collect()
+                })
+            }
+        }
+        let p = TableProber::new(&[("gw.example", 2), ("10.0.0.1", 2), ("10.0.0.2", 2)]);
+        let mut vpn = FakeVpn::new(vec![FakeOpen::Succeed]);
+        let site = site();
+        let t = targets();
+        let mut seen = Vec::new();
+        let mut observe = |r: &Record| seen.push(format!("{} {} {}", r.test, r.result, r.address));
+        let input = CycleInput {
+            cycle: 7,
+            site: &site,
+            targets: &t[..2],
+            ping: opts(),
+            gateway_ping: opts(),
+            tcp_ports: &[22, 443],
+            port_checker: Some(&Ports),
+        };
+        let cancel = CancellationToken::new();
+        let out = run(input, &p, Some(&mut vpn), &cancel, &mut observe).await;
+        assert_eq!(
+            seen,
+            [
+                "VPN ping Good gw.example",
+                "VPN open Good gw.example",
+                "Target ping Good 10.0.0.1",
+                "Target ping Good 10.0.0.2",
+                "TCP port Good 10.0.0.1:22",
+                "TCP port Fail 10.0.0.1:443",
+                "TCP port Fail 10.0.0.2:22",
+                "TCP port Fail 10.0.0.2:443",
+                "VPN close Good gw.example",
+            ]
+        );
+        let good = &out.records[4];
+        assert_eq!(good.duration, Duration::from_millis(1));
+        assert_eq!(out.records[5].reason.as_deref(), Some("refused"));
+        assert_eq!(port_address("fd00::1", 443), "[fd00::1]:443");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -64,6 +64,8 @@ pub struct Monitor {
     pub settings: Settings,
     pub sites: Vec<SiteRun>,
     pub prober: Box<dyn Prober>,
+    /// `--tcp`'s connect checks (set by `run` with [`Monitor::with_port_checker`]).
+    pub port_checker: Option<Box<dyn crate::probe::PortChecker>>,
     pub sinks: Vec<Box<dyn Sink>>,
     pub cancel: CancellationToken,
     /// False once the last close failed or could not be confirmed: the exit status says so.
@@ -90,6 +92,12 @@ struct TargetsState {
 
 impl Monitor {
     /// `vpns` holds one driver slot per site of `settings`, in order.
+    /// The monitor with `--tcp`'s connect checks done by `checker`.
+    pub fn with_port_checker(mut self, checker: Box<dyn crate::probe::PortChecker>) -> Monitor {
+        self.port_checker = Some(checker);
+        self
+    }
+
     pub fn new(
         settings: Settings,
         prober: Box<dyn Prober>,
@@ -109,6 +117,7 @@ impl Monitor {
             settings,
             sites,
             prober,
+            port_checker: None,
             sinks,
             cancel,
             vpn_closed: true,
@@ -389,6 +398,8 @@ impl Monitor {
                     targets,
                     ping: self.settings.probe.target,
                     gateway_ping: self.settings.probe.gateway,
+                    tcp_ports: &self.settings.tcp_ports,
+                    port_checker: self.port_checker.as_deref(),
                 };
                 let sinks = &mut self.sinks;
                 let mut observe = |r: &Record| {

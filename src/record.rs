@@ -16,15 +16,25 @@ pub enum Test {
     TargetPing,
     #[serde(rename = "VPN close")]
     VpnClose,
+    /// A `--tcp` connect check of one port of a target (issue 14). Only the extended and jsonl
+    /// formats, `--json` and the console have it; the original's datalog keeps its four tests.
+    #[serde(rename = "TCP port")]
+    TcpPort,
 }
 
 impl Test {
-    pub const ALL: [Test; 4] = [
+    pub const ALL: [Test; 5] = [
         Test::VpnPing,
         Test::VpnOpen,
         Test::TargetPing,
         Test::VpnClose,
+        Test::TcpPort,
     ];
+
+    /// The tests the original's datalog format knows (`--tcp` rows are not written there).
+    pub fn in_original_format(self) -> bool {
+        self != Test::TcpPort
+    }
 
     /// The name written in the datalog's `test` column.
     pub fn as_str(self) -> &'static str {
@@ -33,6 +43,7 @@ impl Test {
             Test::VpnOpen => "VPN open",
             Test::TargetPing => "Target ping",
             Test::VpnClose => "VPN close",
+            Test::TcpPort => "TCP port",
         }
     }
 

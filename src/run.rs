@@ -514,6 +514,10 @@ fn run(args: Vec<OsString>) -> Result<Done, RunError> {
         let reloads = crate::platform::reload_signals();
         let tui = settings.output == Output::Tui;
         let mut monitor = Monitor::new(settings, prober, vpns, sinks, cancel);
+        // `--tcp`: vitals' connect check, each connect bounded as vitals bounds its checks.
+        monitor = monitor.with_port_checker(Box::new(crate::vitals::scan::TcpConnect {
+            timeout: crate::vitals::scan::CHECK_TIMEOUT,
+        }));
         if tui {
             monitor.control_with(control_requests);
         }

@@ -98,6 +98,8 @@ pub struct Settings {
     /// How the console looks on a terminal.
     pub terminal: TerminalConfig,
     pub service: ServiceConfig,
+    /// `--tcp`: the ports connected to on every target (none: no `TCP port` rows).
+    pub tcp_ports: Vec<u16>,
     /// The params file that was read, if any.
     pub params_file: Option<PathBuf>,
 }
@@ -423,6 +425,7 @@ fn from_cli(
             interval: cli.service.interval.map(Duration::from_secs_f64),
         },
         probe,
+        tcp_ports: cli.tcp.clone().map(|p| p.0).unwrap_or_default(),
         datalog,
         alerts,
         output: if check {

@@ -125,6 +125,23 @@ pub trait Prober: Send + Sync {
     }
 }
 
+/// One `--tcp` connect check: when it began, how long it took, and the connect time or why
+/// there was none (`refused`, `timeout`, a network error in words).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PortOutcome {
+    pub port: u16,
+    pub started: SystemTime,
+    pub duration: Duration,
+    pub connect: Result<Duration, String>,
+}
+
+/// `--tcp`'s connect checks, as the cycle gets them: `vitals::scan` implements it and `run`
+/// hands it over (the cycle does not import `vitals`).
+pub trait PortChecker: Send + Sync {
+    /// Connects to every port of `host` at once; outcomes in the order of `ports`.
+    fn check<'a>(&'a self, host: &'a str, ports: &'a [u16]) -> BoxFuture<'a, Vec<PortOutcome>>;
+}
+
 /// What `ping_each` hands each outcome to, with its index.
 pub type OnEach<'a> = &'a mut (dyn FnMut(usize, &PingOutcome) + Send);
 

@@ -33,6 +33,7 @@ fn rank(t: Test) -> u8 {
         Test::VpnOpen => 1,
         Test::VpnClose => 2,
         Test::TargetPing => 3,
+        Test::TcpPort => 4,
     }
 }
 

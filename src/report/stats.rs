@@ -229,6 +229,7 @@ impl Summarizer {
                 crate::record::Test::VpnOpen => 1,
                 crate::record::Test::VpnClose => 2,
                 crate::record::Test::TargetPing => 3,
+                crate::record::Test::TcpPort => 4,
             };
             (rank, s.check)
         });

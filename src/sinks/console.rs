@@ -148,6 +148,7 @@ pub fn record_line_styled(r: &Record, color: bool) -> String {
         Test::VpnOpen => "-- VPN open() --------- ".to_string(),
         Test::VpnClose => "-- VPN close() -------- ".to_string(),
         Test::TargetPing => format!("-- ping {:<15} ", r.address),
+        Test::TcpPort => format!("-- tcp  {:<15} ", r.address),
     };
     // Names come from files: escaped and cut for the terminal (the datalog keeps them whole).
     let mut s = format!(
@@ -228,6 +229,10 @@ fn extras(r: &Record) -> String {
         // A step not tried (the open after a bad gateway ping) took no time worth saying.
         (None, Test::VpnOpen | Test::VpnClose) if !r.duration.is_zero() => {
             parts.push(format!("{:.1} s", r.duration.as_secs_f64()))
+        }
+        // A connect's time, as a ping's RTT.
+        (None, Test::TcpPort) if r.result == Verdict::Good => {
+            parts.push(format!("connect {}", console_ms(r.duration)))
         }
         _ => {}
     }
