@@ -139,6 +139,16 @@ pub struct Cli {
     #[arg(long, value_name = "PORT[,PORT...]", value_parser = parse_tcp_ports)]
     pub tcp: Option<TcpPorts>,
 
+    /// Trace the route to every target that ended Fail or Warn, before the close, all at once
+    /// (the path in the console and the extended/jsonl datalog)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = parse_bool)]
+    pub trace_on_fail: Option<bool>,
+
+    /// Seconds all of a cycle's --trace-on-fail traces may take together [default: 5]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub trace_deadline: Option<f64>,
+
     /// Tests only: answer pings from a built-in fake instead of ICMP (see probe::fake).
     #[arg(long, hide = true, value_name = "BOOL", num_args = 0..=1, require_equals = true,
           default_missing_value = "true", value_parser = parse_bool)]

@@ -180,6 +180,17 @@ pub struct Record {
     pub ping: Option<PingStats>,
     /// How long the test took.
     pub duration: Duration,
+    /// `--trace-on-fail`: the route traced to a target that ended Fail or Warn, hop by hop
+    /// (`None`: a hop that did not answer, shown `*`); `None` when not traced.
+    pub path: Option<Vec<Option<std::net::IpAddr>>>,
+}
+
+/// A traced path as words: `198.18.1.1 → 198.18.9.1 → * → *` (`sep` between the hops).
+pub fn path_text(path: &[Option<std::net::IpAddr>], sep: &str) -> String {
+    path.iter()
+        .map(|h| h.map_or("*".to_string(), |a| a.to_string()))
+        .collect::<Vec<_>>()
+        .join(sep)
 }
 
 impl Record {

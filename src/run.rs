@@ -518,6 +518,10 @@ fn run(args: Vec<OsString>) -> Result<Done, RunError> {
         monitor = monitor.with_port_checker(Box::new(crate::vitals::scan::TcpConnect {
             timeout: crate::vitals::scan::CHECK_TIMEOUT,
         }));
+        if monitor.settings.trace_on_fail {
+            monitor =
+                monitor.with_tracer(Box::new(crate::vitals::trace::RouteTracer { max_hops: 30 }));
+        }
         if tui {
             monitor.control_with(control_requests);
         }

@@ -55,13 +55,13 @@ fn json_replaces_the_console_and_extended_datalog_has_header_and_timings() {
     let mut lines = log.lines();
     assert_eq!(
         lines.next(),
-        Some("cycle,date,time,test,result,address,name,duration_ms,sent,received,rtt_min_ms,rtt_avg_ms,rtt_max_ms,reason,site,rtt_std_ms,loss_pct")
+        Some("cycle,date,time,test,result,address,name,duration_ms,sent,received,rtt_min_ms,rtt_avg_ms,rtt_max_ms,reason,site,rtt_std_ms,loss_pct,path")
     );
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 4);
     for (row, rec) in rows.iter().zip(&recs) {
         let f: Vec<&str> = row.split(',').collect();
-        assert_eq!(f.len(), 17, "{row}");
+        assert_eq!(f.len(), 18, "{row}");
         // A one-site run's site is its VPN name.
         assert_eq!(f[14], "VPN Gateway");
         assert_eq!(rec.site.as_deref(), Some("VPN Gateway"));

@@ -287,6 +287,7 @@ fn every_datalog_format_reports_the_same() {
                 + chrono::Duration::minutes(30 * c as i64);
             let rtt = |ms: u64| Some(Duration::from_millis(ms));
             let recs = vec![Record {
+                path: None,
                 cycle: c,
                 at,
                 test: Test::TargetPing,
@@ -419,7 +420,7 @@ fn bad_input_is_one_clear_line() {
     let err = out.stderr;
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.contains("notes.csv:2: 1 columns, expected 7, 14, 15 or 17"),
+        err.contains("notes.csv:2: 1 columns, expected 7, 14, 15, 17 or 18"),
         "{err}"
     );
     let out = report_run(&["/nonexistent/vpnmon_datalog.csv"]);
@@ -483,7 +484,7 @@ fn lines_cut_off_by_a_power_loss_are_skipped_with_a_warning() {
     assert_eq!(
         err,
         format!(
-            "{p0}:{}: skipped: no line end, the row was cut off\n{p1}:6: skipped: 11 columns, expected 7, 14, 15 or 17\n",
+            "{p0}:{}: skipped: no line end, the row was cut off\n{p1}:6: skipped: 11 columns, expected 7, 14, 15, 17 or 18\n",
             last - 24 + 1
         )
     );

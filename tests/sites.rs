@@ -212,7 +212,7 @@ fn records_know_their_site_in_every_format_and_the_console_heads_each_site() {
     );
     // extended: a site column last.
     let log = std::fs::read_to_string(dir.path().join("d.csv")).unwrap();
-    assert!(log.starts_with("cycle,date,time,test,result,address,name,duration_ms,sent,received,rtt_min_ms,rtt_avg_ms,rtt_max_ms,reason,site,rtt_std_ms,loss_pct\n"));
+    assert!(log.starts_with("cycle,date,time,test,result,address,name,duration_ms,sent,received,rtt_min_ms,rtt_avg_ms,rtt_max_ms,reason,site,rtt_std_ms,loss_pct,path\n"));
     let sites: Vec<&str> = log
         .lines()
         .skip(1)

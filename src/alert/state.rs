@@ -178,6 +178,7 @@ mod tests {
 
     fn rec(test: Test, address: &str, result: Verdict) -> Record {
         Record {
+            path: None,
             cycle: 1,
             at: Local::now(),
             test,

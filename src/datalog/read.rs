@@ -232,13 +232,15 @@ const EXTENDED_LEN: usize = COLUMNS.len() + EXTENDED_COLUMNS.len();
 const RTT_MIN: usize = ORIGINAL_LEN + 3;
 /// An extended row written before the `site` column, and one written before `rtt_std_ms` and
 /// `loss_pct`.
-const EXTENDED_NO_SITE_LEN: usize = EXTENDED_LEN - 3;
-const EXTENDED_NO_STD_LEN: usize = EXTENDED_LEN - 2;
+const EXTENDED_NO_SITE_LEN: usize = EXTENDED_LEN - 4;
+const EXTENDED_NO_STD_LEN: usize = EXTENDED_LEN - 3;
+/// An extended row written before the `path` column.
+const EXTENDED_NO_PATH_LEN: usize = EXTENDED_LEN - 1;
 /// Where the reason, the site, the deviation and the loss are in an extended row.
-const REASON: usize = EXTENDED_LEN - 4;
-const SITE: usize = EXTENDED_LEN - 3;
-const RTT_STD: usize = EXTENDED_LEN - 2;
-const LOSS: usize = EXTENDED_LEN - 1;
+const REASON: usize = EXTENDED_LEN - 5;
+const SITE: usize = EXTENDED_LEN - 4;
+const RTT_STD: usize = EXTENDED_LEN - 3;
+const LOSS: usize = EXTENDED_LEN - 2;
 
 /// Reads datalog lines, reusing its buffers from line to line (a year of rows is millions).
 pub struct Reader {
@@ -378,12 +380,13 @@ fn fields_row(
         ORIGINAL_LEN,
         EXTENDED_NO_SITE_LEN,
         EXTENDED_NO_STD_LEN,
+        EXTENDED_NO_PATH_LEN,
         EXTENDED_LEN,
     ]
     .contains(&len)
     {
         return Err(format!(
-            "{len} columns, expected {ORIGINAL_LEN}, {EXTENDED_NO_SITE_LEN}, {EXTENDED_NO_STD_LEN} or {EXTENDED_LEN}"
+            "{len} columns, expected {ORIGINAL_LEN}, {EXTENDED_NO_SITE_LEN}, {EXTENDED_NO_STD_LEN}, {EXTENDED_NO_PATH_LEN} or {EXTENDED_LEN}"
         ));
     }
     let extended = len != ORIGINAL_LEN;
@@ -416,12 +419,12 @@ fn fields_row(
         rtt_min_ms: rtt(0),
         rtt_avg_ms: rtt(1),
         rtt_max_ms: rtt(2),
-        rtt_std_ms: if len == EXTENDED_LEN {
+        rtt_std_ms: if len >= EXTENDED_NO_PATH_LEN {
             ms(f[RTT_STD])
         } else {
             None
         },
-        loss_pct: if len == EXTENDED_LEN {
+        loss_pct: if len >= EXTENDED_NO_PATH_LEN {
             ms(f[LOSS])
         } else {
             None
@@ -658,6 +661,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, n)| Record {
+                path: None,
                 cycle: i as u64 + 1,
                 at: chrono::Local
                     .with_ymd_and_hms(2024, 6, 1, 10, 0, 0)
@@ -757,7 +761,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("16 columns, expected 7, 14, 15 or 17"),
+            err.contains("16 columns, expected 7, 14, 15, 17 or 18"),
             "{err}"
         );
     }
@@ -791,7 +795,7 @@ mod tests {
             rows("1,2022/09/07,18:20:33,Target ping,Good,10.0.0.1,a,b\nx\n")
                 .unwrap_err()
                 .to_string(),
-            "x:1: 8 columns, expected 7, 14, 15 or 17; is this a vpnmon datalog (vpnmon, extended or jsonl format)?"
+            "x:1: 8 columns, expected 7, 14, 15, 17 or 18; is this a vpnmon datalog (vpnmon, extended or jsonl format)?"
         );
     }
 

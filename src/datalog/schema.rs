@@ -12,7 +12,7 @@ pub const COLUMNS: [&str; 7] = ["cycle", "date", "time", "test", "result", "addr
 /// The columns the `extended` format adds after [`COLUMNS`] (empty where unknown). `site` came
 /// came after them (issue 12), then the RTTs' standard deviation and the loss in percent (issue
 /// 14): files written before either have the first seven or eight, and are still read.
-pub const EXTENDED_COLUMNS: [&str; 10] = [
+pub const EXTENDED_COLUMNS: [&str; 11] = [
     "duration_ms",
     "sent",
     "received",
@@ -23,10 +23,11 @@ pub const EXTENDED_COLUMNS: [&str; 10] = [
     "site",
     "rtt_std_ms",
     "loss_pct",
+    "path",
 ];
 
 /// The extended format's header line ([`COLUMNS`] then [`EXTENDED_COLUMNS`]).
-pub const EXTENDED_HEADER: &str = "cycle,date,time,test,result,address,name,duration_ms,sent,received,rtt_min_ms,rtt_avg_ms,rtt_max_ms,reason,site,rtt_std_ms,loss_pct\n";
+pub const EXTENDED_HEADER: &str = "cycle,date,time,test,result,address,name,duration_ms,sent,received,rtt_min_ms,rtt_avg_ms,rtt_max_ms,reason,site,rtt_std_ms,loss_pct,path\n";
 
 /// The datalog's line end on disk: CRLF on Windows, as the original wrote there (Python in text
 /// mode), LF elsewhere. Rows are built with LF in memory; JSON lines keep LF everywhere.
@@ -198,7 +199,7 @@ fn round_loss(p: f64) -> f64 {
     (p * 1000.0).round() / 1000.0
 }
 
-fn extended_fields(r: &Record) -> [String; 10] {
+fn extended_fields(r: &Record) -> [String; 11] {
     let p = r.ping;
     let opt = |d: Option<Duration>| d.map(|d| ms_text(ms(d))).unwrap_or_default();
     [
@@ -213,6 +214,10 @@ fn extended_fields(r: &Record) -> [String; 10] {
         opt(p.and_then(|p| p.rtt_std)),
         p.and_then(|p| p.loss_pct())
             .map(loss_text)
+            .unwrap_or_default(),
+        r.path
+            .as_deref()
+            .map(|p| crate::record::path_text(p, " "))
             .unwrap_or_default(),
     ]
 }
@@ -269,6 +274,9 @@ pub struct JsonRecord {
     /// The echoes lost, in percent of those sent (absent in lines written before it).
     #[serde(default)]
     pub loss_pct: Option<f64>,
+    /// `--trace-on-fail`'s path: each hop's address, `*` for none (only where traced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<Vec<String>>,
 }
 
 /// The `time` field's format.
@@ -294,6 +302,11 @@ impl JsonRecord {
             site: Some(r.site.clone()),
             rtt_std_ms: p.and_then(|p| p.rtt_std).map(round_duration_ms),
             loss_pct: p.and_then(|p| p.loss_pct()).map(round_loss),
+            path: r.path.as_ref().map(|p| {
+                p.iter()
+                    .map(|h| h.map_or("*".to_string(), |a| a.to_string()))
+                    .collect()
+            }),
         }
     }
 }
@@ -337,6 +350,7 @@ pub(crate) mod tests {
     /// datalog's tests).
     pub(crate) fn rec(test: Test, result: Verdict, address: &str, name: &str) -> Record {
         Record {
+            path: None,
             cycle: 1,
             at: Local.with_ymd_and_hms(2022, 9, 7, 18, 20, 47).unwrap(),
             test,
@@ -390,7 +404,7 @@ pub(crate) mod tests {
         assert_eq!(crlf.matches("\r\n").count(), 2, "{crlf:?}");
         assert_eq!(crlf.replace("\r\n", "\n"), lf);
         assert!(with_line_ends(EXTENDED_HEADER.into(), "\r\n")
-            .ends_with("reason,site,rtt_std_ms,loss_pct\r\n"));
+            .ends_with("reason,site,rtt_std_ms,loss_pct,path\r\n"));
         assert_eq!(with_line_ends(lf.clone(), "\n"), lf);
         assert_eq!(LINE_END, if cfg!(windows) { "\r\n" } else { "\n" });
         let read = |text: &str| {
@@ -485,7 +499,7 @@ pub(crate) mod tests {
         });
         assert_eq!(
             format_extended_row(&r),
-            "1,2022/09/07,18:20:47,Target ping,Warn,10.0.0.1,\"Rack, A\",1002.5,2,1,1.5,1.5,1.5,1 of 2 echo replies,Site,0,50\n"
+            "1,2022/09/07,18:20:47,Target ping,Warn,10.0.0.1,\"Rack, A\",1002.5,2,1,1.5,1.5,1.5,1 of 2 echo replies,Site,0,50,\n"
         );
         r.ping = Some(crate::record::PingStats {
             sent: 3,
@@ -496,7 +510,7 @@ pub(crate) mod tests {
             rtt_std: Some(Duration::from_micros(1000)),
         });
         assert!(
-            format_extended_row(&r).ends_with(",1,2,3,1 of 2 echo replies,Site,1,33.333\n"),
+            format_extended_row(&r).ends_with(",1,2,3,1 of 2 echo replies,Site,1,33.333,\n"),
             "{}",
             format_extended_row(&r)
         );
@@ -504,7 +518,7 @@ pub(crate) mod tests {
         assert_eq!((j.rtt_std_ms, j.loss_pct), (Some(1.0), Some(33.333)));
         // A record without echoes (VPN open) leaves both empty.
         let open = rec(Test::VpnOpen, Verdict::Good, "gw", "G");
-        assert!(format_extended_row(&open).ends_with(",Site,,\n"));
+        assert!(format_extended_row(&open).ends_with(",Site,,,\n"));
         assert_eq!(JsonRecord::of(&open).loss_pct, None);
         let j = format_json_row(&r);
         let offset = r.at.format("%:z").to_string();
@@ -538,6 +552,7 @@ mod epmon_tests {
     fn rec(site: &str, test: Test, result: Verdict, rtt_ms: Option<u64>, dur_ms: u64) -> Record {
         let rtt = rtt_ms.map(|m| Duration::from_micros(m * 1000 + 213));
         Record {
+            path: None,
             cycle: 1,
             at: Local.with_ymd_and_hms(2018, 11, 4, 0, 3, 40).unwrap(),
             test,

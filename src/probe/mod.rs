@@ -142,6 +142,12 @@ pub trait PortChecker: Send + Sync {
     fn check<'a>(&'a self, host: &'a str, ports: &'a [u16]) -> BoxFuture<'a, Vec<PortOutcome>>;
 }
 
+/// `--trace-on-fail`'s route traces, as the cycle gets them: `vitals::trace` implements it and
+/// `run` hands it over. The hops in order, `None` for one that did not answer.
+pub trait Tracer: Send + Sync {
+    fn trace<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Result<Vec<Option<IpAddr>>, String>>;
+}
+
 /// What `ping_each` hands each outcome to, with its index.
 pub type OnEach<'a> = &'a mut (dyn FnMut(usize, &PingOutcome) + Send);
 

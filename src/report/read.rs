@@ -468,7 +468,9 @@ pub(crate) mod tests {
     fn a_file_with_no_readable_line_is_an_error_naming_file_and_line() {
         let e = read_texts(&["\nhello\nworld,2\n"]).unwrap_err().to_string();
         assert!(
-            e.contains("d0.csv:2: 1 columns, expected 7, 14, 15 or 17; is this a vpnmon datalog"),
+            e.contains(
+                "d0.csv:2: 1 columns, expected 7, 14, 15, 17 or 18; is this a vpnmon datalog"
+            ),
             "{e}"
         );
         let e = read_texts(&["1,2022/13/07,18:20:33,VPN ping,Good,a,b\n"])
@@ -514,12 +516,12 @@ pub(crate) mod tests {
         assert_eq!(w.len(), 4, "{w:?}");
         assert_eq!(
             w[0],
-            "d.csv:2: skipped: 9 columns, expected 7, 14, 15 or 17"
+            "d.csv:2: skipped: 9 columns, expected 7, 14, 15, 17 or 18"
         );
         assert!(w[1].starts_with("d.csv:3: skipped: bad JSON: "), "{w:?}");
         assert_eq!(
             w[2],
-            "d.csv:5: skipped: 1 columns, expected 7, 14, 15 or 17"
+            "d.csv:5: skipped: 1 columns, expected 7, 14, 15, 17 or 18"
         );
         assert_eq!(w[3], "d.csv: 2 more bad lines skipped (5 in all)");
         // A file without bad lines warns nothing.

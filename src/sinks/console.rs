@@ -137,6 +137,11 @@ pub fn verdict_word(v: Verdict, color: bool) -> String {
 }
 
 /// The test column of a record's line, 24 characters wide as the original.
+/// The console's line for a traced path: `(path: 198.18.1.1 → 198.18.9.1 → * → *)`.
+pub fn path_line(path: &[Option<std::net::IpAddr>]) -> String {
+    format!("(path: {})", crate::record::path_text(path, " → "))
+}
+
 pub fn record_line(r: &Record) -> String {
     record_line_styled(r, false)
 }
@@ -274,6 +279,12 @@ impl<W: Write + Send> Sink for ConsoleSink<W> {
         }
     }
 
+    fn traced(&mut self, r: &Record) {
+        if let Some(path) = &r.path {
+            self.line(Local::now(), &path_line(path));
+        }
+    }
+
     fn diagnostics(&mut self, lines: &[String]) {
         if lines.is_empty() {
             return;
@@ -401,6 +412,7 @@ mod tests {
 
     fn rec(test: Test, result: Verdict, address: &str, name: &str) -> Record {
         Record {
+            path: None,
             cycle: 1,
             at: Local.with_ymd_and_hms(2022, 9, 7, 18, 20, 33).unwrap(),
             test,

@@ -55,6 +55,7 @@ mod tests {
         let mut s = JsonSink::new(Vec::new(), Vec::new());
         s.notice("Running without a vpnmon targets file");
         let r = Record {
+            path: None,
             cycle: 3,
             at: Local.with_ymd_and_hms(2024, 1, 2, 3, 4, 5).unwrap(),
             test: Test::TargetPing,

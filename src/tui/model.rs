@@ -334,6 +334,7 @@ mod tests {
             Verdict::Fail => 0,
         };
         Record {
+            path: None,
             cycle: 1,
             at: Local::now(),
             test,
