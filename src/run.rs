@@ -719,10 +719,10 @@ pub fn sinks_for(
         sinks.push(Box::new(sink));
     }
     match settings.output {
-        Output::Json => sinks.push(Box::new(JsonSink::new(
-            std::io::stdout(),
-            std::io::stderr(),
-        ))),
+        Output::Json => sinks.push(Box::new(
+            JsonSink::new(std::io::stdout(), std::io::stderr())
+                .deferring_failed(settings.trace_on_fail),
+        )),
         Output::Console => sinks.push(Box::new(console_sink(settings, stop))),
         Output::Tui => sinks.push(Box::new(crate::tui::TuiSink::new(
             has_vpn(settings),
