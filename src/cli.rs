@@ -133,6 +133,22 @@ pub struct Cli {
     #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
     pub timeout: Option<f64>,
 
+    /// TCP ports to connect to on every target after the sweep, before the close: a `TCP port`
+    /// row per target and port (the connect time, or refused/timeout), not written in the
+    /// vpnmon datalog format
+    #[arg(long, value_name = "PORT[,PORT...]", value_parser = parse_tcp_ports)]
+    pub tcp: Option<TcpPorts>,
+
+    /// Trace the route to every target that ended Fail or Warn, before the close, all at once
+    /// (the path in the console and the extended/jsonl datalog)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = parse_bool)]
+    pub trace_on_fail: Option<bool>,
+
+    /// Seconds all of a cycle's --trace-on-fail traces may take together [default: 5]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub trace_deadline: Option<f64>,
+
     /// Tests only: answer pings from a built-in fake instead of ICMP (see probe::fake).
     #[arg(long, hide = true, value_name = "BOOL", num_args = 0..=1, require_equals = true,
           default_missing_value = "true", value_parser = parse_bool)]
@@ -549,6 +565,31 @@ pub fn parse_seconds(s: &str) -> Result<f64, String> {
     }
 }
 
+/// `--tcp`'s ports, in the order given, each once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpPorts(pub Vec<u16>);
+
+/// `PORT[,PORT…]`: whole numbers from 1 to 65535, separated by commas.
+fn parse_tcp_ports(s: &str) -> Result<TcpPorts, String> {
+    let mut ports = Vec::new();
+    for p in s.split(',') {
+        match p.trim().parse::<u16>() {
+            Ok(n) if n > 0 => {
+                if !ports.contains(&n) {
+                    ports.push(n);
+                }
+            }
+            _ => {
+                return Err(format!(
+                    "`{}` is not a TCP port; expected port numbers from 1 to 65535 separated by commas, such as 22,443",
+                    p.trim()
+                ))
+            }
+        }
+    }
+    Ok(TcpPorts(ports))
+}
+
 fn parse_timeout(s: &str) -> Result<f64, String> {
     parse_seconds(s)
 }
@@ -843,6 +884,16 @@ mod tests {
         }
         assert!(t["quiet"].optional_value && !t["quiet"].takes_value);
         assert!(t["pass"].takes_value);
+    }
+
+    #[test]
+    fn tcp_ports_parse_or_name_the_bad_one() {
+        assert_eq!(parse_tcp_ports("22, 443,22"), Ok(TcpPorts(vec![22, 443])));
+        let e = parse_tcp_ports("22,http").unwrap_err();
+        assert!(e.starts_with("`http` is not a TCP port"), "{e}");
+        assert!(parse_tcp_ports("0").is_err());
+        assert!(parse_tcp_ports("65536").is_err());
+        assert!(parse_tcp_ports("").is_err());
     }
 
     #[test]

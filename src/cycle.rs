@@ -2,7 +2,7 @@
 //! through the tunnel → close. Returns the `Record`s; does no I/O except through the `Prober`
 //! and the `VpnClient`.
 
-use crate::probe::{PingOptions, PingOutcome, Prober};
+use crate::probe::{PingOptions, PingOutcome, PortChecker, Prober, Tracer};
 use crate::record::{Record, Test, Verdict};
 use crate::settings::Site;
 use crate::targets::{host_of, Target};
@@ -18,6 +18,12 @@ pub struct CycleInput<'a> {
     pub targets: &'a [Target],
     pub ping: PingOptions,
     pub gateway_ping: PingOptions,
+    /// `--tcp`: the ports to connect to on every target after the sweep (none: no checks).
+    pub tcp_ports: &'a [u16],
+    pub port_checker: Option<&'a dyn PortChecker>,
+    /// `--trace-on-fail`: trace the targets that ended Fail or Warn, all at once, before the
+    /// close, waiting at most the deadline for all of them (none: no traces).
+    pub tracer: Option<(&'a dyn Tracer, Duration)>,
 }
 
 /// The records of a cycle; `cancelled` when Ctrl-C cut it short (the records are those done).
@@ -53,6 +59,7 @@ impl Recorder<'_> {
         duration: Duration,
     ) {
         let rec = Record {
+            path: None,
             cycle: self.cycle,
             at,
             test,
@@ -81,6 +88,23 @@ impl Recorder<'_> {
             DateTime::<Local>::from(o.started),
             o.duration,
         );
+    }
+}
+
+/// The host a target record was pinged at (its target's `host`, found by address and name).
+fn host_of_record(r: &Record, targets: &[Target]) -> String {
+    targets
+        .iter()
+        .find(|t| t.address == r.address && t.name == r.name)
+        .map_or_else(|| r.address.clone(), |t| t.host.clone())
+}
+
+/// A `TCP port` row's address: `host:port`, an IPv6 address in brackets (`[fd00::1]:443`).
+pub fn port_address(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
     }
 }
 
@@ -231,6 +255,83 @@ pub async fn run(
     }
     cancelled |= cancel.is_cancelled();
 
+    // 3b. `--tcp`: every target's ports at once, through the tunnel still open; rows in target
+    // then port order. Cut by Ctrl-C: no rows, as the sweep.
+    if let (Some(checker), false) = (input.port_checker, input.tcp_ports.is_empty()) {
+        if !cancelled && !input.targets.is_empty() {
+            let all = futures::future::join_all(
+                input
+                    .targets
+                    .iter()
+                    .map(|t| checker.check(&t.host, input.tcp_ports)),
+            );
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => cancelled = true,
+                all = all => {
+                    for (t, outcomes) in input.targets.iter().zip(all) {
+                        for o in outcomes {
+                            let (v, reason) = match &o.connect {
+                                Ok(_) => (Verdict::Good, None),
+                                Err(why) => (Verdict::Fail, Some(why.clone())),
+                            };
+                            rec.push(
+                                Test::TcpPort,
+                                v,
+                                &port_address(&t.host, o.port),
+                                &t.name,
+                                reason,
+                                None,
+                                DateTime::<Local>::from(o.started),
+                                *o.connect.as_ref().unwrap_or(&o.duration),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // 3c. `--trace-on-fail`: the route to every target that ended Fail or Warn, through the
+    // tunnel still open; all at once, one deadline for all, so many dead targets still let the
+    // close come promptly. A router rate-limits its "time exceeded" answers (about 6 at once,
+    // then 1 a second), so with many parallel traces that router's hop may show `*`: accepted
+    // (staggering would not fit the one deadline); the path says where answers stopped. A trace
+    // that did not finish in time, or could not run, leaves its record without a path.
+    if let Some((tracer, deadline)) = input.tracer {
+        if !cancelled {
+            let failed: Vec<usize> = rec
+                .records
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.test == Test::TargetPing && r.result != Verdict::Good)
+                .map(|(i, _)| i)
+                .collect();
+            if !failed.is_empty() {
+                let hosts: Vec<String> = failed
+                    .iter()
+                    .map(|&i| host_of_record(&rec.records[i], input.targets))
+                    .collect();
+                let traces =
+                    futures::future::join_all(hosts.iter().map(|h| async move {
+                        tokio::time::timeout(deadline, tracer.trace(h)).await
+                    }));
+                tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => cancelled = true,
+                    all = traces => {
+                        for (i, t) in failed.into_iter().zip(all) {
+                            if let Ok(Ok(path)) = t {
+                                rec.records[i].path = Some(path);
+                                (rec.observe)(&rec.records[i]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     // 4. Close, always when opened, also after a cancel.
     if opened {
         if let Some(client) = vpn {
@@ -322,6 +423,9 @@ mod tests {
             targets: &t,
             ping: opts(),
             gateway_ping: opts(),
+            tcp_ports: &[],
+            port_checker: None,
+            tracer: None,
         };
         let out = run(
             input,
@@ -339,6 +443,144 @@ mod tests {
             .iter()
             .map(|r| format!("{} {} {}", r.test, r.result, r.address))
             .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tcp_ports_are_checked_per_target_before_the_close() {
+        use crate::probe::PortOutcome;
+        /// Port 22 answers on 10.0.0.1 only; the others are refused.
+        struct Ports;
+        impl PortChecker for Ports {
+            fn check<'a>(
+                &'a self,
+                host: &'a str,
+                ports: &'a [u16],
+            ) -> futures::future::BoxFuture<'a, Vec<PortOutcome>> {
+                Box::pin(async move {
+                    ports
+                        .iter()
+                        .map(|&port| PortOutcome {
+                            port,
+                            started: std::time::SystemTime::now(),
+                            duration: Duration::from_millis(2),
+                            connect: if host == "10.0.0.1" && port == 22 {
+                                Ok(Duration::from_millis(1))
+                            } else {
+                                Err("refused".into())
+                            },
+                        })
+                        .collect()
+                })
+            }
+        }
+        let p = TableProber::new(&[("gw.example", 2), ("10.0.0.1", 2), ("10.0.0.2", 2)]);
+        let mut vpn = FakeVpn::new(vec![FakeOpen::Succeed]);
+        let site = site();
+        let t = targets();
+        let mut seen = Vec::new();
+        let mut observe = |r: &Record| seen.push(format!("{} {} {}", r.test, r.result, r.address));
+        let input = CycleInput {
+            cycle: 7,
+            site: &site,
+            targets: &t[..2],
+            ping: opts(),
+            gateway_ping: opts(),
+            tcp_ports: &[22, 443],
+            port_checker: Some(&Ports),
+            tracer: None,
+        };
+        let cancel = CancellationToken::new();
+        let out = run(input, &p, Some(&mut vpn), &cancel, &mut observe).await;
+        assert_eq!(
+            seen,
+            [
+                "VPN ping Good gw.example",
+                "VPN open Good gw.example",
+                "Target ping Good 10.0.0.1",
+                "Target ping Good 10.0.0.2",
+                "TCP port Good 10.0.0.1:22",
+                "TCP port Fail 10.0.0.1:443",
+                "TCP port Fail 10.0.0.2:22",
+                "TCP port Fail 10.0.0.2:443",
+                "VPN close Good gw.example",
+            ]
+        );
+        let good = &out.records[4];
+        assert_eq!(good.duration, Duration::from_millis(1));
+        assert_eq!(out.records[5].reason.as_deref(), Some("refused"));
+        assert_eq!(port_address("fd00::1", 443), "[fd00::1]:443");
+    }
+
+    /// `--trace-on-fail`: the Warn and Fail targets get their paths (observed a second time,
+    /// with the path) before the close; a Good one is not traced; traces that never finish are
+    /// given up at the deadline and the cycle still closes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failed_targets_are_traced_before_the_close_within_the_deadline() {
+        use std::net::IpAddr;
+        /// 10.0.0.2's route; 10.0.0.3's never ends.
+        struct Routes;
+        impl Tracer for Routes {
+            fn trace<'a>(
+                &'a self,
+                host: &'a str,
+            ) -> futures::future::BoxFuture<'a, Result<Vec<Option<IpAddr>>, String>> {
+                Box::pin(async move {
+                    if host == "10.0.0.3" {
+                        std::future::pending::<()>().await;
+                    }
+                    Ok(vec![Some("198.18.1.1".parse().unwrap()), None])
+                })
+            }
+        }
+        // 10.0.0.2 answers 1 of 2 (Warn), 10.0.0.3 not at all (Fail).
+        let p = TableProber::new(&[("gw.example", 2), ("10.0.0.1", 2), ("10.0.0.2", 1)]);
+        let mut vpn = FakeVpn::new(vec![FakeOpen::Succeed]);
+        let site = site();
+        let t = targets();
+        let mut seen = Vec::new();
+        let mut observe = |r: &Record| {
+            seen.push(format!(
+                "{} {} {}{}",
+                r.test,
+                r.result,
+                r.address,
+                r.path.as_deref().map_or(String::new(), |p| format!(
+                    " path {}",
+                    crate::record::path_text(p, " ")
+                ))
+            ))
+        };
+        let input = CycleInput {
+            cycle: 7,
+            site: &site,
+            targets: &t,
+            ping: opts(),
+            gateway_ping: opts(),
+            tcp_ports: &[],
+            port_checker: None,
+            tracer: Some((&Routes, Duration::from_millis(300))),
+        };
+        let cancel = CancellationToken::new();
+        let began = Instant::now();
+        let out = run(input, &p, Some(&mut vpn), &cancel, &mut observe).await;
+        assert!(
+            began.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            began.elapsed()
+        );
+        assert_eq!(
+            seen[2..],
+            [
+                "Target ping Good 10.0.0.1",
+                "Target ping Warn 10.0.0.2",
+                "Target ping Fail 10.0.0.3",
+                "Target ping Warn 10.0.0.2 path 198.18.1.1 *",
+                "VPN close Good gw.example",
+            ]
+        );
+        assert_eq!(out.records[2].path, None);
+        assert_eq!(out.records[3].path.as_ref().map(Vec::len), Some(2));
+        assert_eq!(out.records[4].path, None);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -65,6 +65,10 @@ pub struct Monitor {
     pub settings: Settings,
     pub sites: Vec<SiteRun>,
     pub prober: Box<dyn Prober>,
+    /// `--tcp`'s connect checks (set by `run` with [`Monitor::with_port_checker`]).
+    pub port_checker: Option<Box<dyn crate::probe::PortChecker>>,
+    /// `--trace-on-fail`'s traces (set by `run` with [`Monitor::with_tracer`]).
+    pub tracer: Option<Box<dyn crate::probe::Tracer>>,
     pub sinks: Vec<Box<dyn Sink>>,
     pub cancel: CancellationToken,
     /// False once the last close failed or could not be confirmed: the exit status says so.
@@ -92,6 +96,18 @@ struct TargetsState {
 
 impl Monitor {
     /// `vpns` holds one driver slot per site of `settings`, in order.
+    /// The monitor with `--tcp`'s connect checks done by `checker`.
+    pub fn with_port_checker(mut self, checker: Box<dyn crate::probe::PortChecker>) -> Monitor {
+        self.port_checker = Some(checker);
+        self
+    }
+
+    /// The monitor with `--trace-on-fail`'s traces done by `tracer`.
+    pub fn with_tracer(mut self, tracer: Box<dyn crate::probe::Tracer>) -> Monitor {
+        self.tracer = Some(tracer);
+        self
+    }
+
     pub fn new(
         settings: Settings,
         prober: Box<dyn Prober>,
@@ -111,6 +127,8 @@ impl Monitor {
             settings,
             sites,
             prober,
+            port_checker: None,
+            tracer: None,
             sinks,
             cancel,
             vpn_closed: true,
@@ -407,11 +425,22 @@ impl Monitor {
                     targets,
                     ping: self.settings.probe.target,
                     gateway_ping: self.settings.probe.gateway,
+                    tcp_ports: &self.settings.tcp_ports,
+                    port_checker: self.port_checker.as_deref(),
+                    tracer: self
+                        .tracer
+                        .as_deref()
+                        .map(|t| (t, self.settings.trace_deadline)),
                 };
                 let sinks = &mut self.sinks;
+                // A record comes a second time once `--trace-on-fail` traced it (with its path).
                 let mut observe = |r: &Record| {
                     for s in sinks.iter_mut() {
-                        s.record(r);
+                        if r.path.is_some() {
+                            s.traced(r);
+                        } else {
+                            s.record(r);
+                        }
                     }
                 };
                 let out = cycle::run(

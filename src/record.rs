@@ -16,15 +16,25 @@ pub enum Test {
     TargetPing,
     #[serde(rename = "VPN close")]
     VpnClose,
+    /// A `--tcp` connect check of one port of a target (issue 14). Only the extended and jsonl
+    /// formats, `--json` and the console have it; the original's datalog keeps its four tests.
+    #[serde(rename = "TCP port")]
+    TcpPort,
 }
 
 impl Test {
-    pub const ALL: [Test; 4] = [
+    pub const ALL: [Test; 5] = [
         Test::VpnPing,
         Test::VpnOpen,
         Test::TargetPing,
         Test::VpnClose,
+        Test::TcpPort,
     ];
+
+    /// The tests the original's datalog format knows (`--tcp` rows are not written there).
+    pub fn in_original_format(self) -> bool {
+        self != Test::TcpPort
+    }
 
     /// The name written in the datalog's `test` column.
     pub fn as_str(self) -> &'static str {
@@ -33,6 +43,7 @@ impl Test {
             Test::VpnOpen => "VPN open",
             Test::TargetPing => "Target ping",
             Test::VpnClose => "VPN close",
+            Test::TcpPort => "TCP port",
         }
     }
 
@@ -133,6 +144,19 @@ pub struct PingStats {
     pub rtt_min: Option<Duration>,
     pub rtt_avg: Option<Duration>,
     pub rtt_max: Option<Duration>,
+    /// The population standard deviation of the answered echoes' RTTs (what `ping` prints as
+    /// `mdev`); `None` without an answer.
+    pub rtt_std: Option<Duration>,
+}
+
+impl PingStats {
+    /// The echoes lost, in percent of those sent (`None` when none was sent).
+    pub fn loss_pct(&self) -> Option<f64> {
+        (self.sent > 0).then(|| {
+            let lost = self.sent.saturating_sub(self.received);
+            f64::from(lost) * 100.0 / f64::from(self.sent)
+        })
+    }
 }
 
 /// One test's outcome.
@@ -156,6 +180,17 @@ pub struct Record {
     pub ping: Option<PingStats>,
     /// How long the test took.
     pub duration: Duration,
+    /// `--trace-on-fail`: the route traced to a target that ended Fail or Warn, hop by hop
+    /// (`None`: a hop that did not answer, shown `*`); `None` when not traced.
+    pub path: Option<Vec<Option<std::net::IpAddr>>>,
+}
+
+/// A traced path as words: `198.18.1.1 → 198.18.9.1 → * → *` (`sep` between the hops).
+pub fn path_text(path: &[Option<std::net::IpAddr>], sep: &str) -> String {
+    path.iter()
+        .map(|h| h.map_or("*".to_string(), |a| a.to_string()))
+        .collect::<Vec<_>>()
+        .join(sep)
 }
 
 impl Record {

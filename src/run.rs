@@ -514,6 +514,14 @@ fn run(args: Vec<OsString>) -> Result<Done, RunError> {
         let reloads = crate::platform::reload_signals();
         let tui = settings.output == Output::Tui;
         let mut monitor = Monitor::new(settings, prober, vpns, sinks, cancel);
+        // `--tcp`: vitals' connect check, each connect bounded as vitals bounds its checks.
+        monitor = monitor.with_port_checker(Box::new(crate::vitals::scan::TcpConnect {
+            timeout: crate::vitals::scan::CHECK_TIMEOUT,
+        }));
+        if monitor.settings.trace_on_fail {
+            monitor =
+                monitor.with_tracer(Box::new(crate::vitals::trace::RouteTracer { max_hops: 30 }));
+        }
         if tui {
             monitor.control_with(control_requests);
         }
@@ -711,10 +719,10 @@ pub fn sinks_for(
         sinks.push(Box::new(sink));
     }
     match settings.output {
-        Output::Json => sinks.push(Box::new(JsonSink::new(
-            std::io::stdout(),
-            std::io::stderr(),
-        ))),
+        Output::Json => sinks.push(Box::new(
+            JsonSink::new(std::io::stdout(), std::io::stderr())
+                .deferring_failed(settings.trace_on_fail),
+        )),
         Output::Console => sinks.push(Box::new(console_sink(settings, stop))),
         Output::Tui => sinks.push(Box::new(crate::tui::TuiSink::new(
             has_vpn(settings),

@@ -98,6 +98,12 @@ pub struct Settings {
     /// How the console looks on a terminal.
     pub terminal: TerminalConfig,
     pub service: ServiceConfig,
+    /// `--tcp`: the ports connected to on every target (none: no `TCP port` rows).
+    pub tcp_ports: Vec<u16>,
+    /// `--trace-on-fail`: trace the targets that ended Fail or Warn before the close.
+    pub trace_on_fail: bool,
+    /// `--trace-deadline`: how long all of a cycle's traces may take together.
+    pub trace_deadline: Duration,
     /// The params file that was read, if any.
     pub params_file: Option<PathBuf>,
 }
@@ -435,6 +441,9 @@ fn from_cli(
             interval: cli.service.interval.map(Duration::from_secs_f64),
         },
         probe,
+        tcp_ports: cli.tcp.clone().map(|p| p.0).unwrap_or_default(),
+        trace_on_fail: cli.trace_on_fail.unwrap_or(false),
+        trace_deadline: Duration::from_secs_f64(cli.trace_deadline.unwrap_or(5.0)),
         datalog,
         alerts,
         output: if check {

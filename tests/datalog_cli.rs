@@ -55,19 +55,26 @@ fn json_replaces_the_console_and_extended_datalog_has_header_and_timings() {
     let mut lines = log.lines();
     assert_eq!(
         lines.next(),
-        Some("cycle,date,time,test,result,address,name,duration_ms,sent,received,rtt_min_ms,rtt_avg_ms,rtt_max_ms,reason,site")
+        Some("cycle,date,time,test,result,address,name,duration_ms,sent,received,rtt_min_ms,rtt_avg_ms,rtt_max_ms,reason,site,rtt_std_ms,loss_pct,path")
     );
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 4);
     for (row, rec) in rows.iter().zip(&recs) {
         let f: Vec<&str> = row.split(',').collect();
-        assert_eq!(f.len(), 15, "{row}");
+        assert_eq!(f.len(), 18, "{row}");
         // A one-site run's site is its VPN name.
         assert_eq!(f[14], "VPN Gateway");
         assert_eq!(rec.site.as_deref(), Some("VPN Gateway"));
         assert_eq!(f[0], rec.cycle.to_string());
         assert_eq!(f[4], rec.result);
         assert_eq!(f[8], "2");
+        // The deviation and the loss come last, as the --json line has them.
+        let (sent, received) = (rec.sent.unwrap(), rec.received.unwrap());
+        let loss = f64::from(sent - received) * 100.0 / f64::from(sent);
+        assert_eq!(f[16].parse::<f64>().unwrap(), loss, "{row}");
+        assert_eq!(rec.loss_pct, Some(loss));
+        assert_eq!(f[15].is_empty(), received == 0, "{row}");
+        assert_eq!(rec.rtt_std_ms.is_none(), received == 0, "{row}");
     }
     // The report reads it back.
     let mut c = core_support::vpnmon(dir.path());
@@ -330,12 +337,121 @@ fn dev_null_is_no_datalog_and_a_fifo_is_refused_at_start_up() {
     out.assert_no_cycle_started("");
 }
 
+/// `--tcp` through the real binary against loopback: a port the test listens on connects
+/// (Good, its connect time), a closed one is `refused` (Fail); the rows come after the target's
+/// ping in `--json`, the extended datalog and the console, and the vpnmon-format datalog keeps
+/// its four tests.
+fn tcp_ports_are_checked_and_left_out_of_the_original_format() {
+    let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let open_port = open.local_addr().unwrap().port();
+    // A port nobody listens on: bound, read, then closed again.
+    let closed_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let ports = format!("{open_port},{closed_port}");
+    let (dir, mut c) = core_support::without_vpn_in_temp("127.0.0.1,Loopback\n");
+    c.args([
+        "--cycles",
+        "1",
+        "--tcp",
+        &ports,
+        "--datalog",
+        "d.csv",
+        "--datalog-format",
+        "extended",
+        "--json",
+    ]);
+    let out = output(c);
+    assert!(out.success(), "{}", out.stderr);
+    let recs: Vec<JsonRecord> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect();
+    let got: Vec<(&str, &str, &str)> = recs
+        .iter()
+        .map(|r| (r.test.as_str(), r.result.as_str(), r.address.as_str()))
+        .collect();
+    let open_addr = format!("127.0.0.1:{open_port}");
+    let closed_addr = format!("127.0.0.1:{closed_port}");
+    assert_eq!(
+        got,
+        [
+            ("Target ping", "Good", "127.0.0.1"),
+            ("TCP port", "Good", open_addr.as_str()),
+            ("TCP port", "Fail", closed_addr.as_str()),
+        ],
+        "{}",
+        out.stdout
+    );
+    assert_eq!(recs[1].reason, None);
+    assert_eq!(recs[1].name, "Loopback");
+    assert!(recs[1].duration_ms.unwrap() < 3000.0, "{:?}", recs[1]);
+    assert_eq!(recs[2].reason.as_deref(), Some("refused"));
+    let log = std::fs::read_to_string(dir.path().join("d.csv")).unwrap();
+    let tests: Vec<&str> = log
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(3).unwrap())
+        .collect();
+    assert_eq!(tests, ["Target ping", "TCP port", "TCP port"], "{log}");
+    assert!(
+        log.contains(&format!(",TCP port,Fail,{closed_addr},Loopback,")),
+        "{log}"
+    );
+
+    // The original format: only the ping's row. The console: a line per port.
+    let mut c = core_support::vpnmon_fake_ping(dir.path());
+    c.args([
+        "--vpnclient",
+        "none",
+        "--targets",
+        "t.csv",
+        "--delay",
+        "0",
+        "--cycles",
+        "1",
+        "--tcp",
+        &ports,
+        "--datalog",
+        "o.csv",
+    ]);
+    let out = output(c);
+    assert!(out.success(), "{}", out.stderr);
+    let log = std::fs::read_to_string(dir.path().join("o.csv")).unwrap();
+    assert_eq!(log.lines().count(), 1, "{log}");
+    assert!(
+        log.contains(",Target ping,Good,127.0.0.1,Loopback"),
+        "{log}"
+    );
+    let line = |addr: &str| {
+        out.stdout
+            .lines()
+            .find(|l| l.contains(&format!("-- tcp  {addr} ")))
+            .unwrap_or_else(|| panic!("no line for {addr}: {}", out.stdout))
+            .to_string()
+    };
+    assert!(
+        line(&open_addr).contains("Good Loopback  (connect "),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        line(&closed_addr).contains("Fail Loopback  (refused)"),
+        "{}",
+        out.stdout
+    );
+    drop(open);
+}
+
 fn main() {
     #[allow(unused_mut)]
     let mut trials = crate::harness_trials!(
         json_replaces_the_console_and_extended_datalog_has_header_and_timings,
         params_file_sets_format_and_rotation,
         a_bad_size_names_the_option,
+        tcp_ports_are_checked_and_left_out_of_the_original_format,
     );
     #[cfg(unix)]
     trials.extend(crate::harness_trials!(

@@ -583,7 +583,7 @@ mod round_trip {
             let at = Local.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap() + chrono::Duration::seconds(secs);
             let records: Vec<Record> = rows
                 .iter()
-                .map(|(test, result, address, name)| Record {
+                .map(|(test, result, address, name)| Record { path: None,
                     cycle,
                     at,
                     test: *test,

@@ -287,6 +287,7 @@ fn every_datalog_format_reports_the_same() {
                 + chrono::Duration::minutes(30 * c as i64);
             let rtt = |ms: u64| Some(Duration::from_millis(ms));
             let recs = vec![Record {
+                path: None,
                 cycle: c,
                 at,
                 test: Test::TargetPing,
@@ -301,6 +302,7 @@ fn every_datalog_format_reports_the_same() {
                     rtt_min: rtt(c),
                     rtt_avg: rtt(2 * c),
                     rtt_max: rtt(3 * c),
+                    rtt_std: rtt(c),
                 }),
                 duration: Duration::from_millis(5),
             }];
@@ -314,18 +316,22 @@ fn every_datalog_format_reports_the_same() {
         outs[0]
     );
     // Extended and jsonl carry RTTs (min of mins, mean of averages, max of maxes).
-    // They also carry the site (a last column); the original format has none.
+    // They also carry the mean deviation and loss (issue 14), and the site (a last column);
+    // the original format has none of them.
     for o in &outs[1..] {
-        assert!(o.contains(",4,3,0,1,75.00,1,1,5,12,Site\n"), "{o}");
+        assert!(o.contains(",4,3,0,1,75.00,1,1,5,12,2.5,25,Site\n"), "{o}");
         assert!(
             o.starts_with("test,address,name,")
-                && o.lines().next().unwrap().ends_with(",rtt_max_ms,site"),
+                && o.lines()
+                    .next()
+                    .unwrap()
+                    .ends_with(",rtt_max_ms,rtt_std_ms,loss_pct,site"),
             "{o}"
         );
     }
     let strip = |s: &str| {
-        s.replace(",1,5,12,Site\n", ",,,\n")
-            .replace(",rtt_max_ms,site\n", ",rtt_max_ms\n")
+        s.replace(",1,5,12,2.5,25,Site\n", ",,,\n")
+            .replace(",rtt_max_ms,rtt_std_ms,loss_pct,site\n", ",rtt_max_ms\n")
     };
     assert_eq!(strip(&outs[1]), outs[0]);
     assert_eq!(strip(&outs[2]), outs[0]);
@@ -414,7 +420,7 @@ fn bad_input_is_one_clear_line() {
     let err = out.stderr;
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.contains("notes.csv:2: 1 columns, expected 7, 14 or 15"),
+        err.contains("notes.csv:2: 1 columns, expected 7, 14, 15, 17 or 18"),
         "{err}"
     );
     let out = report_run(&["/nonexistent/vpnmon_datalog.csv"]);
@@ -478,7 +484,7 @@ fn lines_cut_off_by_a_power_loss_are_skipped_with_a_warning() {
     assert_eq!(
         err,
         format!(
-            "{p0}:{}: skipped: no line end, the row was cut off\n{p1}:6: skipped: 11 columns, expected 7, 14 or 15\n",
+            "{p0}:{}: skipped: no line end, the row was cut off\n{p1}:6: skipped: 11 columns, expected 7, 14, 15, 17 or 18\n",
             last - 24 + 1
         )
     );

@@ -213,13 +213,13 @@ fn records_know_their_site_in_every_format_and_the_console_heads_each_site() {
         "{}",
         out.stdout
     );
-    // extended: a site column last.
+    // extended: a site column (then rtt_std_ms, loss_pct and path).
     let log = std::fs::read_to_string(dir.path().join("d.csv")).unwrap();
-    assert!(log.starts_with("cycle,date,time,test,result,address,name,duration_ms,sent,received,rtt_min_ms,rtt_avg_ms,rtt_max_ms,reason,site\n"));
+    assert!(log.starts_with("cycle,date,time,test,result,address,name,duration_ms,sent,received,rtt_min_ms,rtt_avg_ms,rtt_max_ms,reason,site,rtt_std_ms,loss_pct,path\n"));
     let sites: Vec<&str> = log
         .lines()
         .skip(1)
-        .map(|l| l.rsplit(',').next().unwrap())
+        .map(|l| l.rsplit(',').nth(3).unwrap())
         .collect();
     assert_eq!(sites, ["Alpha", "Alpha", "Alpha", "Beta", "Beta"]);
     // jsonl and --json: a site field.

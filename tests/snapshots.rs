@@ -53,6 +53,24 @@ fn report_formats() {
     }
 }
 
+/// An extended datalog with the RTTs' deviation and the loss (issue 14,
+/// tests/data/spread-extended.csv): the report's `RTT std` and `Loss%` columns (the averages
+/// over the cycles), in each format.
+#[test]
+fn report_of_deviation_and_loss() {
+    for format in ["table", "csv", "json"] {
+        insta::assert_snapshot!(
+            format!("report_spread_{format}"),
+            stdout_of(&[
+                "report",
+                "--format",
+                format,
+                "tests/data/spread-extended.csv"
+            ])
+        );
+    }
+}
+
 /// `stdout_of` with the table's width given by COLUMNS.
 fn stdout_cols(columns: &str, args: &[&str]) -> String {
     let mut c = core_support::vpnmon(Path::new(env!("CARGO_MANIFEST_DIR")));

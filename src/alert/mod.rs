@@ -313,6 +313,7 @@ mod tests {
     fn down_state() -> AlertState {
         let mut st = AlertState::default();
         let rec = Record {
+            path: None,
             cycle: 1,
             at: chrono::Local::now(),
             test: Test::TargetPing,

@@ -432,6 +432,7 @@ mod tests {
             records: results
                 .iter()
                 .map(|&(test, result)| Record {
+                    path: None,
                     cycle: 1,
                     at: now,
                     test,

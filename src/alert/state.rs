@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 /// The check a record counts for; `None` for tests that are not alerted on (VPN close).
 fn alerted_check(rec: &Record) -> Option<CheckId> {
     match rec.test {
-        Test::VpnPing | Test::VpnOpen | Test::TargetPing => Some(CheckId::of(rec)),
+        Test::VpnPing | Test::VpnOpen | Test::TargetPing | Test::TcpPort => Some(CheckId::of(rec)),
         Test::VpnClose => None,
     }
 }
@@ -178,6 +178,7 @@ mod tests {
 
     fn rec(test: Test, address: &str, result: Verdict) -> Record {
         Record {
+            path: None,
             cycle: 1,
             at: Local::now(),
             test,

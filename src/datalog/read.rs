@@ -26,6 +26,10 @@ pub struct DatalogRow<'a> {
     /// How long the test took in ms (extended and jsonl): for `VPN open` the client's time to
     /// connect, EpMonitoring's stage 2.
     pub duration_ms: Option<f32>,
+    /// The RTTs' standard deviation in ms and the loss in percent (extended rows and jsonl
+    /// lines written since issue 14; `None` before, or where unknown).
+    pub rtt_std_ms: Option<f32>,
+    pub loss_pct: Option<f32>,
     /// Why the check was not Good, as written (extended and jsonl; empty where none).
     pub reason: &'a str,
     /// The site (extended rows and jsonl lines that carry it; empty where unknown).
@@ -230,11 +234,17 @@ const EXTENDED_LEN: usize = COLUMNS.len() + EXTENDED_COLUMNS.len();
 /// Where the duration and the RTT columns are in an extended row.
 const DURATION: usize = ORIGINAL_LEN;
 const RTT_MIN: usize = ORIGINAL_LEN + 3;
-/// An extended row written before the `site` column.
-const EXTENDED_NO_SITE_LEN: usize = EXTENDED_LEN - 1;
-/// Where the reason and the site are in an extended row.
-const REASON: usize = EXTENDED_LEN - 2;
-const SITE: usize = EXTENDED_LEN - 1;
+/// An extended row written before the `site` column, and one written before `rtt_std_ms` and
+/// `loss_pct`.
+const EXTENDED_NO_SITE_LEN: usize = EXTENDED_LEN - 4;
+const EXTENDED_NO_STD_LEN: usize = EXTENDED_LEN - 3;
+/// An extended row written before the `path` column.
+const EXTENDED_NO_PATH_LEN: usize = EXTENDED_LEN - 1;
+/// Where the reason, the site, the deviation and the loss are in an extended row.
+const REASON: usize = EXTENDED_LEN - 5;
+const SITE: usize = EXTENDED_LEN - 4;
+const RTT_STD: usize = EXTENDED_LEN - 3;
+const LOSS: usize = EXTENDED_LEN - 2;
 
 /// Reads datalog lines, reusing its buffers from line to line (a year of rows is millions).
 pub struct Reader {
@@ -370,9 +380,17 @@ fn fields_row(
     last_date: &mut LastDate,
     row: &mut impl FnMut(DatalogRow<'_>),
 ) -> Result<(), String> {
-    if len != ORIGINAL_LEN && len != EXTENDED_LEN && len != EXTENDED_NO_SITE_LEN {
+    if ![
+        ORIGINAL_LEN,
+        EXTENDED_NO_SITE_LEN,
+        EXTENDED_NO_STD_LEN,
+        EXTENDED_NO_PATH_LEN,
+        EXTENDED_LEN,
+    ]
+    .contains(&len)
+    {
         return Err(format!(
-            "{len} columns, expected {ORIGINAL_LEN}, {EXTENDED_NO_SITE_LEN} or {EXTENDED_LEN}"
+            "{len} columns, expected {ORIGINAL_LEN}, {EXTENDED_NO_SITE_LEN}, {EXTENDED_NO_STD_LEN}, {EXTENDED_NO_PATH_LEN} or {EXTENDED_LEN}"
         ));
     }
     let extended = len != ORIGINAL_LEN;
@@ -406,8 +424,22 @@ fn fields_row(
         rtt_avg_ms: rtt(1),
         rtt_max_ms: rtt(2),
         duration_ms: if extended { ms(f[DURATION]) } else { None },
+        rtt_std_ms: if len >= EXTENDED_NO_PATH_LEN {
+            ms(f[RTT_STD])
+        } else {
+            None
+        },
+        loss_pct: if len >= EXTENDED_NO_PATH_LEN {
+            ms(f[LOSS])
+        } else {
+            None
+        },
         reason: if extended { f[REASON] } else { "" },
-        site: if len == EXTENDED_LEN { f[SITE] } else { "" },
+        site: if len >= EXTENDED_NO_STD_LEN {
+            f[SITE]
+        } else {
+            ""
+        },
     });
     Ok(())
 }
@@ -570,6 +602,8 @@ fn json_line(line: &str, row: &mut impl FnMut(DatalogRow<'_>)) -> Result<(), Str
         rtt_avg_ms: f(j.rtt_avg_ms),
         rtt_max_ms: f(j.rtt_max_ms),
         duration_ms: f(j.duration_ms),
+        rtt_std_ms: f(j.rtt_std_ms),
+        loss_pct: f(j.loss_pct),
         reason: j.reason.as_deref().unwrap_or(""),
         site: j.site.as_deref().unwrap_or(""),
     });
@@ -633,6 +667,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, n)| Record {
+                path: None,
                 cycle: i as u64 + 1,
                 at: chrono::Local
                     .with_ymd_and_hms(2024, 6, 1, 10, 0, 0)
@@ -649,6 +684,7 @@ mod tests {
                     rtt_min: Some(Duration::from_micros(1500)),
                     rtt_avg: Some(Duration::from_micros(2500)),
                     rtt_max: Some(Duration::from_micros(3500)),
+                    rtt_std: Some(Duration::from_micros(1000)),
                 }),
                 duration: Duration::from_millis(5),
             })
@@ -685,7 +721,55 @@ mod tests {
             };
             assert!(reasons.iter().all(|r| r == want), "{format:?}: {reasons:?}");
             assert_eq!(reasons.len(), records.len());
+            // The deviation and the loss, where the format carries them.
+            let mut spread = Vec::new();
+            Reader::new()
+                .read_str(Path::new("x"), &text, |r| {
+                    spread.push((r.rtt_std_ms, r.loss_pct))
+                })
+                .unwrap();
+            let want = (format != DatalogFormat::Vpnmon).then_some(1.0);
+            let loss = (format != DatalogFormat::Vpnmon).then_some(50.0);
+            assert!(
+                spread.iter().all(|s| *s == (want, loss)),
+                "{format:?}: {spread:?}"
+            );
         }
+    }
+
+    /// Extended rows written before `rtt_std_ms` and `loss_pct` (15 columns) and before `site`
+    /// (14) still read, without them; a 16-column row is refused with the counts it may have.
+    #[test]
+    fn extended_rows_from_before_the_deviation_still_read() {
+        let head = "1,2022/09/07,18:20:33,Target ping,Warn,10.0.0.1,R,5,2,1,1.5,2.5,3.5,lost";
+        let mut got = Vec::new();
+        for line in [
+            format!("{head}\n"),
+            format!("{head},S\n"),
+            format!("{head},S,0.5,50\n"),
+        ] {
+            Reader::new()
+                .read_str(Path::new("x"), &line, |r| {
+                    got.push((r.site.to_string(), r.rtt_avg_ms, r.rtt_std_ms, r.loss_pct))
+                })
+                .unwrap();
+        }
+        assert_eq!(
+            got,
+            vec![
+                (String::new(), Some(2.5), None, None),
+                ("S".into(), Some(2.5), None, None),
+                ("S".into(), Some(2.5), Some(0.5), Some(50.0)),
+            ]
+        );
+        let err = Reader::new()
+            .read_str(Path::new("x"), &format!("{head},S,0.5\n"), |_| {})
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("16 columns, expected 7, 14, 15, 17 or 18"),
+            "{err}"
+        );
     }
 
     /// Rows without quotes are split at the commas instead of going through the `csv` crate:
@@ -717,7 +801,7 @@ mod tests {
             rows("1,2022/09/07,18:20:33,Target ping,Good,10.0.0.1,a,b\nx\n")
                 .unwrap_err()
                 .to_string(),
-            "x:1: 8 columns, expected 7, 14 or 15; is this a vpnmon datalog (vpnmon, extended or jsonl format)?"
+            "x:1: 8 columns, expected 7, 14, 15, 17 or 18; is this a vpnmon datalog (vpnmon, extended or jsonl format)?"
         );
     }
 

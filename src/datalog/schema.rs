@@ -10,8 +10,9 @@ use std::time::Duration;
 pub const COLUMNS: [&str; 7] = ["cycle", "date", "time", "test", "result", "address", "name"];
 
 /// The columns the `extended` format adds after [`COLUMNS`] (empty where unknown). `site` came
-/// last (issue 12): files written before it have the first seven, and are still read.
-pub const EXTENDED_COLUMNS: [&str; 8] = [
+/// came after them (issue 12), then the RTTs' standard deviation and the loss in percent (issue
+/// 14): files written before either have the first seven or eight, and are still read.
+pub const EXTENDED_COLUMNS: [&str; 11] = [
     "duration_ms",
     "sent",
     "received",
@@ -20,10 +21,13 @@ pub const EXTENDED_COLUMNS: [&str; 8] = [
     "rtt_max_ms",
     "reason",
     "site",
+    "rtt_std_ms",
+    "loss_pct",
+    "path",
 ];
 
 /// The extended format's header line ([`COLUMNS`] then [`EXTENDED_COLUMNS`]).
-pub const EXTENDED_HEADER: &str = "cycle,date,time,test,result,address,name,duration_ms,sent,received,rtt_min_ms,rtt_avg_ms,rtt_max_ms,reason,site\n";
+pub const EXTENDED_HEADER: &str = "cycle,date,time,test,result,address,name,duration_ms,sent,received,rtt_min_ms,rtt_avg_ms,rtt_max_ms,reason,site,rtt_std_ms,loss_pct,path\n";
 
 /// The datalog's line end on disk: CRLF on Windows, as the original wrote there (Python in text
 /// mode), LF elsewhere. Rows are built with LF in memory; JSON lines keep LF everywhere.
@@ -197,7 +201,17 @@ impl Stamp {
     }
 }
 
-fn extended_fields(r: &Record) -> [String; 8] {
+/// A loss in percent as the extended columns write it: at most three decimals (`25`, `33.333`).
+fn loss_text(p: f64) -> String {
+    ms_text(p)
+}
+
+/// A loss in percent as a JSON number, rounded as the RTTs are (three decimals).
+fn round_loss(p: f64) -> f64 {
+    (p * 1000.0).round() / 1000.0
+}
+
+fn extended_fields(r: &Record) -> [String; 11] {
     let p = r.ping;
     let opt = |d: Option<Duration>| d.map(|d| ms_text(ms(d))).unwrap_or_default();
     [
@@ -209,6 +223,14 @@ fn extended_fields(r: &Record) -> [String; 8] {
         opt(p.and_then(|p| p.rtt_max)),
         r.reason.clone().unwrap_or_default(),
         r.site.clone(),
+        opt(p.and_then(|p| p.rtt_std)),
+        p.and_then(|p| p.loss_pct())
+            .map(loss_text)
+            .unwrap_or_default(),
+        r.path
+            .as_deref()
+            .map(|p| crate::record::path_text(p, " "))
+            .unwrap_or_default(),
     ]
 }
 
@@ -225,6 +247,9 @@ fn add_row(out: &mut CsvText, format: DatalogFormat, r: &Record, stamp: &mut Sta
         r.name.as_str(),
     ];
     match format {
+        // The original's four tests only: `--tcp` rows are not written in its format (its
+        // readers know those four names).
+        DatalogFormat::Vpnmon if !r.test.in_original_format() => {}
         DatalogFormat::Vpnmon => out.row(original),
         DatalogFormat::Extended => {
             let extended = extended_fields(r);
@@ -273,6 +298,15 @@ pub struct JsonRecord {
     /// The site (absent in lines written before sites existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<String>,
+    /// The RTTs' standard deviation (absent in lines written before it).
+    #[serde(default)]
+    pub rtt_std_ms: Option<f64>,
+    /// The echoes lost, in percent of those sent (absent in lines written before it).
+    #[serde(default)]
+    pub loss_pct: Option<f64>,
+    /// `--trace-on-fail`'s path: each hop's address, `*` for none (only where traced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<Vec<String>>,
 }
 
 /// The `time` field's format.
@@ -296,6 +330,13 @@ impl JsonRecord {
             rtt_max_ms: p.and_then(|p| p.rtt_max).map(round_duration_ms),
             reason: r.reason.clone(),
             site: Some(r.site.clone()),
+            rtt_std_ms: p.and_then(|p| p.rtt_std).map(round_duration_ms),
+            loss_pct: p.and_then(|p| p.loss_pct()).map(round_loss),
+            path: r.path.as_ref().map(|p| {
+                p.iter()
+                    .map(|h| h.map_or("*".to_string(), |a| a.to_string()))
+                    .collect()
+            }),
         }
     }
 }
@@ -340,6 +381,7 @@ pub(crate) mod tests {
     /// datalog's tests).
     pub(crate) fn rec(test: Test, result: Verdict, address: &str, name: &str) -> Record {
         Record {
+            path: None,
             cycle: 1,
             at: Local.with_ymd_and_hms(2022, 9, 7, 18, 20, 47).unwrap(),
             test,
@@ -392,7 +434,8 @@ pub(crate) mod tests {
         let crlf = with_line_ends(lf.clone(), "\r\n");
         assert_eq!(crlf.matches("\r\n").count(), 2, "{crlf:?}");
         assert_eq!(crlf.replace("\r\n", "\n"), lf);
-        assert!(with_line_ends(EXTENDED_HEADER.into(), "\r\n").ends_with("reason,site\r\n"));
+        assert!(with_line_ends(EXTENDED_HEADER.into(), "\r\n")
+            .ends_with("reason,site,rtt_std_ms,loss_pct,path\r\n"));
         assert_eq!(with_line_ends(lf.clone(), "\n"), lf);
         assert_eq!(LINE_END, if cfg!(windows) { "\r\n" } else { "\n" });
         let read = |text: &str| {
@@ -483,11 +526,31 @@ pub(crate) mod tests {
             rtt_min: Some(Duration::from_micros(1500)),
             rtt_avg: Some(Duration::from_micros(1500)),
             rtt_max: Some(Duration::from_micros(1500)),
+            rtt_std: Some(Duration::ZERO),
         });
         assert_eq!(
             format_extended_row(&r),
-            "1,2022/09/07,18:20:47,Target ping,Warn,10.0.0.1,\"Rack, A\",1002.5,2,1,1.5,1.5,1.5,1 of 2 echo replies,Site\n"
+            "1,2022/09/07,18:20:47,Target ping,Warn,10.0.0.1,\"Rack, A\",1002.5,2,1,1.5,1.5,1.5,1 of 2 echo replies,Site,0,50,\n"
         );
+        r.ping = Some(crate::record::PingStats {
+            sent: 3,
+            received: 2,
+            rtt_min: Some(Duration::from_micros(1000)),
+            rtt_avg: Some(Duration::from_micros(2000)),
+            rtt_max: Some(Duration::from_micros(3000)),
+            rtt_std: Some(Duration::from_micros(1000)),
+        });
+        assert!(
+            format_extended_row(&r).ends_with(",1,2,3,1 of 2 echo replies,Site,1,33.333,\n"),
+            "{}",
+            format_extended_row(&r)
+        );
+        let j = JsonRecord::of(&r);
+        assert_eq!((j.rtt_std_ms, j.loss_pct), (Some(1.0), Some(33.333)));
+        // A record without echoes (VPN open) leaves both empty.
+        let open = rec(Test::VpnOpen, Verdict::Good, "gw", "G");
+        assert!(format_extended_row(&open).ends_with(",Site,,,\n"));
+        assert_eq!(JsonRecord::of(&open).loss_pct, None);
         let j = format_json_row(&r);
         let offset = r.at.format("%:z").to_string();
         assert!(
@@ -520,6 +583,7 @@ mod epmon_tests {
     fn rec(site: &str, test: Test, result: Verdict, rtt_ms: Option<u64>, dur_ms: u64) -> Record {
         let rtt = rtt_ms.map(|m| Duration::from_micros(m * 1000 + 213));
         Record {
+            path: None,
             cycle: 1,
             at: Local.with_ymd_and_hms(2018, 11, 4, 0, 3, 40).unwrap(),
             test,
@@ -534,6 +598,7 @@ mod epmon_tests {
                 rtt_min: rtt,
                 rtt_avg: rtt,
                 rtt_max: rtt,
+                rtt_std: rtt.map(|_| Duration::ZERO),
             }),
             duration: Duration::from_micros(dur_ms * 1000 + 671),
         }

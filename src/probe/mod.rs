@@ -130,6 +130,29 @@ pub trait Prober: Send + Sync {
     }
 }
 
+/// One `--tcp` connect check: when it began, how long it took, and the connect time or why
+/// there was none (`refused`, `timeout`, a network error in words).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PortOutcome {
+    pub port: u16,
+    pub started: SystemTime,
+    pub duration: Duration,
+    pub connect: Result<Duration, String>,
+}
+
+/// `--tcp`'s connect checks, as the cycle gets them: `vitals::scan` implements it and `run`
+/// hands it over (the cycle does not import `vitals`).
+pub trait PortChecker: Send + Sync {
+    /// Connects to every port of `host` at once; outcomes in the order of `ports`.
+    fn check<'a>(&'a self, host: &'a str, ports: &'a [u16]) -> BoxFuture<'a, Vec<PortOutcome>>;
+}
+
+/// `--trace-on-fail`'s route traces, as the cycle gets them: `vitals::trace` implements it and
+/// `run` hands it over. The hops in order, `None` for one that did not answer.
+pub trait Tracer: Send + Sync {
+    fn trace<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Result<Vec<Option<IpAddr>>, String>>;
+}
+
 /// What `ping_each` hands each outcome to, with its index.
 pub type OnEach<'a> = &'a mut (dyn FnMut(usize, &PingOutcome) + Send);
 
@@ -384,13 +407,16 @@ fn summarize_with(
     summarize_stats(opts, echoes, net_error, started, duration)
 }
 
-/// The answered echoes of one host, summed as they come (no list kept).
+/// The answered echoes of one host, summed as they come (no list kept): the deviation by
+/// Welford's running mean and sum of squared differences (stable, one pass).
 #[derive(Debug, Clone, Copy, Default)]
 struct Echoes {
     received: u32,
     min: Option<Duration>,
     max: Option<Duration>,
     sum: Duration,
+    mean_s: f64,
+    m2: f64,
 }
 
 impl Echoes {
@@ -399,6 +425,16 @@ impl Echoes {
         self.min = Some(self.min.map_or(rtt, |m| m.min(rtt)));
         self.max = Some(self.max.map_or(rtt, |m| m.max(rtt)));
         self.sum += rtt;
+        let x = rtt.as_secs_f64();
+        let d = x - self.mean_s;
+        self.mean_s += d / f64::from(self.received);
+        self.m2 += d * (x - self.mean_s);
+    }
+
+    /// The population standard deviation (`ping`'s `mdev`); `None` with no echo answered.
+    fn std(&self) -> Option<Duration> {
+        (self.received > 0)
+            .then(|| Duration::from_secs_f64((self.m2 / f64::from(self.received)).max(0.0).sqrt()))
     }
 }
 
@@ -417,6 +453,7 @@ fn summarize_stats(
         rtt_min: echoes.min,
         rtt_max: echoes.max,
         rtt_avg: (received > 0).then(|| echoes.sum / received),
+        rtt_std: echoes.std(),
     };
     let verdict = Verdict::from_counts(opts.count, received);
     let reason = match verdict {
@@ -500,9 +537,14 @@ mod tests {
         let o = summarize(opts(2), vec![ms(1), ms(3)], &[], SystemTime::now(), ms(3));
         assert_eq!(o.verdict, Verdict::Good);
         assert_eq!(o.stats.rtt_avg, Some(ms(2)));
+        // Population deviation of 1 and 3 ms: 1 ms, as `ping`'s mdev.
+        assert_eq!(o.stats.rtt_std, Some(ms(1)));
+        assert_eq!(o.stats.loss_pct(), Some(0.0));
         assert_eq!(o.reason, None);
         let o = summarize(opts(4), vec![ms(1)], &[], SystemTime::now(), ms(3));
         assert_eq!(o.verdict, Verdict::Warn);
+        assert_eq!(o.stats.rtt_std, Some(Duration::ZERO));
+        assert_eq!(o.stats.loss_pct(), Some(75.0));
         assert_eq!(o.reason.as_deref(), Some("3 of 4 echo requests unanswered"));
         let o = summarize(opts(2), vec![], &[], SystemTime::now(), ms(3));
         assert_eq!(o.verdict, Verdict::Fail);

@@ -33,6 +33,7 @@ fn rank(t: Test) -> u8 {
         Test::VpnOpen => 1,
         Test::VpnClose => 2,
         Test::TargetPing => 3,
+        Test::TcpPort => 4,
     }
 }
 
@@ -221,6 +222,13 @@ fn has_times(list: &[&CheckStats]) -> bool {
     list.iter().any(|c| c.time_avg.is_some())
 }
 
+/// Whether any check carries the deviation or the loss (datalogs written since issue 14): only
+/// then do the table and the CSV show their columns, so older reports stay as they were.
+fn with_spread(list: &[&CheckStats]) -> bool {
+    list.iter()
+        .any(|c| c.rtt_std.is_some() || c.loss_pct.is_some())
+}
+
 /// An outage's end: its time alone when it ended on the day it began.
 fn end_text(start: i64, end: i64) -> String {
     let (a, b) = (time_text(start), time_text(end));
@@ -326,6 +334,11 @@ pub fn table(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
     if with_rtt {
         cols.push(col("RTT min/avg/max", true, false));
     }
+    let spread = with_spread(&list);
+    if spread {
+        cols.push(col("RTT std", true, false));
+        cols.push(col("Loss%", true, false));
+    }
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|c| {
@@ -340,6 +353,10 @@ pub fn table(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
             if with_rtt {
                 r.push(rtt_cell(c));
             }
+            if spread {
+                r.push(c.rtt_std.map_or(String::new(), |x| format!("{x:.1}")));
+                r.push(c.loss_pct.map_or(String::new(), pct));
+            }
             r
         })
         .collect();
@@ -349,6 +366,11 @@ pub fn table(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
     out.push('\n');
     if with_rtt {
         out.push_str("RTT in ms: the lowest minimum, the average, the highest maximum.\n");
+    }
+    if spread {
+        out.push_str(
+            "RTT std in ms and Loss%: the averages of the cycles' standard deviations and losses.\n",
+        );
     }
     if with_times {
         out.push_str(
@@ -401,6 +423,7 @@ pub fn csv(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
     }
     let list = sorted(checks, s, shape.sort);
     let with_times = has_times(&list);
+    let spread = with_spread(&list);
     table.row(
         [
             "test",
@@ -417,6 +440,8 @@ pub fn csv(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
             "rtt_max_ms",
         ]
         .into_iter()
+        .chain(spread.then_some("rtt_std_ms"))
+        .chain(spread.then_some("loss_pct"))
         .chain(
             with_times
                 .then_some(["time_min_ms", "time_avg_ms", "time_max_ms"])
@@ -444,6 +469,8 @@ pub fn csv(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
             ]
             .into_iter()
             .map(str::to_string)
+            .chain(spread.then(|| opt_ms_text(c.rtt_std)))
+            .chain(spread.then(|| opt_ms_text(c.loss_pct)))
             .chain(
                 with_times
                     .then(|| [c.time_min, c.time_avg, c.time_max].map(opt_ms_text))
@@ -504,6 +531,10 @@ struct JsonCheck<'a> {
     rtt_min_ms: Option<f64>,
     rtt_avg_ms: Option<f64>,
     rtt_max_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rtt_std_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loss_pct: Option<f64>,
     /// `VPN open` and `VPN close`: the client's time where it did not fail (extended, jsonl).
     #[serde(skip_serializing_if = "Option::is_none")]
     time_min_ms: Option<f64>,
@@ -562,6 +593,8 @@ pub fn json(checks: &[CheckId], s: &Summary, shape: &Shape) -> String {
                         rtt_min_ms: c.rtt_min.map(round_ms),
                         rtt_avg_ms: c.rtt_avg.map(round_ms),
                         rtt_max_ms: c.rtt_max.map(round_ms),
+                        rtt_std_ms: c.rtt_std.map(round_ms),
+                        loss_pct: c.loss_pct.map(round_ms),
                         time_min_ms: c.time_min.map(round_ms),
                         time_avg_ms: c.time_avg.map(round_ms),
                         time_max_ms: c.time_max.map(round_ms),

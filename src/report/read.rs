@@ -40,6 +40,10 @@ pub struct Row {
     /// The time a `VPN open` or `VPN close` that did not fail took, in ms; NaN otherwise (a
     /// failed open's time is its timeout, not the client's speed).
     pub time: f32,
+    /// The RTTs' standard deviation in ms and the loss in percent, NaN when unknown (the
+    /// original format, and rows written before issue 14).
+    pub rtt_std: f32,
+    pub loss_pct: f32,
     /// Why the check was not Good: an index into [`Checks::reasons`] (0: none given, or one of
     /// more than [`MAX_REASONS`] distinct reasons).
     pub reason: u32,
@@ -146,6 +150,8 @@ impl Checks {
                 }
                 _ => f32::NAN,
             },
+            rtt_std: nan(r.rtt_std_ms),
+            loss_pct: nan(r.loss_pct),
             reason,
         }
     }
@@ -471,7 +477,9 @@ pub(crate) mod tests {
     fn a_file_with_no_readable_line_is_an_error_naming_file_and_line() {
         let e = read_texts(&["\nhello\nworld,2\n"]).unwrap_err().to_string();
         assert!(
-            e.contains("d0.csv:2: 1 columns, expected 7, 14 or 15; is this a vpnmon datalog"),
+            e.contains(
+                "d0.csv:2: 1 columns, expected 7, 14, 15, 17 or 18; is this a vpnmon datalog"
+            ),
             "{e}"
         );
         let e = read_texts(&["1,2022/13/07,18:20:33,VPN ping,Good,a,b\n"])
@@ -515,9 +523,15 @@ pub(crate) mod tests {
         let (w, cycles) = warnings_and_cycles(&text);
         assert_eq!(cycles, [1, 5, 7]);
         assert_eq!(w.len(), 4, "{w:?}");
-        assert_eq!(w[0], "d.csv:2: skipped: 9 columns, expected 7, 14 or 15");
+        assert_eq!(
+            w[0],
+            "d.csv:2: skipped: 9 columns, expected 7, 14, 15, 17 or 18"
+        );
         assert!(w[1].starts_with("d.csv:3: skipped: bad JSON: "), "{w:?}");
-        assert_eq!(w[2], "d.csv:5: skipped: 1 columns, expected 7, 14 or 15");
+        assert_eq!(
+            w[2],
+            "d.csv:5: skipped: 1 columns, expected 7, 14, 15, 17 or 18"
+        );
         assert_eq!(w[3], "d.csv: 2 more bad lines skipped (5 in all)");
         // A file without bad lines warns nothing.
         assert!(warnings_and_cycles(&good(9)).0.is_empty());

@@ -41,6 +41,10 @@ pub struct CheckStats {
     pub rtt_min: Option<f64>,
     pub rtt_avg: Option<f64>,
     pub rtt_max: Option<f64>,
+    /// The mean of the cycles' RTT standard deviations, and of their losses in percent (where
+    /// the rows carry them: extended and jsonl datalogs written since issue 14).
+    pub rtt_std: Option<f64>,
+    pub loss_pct: Option<f64>,
     rtt_sum: f64,
     rtt_n: u64,
     /// The time a `VPN open` or `VPN close` took where it did not fail, in ms (EpMonitoring's
@@ -50,6 +54,10 @@ pub struct CheckStats {
     pub time_max: Option<f64>,
     time_sum: f64,
     time_n: u64,
+    std_sum: f64,
+    std_n: u64,
+    loss_sum: f64,
+    loss_n: u64,
     open: Option<Outage>,
 }
 
@@ -113,6 +121,14 @@ impl CheckStats {
             self.time_sum += v;
             self.time_n += 1;
         }
+        if !r.rtt_std.is_nan() {
+            self.std_sum += r.rtt_std as f64;
+            self.std_n += 1;
+        }
+        if !r.loss_pct.is_nan() {
+            self.loss_sum += r.loss_pct as f64;
+            self.loss_n += 1;
+        }
     }
 
     fn close(&mut self) {
@@ -124,6 +140,12 @@ impl CheckStats {
         }
         if self.time_n > 0 {
             self.time_avg = Some(self.time_sum / self.time_n as f64);
+        }
+        if self.std_n > 0 {
+            self.rtt_std = Some(self.std_sum / self.std_n as f64);
+        }
+        if self.loss_n > 0 {
+            self.loss_pct = Some(self.loss_sum / self.loss_n as f64);
         }
     }
 }
@@ -224,6 +246,7 @@ impl Summarizer {
                 crate::record::Test::VpnOpen => 1,
                 crate::record::Test::VpnClose => 2,
                 crate::record::Test::TargetPing => 3,
+                crate::record::Test::TcpPort => 4,
             };
             (rank, s.check)
         });

@@ -320,6 +320,7 @@ mod tests {
 
     fn rec(test: Test, result: Verdict, address: &str, rtt_ms: Option<u64>) -> Record {
         Record {
+            path: None,
             cycle: 1,
             at: Local.with_ymd_and_hms(2022, 9, 7, 18, 20, 33).unwrap(),
             test,

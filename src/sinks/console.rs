@@ -160,6 +160,11 @@ pub fn verdict_word(v: Verdict, color: bool) -> String {
 }
 
 /// The test column of a record's line, 24 characters wide as the original.
+/// The console's line for a traced path: `(path: 198.18.1.1 → 198.18.9.1 → * → *)`.
+pub fn path_line(path: &[Option<std::net::IpAddr>]) -> String {
+    format!("(path: {})", crate::record::path_text(path, " → "))
+}
+
 pub fn record_line(r: &Record) -> String {
     record_line_styled(r, false)
 }
@@ -174,6 +179,9 @@ pub fn record_line_styled(r: &Record, color: bool) -> String {
         Test::VpnClose => s.push_str("-- VPN close() -------- "),
         Test::TargetPing => {
             let _ = write!(s, "-- ping {:<15} ", r.address);
+        }
+        Test::TcpPort => {
+            let _ = write!(s, "-- tcp  {:<15} ", r.address);
         }
     }
     if color {
@@ -264,6 +272,10 @@ fn extras(r: &Record) -> String {
         (None, Test::VpnOpen | Test::VpnClose) if !r.duration.is_zero() => {
             part(&format!("{:.1} s", r.duration.as_secs_f64()))
         }
+        // A connect's time, as a ping's RTT.
+        (None, Test::TcpPort) if r.result == Verdict::Good => {
+            part(&format!("connect {}", console_ms(r.duration)))
+        }
         _ => {}
     }
     out
@@ -301,6 +313,12 @@ impl<W: Write + Send> Sink for ConsoleSink<W> {
         self.line(r.at, &record_line_styled(r, color));
         if let Some(l) = self.live.as_mut() {
             l.after(r);
+        }
+    }
+
+    fn traced(&mut self, r: &Record) {
+        if let Some(path) = &r.path {
+            self.line(Local::now(), &path_line(path));
         }
     }
 
@@ -431,6 +449,7 @@ mod tests {
 
     fn rec(test: Test, result: Verdict, address: &str, name: &str) -> Record {
         Record {
+            path: None,
             cycle: 1,
             at: Local.with_ymd_and_hms(2022, 9, 7, 18, 20, 33).unwrap(),
             test,

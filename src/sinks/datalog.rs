@@ -87,6 +87,7 @@ mod tests {
             started: at,
             finished: at,
             records: vec![Record {
+                path: None,
                 cycle,
                 at,
                 test: Test::VpnPing,

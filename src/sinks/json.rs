@@ -4,17 +4,37 @@
 
 use super::Sink;
 use crate::datalog::format_json_row;
-use crate::record::Record;
+use crate::record::{CycleReport, Record, Test, Verdict};
 use std::io::Write;
 
 pub struct JsonSink<W: Write + Send, E: Write + Send> {
     out: W,
     err: E,
+    /// `--trace-on-fail`: a Fail or Warn target's line waits for its path (written when traced,
+    /// or at the cycle's end without one), so each record is one line with its `path`.
+    defer_failed: bool,
+    waiting: Vec<Record>,
 }
 
 impl<W: Write + Send, E: Write + Send> JsonSink<W, E> {
     pub fn new(out: W, err: E) -> Self {
-        JsonSink { out, err }
+        JsonSink {
+            out,
+            err,
+            defer_failed: false,
+            waiting: Vec::new(),
+        }
+    }
+
+    /// With `--trace-on-fail`: Fail and Warn targets' lines wait for their paths.
+    pub fn deferring_failed(mut self, on: bool) -> Self {
+        self.defer_failed = on;
+        self
+    }
+
+    fn write(&mut self, r: &Record) {
+        let _ = self.out.write_all(format_json_row(r).as_bytes());
+        let _ = self.out.flush();
     }
 
     pub fn into_inner(self) -> (W, E) {
@@ -30,8 +50,31 @@ impl<W: Write + Send, E: Write + Send> Sink for JsonSink<W, E> {
     }
 
     fn record(&mut self, r: &Record) {
-        let _ = self.out.write_all(format_json_row(r).as_bytes());
-        let _ = self.out.flush();
+        if self.defer_failed && r.test == Test::TargetPing && r.result != Verdict::Good {
+            self.waiting.push(r.clone());
+        } else {
+            self.write(r);
+        }
+    }
+
+    fn traced(&mut self, r: &Record) {
+        let same = |w: &Record| w.address == r.address && w.name == r.name && w.site == r.site;
+        if let Some(i) = self.waiting.iter().position(same) {
+            self.waiting.remove(i);
+        }
+        self.write(r);
+    }
+
+    async fn cycle_end(
+        &mut self,
+        _report: &CycleReport,
+        _cancel: &tokio_util::sync::CancellationToken,
+    ) -> Result<(), super::SinkError> {
+        // Not traced in time (or the trace could not run): written without a path.
+        for r in std::mem::take(&mut self.waiting) {
+            self.write(&r);
+        }
+        Ok(())
     }
 
     fn diagnostics(&mut self, lines: &[String]) {
@@ -55,6 +98,7 @@ mod tests {
         let mut s = JsonSink::new(Vec::new(), Vec::new());
         s.notice("Running without a vpnmon targets file");
         let r = Record {
+            path: None,
             cycle: 3,
             at: Local.with_ymd_and_hms(2024, 1, 2, 3, 4, 5).unwrap(),
             test: Test::TargetPing,
@@ -69,6 +113,7 @@ mod tests {
                 rtt_min: Some(Duration::from_micros(1500)),
                 rtt_avg: Some(Duration::from_micros(1500)),
                 rtt_max: Some(Duration::from_micros(1500)),
+                rtt_std: Some(Duration::ZERO),
             }),
             duration: Duration::from_millis(1002),
         };

@@ -106,6 +106,7 @@ impl Live {
                     b.set_message(format!("{} answered or timed out", self.done));
                 }
             }
+            (Test::TcpPort, _) => self.spin("checking TCP ports".to_string()),
             (Test::VpnClose, _) => self.clear(),
         }
     }

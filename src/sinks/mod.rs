@@ -112,6 +112,9 @@ pub trait Sink: Send {
     fn site_start(&mut self, _at: DateTime<Local>, _site: &SiteHeader<'_>) {}
     /// Called as each test finishes, for live progress.
     fn record(&mut self, _rec: &Record) {}
+    /// `--trace-on-fail`: a target's record again, now with its `path`, once traced (before
+    /// the close; `cycle_end` has the records with their paths).
+    fn traced(&mut self, _rec: &Record) {}
     /// Called once per cycle with all its records (also a cancelled cycle's completed ones).
     /// May wait (a busy datalog is retried); `cancel` shortens the wait.
     async fn cycle_end(

@@ -45,6 +45,7 @@ impl Row {
             Test::VpnOpen => format!("{} VPN open", self.site),
             Test::VpnClose => format!("{} VPN close", self.site),
             Test::TargetPing => self.name.clone(),
+            Test::TcpPort => format!("{} tcp {}", self.name, self.address),
         }
     }
 }
@@ -53,7 +54,7 @@ fn rank(t: Test) -> u8 {
     match t {
         Test::VpnPing => 0,
         Test::VpnOpen => 1,
-        Test::TargetPing => 2,
+        Test::TargetPing | Test::TcpPort => 2,
         Test::VpnClose => 3,
     }
 }
@@ -267,6 +268,7 @@ impl Model {
                 };
                 sweep_or_close(answered, self.has_vpn)
             }
+            (Test::TcpPort, _) => self.phase,
             (Test::VpnClose, _) => Phase::Ending,
         };
         // The sweep's time runs from its start: only the count changes.
@@ -332,6 +334,7 @@ mod tests {
             Verdict::Fail => 0,
         };
         Record {
+            path: None,
             cycle: 1,
             at: Local::now(),
             test,

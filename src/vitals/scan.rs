@@ -5,9 +5,11 @@
 //! A certificate that does not verify (self-signed, expired, another name) is a result, not a
 //! failure: the HEAD request is still made, and the problem is reported beside it.
 
+use crate::probe::{PortChecker, PortOutcome};
+use futures::future::BoxFuture;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -94,6 +96,69 @@ pub async fn tcp_checks(addr: IpAddr, ports: &[u16], timeout: Duration) -> Vec<T
         TcpCheck { port, outcome }
     }))
     .await
+}
+
+/// The monitor's `--tcp` checks (the cycle gets them as a [`PortChecker`]): [`tcp_checks`]
+/// per target, each connect bounded by `timeout`.
+pub struct TcpConnect {
+    pub timeout: Duration,
+}
+
+impl PortChecker for TcpConnect {
+    fn check<'a>(&'a self, host: &'a str, ports: &'a [u16]) -> BoxFuture<'a, Vec<PortOutcome>> {
+        Box::pin(async move {
+            let started = SystemTime::now();
+            let t = Instant::now();
+            let addr = match host.parse::<IpAddr>() {
+                Ok(ip) => Ok(ip),
+                // A name is looked up as the prober does (the system's resolver), once for all
+                // its ports.
+                Err(_) => {
+                    match tokio::time::timeout(self.timeout, tokio::net::lookup_host((host, 0)))
+                        .await
+                    {
+                        Ok(Ok(mut a)) => a
+                            .next()
+                            .map(|a| a.ip())
+                            .ok_or_else(|| format!("'{host}' has no address")),
+                        Ok(Err(e)) => Err(format!(
+                            "cannot resolve '{host}': {}",
+                            crate::platform::net::io_words(&e)
+                        )),
+                        Err(_) => Err(format!("cannot resolve '{host}': timeout")),
+                    }
+                }
+            };
+            let addr = match addr {
+                Ok(a) => a,
+                Err(why) => {
+                    return ports
+                        .iter()
+                        .map(|&port| PortOutcome {
+                            port,
+                            started,
+                            duration: t.elapsed(),
+                            connect: Err(why.clone()),
+                        })
+                        .collect()
+                }
+            };
+            tcp_checks(addr, ports, self.timeout)
+                .await
+                .into_iter()
+                .map(|c| PortOutcome {
+                    port: c.port,
+                    started,
+                    duration: c
+                        .outcome
+                        .as_ref()
+                        .map(|ms| Duration::from_secs_f64(ms / 1000.0))
+                        .unwrap_or_else(|_| t.elapsed()),
+                    connect: c.outcome.map(|ms| Duration::from_secs_f64(ms / 1000.0)),
+                })
+                .collect()
+        })
+    }
 }
 
 fn ms(d: Duration) -> f64 {

@@ -58,6 +58,35 @@ const TRAILING_LOST: usize = 2;
 /// A trace identifier per tracer: raw-socket tracers running at once tell their replies apart.
 static NEXT_ID: AtomicU16 = AtomicU16::new(0x7600);
 
+/// The monitor's `--trace-on-fail` traces (the cycle gets them as a [`crate::probe::Tracer`]):
+/// one round of [`trace`], at most `max_hops` hops; a name is looked up first.
+pub struct RouteTracer {
+    pub max_hops: u8,
+}
+
+impl crate::probe::Tracer for RouteTracer {
+    fn trace<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<Vec<Option<IpAddr>>, String>> {
+        Box::pin(async move {
+            let addr = match host.parse::<IpAddr>() {
+                Ok(a) => a,
+                Err(_) => tokio::net::lookup_host((host, 0))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .next()
+                    .map(|a| a.ip())
+                    .ok_or_else(|| format!("'{host}' has no address"))?,
+            };
+            trace(addr, self.max_hops)
+                .await
+                .map(|hops| hops.into_iter().map(|h| h.addr).collect())
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
 /// Traces the route to `addr`, at most `max_hops` hops.
 pub async fn trace(addr: IpAddr, max_hops: u8) -> Result<Vec<Hop>, TraceError> {
     tokio::task::spawn_blocking(move || trace_blocking(addr, max_hops))
