@@ -1132,6 +1132,66 @@ fn i_three_sites_openconnect_cisco_and_a_failing_sonicwall() -> Ran {
     Ok(())
 }
 
+// (j) Issue 14: `--trace-on-fail` through the real tunnel. The dead facility host (its echoes
+// dropped by the facility) is traced while the VPN is still open: its path starts at the
+// gateway's side of the tunnel (the hop that answers TTL 1 through the tun device), then only
+// stars, in the console and in the extended row; the hosts that answered are not traced.
+fn j_trace_on_fail_shows_the_tunnel_s_hops() -> Ran {
+    let _g = lock();
+    let lab = Lab::up(15)?;
+    let out = lab.run(&[
+        "--cycles=1",
+        "--timeout=0.5",
+        "--trace-on-fail",
+        "--trace-deadline=4",
+        "--datalog-format=extended",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    let log = std::fs::read_to_string(lab.datalog()).unwrap();
+    let mut rd = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(log.as_bytes());
+    let head = rd.headers().unwrap().clone();
+    let col = |name: &str| head.iter().position(|h| h == name).unwrap();
+    let (addr, path, result) = (col("address"), col("path"), col("result"));
+    let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
+    let dead = rows
+        .iter()
+        .find(|r| &r[addr] == "198.19.10.5")
+        .unwrap_or_else(|| panic!("no row of the dead host: {log}"));
+    assert_eq!(&dead[result], "Fail", "{log}");
+    let hops: Vec<&str> = dead[path].split(' ').collect();
+    eprintln!("dead facility host's path: {:?}", &dead[path]);
+    // The gateway's end of the tunnel answers the first hop: an address of the VPN pool
+    // (198.18.100.0/24, lab-up.sh), not the gateway's outside address, not a star.
+    assert!(
+        hops[0].starts_with("198.18.100."),
+        "first hop {:?}: {log}",
+        hops[0]
+    );
+    assert!(
+        hops.len() >= 2 && hops[1..].iter().all(|h| *h == "*"),
+        "{log}"
+    );
+    for r in rows.iter().filter(|r| &r[result] == "Good") {
+        assert_eq!(&r[path], "", "a Good row is not traced: {log}");
+    }
+    // The console shows the same path after the dead host's line, before the close.
+    let shown = format!("(path: {})", hops.join(" → "));
+    let at = stdout
+        .lines()
+        .position(|l| l.contains(&shown))
+        .unwrap_or_else(|| panic!("{shown} not on the console: {stdout}"));
+    let close = stdout
+        .lines()
+        .position(|l| l.contains("-- VPN close()"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(at < close, "the path comes before the close: {stdout}");
+    lab.assert_clean();
+    Ok(())
+}
+
 crate::harness_main!(
     a_five_good_cycles_exact_datalog,
     a_flaky_host_warns_over_twenty_cycles,
@@ -1149,4 +1209,5 @@ crate::harness_main!(
     missing_openconnect_is_a_start_up_error,
     stale_lab_of_a_killed_test_run_is_reaped,
     i_three_sites_openconnect_cisco_and_a_failing_sonicwall,
+    j_trace_on_fail_shows_the_tunnel_s_hops,
 );
