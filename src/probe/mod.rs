@@ -301,7 +301,7 @@ impl IcmpProber {
             payload: self.payload.as_slice().into(),
         };
         Box::pin(async move {
-            let Some(mut batches) =
+            let Some((mut batches, thread)) =
                 sweep::on_own_thread(sweep::Plan::of(hosts), opts, cancel.clone(), cfg.clone())
             else {
                 // No thread to be had: the sweep runs here, on the shared runtime.
@@ -327,6 +327,7 @@ impl IcmpProber {
                     },
                 }
             }
+            sweep::join_quietly(thread).await;
             if cancel.is_cancelled() {
                 return Err(Cancelled);
             }

@@ -340,14 +340,22 @@ impl Plan {
 /// thread (on the shared multi-threaded runtime each reply woke a worker parked on the sockets,
 /// which then woke the sweep: a context switch per echo). Outcomes come back in batches, in
 /// host order; the channel closes when the sweep ends. `None` when no thread can be started.
+///
+/// The caller joins the thread once the channel closed ([`join_quietly`]): a sweep thread still
+/// ending (dropping its runtime) while the next sweep starts would make the next one take a new
+/// thread stack and a new allocator arena, and over tens of thousands of cycles those add up to
+/// megabytes of RSS (seen as +3 MB over 27,000 cycles); joined, each sweep reuses the last one's.
 pub(super) fn on_own_thread(
     plan: Plan,
     opts: PingOptions,
     cancel: CancellationToken,
     cfg: SweepConfig,
-) -> Option<tokio::sync::mpsc::UnboundedReceiver<Vec<PingOutcome>>> {
+) -> Option<(
+    tokio::sync::mpsc::UnboundedReceiver<Vec<PingOutcome>>,
+    std::thread::JoinHandle<()>,
+)> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("vpnmon-sweep".into())
         .spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -366,7 +374,14 @@ pub(super) fn on_own_thread(
             });
         })
         .ok()?;
-    Some(rx)
+    Some((rx, thread))
+}
+
+/// Waits, off the async workers, for a sweep's thread to be gone (see [`on_own_thread`]). Its
+/// channel has closed, so only the runtime's drop is left: this is quick.
+pub(super) async fn join_quietly(thread: std::thread::JoinHandle<()>) {
+    // A panic on the sweep's thread was already seen as the channel closing early.
+    let _ = tokio::task::spawn_blocking(move || thread.join()).await;
 }
 
 /// Pings the hosts of `plan`, each `opts.count` times; see the module's comment.
