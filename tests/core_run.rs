@@ -557,12 +557,16 @@ fn a_list_larger_than_one_wave_is_split_without_false_fails() -> Ran {
     .args(["--cycles", "1", "--delay", "0", "--quiet"]);
     let out = run(c, DEADLINE);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
-    assert!(
-        out.stdout
-            .contains("Pinging 5000 targets in waves: 10000 echo requests, at most "),
-        "{}",
-        out.stdout
-    );
+    // Waves are the socket prober's; the system `ping` fallback (a user without ICMP sockets)
+    // runs a process per host and has no in-flight limit: it must still give every row Good.
+    if core_support::icmp_available() {
+        assert!(
+            out.stdout
+                .contains("Pinging 5000 targets in waves: 10000 echo requests, at most "),
+            "{}",
+            out.stdout
+        );
+    }
     let log = std::fs::read_to_string(dir.path().join("d.csv")).unwrap();
     assert_eq!(log.lines().count(), 5000);
     let not_good: Vec<&str> = log.lines().filter(|l| !l.contains(",Good,")).collect();
@@ -592,7 +596,13 @@ fn rss_kib(pid: u32) -> u64 {
 /// not joined: each sweep could start while the last one's thread was still ending, taking a new
 /// stack and allocator arena, +3 MB over 27,000 cycles; joined, +12 KiB.)
 fn memory_stays_flat_over_30000_cycles() -> Ran {
-    need_ping()?;
+    // The sweep's own sockets and threads are what is measured; the system `ping` fallback (a
+    // user without ICMP sockets) would run 90,000 processes for it.
+    if !core_support::icmp_available() {
+        return Err(core_support::harness::ignore(
+            "needs ICMP sockets (ping or raw): measures the sweep's memory",
+        ));
+    }
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("t.csv"), "127.0.0.2,Two\n127.0.0.3,Three\n").unwrap();
     let mut c = vpnmon(dir.path());
