@@ -223,19 +223,25 @@ pub fn position(text: &str, offset: usize) -> (usize, usize) {
 }
 
 /// Reads and checks a TOML config file. `notices` gets its warnings (an inline password).
-pub fn read(path: &Path, notices: &mut Vec<String>) -> Result<ConfigFile, SettingsError> {
+/// A config file's text (bounded read, UTF-8 or UTF-16 decoded), or the one line saying why it
+/// could not be read; `kind` names the file (`vpnmon`, `EpMonitoring`).
+pub(super) fn read_text(path: &Path, kind: &str) -> Result<String, SettingsError> {
     let shown = crate::text::shown_path(path);
     let bytes = crate::input::read_bounded(path).map_err(|e| {
         SettingsError::Config(format!(
-            "Failed to read the vpnmon config file {shown}: {}",
+            "Failed to read the {kind} config file {shown}: {}",
             super::read_advice(&e)
         ))
     })?;
-    let text = crate::input::decode(&bytes).map_err(|e| {
+    crate::input::decode(&bytes).map_err(|e| {
         SettingsError::Config(format!(
-            "Failed to read the vpnmon config file {shown}: {e}"
+            "Failed to read the {kind} config file {shown}: {e}"
         ))
-    })?;
+    })
+}
+
+pub fn read(path: &Path, notices: &mut Vec<String>) -> Result<ConfigFile, SettingsError> {
+    let text = read_text(path, "vpnmon")?;
     let text = text.strip_prefix('\u{FEFF}').unwrap_or(&text).to_string();
     parse(path, &text, notices)
 }

@@ -100,18 +100,7 @@ const EPMON_PINGS: u32 = 5;
 const EPMON_SMTP_PORT: u16 = 25;
 
 pub fn read(path: &Path, notices: &mut Vec<String>) -> Result<ConfigFile, SettingsError> {
-    let shown = crate::text::shown_path(path);
-    let bytes = crate::input::read_bounded(path).map_err(|e| {
-        SettingsError::Config(format!(
-            "Failed to read the EpMonitoring config file {shown}: {}",
-            super::read_advice(&e)
-        ))
-    })?;
-    let text = crate::input::decode(&bytes).map_err(|e| {
-        SettingsError::Config(format!(
-            "Failed to read the EpMonitoring config file {shown}: {e}"
-        ))
-    })?;
+    let text = super::config_file::read_text(path, "EpMonitoring")?;
     parse(
         path,
         text.strip_prefix('\u{FEFF}').unwrap_or(&text),
