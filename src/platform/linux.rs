@@ -16,12 +16,34 @@ pub fn force_rcvbuf(fd: BorrowedFd<'_>, want: usize) {
     let _ = setsockopt(&fd, RcvBufForce, &want);
 }
 
-/// A socket filter (classic BPF, through socket2's safe `attach_filter`) that keeps only ICMP
-/// echo replies on a raw IPv4 socket, whose packets begin with the IP header: X = the header's
+/// `ICMP_FILTER` (linux/icmp.h; the libc crate does not name it): a raw IPv4 ICMP socket's mask
+/// of the ICMP types it is not given.
+// nix's macro names its helper macro and libc unqualified.
+use nix::{libc, setsockopt_impl, sockopt_impl};
+const ICMP_FILTER: libc::c_int = 1;
+sockopt_impl!(
+    /// The raw socket's ICMP type filter: a set bit `1 << type` keeps that type away.
+    IcmpFilter,
+    SetOnly,
+    libc::SOL_RAW,
+    ICMP_FILTER,
+    u32,
+    nix::sys::socket::sockopt::SetStruct<u32>
+);
+
+/// Keeps only ICMP echo replies on a raw IPv4 socket. First the raw socket's own type filter
+/// (`ICMP_FILTER`): the kernel checks it before it copies a packet to the socket, so our own
+/// echo requests, which a raw socket sees on loopback, cost no copy and no queueing (a
+/// thousand-target sweep of loopback hosts spent 4 % of its time cloning its requests for
+/// the filter below to drop). Where that is refused, a socket filter (classic BPF, through
+/// socket2's safe `attach_filter`) on packets that begin with the IP header: X = the header's
 /// length, A = the ICMP type after it; type 0 (echo reply) is kept, anything else dropped in
-/// the kernel. Failing to attach it costs only speed.
+/// the kernel. Failing both costs only speed: the sweep drops what is not a reply.
 pub fn filter_echo_replies(fd: BorrowedFd<'_>) {
     use socket2::SockFilter;
+    if nix::sys::socket::setsockopt(&fd, IcmpFilter, &!1u32).is_ok() {
+        return;
+    }
     const LDX_B_MSH: u16 = 0xb1; // X = 4 * (P[k] & 0xf)
     const LD_B_IND: u16 = 0x50; // A = P[X + k]
     const JEQ_K: u16 = 0x15; // A == k ? jt : jf
