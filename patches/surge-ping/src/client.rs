@@ -175,6 +175,22 @@ impl AsyncSocket {
         self.inner.send_to(buf, target).await
     }
 
+    /// vpnmon: `send_to` without waiting (`WouldBlock` when the socket cannot take it now), for
+    /// a sweep that sends thousands of echoes in a burst without a future per send.
+    pub fn try_send_to(&self, buf: &[u8], target: &SocketAddr) -> io::Result<usize> {
+        self.inner.try_send_to(buf, *target)
+    }
+
+    /// vpnmon: `recv_from` without waiting (`WouldBlock` when nothing is queued).
+    pub fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.inner.try_recv_from(buf)
+    }
+
+    /// vpnmon: waits until the socket can take a send (after `try_send_to` said `WouldBlock`).
+    pub async fn writable(&self) -> io::Result<()> {
+        self.inner.writable().await
+    }
+
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
     }
