@@ -26,16 +26,50 @@ pub struct TargetList {
 /// (no targets); a file that is not a regular file, too large or not text is, with the reason as
 /// the error's text.
 pub fn read(path: &Path) -> std::io::Result<TargetList> {
+    match load(path)? {
+        Some(bytes) => parse_read(path, &bytes),
+        None => Ok(TargetList::default()),
+    }
+}
+
+/// What [`read_changed`] found.
+#[derive(Debug)]
+pub enum Reread {
+    /// The file holds the very bytes it held at the last read: the list read then stands.
+    Unchanged,
+    /// The file as read now (or its absence), with its bytes for the next comparison.
+    Read(TargetList, Option<Vec<u8>>),
+}
+
+/// `read`, unless the file's bytes are `last` (those of the previous read). The monitor re-reads
+/// the targets every cycle, as the original, so an edit applies at the next cycle; an unchanged
+/// file (nearly always) is then not parsed again, which for a large list was most of a cycle's
+/// own work.
+pub fn read_changed(path: &Path, last: Option<&[u8]>) -> std::io::Result<Reread> {
+    match load(path)? {
+        Some(bytes) if last == Some(bytes.as_slice()) => Ok(Reread::Unchanged),
+        Some(bytes) => Ok(Reread::Read(parse_read(path, &bytes)?, Some(bytes))),
+        None => Ok(Reread::Read(TargetList::default(), None)),
+    }
+}
+
+/// The file's bytes through the bounded reader, `None` when it does not exist.
+fn load(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
     match crate::input::read_bounded(path) {
-        Ok(bytes) => match crate::input::decode(&bytes) {
-            Ok(text) => Ok(parse_text(&crate::text::shown_path(path), &text)),
-            Err(e) => Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                e.to_string(),
-            )),
-        },
-        Err(e) if e.is_not_found() => Ok(TargetList::default()),
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.is_not_found() => Ok(None),
         Err(crate::input::InputError::Io(e)) => Err(e),
+        Err(e) => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            e.to_string(),
+        )),
+    }
+}
+
+/// A read file's bytes as targets; bytes that are not text are an error.
+fn parse_read(path: &Path, bytes: &[u8]) -> std::io::Result<TargetList> {
+    match crate::input::decode(bytes) {
+        Ok(text) => Ok(parse_text(&crate::text::shown_path(path), &text)),
         Err(e) => Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             e.to_string(),
@@ -376,6 +410,35 @@ fn ipv4(q: &str, h: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The monitor's per-cycle re-read: the same bytes are not parsed again; any change (also
+    /// one of the same length) and a missing file are read as they are now.
+    #[test]
+    fn an_unchanged_file_is_not_parsed_again_and_any_change_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.csv");
+        std::fs::write(&p, "10.0.0.1,A\nnot an address,B\n").unwrap();
+        let Ok(Reread::Read(first, Some(bytes))) = read_changed(&p, None) else {
+            panic!("the first read parses");
+        };
+        assert_eq!(first.targets.len(), 1);
+        assert_eq!(first.warnings.len(), 1);
+        assert!(matches!(
+            read_changed(&p, Some(&bytes)),
+            Ok(Reread::Unchanged)
+        ));
+        // One character changed, the length kept.
+        std::fs::write(&p, "10.0.0.2,A\nnot an address,B\n").unwrap();
+        let Ok(Reread::Read(second, Some(_))) = read_changed(&p, Some(&bytes)) else {
+            panic!("a changed file is parsed");
+        };
+        assert_eq!(second.targets[0].address, "10.0.0.2");
+        std::fs::remove_file(&p).unwrap();
+        let Ok(Reread::Read(gone, None)) = read_changed(&p, Some(&bytes)) else {
+            panic!("a missing file is no targets");
+        };
+        assert!(!gone.found && gone.targets.is_empty());
+    }
 
     #[test]
     fn reads_comments_bom_crlf_and_names_with_commas() {
