@@ -69,10 +69,15 @@ fn crc(head: &str, bytes: &[u8]) -> u32 {
 
 /// The journal file's contents for `e`.
 pub fn encode(e: &Entry) -> Vec<u8> {
-    let head = fields(e);
-    let mut out = format!("{head} {:08x}\n", crc(&head, &e.bytes)).into_bytes();
+    let mut out = head_line(e).into_bytes();
     out.extend_from_slice(&e.bytes);
     out
+}
+
+/// The header line of `e`'s journal, which its bytes follow.
+fn head_line(e: &Entry) -> String {
+    let head = fields(e);
+    format!("{head} {:08x}\n", crc(&head, &e.bytes))
 }
 
 /// The entry in a journal file's contents, or `None` when it is cut short or damaged.
@@ -114,7 +119,10 @@ pub fn decode(raw: &[u8]) -> Option<Entry> {
 /// before the datalog is touched.
 pub fn write(path: &Path, e: &Entry) -> std::io::Result<()> {
     let mut f = std::fs::File::create(path)?;
-    f.write_all(&encode(e))?;
+    // `encode`'s contents, written as two parts rather than copied into one (a large cycle's
+    // bytes are megabytes).
+    f.write_all(head_line(e).as_bytes())?;
+    f.write_all(&e.bytes)?;
     f.sync_all()?;
     sync_dir(path)
 }
