@@ -35,12 +35,20 @@ pub fn round_duration_ms(d: Duration) -> f64 {
 
 /// The console's RTT: two decimals below 10 ms, whole milliseconds above (`0.05 ms`, `12 ms`).
 pub fn console_ms(d: Duration) -> String {
+    let mut s = String::new();
+    push_console_ms(&mut s, d);
+    s
+}
+
+/// `console_ms`, appended to `out` (the console builds a burst of lines in one buffer).
+pub fn push_console_ms(out: &mut String, d: Duration) {
+    use std::fmt::Write as _;
     let v = ms(d);
-    if v < 10.0 {
-        format!("{v:.2} ms")
+    let _ = if v < 10.0 {
+        write!(out, "{v:.2} ms")
     } else {
-        format!("{v:.0} ms")
-    }
+        write!(out, "{v:.0} ms")
+    };
 }
 
 #[cfg(test)]

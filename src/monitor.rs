@@ -92,6 +92,10 @@ struct TargetsState {
     last_notes: Vec<String>,
     /// The file was there at the last read.
     was_found: bool,
+    /// The bytes `last` was parsed from (an unchanged file is not parsed again), and the notes
+    /// that read gave (its skipped lines, said again only when they change).
+    bytes: Option<Vec<u8>>,
+    file_notes: Vec<String>,
 }
 
 impl Monitor {
@@ -273,10 +277,25 @@ impl Monitor {
             state.last = Some(list.clone());
             return Ok(list);
         }
-        let (targets, mut notes): (Arc<[Target]>, Vec<String>) = match targets::read(&site.targets) {
+        let read = match targets::read_changed(&site.targets, state.bytes.as_deref()) {
+            Ok(targets::Reread::Unchanged) => Ok(None),
+            Ok(targets::Reread::Read(list, bytes)) => {
+                state.bytes = bytes;
+                Ok(Some(list))
+            }
+            Err(e) => {
+                state.bytes = None;
+                Err(e)
+            }
+        };
+        let (targets, mut notes): (Arc<[Target]>, Vec<String>) = match read {
+            Ok(None) => (
+                state.last.clone().unwrap_or_default(),
+                state.file_notes.clone(),
+            ),
             // A targets file named by the user that disappears mid-run (it was there at start-up)
             // is an accident, not "no targets": keep the last list, as for an unreadable file.
-            Ok(list) if !list.found && site.targets_explicit && state.was_found => {
+            Ok(Some(list)) if !list.found && site.targets_explicit && state.was_found => {
                 let last = state.last.clone().unwrap_or_default();
                 let note = format!(
                     "The vpnmon targets file {} is gone; using its previous {} targets",
@@ -285,7 +304,7 @@ impl Monitor {
                 );
                 (last, vec![note])
             }
-            Ok(list) => {
+            Ok(Some(list)) => {
                 state.was_found = list.found;
                 let mut notes = list.warnings.clone();
                 if !list.found {
@@ -317,6 +336,7 @@ impl Monitor {
                 }
             },
         };
+        state.file_notes.clone_from(&notes);
         if let Some(wave) = self.waves_note(targets.len()) {
             notes.push(wave);
         }
@@ -434,12 +454,18 @@ impl Monitor {
                 };
                 let sinks = &mut self.sinks;
                 // A record comes a second time once `--trace-on-fail` traced it (with its path).
-                let mut observe = |r: &Record| {
+                let mut observe = |rs: &[Record]| {
                     for s in sinks.iter_mut() {
-                        if r.path.is_some() {
-                            s.traced(r);
-                        } else {
-                            s.record(r);
+                        if rs.iter().all(|r| r.path.is_none()) {
+                            s.records(rs);
+                            continue;
+                        }
+                        for r in rs {
+                            if r.path.is_some() {
+                                s.traced(r);
+                            } else {
+                                s.record(r);
+                            }
                         }
                     }
                 };
@@ -456,7 +482,13 @@ impl Monitor {
                         s.diagnostics(&out.diagnostics);
                     }
                 }
-                records.extend(out.records);
+                if records.is_empty() {
+                    // The first site's records are moved, not copied (100,000 targets' records
+                    // are 24 MB).
+                    records = out.records;
+                } else {
+                    records.extend(out.records);
+                }
                 cancelled |= out.cancelled;
                 if let Some(reason) = out.close_unconfirmed {
                     // Retried by the guard close in `end()`; said only if that fails too.
@@ -471,7 +503,7 @@ impl Monitor {
                 of: total,
                 started,
                 finished: Local::now(),
-                records,
+                records: records.into(),
                 targets: site_targets.iter().map(|t| t.len()).sum(),
                 cancelled,
             };

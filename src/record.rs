@@ -229,7 +229,9 @@ pub struct CycleReport {
     pub of: Option<u64>,
     pub started: DateTime<Local>,
     pub finished: DateTime<Local>,
-    pub records: Vec<Record>,
+    /// Shared with the sinks that keep them beyond the call (the datalog's writer thread), so a
+    /// large sweep's records exist once.
+    pub records: std::sync::Arc<Vec<Record>>,
     /// How many targets the cycle meant to ping (all sites): a failed open says how many were
     /// not pinged.
     pub targets: usize,

@@ -760,7 +760,7 @@ fn has_vpn(settings: &Settings) -> bool {
 fn console_sink(
     settings: &Settings,
     stop: &crate::platform::StopCause,
-) -> ConsoleSink<anstream::AutoStream<std::io::Stdout>> {
+) -> ConsoleSink<crate::sinks::console::ConsoleOut> {
     use std::io::IsTerminal;
     let stdout = std::io::stdout();
     let on_terminal = stdout.is_terminal();
@@ -785,7 +785,7 @@ fn console_sink(
                 ProgressWhen::Never => false,
             },
     };
-    ConsoleSink::with_options(stream, opts)
+    ConsoleSink::with_options(crate::sinks::console::ConsoleOut::new(stream), opts)
 }
 
 #[cfg(test)]

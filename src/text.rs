@@ -29,16 +29,37 @@ pub fn shown(value: &str) -> String {
 
 /// `shown` with another limit (at least 1 character is kept).
 pub fn shown_max(value: &str, max: usize) -> String {
-    let max = max.max(1);
     let mut out = String::new();
+    push_shown_max(&mut out, value, max);
+    out
+}
+
+/// `shown`, appended to `out` (a console line is built in one buffer).
+pub fn push_shown(out: &mut String, value: &str) {
+    push_shown_max(out, value, MAX_SHOWN);
+}
+
+fn push_shown_max(out: &mut String, value: &str, max: usize) {
+    let max = max.max(1);
+    // Most values are short printable ASCII: as they are.
+    if value.len() <= max && value.bytes().all(|b| (b' '..0x7f).contains(&b)) {
+        out.push_str(value);
+        return;
+    }
     for (n, c) in value.chars().enumerate() {
         if n == max {
             out.push('…');
-            return out;
+            return;
         }
-        push_escaped(&mut out, c);
+        push_escaped(out, c);
     }
-    out
+}
+
+/// `escape`, appended to `out`.
+pub fn push_escape(out: &mut String, value: &str) {
+    for c in value.chars() {
+        push_escaped(out, c);
+    }
 }
 
 /// A path as `shown` shows a value (its lossy UTF-8 form).
@@ -107,6 +128,28 @@ fn push_escaped(out: &mut String, c: char) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `push_shown` (the console's lines) appends what `shown` returns: as written when short
+    /// and printable (its quick path), cut after `MAX_SHOWN` characters, escaped otherwise.
+    #[test]
+    fn push_shown_appends_the_shown_value() {
+        let exact = "y".repeat(MAX_SHOWN);
+        let long = "x".repeat(MAX_SHOWN + 1);
+        let cases = [
+            ("host 1", "host 1".to_string()),
+            ("tab\there", "tab\\there".to_string()),
+            ("é 東京", "é 東京".to_string()),
+            ("\x1b[31m", "\\e[31m".to_string()),
+            (exact.as_str(), exact.clone()),
+            (long.as_str(), format!("{}…", "x".repeat(MAX_SHOWN))),
+        ];
+        for (value, want) in cases {
+            let mut out = String::from(">");
+            push_shown(&mut out, value);
+            assert_eq!(out, format!(">{want}"), "{value:?}");
+            assert_eq!(shown(value), want, "{value:?}");
+        }
+    }
 
     #[test]
     fn control_characters_are_escaped() {

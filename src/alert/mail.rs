@@ -277,7 +277,7 @@ pub fn compose(site: &str, events: &[Event], records: &[Record]) -> (String, Str
 pub struct Batch {
     pub site: String,
     pub events: Vec<Event>,
-    pub records: Vec<Record>,
+    pub records: std::sync::Arc<Vec<Record>>,
 }
 
 /// The mail worker: sends each cycle's events (plus any not yet sent) as one mail.

@@ -85,7 +85,7 @@ pub fn beeps_for_record(r: &Record, after_bad_gateway: bool) -> usize {
 pub fn beeps_for(report: &CycleReport) -> usize {
     let mut bad_gateway = false;
     let mut n = 0;
-    for r in &report.records {
+    for r in report.records.iter() {
         n += beeps_for_record(r, bad_gateway);
         bad_gateway |= r.test == Test::VpnPing && r.result != Verdict::Good;
     }
@@ -444,7 +444,8 @@ mod tests {
                     ping: None,
                     duration: Duration::ZERO,
                 })
-                .collect(),
+                .collect::<Vec<_>>()
+                .into(),
             targets: 0,
             cancelled: false,
         }

@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
@@ -91,7 +91,7 @@ impl Lost {
     }
 
     /// The rows of several cycles, oldest first.
-    fn of_cycles<'a>(cycles: impl IntoIterator<Item = &'a Vec<Record>>) -> Lost {
+    fn of_cycles<'a>(cycles: impl IntoIterator<Item = &'a Arc<Vec<Record>>>) -> Lost {
         let mut l = Lost {
             first: 0,
             last: 0,
@@ -313,7 +313,8 @@ struct FileWriter {
     /// Replaceable so tests can make a rename "busy".
     rename: Box<RenameFn>,
     /// Cycles not yet written, oldest first.
-    held: VecDeque<Vec<Record>>,
+    /// Each cycle's records as the monitor's report holds them (shared, not copied).
+    held: VecDeque<Arc<Vec<Record>>>,
     /// The last cycle of this run in the datalog.
     last_written: Option<u64>,
 }
@@ -470,11 +471,14 @@ impl FileWriter {
         }
         let len = l.file().metadata()?.len();
         let len = self.finish_line(&p, l.file(), len)?;
-        let mut bytes = Vec::with_capacity(text.len() + 200);
-        if len == 0 {
-            bytes.extend_from_slice(file_header(self.format).as_bytes());
-        }
-        bytes.extend_from_slice(text.as_bytes());
+        // The rows' own buffer (a large sweep's rows are megabytes: not copied again).
+        let bytes = if len == 0 {
+            let mut b = file_header(self.format).into_bytes();
+            b.extend_from_slice(text.as_bytes());
+            b
+        } else {
+            text.into_bytes()
+        };
         let lost = Lost::of(cycle);
         let entry = Entry {
             target,
@@ -520,7 +524,7 @@ impl FileWriter {
     /// Drops the oldest cycles kept in memory beyond the bound (said so); called when a write
     /// failed, so nothing is dropped that could have been written.
     fn bound(&mut self) {
-        let mut total: usize = self.held.iter().map(Vec::len).sum();
+        let mut total: usize = self.held.iter().map(|c| c.len()).sum();
         while total > self.max_held_rows && self.held.len() > 1 {
             let Some(old) = self.held.pop_front() else {
                 break;
@@ -537,7 +541,7 @@ impl FileWriter {
 
     /// Writes the held cycles oldest first, each in its own journaled write; returns how many
     /// were written, and the error that stopped it.
-    fn drain(&mut self) -> (Vec<Vec<Record>>, Option<std::io::Error>) {
+    fn drain(&mut self) -> (Vec<Arc<Vec<Record>>>, Option<std::io::Error>) {
         let mut done = Vec::new();
         while let Some(c) = self.held.pop_front() {
             match self.commit(&c) {
@@ -564,11 +568,11 @@ impl FileWriter {
     /// tries at once.
     fn write_cycle(
         &mut self,
-        records: Vec<Record>,
+        records: Arc<Vec<Record>>,
         cancel: &CancellationToken,
         stop: &mpsc::Receiver<()>,
     ) -> Result<(), DatalogError> {
-        // The job's own copy is kept (not copied again): a sweep's rows are the run's largest
+        // The report's records, shared (not copied): a sweep's records are the run's largest
         // allocation.
         let now = (!records.is_empty()).then(|| Lost::of(&records));
         if !records.is_empty() {
@@ -627,8 +631,8 @@ impl FileWriter {
 
     /// Says which cycles kept from before were written (`now` is the cycle being written, if
     /// any; `None` at the end).
-    fn say_written(&mut self, done: &[Vec<Record>], now: Option<Lost>, all: bool) {
-        let earlier: Vec<&Vec<Record>> = done
+    fn say_written(&mut self, done: &[Arc<Vec<Record>>], now: Option<Lost>, all: bool) {
+        let earlier: Vec<&Arc<Vec<Record>>> = done
             .iter()
             .filter(|c| now.is_none_or(|n| c.first().map(|r| r.cycle) != Some(n.first)))
             .collect();
@@ -802,7 +806,7 @@ impl FileWriter {
 enum Job {
     /// One cycle's rows.
     Cycle {
-        records: Vec<Record>,
+        records: Arc<Vec<Record>>,
         cancel: CancellationToken,
         stop: mpsc::Receiver<()>,
         reply: oneshot::Sender<Result<(), DatalogError>>,
@@ -956,7 +960,7 @@ impl DatalogWriter {
     /// writer thread that is gone.
     pub async fn write(
         &mut self,
-        records: &[Record],
+        records: &Arc<Vec<Record>>,
         cancel: &CancellationToken,
     ) -> Result<(), DatalogError> {
         if records.is_empty() {
@@ -966,7 +970,7 @@ impl DatalogWriter {
         let (stop_tx, stop_rx) = mpsc::channel();
         let (reply_tx, mut reply) = oneshot::channel();
         let job = Job::Cycle {
-            records: records.to_vec(),
+            records: Arc::clone(records),
             cancel: cancel.clone(),
             stop: stop_rx,
             reply: reply_tx,
@@ -1031,7 +1035,7 @@ impl DatalogWriter {
         records: &[Record],
         cancel: &CancellationToken,
     ) -> Result<(), DatalogError> {
-        futures::executor::block_on(self.write(records, cancel))
+        futures::executor::block_on(self.write(&Arc::new(records.to_vec()), cancel))
     }
 
     /// [`DatalogWriter::flush_held`] outside an async runtime.

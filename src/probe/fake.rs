@@ -2,7 +2,7 @@
 //! end-to-end tests run without ICMP permission, and `TableProber`, scripted for in-process tests
 //! of the cycle and monitor.
 
-use super::{Cancelled, PingOptions, PingOutcome, Prober};
+use super::{Cancelled, OnEach, PingOptions, PingOutcome, Prober};
 use crate::record::{PingStats, Verdict};
 use futures::future::BoxFuture;
 #[cfg(test)]
@@ -71,9 +71,10 @@ impl Prober for RuleProber {
         hosts: &'a [String],
         opts: PingOptions,
         cancel: &'a CancellationToken,
-        each: &'a mut (dyn FnMut(usize, &PingOutcome) + Send),
-    ) -> BoxFuture<'a, Result<Vec<PingOutcome>, Cancelled>> {
-        super::every_host(hosts, move |h| Self::ping_host(h, opts), cancel, Some(each))
+        each: OnEach<'a>,
+    ) -> BoxFuture<'a, Result<(), Cancelled>> {
+        let all = super::every_host(hosts, move |h| Self::ping_host(h, opts), cancel, Some(each));
+        Box::pin(async move { all.await.map(drop) })
     }
 }
 

@@ -104,22 +104,23 @@ pub trait Prober: Send + Sync {
         cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, Result<Vec<PingOutcome>, Cancelled>>;
 
-    /// As `ping_many`, and hands each outcome to `each` (with its index) as soon as it and all
-    /// those before it are known: results come in file order while the sweep still waits on
-    /// slower hosts further down. The default hands them over at the end.
+    /// As `ping_many`, and hands the outcomes to `each` as soon as they and all those before
+    /// them are known, in runs (the index of the run's first, then the run): results come in
+    /// file order while the sweep still waits on slower hosts further down, and the outcomes
+    /// known at once go on together (one console write for a burst of replies, not one per
+    /// host). The outcomes are not returned as well (the caller keeps what it needs of them).
+    /// The default hands them all over at the end.
     fn ping_each<'a>(
         &'a self,
         hosts: &'a [String],
         opts: PingOptions,
         cancel: &'a CancellationToken,
-        each: &'a mut (dyn FnMut(usize, &PingOutcome) + Send),
-    ) -> BoxFuture<'a, Result<Vec<PingOutcome>, Cancelled>> {
+        each: OnEach<'a>,
+    ) -> BoxFuture<'a, Result<(), Cancelled>> {
         Box::pin(async move {
             let all = self.ping_many(hosts, opts, cancel).await?;
-            for (i, o) in all.iter().enumerate() {
-                each(i, o);
-            }
-            Ok(all)
+            each(0, &all);
+            Ok(())
         })
     }
 
@@ -153,8 +154,8 @@ pub trait Tracer: Send + Sync {
     fn trace<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Result<Vec<Option<IpAddr>>, String>>;
 }
 
-/// What `ping_each` hands each outcome to, with its index.
-pub type OnEach<'a> = &'a mut (dyn FnMut(usize, &PingOutcome) + Send);
+/// What `ping_each` hands the outcomes to: the index of the first of a run, and the run.
+pub type OnEach<'a> = &'a mut (dyn FnMut(usize, &[PingOutcome]) + Send);
 
 /// The body of `ping_many` and `ping_each` for a prober whose per-host pings end by themselves:
 /// `ping_one` for every host at once, the outcomes in host order, each handed to `each` (when
@@ -182,7 +183,7 @@ where
 async fn in_order<F>(
     all: FuturesOrdered<F>,
     cancel: &CancellationToken,
-    each: &mut (dyn FnMut(usize, &PingOutcome) + Send),
+    each: &mut (dyn FnMut(usize, &[PingOutcome]) + Send),
 ) -> Result<Vec<PingOutcome>, Cancelled>
 where
     F: std::future::Future<Output = PingOutcome>,
@@ -195,7 +196,7 @@ where
             _ = cancel.cancelled() => return Err(Cancelled),
             next = all.next() => match next {
                 Some(o) => {
-                    each(out.len(), &o);
+                    each(out.len(), std::slice::from_ref(&o));
                     out.push(o);
                 }
                 None => return Ok(out),
@@ -309,18 +310,23 @@ impl IcmpProber {
                 return sweep::run(sweep::Plan::of(hosts), opts, cancel, out, cfg).await;
             };
             let mut each = each;
-            let mut all: Vec<PingOutcome> = Vec::with_capacity(hosts.len());
+            // Outcomes handed to `each` are not kept as well: for 100,000 hosts they would be
+            // 12 MB held only to be dropped by the caller.
+            let mut all: Vec<PingOutcome> = Vec::new();
+            if each.is_none() {
+                all.reserve_exact(hosts.len());
+            }
+            let mut done = 0;
             loop {
                 tokio::select! {
                     biased;
                     () = cancel.cancelled() => return Err(Cancelled),
                     batch = batches.recv() => match batch {
                         Some(batch) => {
-                            for o in batch {
-                                if let Some(each) = each.as_mut() {
-                                    each(all.len(), &o);
-                                }
-                                all.push(o);
+                            done += batch.len();
+                            match each.as_mut() {
+                                Some(each) => each(done - batch.len(), &batch),
+                                None => all.extend(batch),
                             }
                         }
                         None => break,
@@ -334,7 +340,7 @@ impl IcmpProber {
             // The sweep's thread ended before every host was done (a bug): the rest say so
             // rather than the cycle passing for stopped.
             let began = SystemTime::now();
-            while all.len() < hosts.len() {
+            while done < hosts.len() {
                 let o = PingOutcome {
                     verdict: Verdict::Fail,
                     stats: PingStats::default(),
@@ -342,10 +348,11 @@ impl IcmpProber {
                     started: began,
                     duration: Duration::ZERO,
                 };
-                if let Some(each) = each.as_mut() {
-                    each(all.len(), &o);
+                match each.as_mut() {
+                    Some(each) => each(done, std::slice::from_ref(&o)),
+                    None => all.push(o),
                 }
-                all.push(o);
+                done += 1;
             }
             Ok(all)
         })
@@ -367,9 +374,10 @@ impl Prober for IcmpProber {
         hosts: &'a [String],
         opts: PingOptions,
         cancel: &'a CancellationToken,
-        each: &'a mut (dyn FnMut(usize, &PingOutcome) + Send),
-    ) -> BoxFuture<'a, Result<Vec<PingOutcome>, Cancelled>> {
-        self.sweep(hosts, opts, cancel, Some(each))
+        each: OnEach<'a>,
+    ) -> BoxFuture<'a, Result<(), Cancelled>> {
+        let sweep = self.sweep(hosts, opts, cancel, Some(each));
+        Box::pin(async move { sweep.await.map(drop) })
     }
 
     fn in_flight_limit(&self) -> Option<usize> {

@@ -18,7 +18,6 @@ use super::{
     resolve, summarize_stats, Cancelled, Echoes, Lookup, OnEach, PingOptions, PingOutcome,
 };
 use futures::stream::{FuturesUnordered, StreamExt};
-use futures::FutureExt;
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -74,18 +73,17 @@ impl Family {
 
 /// An echo request: type (8 for IPv4, 128 for ICMPv6), code 0, checksum, identifier, sequence,
 /// payload. The checksum is computed for IPv4 (the kernel computes ICMPv6's, and a Linux ping
-/// socket its own).
-pub(super) fn echo_request(v6: bool, ident: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
-    let mut p = vec![0u8; 8 + payload.len()];
-    p[0] = if v6 { 128 } else { 8 };
-    p[4..6].copy_from_slice(&ident.to_be_bytes());
-    p[6..8].copy_from_slice(&seq.to_be_bytes());
-    p[8..].copy_from_slice(payload);
+/// socket its own). Written into `p`: one buffer serves all the echoes of a sweep.
+fn echo_request_into(p: &mut Vec<u8>, v6: bool, ident: u16, seq: u16, payload: &[u8]) {
+    p.clear();
+    p.extend_from_slice(&[if v6 { 128 } else { 8 }, 0, 0, 0]);
+    p.extend_from_slice(&ident.to_be_bytes());
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(payload);
     if !v6 {
-        let sum = checksum(&p);
+        let sum = checksum(p);
         p[2..4].copy_from_slice(&sum.to_be_bytes());
     }
-    p
 }
 
 /// The Internet checksum (RFC 1071).
@@ -275,7 +273,7 @@ impl Sweep<'_> {
             Handover::Inline(each) => {
                 while let Some(Some(o)) = self.outcomes.get(self.handed) {
                     if let Some(each) = each.as_mut() {
-                        each(self.handed, o);
+                        each(self.handed, std::slice::from_ref(o));
                     }
                     self.handed += 1;
                 }
@@ -295,12 +293,13 @@ impl Sweep<'_> {
     }
 }
 
-/// Reads what `fam` has received, up to `READ_BURST` replies, without waiting.
+/// Reads what `fam` has received, up to `READ_BURST` replies, without waiting (and without a
+/// future per read: a large sweep reads tens of thousands of replies).
 fn read_ready(sweep: &mut Sweep<'_>, fam: &Family, buf: &mut [u8]) {
     for _ in 0..READ_BURST {
-        match fam.socket.recv_from(buf).now_or_never() {
-            Some(Ok((n, from))) => sweep.on_packet(fam, &buf[..n], from.ip(), Instant::now()),
-            _ => return,
+        match fam.socket.try_recv_from(buf) {
+            Ok((n, from)) => sweep.on_packet(fam, &buf[..n], from.ip(), Instant::now()),
+            Err(_) => return,
         }
     }
 }
@@ -443,6 +442,7 @@ pub(super) async fn run(
     let mut next = 0usize;
     // The IPv4 and IPv6 sockets, opened when the first host of the family is pinged.
     let mut fams: [Option<Result<Family, String>>; 2] = [None, None];
+    let mut packet = Vec::with_capacity(8 + cfg.payload.len());
     let mut buf4 = vec![0u8; 2048];
     let mut buf6 = vec![0u8; 2048];
     let timer = tokio::time::sleep(Duration::ZERO);
@@ -490,7 +490,7 @@ pub(super) async fn run(
                 None => break,
             };
             let seq = s.free_seq();
-            let mut packet = echo_request(fam.v6, s.ident, seq, &cfg.payload);
+            echo_request_into(&mut packet, fam.v6, s.ident, seq, &cfg.payload);
             let target = SocketAddr::new(ip, 0);
             let h = &mut s.hosts[i];
             h.unsent -= 1;
@@ -499,9 +499,16 @@ pub(super) async fn run(
                 late.pop_front();
             }
             h.first_sent.get_or_insert_with(SystemTime::now);
-            // Just before the send: the RTT counts it.
+            // Just before the send: the RTT counts it. Sent at once where the socket takes it
+            // (nearly always: no future per echo), else when it has room.
             let sent = Instant::now();
-            match fam.socket.send_to(&mut packet, &target).await {
+            let r = match fam.socket.try_send_to(&packet, &target) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    fam.socket.send_to(&mut packet, &target).await
+                }
+                r => r,
+            };
+            match r {
                 Ok(_) => {
                     s.echo_no = s.echo_no.wrapping_add(1);
                     s.slots[usize::from(seq)] = Slot {
@@ -569,6 +576,12 @@ pub(super) async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn echo_request(v6: bool, ident: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
+        let mut p = Vec::new();
+        echo_request_into(&mut p, v6, ident, seq, payload);
+        p
+    }
 
     #[test]
     fn requests_carry_identifier_sequence_and_a_valid_checksum() {

@@ -11,7 +11,7 @@
 //! says why it is sound.
 #![allow(unsafe_code)]
 
-use super::{resolve, summarize_with, Cancelled, Lookup, PingOptions, PingOutcome, Prober};
+use super::{resolve, summarize_with, Cancelled, Lookup, OnEach, PingOptions, PingOutcome, Prober};
 use futures::future::BoxFuture;
 use futures::stream::{FuturesOrdered, StreamExt};
 use std::net::IpAddr;
@@ -257,8 +257,9 @@ impl Prober for IcmpApiProber {
         hosts: &'a [String],
         opts: PingOptions,
         cancel: &'a CancellationToken,
-        each: &'a mut (dyn FnMut(usize, &PingOutcome) + Send),
-    ) -> BoxFuture<'a, Result<Vec<PingOutcome>, Cancelled>> {
-        super::every_host(hosts, move |h| self.ping_host(h, opts), cancel, Some(each))
+        each: OnEach<'a>,
+    ) -> BoxFuture<'a, Result<(), Cancelled>> {
+        let all = super::every_host(hosts, move |h| self.ping_host(h, opts), cancel, Some(each));
+        Box::pin(async move { all.await.map(drop) })
     }
 }

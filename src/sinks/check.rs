@@ -346,7 +346,7 @@ mod tests {
             of: Some(1),
             started: at,
             finished: at,
-            records,
+            records: records.into(),
             targets,
             cancelled: false,
         }

@@ -7,7 +7,7 @@
 //! original's lines.
 
 use super::{RunEnd, Sink, SinkError};
-use crate::millis::console_ms;
+use crate::millis::{console_ms, push_console_ms};
 use crate::platform::{StopCause, StopSignal};
 use crate::record::{CycleReport, Record, Tally, Test, Verdict};
 use chrono::{DateTime, Local};
@@ -99,6 +99,17 @@ impl<W: Write + Send> ConsoleSink<W> {
 
     /// Writes `text` as a line with the prefix (`prefixed`'s).
     fn line(&mut self, at: DateTime<Local>, text: &str) {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        self.push_prefix(&mut buf, at);
+        buf.push_str(text);
+        buf.push('\n');
+        self.emit(&buf);
+        self.buf = buf;
+    }
+
+    /// Appends a line's prefix (`prefixed`'s, with the space after it) to `buf`.
+    fn push_prefix(&mut self, buf: &mut String, at: DateTime<Local>) {
         use std::fmt::Write as _;
         self.last = Some(at);
         let key = (at.timestamp(), *at.offset());
@@ -107,15 +118,43 @@ impl<W: Write + Send> ConsoleSink<W> {
             let _ = write!(self.stamp_text, "{}", at.format(STAMP_FORMAT));
             self.stamp = Some(key);
         }
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
-        let _ = writeln!(buf, "{:>3} {} {text}", self.cycle, self.stamp_text);
-        self.emit(&buf);
-        self.buf = buf;
+        let _ = write!(buf, "{:>3} {} ", self.cycle, self.stamp_text);
     }
 
     pub fn into_inner(self) -> W {
         self.out
+    }
+}
+
+/// Standard output as the console writes it: through anstream, which keeps the styles, strips
+/// them (colour off) or turns them into console calls (old Windows consoles), except that while
+/// it strips, text with nothing to strip (printable ASCII and newlines: nearly every line) goes
+/// straight to stdout. Stripping reads every byte through a state machine, a measurable part of
+/// a large sweep's CPU; for such text its output is the text itself.
+pub struct ConsoleOut {
+    stream: anstream::AutoStream<std::io::Stdout>,
+    stripping: bool,
+}
+
+impl ConsoleOut {
+    pub fn new(stream: anstream::AutoStream<std::io::Stdout>) -> ConsoleOut {
+        let stripping = stream.current_choice() == anstream::ColorChoice::Never;
+        ConsoleOut { stream, stripping }
+    }
+}
+
+impl Write for ConsoleOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.stripping && buf.iter().all(|&b| b == b'\n' || (b' '..0x7f).contains(&b)) {
+            // `&Stdout` writes too (through the same lock as the stream's own writes).
+            let mut raw: &std::io::Stdout = self.stream.as_inner();
+            return raw.write(buf);
+        }
+        self.stream.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.stream.flush()
     }
 }
 
@@ -171,8 +210,14 @@ pub fn record_line(r: &Record) -> String {
 
 /// `record_line` with the verdict coloured when `color`.
 pub fn record_line_styled(r: &Record, color: bool) -> String {
-    use std::fmt::Write as _;
     let mut s = String::with_capacity(96);
+    push_record_line(&mut s, r, color);
+    s
+}
+
+/// `record_line_styled`, appended to `s` (a burst of records is written as one buffer).
+fn push_record_line(s: &mut String, r: &Record, color: bool) {
+    use std::fmt::Write as _;
     match r.test {
         Test::VpnPing => s.push_str("-- VPN ping ----------- "),
         Test::VpnOpen => s.push_str("-- VPN open() --------- "),
@@ -191,14 +236,8 @@ pub fn record_line_styled(r: &Record, color: bool) -> String {
     }
     s.push(' ');
     // Names come from files: escaped and cut for the terminal (the datalog keeps them whole).
-    s.push_str(&crate::text::shown(&r.name));
-    let extra = extras(r);
-    if !extra.is_empty() {
-        s.push_str("  (");
-        s.push_str(&crate::text::escape(&extra));
-        s.push(')');
-    }
-    s
+    crate::text::push_shown(s, &r.name);
+    push_extras(s, r);
 }
 
 /// `Fail: a (10.0.0.1), b (10.0.0.2) … and 3 more;  Warn: c (10.0.0.3)`: the targets that were
@@ -251,34 +290,44 @@ pub fn open_failed_line(report: &CycleReport, color: bool) -> Option<String> {
     })
 }
 
-/// A line's extra facts: the reason, then the RTT or the duration, joined by `, `.
-fn extras(r: &Record) -> String {
-    let mut out = r.reason.clone().unwrap_or_default();
-    let mut first = r.reason.is_none();
-    let mut part = |text: &str| {
-        if !first {
-            out.push_str(", ");
-        }
-        first = false;
-        out.push_str(text);
+/// A line's extra facts, `  (…)` after the name: the reason (escaped: it may quote the
+/// network or a client), then the RTT or the duration, joined by `, `. Nothing when none.
+fn push_extras(s: &mut String, r: &Record) {
+    // A ping's RTT (nearly every line) is written in place; the rarer facts as text.
+    let rtt = match (&r.ping, r.result) {
+        (Some(p), v) if v != Verdict::Fail => p.rtt_avg,
+        _ => None,
     };
-    match (&r.ping, r.test) {
-        (Some(p), _) if r.result != Verdict::Fail => {
-            if let Some(avg) = p.rtt_avg {
-                part(&format!("rtt {}", console_ms(avg)));
-            }
-        }
+    let fact = match (&r.ping, r.test) {
+        (Some(_), _) => None,
         // A step not tried (the open after a bad gateway ping) took no time worth saying.
         (None, Test::VpnOpen | Test::VpnClose) if !r.duration.is_zero() => {
-            part(&format!("{:.1} s", r.duration.as_secs_f64()))
+            Some(format!("{:.1} s", r.duration.as_secs_f64()))
         }
         // A connect's time, as a ping's RTT.
         (None, Test::TcpPort) if r.result == Verdict::Good => {
-            part(&format!("connect {}", console_ms(r.duration)))
+            Some(format!("connect {}", console_ms(r.duration)))
         }
-        _ => {}
+        _ => None,
+    };
+    let has_fact = rtt.is_some() || fact.is_some();
+    if r.reason.as_deref().unwrap_or_default().is_empty() && !has_fact {
+        return;
     }
-    out
+    s.push_str("  (");
+    if let Some(reason) = &r.reason {
+        crate::text::push_escape(s, reason);
+        if has_fact {
+            s.push_str(", ");
+        }
+    }
+    if let Some(avg) = rtt {
+        s.push_str("rtt ");
+        push_console_ms(s, avg);
+    } else if let Some(fact) = fact {
+        s.push_str(&fact);
+    }
+    s.push(')');
 }
 
 #[async_trait::async_trait]
@@ -309,10 +358,26 @@ impl<W: Write + Send> Sink for ConsoleSink<W> {
     }
 
     fn record(&mut self, r: &Record) {
+        self.records(std::slice::from_ref(r));
+    }
+
+    /// The lines of a burst of records in one write (one system call for a burst of a sweep's
+    /// replies, rather than one per target).
+    fn records(&mut self, recs: &[Record]) {
         let color = self.opts.color;
-        self.line(r.at, &record_line_styled(r, color));
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        for r in recs {
+            self.push_prefix(&mut buf, r.at);
+            push_record_line(&mut buf, r, color);
+            buf.push('\n');
+        }
+        self.emit(&buf);
+        self.buf = buf;
         if let Some(l) = self.live.as_mut() {
-            l.after(r);
+            for r in recs {
+                l.after(r);
+            }
         }
     }
 
@@ -568,7 +633,8 @@ mod tests {
                 rec(Test::TargetPing, Verdict::Good, "a", "a"),
                 rec(Test::TargetPing, Verdict::Warn, "b", "b"),
                 rec(Test::VpnClose, Verdict::Fail, "c", "c"),
-            ],
+            ]
+            .into(),
             targets: 0,
             cancelled: false,
         };
@@ -646,7 +712,8 @@ mod tests {
             records: vec![
                 rec(Test::VpnPing, Verdict::Good, "gw", "GW"),
                 rec(Test::VpnOpen, Verdict::Fail, "gw", "GW"),
-            ],
+            ]
+            .into(),
             targets: 55,
             cancelled: false,
         };
@@ -659,7 +726,7 @@ mod tests {
             open_failed_line(&report, false).unwrap(),
             "VPN open Fail — 1 target not pinged"
         );
-        report.records[1].result = Verdict::Good;
+        std::sync::Arc::make_mut(&mut report.records)[1].result = Verdict::Good;
         assert_eq!(open_failed_line(&report, false), None);
     }
 

@@ -61,7 +61,9 @@ impl Sink for SiteDatalog {
             .filter(|r| r.site == self.site)
             .cloned()
             .collect();
-        self.writer.write(&mine, cancel).await?;
+        self.writer
+            .write(&std::sync::Arc::new(mine), cancel)
+            .await?;
         Ok(())
     }
 
@@ -98,7 +100,8 @@ mod tests {
                 reason: None,
                 ping: None,
                 duration: Duration::ZERO,
-            }],
+            }]
+            .into(),
             targets: 0,
             cancelled: false,
         }

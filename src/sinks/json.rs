@@ -50,10 +50,22 @@ impl<W: Write + Send, E: Write + Send> Sink for JsonSink<W, E> {
     }
 
     fn record(&mut self, r: &Record) {
-        if self.defer_failed && r.test == Test::TargetPing && r.result != Verdict::Good {
-            self.waiting.push(r.clone());
-        } else {
-            self.write(r);
+        self.records(std::slice::from_ref(r));
+    }
+
+    /// A burst's lines in one write.
+    fn records(&mut self, recs: &[Record]) {
+        let mut text = String::new();
+        for r in recs {
+            if self.defer_failed && r.test == Test::TargetPing && r.result != Verdict::Good {
+                self.waiting.push(r.clone());
+            } else {
+                text.push_str(&format_json_row(r));
+            }
+        }
+        if !text.is_empty() {
+            let _ = self.out.write_all(text.as_bytes());
+            let _ = self.out.flush();
         }
     }
 

@@ -112,6 +112,13 @@ pub trait Sink: Send {
     fn site_start(&mut self, _at: DateTime<Local>, _site: &SiteHeader<'_>) {}
     /// Called as each test finishes, for live progress.
     fn record(&mut self, _rec: &Record) {}
+    /// Records known at once (a burst of a sweep's replies), in order: `record` for each
+    /// unless the sink does better with them together (the console writes them at once).
+    fn records(&mut self, recs: &[Record]) {
+        for r in recs {
+            self.record(r);
+        }
+    }
     /// `--trace-on-fail`: a target's record again, now with its `path`, once traced (before
     /// the close; `cycle_end` has the records with their paths).
     fn traced(&mut self, _rec: &Record) {}

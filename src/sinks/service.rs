@@ -100,6 +100,15 @@ impl Sink for ServiceSink {
         }
     }
 
+    fn records(&mut self, recs: &[Record]) {
+        self.live.due_within(self.stall_after);
+        if self.metrics.is_some() {
+            for r in recs {
+                self.record(r);
+            }
+        }
+    }
+
     fn record(&mut self, r: &Record) {
         self.live.due_within(self.stall_after);
         // The failure counts and known checks feed only the metrics: without them a record
