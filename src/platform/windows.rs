@@ -102,6 +102,15 @@ pub fn raise_rcvbuf(_socket: &surge_ping::AsyncSocket, want: usize) -> usize {
     want
 }
 
+/// One datagram that has already arrived, without waiting (through tokio here: the Windows
+/// sweep is the fallback behind the ICMP API prober).
+pub fn recv_now(
+    socket: &surge_ping::AsyncSocket,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, std::net::IpAddr)> {
+    socket.try_recv_from(buf).map(|(n, from)| (n, from.ip()))
+}
+
 /// No socket filter on Windows: the sweep reads and drops what is not an echo reply.
 pub fn only_echo_replies(_socket: &surge_ping::AsyncSocket) {}
 
