@@ -46,19 +46,8 @@ struct Recorder<'o> {
 }
 
 impl Recorder<'_> {
-    #[allow(clippy::too_many_arguments)]
-    fn push(
-        &mut self,
-        test: Test,
-        result: Verdict,
-        address: &str,
-        name: &str,
-        reason: Option<String>,
-        ping: Option<&PingOutcome>,
-        at: DateTime<Local>,
-        duration: Duration,
-    ) {
-        let rec = self.record(test, result, address, name, reason, ping, at, duration);
+    /// Observes a record and keeps it.
+    fn add(&mut self, rec: Record) {
         (self.observe)(std::slice::from_ref(&rec));
         self.records.push(rec);
     }
@@ -103,12 +92,6 @@ impl Recorder<'_> {
             DateTime::<Local>::from(o.started),
             o.duration,
         )
-    }
-
-    fn push_ping(&mut self, test: Test, address: &str, name: &str, o: &PingOutcome) {
-        let rec = self.ping_record(test, address, name, o);
-        (self.observe)(std::slice::from_ref(&rec));
-        self.records.push(rec);
     }
 
     /// The target records of a run of outcomes (`targets[first..]`), observed together.
@@ -185,7 +168,7 @@ pub async fn run(
                 duration: Duration::ZERO,
             },
         };
-        rec.push_ping(Test::VpnPing, ping_address, &site.vpnname, &outcome);
+        rec.add(rec.ping_record(Test::VpnPing, ping_address, &site.vpnname, &outcome));
         (outcome.verdict == Verdict::Good)
             .then_some(())
             .ok_or(outcome)
@@ -206,7 +189,7 @@ pub async fn run(
         if let Err(ping) = gateway_good {
             // As the original: a gateway that did not answer every ping is a failed open, with
             // the ping's time (availability counts of the `VPN open` rows depend on it).
-            rec.push(
+            rec.add(rec.record(
                 Test::VpnOpen,
                 Verdict::Fail,
                 &site.vpnurlip,
@@ -215,7 +198,7 @@ pub async fn run(
                 None,
                 DateTime::<Local>::from(ping.started),
                 Duration::ZERO,
-            );
+            ));
             return done(rec, false, diagnostics);
         }
         let at = Local::now();
@@ -224,7 +207,7 @@ pub async fn run(
         match r {
             Ok(info) => {
                 opened = true;
-                rec.push(
+                rec.add(rec.record(
                     Test::VpnOpen,
                     Verdict::Good,
                     &site.vpnurlip,
@@ -233,7 +216,7 @@ pub async fn run(
                     None,
                     at,
                     t.elapsed(),
-                );
+                ));
             }
             Err(e) if e.kind == VpnErrorKind::Cancelled => {
                 // The driver cleaned up; make sure, then stop. Not a result worth a row.
@@ -242,7 +225,7 @@ pub async fn run(
             }
             Err(e) => {
                 diagnostics = e.diagnostics.clone();
-                rec.push(
+                rec.add(rec.record(
                     Test::VpnOpen,
                     Verdict::Fail,
                     &site.vpnurlip,
@@ -251,7 +234,7 @@ pub async fn run(
                     None,
                     at,
                     t.elapsed(),
-                );
+                ));
                 // A failed open must leave nothing behind; close() is safe when nothing is open.
                 let _ = client.close(Deadline::after(CLOSE_WITHIN), cancel).await;
                 if !site.all_stages || cancel.is_cancelled() {
@@ -306,7 +289,7 @@ pub async fn run(
                                 Ok(_) => (Verdict::Good, None),
                                 Err(why) => (Verdict::Fail, Some(why.clone())),
                             };
-                            rec.push(
+                            rec.add(rec.record(
                                 Test::TcpPort,
                                 v,
                                 &port_address(&t.host, o.port),
@@ -315,7 +298,7 @@ pub async fn run(
                                 None,
                                 DateTime::<Local>::from(o.started),
                                 *o.connect.as_ref().unwrap_or(&o.duration),
-                            );
+                            ));
                         }
                     }
                 }
@@ -384,7 +367,7 @@ pub async fn run(
                     (Verdict::Fail, Some(e.reason))
                 }
             };
-            rec.push(
+            rec.add(rec.record(
                 Test::VpnClose,
                 v,
                 &site.vpnurlip,
@@ -393,7 +376,7 @@ pub async fn run(
                 None,
                 at,
                 t.elapsed(),
-            );
+            ));
         }
     }
     done(rec, cancelled, diagnostics)
