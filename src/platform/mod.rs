@@ -135,7 +135,7 @@ pub fn hard_exit(code: i32) -> ! {
 /// and whether a tunnel's interface exists.
 pub mod net {
     pub use super::os::{
-        interface_present, io_words, only_echo_replies, raise_rcvbuf, recv_now,
+        include_ip_header, interface_present, io_words, only_echo_replies, raise_rcvbuf, recv_now,
         ICMP_PERMISSION_HINT,
     };
 }

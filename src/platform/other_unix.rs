@@ -12,6 +12,11 @@ pub fn force_rcvbuf(_fd: BorrowedFd<'_>, _want: usize) {}
 /// No socket filter here: a raw socket reads and drops what is not an echo reply.
 pub fn filter_echo_replies(_fd: BorrowedFd<'_>) {}
 
+/// The kernel writes the IP headers here (IP_HDRINCL wants some fields in host order).
+pub fn own_ip_header(_fd: BorrowedFd<'_>) -> Option<u8> {
+    None
+}
+
 /// No parent-death signal here: a killed vpnmon's child is found by the stale clean-up.
 pub fn end_with_parent(_cmd: &mut std::process::Command) {}
 

@@ -188,6 +188,12 @@ pub fn recv_now(
     })
 }
 
+/// Has a raw IPv4 socket send the IP headers the sweep writes, where the OS allows it (Linux):
+/// the TTL to write, or `None` (the kernel writes them).
+pub fn include_ip_header(socket: &surge_ping::AsyncSocket) -> Option<u8> {
+    with_fd(socket, super::os::own_ip_header)
+}
+
 /// Has a raw IPv4 ICMP socket receive echo replies only, where the OS can filter (Linux):
 /// a raw socket otherwise gets a copy of every ICMP packet of the machine, on loopback our own
 /// requests too, each one a wake-up and a read, and room taken in the receive buffer.

@@ -111,6 +111,11 @@ pub fn recv_now(
     socket.try_recv_from(buf).map(|(n, from)| (n, from.ip()))
 }
 
+/// The kernel writes the IP headers on Windows.
+pub fn include_ip_header(_socket: &surge_ping::AsyncSocket) -> Option<u8> {
+    None
+}
+
 /// No socket filter on Windows: the sweep reads and drops what is not an echo reply.
 pub fn only_echo_replies(_socket: &surge_ping::AsyncSocket) {}
 

@@ -270,7 +270,7 @@ impl IcmpProber {
     /// be opened and how large its receive buffer gets. Fails with one message that says what
     /// to do when neither is permitted.
     pub fn new() -> Result<IcmpProber, ProbeError> {
-        let v4 = sweep::Family::open(false, WANT_RCVBUF).map_err(permission_hint)?;
+        let v4 = sweep::Family::open(false, WANT_RCVBUF, false).map_err(permission_hint)?;
         let max_in_flight = sweep::limit_for(v4.rcvbuf, BYTES_PER_REPLY, MAX_IN_FLIGHT);
         Ok(IcmpProber {
             lookup: system_lookup,

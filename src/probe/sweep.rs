@@ -46,28 +46,41 @@ pub(super) struct Family {
     /// it and delivers only the socket's own replies).
     own_ident: bool,
     v6: bool,
+    /// The TTL of the IP headers the sweep writes itself (`platform::net::include_ip_header`:
+    /// a raw IPv4 socket on Linux, for echoes small enough never to need fragmenting); `None`
+    /// where the kernel writes them.
+    own_header_ttl: Option<u8>,
     /// The receive buffer in effect (bytes).
     pub(super) rcvbuf: usize,
 }
 
 impl Family {
     /// Opens an ICMP socket of the family (a ping socket where allowed, else raw) with its
-    /// receive buffer raised to `want` bytes.
-    pub(super) fn open(v6: bool, want: usize) -> std::io::Result<Family> {
+    /// receive buffer raised to `want` bytes. `small`: every echo fits the 576 bytes any IPv4
+    /// link carries, so a raw socket may send headers of its own (which the kernel does not
+    /// fragment).
+    pub(super) fn open(v6: bool, want: usize, small: bool) -> std::io::Result<Family> {
         let kind = if v6 { ICMP::V6 } else { ICMP::V4 };
         let socket = AsyncSocket::new(&Config::builder().kind(kind).build())?;
         let dgram = socket.get_type() == socket2::Type::DGRAM;
         let linux_ping_socket = dgram && cfg!(any(target_os = "linux", target_os = "android"));
         let rcvbuf = crate::platform::net::raise_rcvbuf(&socket, want);
-        if !v6 && socket.get_type() == socket2::Type::RAW {
+        let raw_v4 = !v6 && socket.get_type() == socket2::Type::RAW;
+        if raw_v4 {
             crate::platform::net::only_echo_replies(&socket);
         }
+        let own_header_ttl = if raw_v4 && small {
+            crate::platform::net::include_ip_header(&socket)
+        } else {
+            None
+        };
         Ok(Family {
             socket,
             // An ICMPv6 socket never hands over the IPv6 header.
             ip_header: !v6 && !linux_ping_socket,
             own_ident: !linux_ping_socket,
             v6,
+            own_header_ttl,
             rcvbuf,
         })
     }
@@ -76,15 +89,35 @@ impl Family {
 /// An echo request: type (8 for IPv4, 128 for ICMPv6), code 0, checksum, identifier, sequence,
 /// payload. The checksum is computed for IPv4 (the kernel computes ICMPv6's, and a Linux ping
 /// socket its own). Written into `p`: one buffer serves all the echoes of a sweep.
-fn echo_request_into(p: &mut Vec<u8>, v6: bool, ident: u16, seq: u16, payload: &[u8]) {
+///
+/// With `ip` (the TTL and the destination: a socket that takes our IP headers) an IPv4 header
+/// comes first: version 4, 20 bytes, identification = the sequence number (never 0, which would
+/// have the kernel choose one), don't-fragment as the kernel sets it on small packets, protocol
+/// ICMP; the kernel fills in the total length, the source address and the header checksum.
+fn echo_request_into(
+    p: &mut Vec<u8>,
+    ip: Option<(u8, std::net::Ipv4Addr)>,
+    v6: bool,
+    ident: u16,
+    seq: u16,
+    payload: &[u8],
+) {
     p.clear();
+    if let Some((ttl, to)) = ip {
+        let id = seq.max(1).to_be_bytes();
+        p.extend_from_slice(&[
+            0x45, 0, 0, 0, id[0], id[1], 0x40, 0, ttl, 1, 0, 0, 0, 0, 0, 0,
+        ]);
+        p.extend_from_slice(&to.octets());
+    }
+    let icmp = p.len();
     p.extend_from_slice(&[if v6 { 128 } else { 8 }, 0, 0, 0]);
     p.extend_from_slice(&ident.to_be_bytes());
     p.extend_from_slice(&seq.to_be_bytes());
     p.extend_from_slice(payload);
     if !v6 {
-        let sum = checksum(p);
-        p[2..4].copy_from_slice(&sum.to_be_bytes());
+        let sum = checksum(&p[icmp..]);
+        p[icmp + 2..icmp + 4].copy_from_slice(&sum.to_be_bytes());
     }
 }
 
@@ -470,7 +503,8 @@ pub(super) async fn run(
             let Some(ip) = s.ips[i] else { break };
             let k = usize::from(ip.is_ipv6());
             if fams[k].is_none() {
-                let opened = Family::open(k == 1, cfg.want_rcvbuf).map_err(|e| {
+                let small = 20 + 8 + cfg.payload.len() <= 576;
+                let opened = Family::open(k == 1, cfg.want_rcvbuf, small).map_err(|e| {
                     format!(
                         "cannot open an {}ICMP socket: {}",
                         if k == 1 { "IPv6 " } else { "" },
@@ -494,7 +528,11 @@ pub(super) async fn run(
                 None => break,
             };
             let seq = s.free_seq();
-            echo_request_into(&mut packet, fam.v6, s.ident, seq, &cfg.payload);
+            let own_header = match (fam.own_header_ttl, ip) {
+                (Some(ttl), IpAddr::V4(to)) => Some((ttl, to)),
+                _ => None,
+            };
+            echo_request_into(&mut packet, own_header, fam.v6, s.ident, seq, &cfg.payload);
             let target = SocketAddr::new(ip, 0);
             let h = &mut s.hosts[i];
             h.unsent -= 1;
@@ -594,8 +632,27 @@ mod tests {
 
     fn echo_request(v6: bool, ident: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
         let mut p = Vec::new();
-        echo_request_into(&mut p, v6, ident, seq, payload);
+        echo_request_into(&mut p, None, v6, ident, seq, payload);
         p
+    }
+
+    /// With our own IPv4 header: the header the kernel completes, then the same ICMP message
+    /// (its checksum over the ICMP part only).
+    #[test]
+    fn a_request_with_its_own_ip_header() {
+        let mut p = Vec::new();
+        let to = std::net::Ipv4Addr::new(198, 18, 0, 7);
+        echo_request_into(&mut p, Some((64, to)), false, 0x1234, 0xbeef, &PAYLOAD);
+        assert_eq!(p.len(), 20 + 8 + PAYLOAD.len());
+        // Version and length, the sequence as identification, DF, TTL, ICMP, no source.
+        assert_eq!(&p[..12], &[0x45, 0, 0, 0, 0xbe, 0xef, 0x40, 0, 64, 1, 0, 0]);
+        assert_eq!(&p[12..16], &[0, 0, 0, 0]);
+        assert_eq!(&p[16..20], &to.octets());
+        assert_eq!(&p[20..], &echo_request(false, 0x1234, 0xbeef, &PAYLOAD)[..]);
+        assert_eq!(checksum(&p[20..]), 0);
+        // Sequence 0 would have the kernel choose the identification: 1 instead.
+        echo_request_into(&mut p, Some((64, to)), false, 1, 0, &PAYLOAD);
+        assert_eq!(&p[4..6], &[0, 1]);
     }
 
     #[test]
