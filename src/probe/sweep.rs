@@ -36,6 +36,9 @@ pub(super) const PAYLOAD: [u8; 16] = *b"vpnmon-echo-0123";
 const READ_BURST: usize = 256;
 /// Sends between two reads of what has arrived during a burst of sends (see `run`).
 const READ_EVERY: usize = 32;
+/// Hosts done during a burst of sends before their outcomes are handed over (a batch of at most
+/// about this many: half a megabyte; a list of a few thousand goes over in one).
+const HAND_OVER_AT: usize = 4096;
 
 /// An ICMP socket of one family and how to read what it receives.
 pub(super) struct Family {
@@ -208,6 +211,8 @@ struct Sweep<'a> {
     start: Instant,
     out: Handover<'a>,
     handed: usize,
+    /// Hosts done since the last hand-over.
+    done_since_hand_over: usize,
 }
 
 /// Where finished outcomes go, in host order.
@@ -221,6 +226,7 @@ pub(super) enum Handover<'a> {
 impl Sweep<'_> {
     /// Ends host `i` (all its echoes answered, expired or refused).
     fn finish(&mut self, i: usize) {
+        self.done_since_hand_over += 1;
         let h = std::mem::take(&mut self.hosts[i]);
         let started = h.first_sent.unwrap_or(self.began);
         self.outcomes[i] = Some(summarize_stats(
@@ -234,6 +240,7 @@ impl Sweep<'_> {
 
     /// Ends host `i` without an echo (its name did not resolve, no socket for its family).
     fn fail(&mut self, i: usize, reason: String) {
+        self.done_since_hand_over += 1;
         self.hosts[i] = Host::default();
         self.outcomes[i] = Some(PingOutcome {
             verdict: crate::record::Verdict::Fail,
@@ -304,6 +311,7 @@ impl Sweep<'_> {
 
     /// Outcomes known for every host up to here go on, in host order.
     fn hand_over(&mut self) {
+        self.done_since_hand_over = 0;
         match &mut self.out {
             Handover::Inline(each) => {
                 while let Some(Some(o)) = self.outcomes.get(self.handed) {
@@ -455,6 +463,7 @@ pub(super) async fn run(
         start: Instant::now(),
         out,
         handed: 0,
+        done_since_hand_over: 0,
     };
     s.outcomes.resize_with(n, || None);
     // Names are resolved while the addresses as written are already pinged; a resolved host
@@ -570,6 +579,13 @@ pub(super) async fn run(
                         sent_since_read = 0;
                         let buf = if k == 1 { &mut buf6 } else { &mut buf4 };
                         read_ready(&mut s, fam, buf);
+                        // And what is known goes on once there is much of it: a burst that
+                        // never fills the in-flight limit (replies read as it goes) would
+                        // otherwise hand over all its outcomes at its end, as one batch (18 MB
+                        // for 100,000 hosts) and with no line shown until then.
+                        if s.done_since_hand_over >= HAND_OVER_AT {
+                            s.hand_over();
+                        }
                     }
                 }
                 // No route, unreachable: the network's words say more than a timeout.
