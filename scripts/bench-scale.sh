@@ -72,10 +72,10 @@ for set in 1k 10k 100k; do
     awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f\n", u + s }' >> "$work/cpu"
     grep -o 'took [0-9.]* s' "$work/out" | awk '{ print $2 }' >> "$work/took"
     # A live host not Good, or a dead host not Fail.
-    f=$(awk -F, '($5 != "Good" && $6 !~ /^198\.19\./) || ($5 != "Fail" && $6 ~ /^198\.19\./)' "$d" | wc -l)
+    bad=$(awk -F, '($5 != "Good" && $6 !~ /^198\.19\./) || ($5 != "Fail" && $6 ~ /^198\.19\./)' "$d" | wc -l)
     rows=$(wc -l < "$d")
-    [ "$rows" = "$n" ] || f="$f (only $rows rows)"
-    falses="$falses$f "
+    [ "$rows" = "$n" ] || bad="$bad (only $rows rows)"
+    falses="$falses$bad "
   done
   printf '%-22s %-24s %-24s %-26s %-24s %s\n' "$n ($dead dead)" "$(stats < "$work/wall")" \
     "$(stats < "$work/took")" "$(stats < "$work/rss")" "$(stats < "$work/cpu")" "$falses"
@@ -116,11 +116,11 @@ for set in 1k 10k 100k; do
     ip netns exec "$c" /usr/bin/time -f '%e %U %S' -o "$work/time" fping -c2 -q $opts -f "$work/a" 2> "$work/fout" || true
     # (time's last line: the first says so when fping exits non-zero, as it does for dead hosts)
     read -r wall user sys < <(tail -n 1 "$work/time")
-    f=$(awk '($1 !~ /^198\.19\./ && $5 !~ /^2\/2\//) || ($1 ~ /^198\.19\./ && $5 !~ /\/0\/100%/)' "$work/fout" | wc -l)
+    bad=$(awk '($1 !~ /^198\.19\./ && $5 !~ /^2\/2\//) || ($1 ~ /^198\.19\./ && $5 !~ /\/0\/100%/)' "$work/fout" | wc -l)
     # fping gives up on long lists (its sequence numbers run out at 65,535 hosts): say why.
     err=$(grep -m1 '^fping error' "$work/fout" || true)
-    [ -n "$err" ] && f="none measured: $err"
-    printf '%-22s %-34s %-14s %-22s %s\n' "$n" "fping -c2 -q $opts" "$wall" "$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')" "$f"
+    [ -n "$err" ] && bad="none measured: $err"
+    printf '%-22s %-34s %-14s %-22s %s\n' "$n" "fping -c2 -q $opts" "$wall" "$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')" "$bad"
   done
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
