@@ -163,14 +163,15 @@ pub fn raise_rcvbuf(socket: &surge_ping::AsyncSocket, want: usize) -> usize {
 }
 
 /// Reads one datagram that has already arrived on `socket`, straight from the socket and without
-/// waiting (`WouldBlock` when none has). tokio's `try_recv_from` answers from the readiness its
-/// reactor last saw, which a sweep busy sending does not let it refresh: replies that arrived
-/// during a burst of sends were read, and stamped, only once the burst ended (a loopback RTT of
-/// 4 ms for a list of 1,000). The socket is non-blocking (surge-ping sets it so for tokio).
+/// waiting (`WouldBlock` when none has): its length and its source (`None` for a source that is
+/// no IP address, which is no echo reply). tokio's `try_recv_from` answers from the readiness
+/// its reactor last saw, which a sweep busy sending does not let it refresh: replies that
+/// arrived during a burst of sends were read, and stamped, only once the burst ended (a loopback
+/// RTT of 4 ms for a list of 1,000). The socket is non-blocking (surge-ping sets it so for tokio).
 pub fn recv_now(
     socket: &surge_ping::AsyncSocket,
     buf: &mut [u8],
-) -> std::io::Result<(usize, std::net::IpAddr)> {
+) -> std::io::Result<(usize, Option<std::net::IpAddr>)> {
     use nix::sys::socket::{recvfrom, SockaddrStorage};
     use std::os::fd::AsRawFd;
     with_fd(socket, |fd| {
@@ -180,11 +181,7 @@ pub fn recv_now(
                 .map(|v4| std::net::IpAddr::V4(v4.ip()))
                 .or_else(|| a.as_sockaddr_in6().map(|v6| std::net::IpAddr::V6(v6.ip())))
         });
-        // A datagram without an IP source is not an echo reply of ours: an empty read.
-        Ok((
-            if ip.is_some() { n } else { 0 },
-            ip.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into()),
-        ))
+        Ok((n, ip))
     })
 }
 

@@ -107,8 +107,10 @@ pub fn raise_rcvbuf(_socket: &surge_ping::AsyncSocket, want: usize) -> usize {
 pub fn recv_now(
     socket: &surge_ping::AsyncSocket,
     buf: &mut [u8],
-) -> std::io::Result<(usize, std::net::IpAddr)> {
-    socket.try_recv_from(buf).map(|(n, from)| (n, from.ip()))
+) -> std::io::Result<(usize, Option<std::net::IpAddr>)> {
+    socket
+        .try_recv_from(buf)
+        .map(|(n, from)| (n, Some(from.ip())))
 }
 
 /// The kernel writes the IP headers on Windows.

@@ -342,7 +342,8 @@ impl Sweep<'_> {
 fn read_ready(sweep: &mut Sweep<'_>, fam: &Family, buf: &mut [u8]) {
     for _ in 0..READ_BURST {
         match crate::platform::net::recv_now(&fam.socket, buf) {
-            Ok((n, from)) => sweep.on_packet(fam, &buf[..n], from, Instant::now()),
+            Ok((n, Some(from))) => sweep.on_packet(fam, &buf[..n], from, Instant::now()),
+            Ok((_, None)) => {} // no IP source: not an echo reply
             Err(_) => return,
         }
     }

@@ -186,11 +186,6 @@ impl AsyncSocket {
         self.inner.try_recv_from(buf)
     }
 
-    /// vpnmon: waits until the socket can take a send (after `try_send_to` said `WouldBlock`).
-    pub async fn writable(&self) -> io::Result<()> {
-        self.inner.writable().await
-    }
-
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
     }
